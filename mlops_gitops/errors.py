@@ -1,0 +1,87 @@
+"""One root error type with structured fields, so every failure can be shown with its place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A located problem in the repository: what is wrong and where."""
+
+    message: str
+    path: str = ""
+    line: int | None = None
+    column: int | None = None
+    kind: str = ""
+    name: str = ""
+    field: str = ""
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.path, self.line or 0, self.column or 0, self.field, self.message)
+
+    def render(self) -> str:
+        """`path:line:col: Kind/name: field.path: message`, leaving out unknown parts."""
+        where = self.path or "<repository>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        parts = [where]
+        if self.kind:
+            parts.append(f"{self.kind}/{self.name}" if self.name else self.kind)
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "kind": self.kind or None,
+            "name": self.name or None,
+            "field": self.field or None,
+            "message": self.message,
+        }
+
+
+class MlopsError(Exception):
+    """Root of every error meant for a user; the CLI shows it without a traceback."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+
+@dataclass
+class ProblemCollector:
+    """Gathers every problem so a run reports them all at once."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, problem: Problem) -> None:
+        self.problems.append(problem)
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
+
+    def sorted(self) -> list[Problem]:
+        unique = {(p.sort_key(), p.kind, p.name): p for p in self.problems}
+        return [unique[k] for k in sorted(unique)]
+
+
+class SpecError(MlopsError):
+    """The specs are invalid; carries every located problem."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        count = len(problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} found in the specs")
+        self.problems = problems

@@ -1,0 +1,436 @@
+"""Walks the repository from `mlops.yaml`, reads every spec file safely and builds typed objects.
+
+Every problem is collected with its place; nothing stops at the first error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel, ValidationError
+
+from mlops_gitops.errors import MlopsError, Problem
+from mlops_gitops.spec import models as m
+from mlops_gitops.spec.templates import TemplateProblem, render
+from mlops_gitops.spec.types import NAME_PATTERN, SHA256_PATTERN, VERSION_PATTERN
+from mlops_gitops.spec.yamlsource import Document, YamlProblem, parse
+
+PROJECT_FILE = "mlops.yaml"
+MAX_FILE_BYTES = 1024 * 1024
+"""Spec files are small; anything bigger is a mistake or an attack."""
+SPEC_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an object came from, with the position of every value."""
+
+    path: str
+    doc: Document
+
+    def locate(self, path: tuple[str | int, ...]) -> tuple[int | None, int | None]:
+        pos = self.doc.position(path)
+        return (pos.line, pos.column) if pos else (None, None)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    obj: m.SpecObject
+    source: Source
+
+
+@dataclass
+class Repository:
+    """Everything read from a repository, valid or not."""
+
+    root: Path
+    project: Loaded | None = None
+    objects: dict[tuple[str, str], Loaded] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    """Relative path -> sha256 of every file read, for the manifest's content hash."""
+    problems: list[Problem] = field(default_factory=list)
+
+    def of_kind(self, kind: str) -> list[Loaded]:
+        return [v for (k, _), v in sorted(self.objects.items()) if k == kind]
+
+    def get(self, kind: str, name: str) -> Loaded | None:
+        return self.objects.get((kind, name))
+
+
+def load_repository(root: Path | str) -> Repository:
+    """Load and type-check every spec file; cross-object checks are in `validate`."""
+    base = Path(root).resolve()
+    project_path = base / PROJECT_FILE
+    if not project_path.is_file():
+        raise MlopsError(
+            f"{PROJECT_FILE} not found in {base}",
+            hint="run inside a mlops-gitops repository or pass --repo DIR",
+        )
+    repo = Repository(root=base)
+    project_source = _parse_file(repo, project_path, values={})
+    project = _typed(repo, project_source) if project_source else None
+    if project is not None:
+        if isinstance(project.obj, m.Project):
+            repo.project = project
+        else:
+            repo.problems.append(
+                Problem(
+                    f"{PROJECT_FILE} must hold kind Project, not {project.obj.kind}",
+                    path=PROJECT_FILE,
+                    line=1,
+                    column=1,
+                )
+            )
+    spec = repo.project.obj.spec if repo.project else m.ProjectSpec()
+    assert isinstance(spec, m.ProjectSpec)
+    values = spec.values if repo.project else _raw_values(project_source)
+    for path in _spec_files(repo, spec.spec_dirs):
+        loaded = _load_file(repo, path, values=values)
+        if loaded is None:
+            continue
+        if isinstance(loaded.obj, m.Project):
+            _problem(repo, loaded.source, ("kind",), "only mlops.yaml may hold the Project")
+            continue
+        key = (loaded.obj.kind, loaded.obj.metadata.name)
+        first = repo.objects.get(key)
+        if first is not None:
+            line, _ = first.source.locate(("metadata", "name"))
+            _problem(
+                repo,
+                loaded.source,
+                ("metadata", "name"),
+                f"{key[0]} {key[1]!r} is already defined in {first.source.path}:{line}",
+                kind=key[0],
+                name=key[1],
+            )
+            continue
+        repo.objects[key] = loaded
+    return repo
+
+
+def _raw_values(source: Source | None) -> dict[str, Any]:
+    """Template values from an invalid Project, so its templates still render and get checked."""
+    data = source.doc.data if source else None
+    spec = data.get("spec") if isinstance(data, dict) else None
+    values = spec.get("values") if isinstance(spec, dict) else None
+    return values if isinstance(values, dict) else {}
+
+
+def _relative(repo: Repository, path: Path) -> str:
+    return path.relative_to(repo.root).as_posix()
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _spec_files(repo: Repository, spec_dirs: list[str]) -> list[Path]:
+    """Spec files under the spec folders, sorted; symlinks may not leave the repository."""
+    found: dict[Path, None] = {}
+    visited: set[Path] = set()
+    for folder in spec_dirs:
+        top = repo.root / folder
+        if not top.exists():
+            continue
+        real_top = top.resolve()
+        if not _inside(repo.root, real_top):
+            repo.problems.append(
+                Problem(f"spec folder {folder!r} leads outside the repository", path=PROJECT_FILE)
+            )
+            continue
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+            here = Path(dirpath)
+            real = here.resolve()
+            if real in visited or not _inside(repo.root, real):
+                if not _inside(repo.root, real):
+                    repo.problems.append(
+                        Problem(
+                            f"symlinked folder points outside the repository ({real})",
+                            path=_relative(repo, here),
+                        )
+                    )
+                dirnames[:] = []
+                continue
+            visited.add(real)
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith(".") or not name.endswith(SPEC_SUFFIXES):
+                    continue
+                found.setdefault(here / name, None)
+    return sorted(found, key=lambda p: _relative(repo, p))
+
+
+def _read_text(repo: Repository, path: Path, rel: str) -> str | None:
+    if path.is_symlink() and not _inside(repo.root, path.resolve()):
+        repo.problems.append(
+            Problem(
+                f"symlink points outside the repository ({path.resolve()}); refusing to read it",
+                path=rel,
+            )
+        )
+        return None
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            repo.problems.append(
+                Problem(
+                    f"file is {size} bytes; spec files may be at most {MAX_FILE_BYTES} bytes",
+                    path=rel,
+                )
+            )
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        repo.problems.append(Problem(f"cannot read file: {exc.strerror}", path=rel))
+        return None
+    repo.inputs[rel] = hashlib.sha256(data).hexdigest()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        repo.problems.append(
+            Problem(
+                f"invalid UTF-8 (byte 0x{data[exc.start]:02x}); spec files must be UTF-8",
+                path=rel,
+                line=line,
+                column=column,
+            )
+        )
+        return None
+
+
+def _load_file(repo: Repository, path: Path, values: dict[str, Any]) -> Loaded | None:
+    source = _parse_file(repo, path, values)
+    return _typed(repo, source) if source else None
+
+
+def _parse_file(repo: Repository, path: Path, values: dict[str, Any]) -> Source | None:
+    rel = _relative(repo, path)
+    text = _read_text(repo, path, rel)
+    if text is None:
+        return None
+    if rel.endswith(".j2"):
+        try:
+            text = render(text, rel, values)
+        except TemplateProblem as exc:
+            repo.problems.append(Problem(exc.message, path=rel, line=exc.line))
+            return None
+    try:
+        doc = parse(text)
+    except YamlProblem as exc:
+        message = exc.message
+        if exc.line is not None:
+            lines = text.splitlines()
+            if 0 < exc.line <= len(lines):
+                message += f"\n    {exc.line} | {lines[exc.line - 1]}"
+        repo.problems.append(Problem(message, path=rel, line=exc.line, column=exc.column))
+        return None
+    return Source(rel, doc)
+
+
+def _typed(repo: Repository, source: Source) -> Loaded | None:
+    data = source.doc.data
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type(data).__name__}"
+        _problem(repo, source, (), f"a spec file holds one object (a mapping); this one is {what}")
+        return None
+    kind = data.get("kind")
+    meta = data.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    name = name if isinstance(name, str) else ""
+    if kind not in m.KINDS:
+        known = ", ".join(m.KINDS)
+        message = f"unknown kind {kind!r}; expected one of {known}"
+        if kind is None:
+            message = f"missing kind; expected one of {known}"
+        _problem(repo, source, ("kind",), message, name=name)
+        return None
+    if data.get("apiVersion") != m.API_VERSION:
+        _problem(
+            repo,
+            source,
+            ("apiVersion",),
+            f"apiVersion must be {m.API_VERSION!r}, got {data.get('apiVersion')!r}",
+            kind=kind,
+            name=name,
+        )
+        return None
+    try:
+        obj = m.KINDS[kind].model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            repo.problems.append(_from_pydantic(source, error, kind, name))
+        return None
+    return Loaded(obj, source)
+
+
+def _problem(
+    repo: Repository,
+    source: Source,
+    path: tuple[str | int, ...],
+    message: str,
+    *,
+    kind: str = "",
+    name: str = "",
+) -> None:
+    line, column = source.locate(path)
+    repo.problems.append(
+        Problem(
+            message,
+            path=source.path,
+            line=line,
+            column=column,
+            kind=kind,
+            name=name,
+            field=field_path(path),
+        )
+    )
+
+
+def field_path(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return isinstance(part, str) and part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
+def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], bool]:
+    """Follow a pydantic error location through the data, skipping union tags.
+
+    Returns the path and whether it reached the end (False for a missing key).
+    """
+    out: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        if _has(node, part):
+            node = node[part]
+            out.append(part)
+        elif isinstance(node, dict) and index == len(loc) - 1:
+            out.append(part)
+            return tuple(out), False
+        # otherwise a union tag or validator name: not part of the data
+    return tuple(out), True
+
+
+def _fields_at(kind: str, loc: tuple[str | int, ...]) -> set[str]:
+    """Field names allowed where an unknown key was found, following the error location."""
+    candidates: list[type[BaseModel]] = [m.KINDS[kind]]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        inner = [
+            arg
+            for model in candidates
+            if part in model.model_fields
+            for arg in _model_args(model.model_fields[part].annotation)
+        ]
+        if inner:
+            candidates = inner
+            continue
+        tagged = [c for c in candidates if part in _literal_values(c, "type")]
+        if tagged:
+            candidates = tagged
+    return {name for model in candidates for name in model.model_fields}
+
+
+def _literal_values(model: type[BaseModel], name: str) -> tuple[Any, ...]:
+    info = model.model_fields.get(name)
+    return get_args(info.annotation) if info is not None else ()
+
+
+def _model_args(annotation: Any) -> list[type[BaseModel]]:
+    out: list[type[BaseModel]] = []
+    stack = [annotation]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            out.append(item)
+        stack.extend(get_args(item))
+    return out
+
+
+def _suggest(kind: str, loc: tuple[str | int, ...]) -> str:
+    allowed = _fields_at(kind, loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), sorted(allowed), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _from_pydantic(source: Source, error: Any, kind: str, name: str) -> Problem:
+    loc = tuple(error["loc"])
+    path, complete = _data_path(source.doc.data, loc)
+    kind_of = error["type"]
+    value = error.get("input")
+    message = str(error["msg"])
+    if kind_of == "missing":
+        message = "required field is missing"
+    elif kind_of == "extra_forbidden":
+        message = f"unknown field {path[-1]!r}{_suggest(kind, loc)}"
+    elif kind_of.startswith("value_error"):
+        message = message.removeprefix("Value error, ")
+    elif kind_of == "string_type" and path in source.doc.raw:
+        raw = source.doc.raw[path]
+        message = (
+            f"expected a string, but YAML read the unquoted {raw} as "
+            f'{_yaml_type(value)} {value!r}; quote it: "{raw}"'
+        )
+    elif kind_of.startswith(("date_", "datetime_")):
+        message = f"{value!r} is not a real date (YYYY-MM-DD): {message[0].lower()}{message[1:]}"
+    elif kind_of == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern", "")
+        message = f"{value!r} {_pattern_help(pattern)}"
+    elif kind_of in ("literal_error", "enum"):
+        message = f"{value!r} is not allowed: {message[0].lower()}{message[1:]}"
+    elif kind_of == "union_tag_invalid":
+        expected = error.get("ctx", {}).get("expected_tags", "")
+        message = f"unknown type {error.get('ctx', {}).get('tag')!r}; expected one of {expected}"
+    elif kind_of == "union_tag_not_found":
+        message = "missing 'type' to say which kind of entry this is"
+    line, column = source.locate(path) if complete or path else (None, None)
+    if not complete:
+        line, column = source.locate(path[:-1])
+    return Problem(
+        message,
+        path=source.path,
+        line=line,
+        column=column,
+        kind=kind,
+        name=name,
+        field=field_path(path),
+    )
+
+
+def _yaml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "the boolean"
+    if isinstance(value, int | float):
+        return "the number"
+    return f"a {type(value).__name__}"
+
+
+def _pattern_help(pattern: str) -> str:
+    if pattern == NAME_PATTERN:
+        return "is not a valid name: use lowercase letters, digits and dashes (at most 63)"
+    if pattern == VERSION_PATTERN:
+        return "is not a valid version: use letters, digits, '.', '_', '+', '-' (e.g. \"1.2.0\")"
+    if pattern == SHA256_PATTERN:
+        return "is not a sha256: expected 64 lowercase hex digits"
+    return f"does not match the pattern {pattern}"

@@ -1,0 +1,615 @@
+"""The spec language: frozen pydantic models for every kind, one source for checks and schemas."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mlops_gitops.spec.types import (
+    Cron,
+    Duration,
+    Entrypoint,
+    Name,
+    Quantity,
+    RepoPath,
+    Sha256,
+    ThresholdExpr,
+    Version,
+)
+
+API_VERSION = "mlops-gitops/v1"
+
+Stage = Literal["development", "staging", "canary", "production"]
+Format = Literal["skops", "onnx", "joblib", "pickle", "python", "safetensors", "pytorch"]
+DriftMethod = Literal["auto", "ks", "psi", "js", "wasserstein", "chi2"]
+Percent = Annotated[int, Field(ge=0, le=100)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    """Base of every spec model: immutable, and unknown fields are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Metadata(Strict):
+    """Name and free-form labels of an object."""
+
+    name: Name
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+# ---------------------------------------------------------------- Project
+
+
+class GitSettings(Strict):
+    """How the tool commits and pushes."""
+
+    author: str | None = Field(None, description='Commit author, "Name <email>".')
+    branch: str = "main"
+    remote: str = "origin"
+
+
+class FreezeWindow(Strict):
+    """A period, starting at each cron match, during which only rollbacks run."""
+
+    cron: Cron
+    duration: Duration
+
+
+class Policies(Strict):
+    """Rules every plan must respect; a violation blocks the step."""
+
+    stage_order: list[Stage] = []
+    min_time_in_stage: Duration | None = None
+    production_gates: dict[str, ThresholdExpr] = {}
+    max_canary_step: Annotated[int, Field(ge=1, le=100)] | None = None
+    allowed_formats: list[Format] | None = None
+    freeze_windows: list[FreezeWindow] = []
+
+
+DEFAULT_SPEC_DIRS = ["models", "deployments", "rules", "retirements", "pipelines"]
+
+
+class ProjectSpec(Strict):
+    """Stores, folders, git settings, template values and policies of the repository."""
+
+    state_dir: RepoPath = ".mlops/state"
+    artifact_store: str = Field(".mlops/artifacts", description="Path or fsspec URI.")
+    reports_dir: RepoPath = "reports"
+    rendered_dir: RepoPath = "rendered"
+    spec_dirs: list[RepoPath] = Field(
+        default_factory=lambda: list(DEFAULT_SPEC_DIRS),
+        description="Folders searched for spec files.",
+    )
+    git: GitSettings = GitSettings()
+    values: dict[str, Any] = Field({}, description="Variables for *.yaml.j2 templates.")
+    policies: Policies = Policies()
+    prune: bool = Field(False, description="Allow removing a deployment file to undeploy it.")
+
+
+class Project(Strict):
+    """The repository's settings (`mlops.yaml`)."""
+
+    apiVersion: Literal["mlops-gitops/v1"]
+    kind: Literal["Project"]
+    metadata: Metadata
+    spec: ProjectSpec = ProjectSpec()
+
+
+# ---------------------------------------------------------------- Model
+
+
+class DataRef(Strict):
+    """A data set by location and content hash."""
+
+    uri: RepoPath
+    sha256: Sha256 | None = None
+
+
+class ModelVersion(Strict):
+    """One immutable version of a model: its artifact, hash, metrics and lineage."""
+
+    version: Version
+    artifact: RepoPath
+    format: Format
+    sha256: Sha256 | None = Field(None, description="Verified when given, recorded always.")
+    metrics: dict[str, float] = Field({}, description="Offline evaluation metrics.")
+    hyperparameters: dict[str, Any] = {}
+    training_data: DataRef | None = None
+    reference_data: RepoPath | None = Field(None, description="Baseline for drift.")
+    trusted_types: list[str] = Field(
+        [], description="Types outside scikit-learn, numpy and scipy a skops file may load."
+    )
+    author: str | None = None
+    created: date | None = None
+    description: str | None = None
+    lineage: dict[str, Any] = Field({}, description="Where the version came from.")
+
+
+class ModelSpec(Strict):
+    """A model and every version of it."""
+
+    description: str = ""
+    owner: str | None = None
+    framework: str | None = None
+    task: Literal["classification", "regression"]
+    tags: list[str] = []
+    versions: list[ModelVersion] = Field(min_length=1)
+
+
+class Model(Strict):
+    """A model: versions, artifacts, metrics, lineage."""
+
+    apiVersion: Literal["mlops-gitops/v1"]
+    kind: Literal["Model"]
+    metadata: Metadata
+    spec: ModelSpec
+
+
+# ---------------------------------------------------------------- Deployment
+
+
+class Canary(Strict):
+    """A version receiving a share of the traffic next to the stable one."""
+
+    version: Version
+    traffic: Percent
+
+
+class Resources(Strict):
+    """Compute requested per replica."""
+
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+    gpu: Annotated[int, Field(ge=0)] | None = None
+
+
+class Scaling(Strict):
+    """Replica bounds."""
+
+    min_replicas: Annotated[int, Field(ge=0)] = 1
+    max_replicas: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
+            )
+        return self
+
+
+class HealthCheck(Strict):
+    """How the target checks a replica is alive."""
+
+    path: str = "/healthz"
+    interval_seconds: Annotated[int, Field(ge=1)] = 10
+
+
+class Promotion(Strict):
+    """Conditions a version must meet before it enters this deployment."""
+
+    requires_stage: Stage | None = None
+    gates: dict[str, ThresholdExpr] = {}
+
+
+class FeatureDrift(Strict):
+    """Per-feature drift method and threshold."""
+
+    method: DriftMethod | None = None
+    threshold: float | None = None
+
+
+class DriftSettings(Strict):
+    """How drift is measured against the version's reference data."""
+
+    method: DriftMethod = "auto"
+    drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    correction: Literal["benjamini-hochberg", "bonferroni", "none"] = "benjamini-hochberg"
+    features: dict[str, FeatureDrift] = {}
+
+
+class Window(Strict):
+    """The rolling window statistics use: the last N records or a duration."""
+
+    records: Annotated[int, Field(ge=1)] | None = None
+    duration: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Window:
+        if (self.records is None) == (self.duration is None):
+            raise ValueError("set exactly one of records or duration")
+        return self
+
+
+class MonitoringSettings(Strict):
+    """Where prediction logs and labels are, and how they are judged."""
+
+    predictions: RepoPath | None = None
+    labels: RepoPath | None = None
+    window: Window = Window(records=50_000)
+    drift: DriftSettings = DriftSettings()
+
+
+class DeploymentSpec(Strict):
+    """Which version serves where, with what traffic and gates."""
+
+    model: Name
+    stage: Stage
+    target: Literal["local", "kserve"] = "local"
+    version: Version = Field(description="The stable version.")
+    canary: Canary | None = None
+    resources: Resources = Resources()
+    scaling: Scaling = Scaling()
+    health_check: HealthCheck = HealthCheck()
+    promotion: Promotion = Promotion()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    suspend: bool = False
+
+
+class Deployment(Strict):
+    """A deployment of one model."""
+
+    apiVersion: Literal["mlops-gitops/v1"]
+    kind: Literal["Deployment"]
+    metadata: Metadata
+    spec: DeploymentSpec
+
+
+# ---------------------------------------------------------------- Rule
+
+
+class DataDriftTrigger(Strict):
+    """Fires when the share of drifted features, or one feature's statistic, is too high."""
+
+    type: Literal["data_drift"]
+    share_above: Fraction | None = None
+    feature: str | None = None
+    statistic_above: float | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> DataDriftTrigger:
+        if self.share_above is None and self.feature is None:
+            raise ValueError("set share_above, or feature (with optional statistic_above)")
+        if self.statistic_above is not None and self.feature is None:
+            raise ValueError("statistic_above needs a feature")
+        return self
+
+
+class PerformanceTrigger(Strict):
+    """Fires when a metric falls below a value or drops against the offline metric."""
+
+    type: Literal["performance_degradation"]
+    metric: str
+    below: float | None = None
+    relative_drop: Fraction | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> PerformanceTrigger:
+        if (self.below is None) == (self.relative_drop is None):
+            raise ValueError("set exactly one of below or relative_drop")
+        return self
+
+
+class ErrorRateTrigger(Strict):
+    """Fires when the error rate exceeds a value."""
+
+    type: Literal["error_rate_increase"]
+    above: Fraction
+
+
+class LatencyTrigger(Strict):
+    """Fires when p95 or p99 latency exceeds a value."""
+
+    type: Literal["latency"]
+    p95_ms_above: Annotated[float, Field(gt=0)] | None = None
+    p99_ms_above: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> LatencyTrigger:
+        if self.p95_ms_above is None and self.p99_ms_above is None:
+            raise ValueError("set p95_ms_above or p99_ms_above")
+        return self
+
+
+class ScheduleTrigger(Strict):
+    """Fires at each cron match."""
+
+    type: Literal["schedule"]
+    cron: Cron
+
+
+Trigger = Annotated[
+    DataDriftTrigger | PerformanceTrigger | ErrorRateTrigger | LatencyTrigger | ScheduleTrigger,
+    Field(discriminator="type"),
+]
+
+
+class Conditions(Strict):
+    """How triggers combine and how often the rule may act."""
+
+    match: Literal["any", "all"] = "any"
+    min_samples: Annotated[int, Field(ge=0)] = 0
+    cooldown: Duration | None = None
+
+
+class RollbackAction(Strict):
+    """Return the deployment to its previous stable version, dropping the canary."""
+
+    type: Literal["rollback_deployment"]
+    to: Version | None = None
+
+
+class TrafficAction(Strict):
+    """Set the canary's share of traffic."""
+
+    type: Literal["update_traffic_allocation"]
+    canary_traffic: Percent
+
+
+class ScaleAction(Strict):
+    """Change the replica bounds."""
+
+    type: Literal["scale_deployment"]
+    min_replicas: Annotated[int, Field(ge=0)]
+    max_replicas: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScaleAction:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
+            )
+        return self
+
+
+class RetrainAction(Strict):
+    """Run a training pipeline."""
+
+    type: Literal["retrain_model"]
+    pipeline: Name
+
+
+class AlertAction(Strict):
+    """Tell people: on the log, in an alerts file, or by webhook."""
+
+    type: Literal["send_alert"]
+    channel: Literal["log", "file", "webhook"]
+    url: str | None = None
+    message: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+
+    @model_validator(mode="after")
+    def _url(self) -> AlertAction:
+        if self.channel == "webhook" and not self.url:
+            raise ValueError("a webhook alert needs a url")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url {self.url!r} must start with http:// or https://")
+        return self
+
+
+Action = Annotated[
+    RollbackAction | TrafficAction | ScaleAction | RetrainAction | AlertAction,
+    Field(discriminator="type"),
+]
+
+
+class RuleSpec(Strict):
+    """Triggers on what monitoring saw, and the actions to take."""
+
+    deployment: Name
+    enabled: bool = True
+    description: str | None = None
+    triggers: list[Trigger] = Field(min_length=1)
+    conditions: Conditions = Conditions()
+    actions: list[Action] = Field(min_length=1)
+
+
+class Rule(Strict):
+    """An automation rule watching one deployment."""
+
+    apiVersion: Literal["mlops-gitops/v1"]
+    kind: Literal["Rule"]
+    metadata: Metadata
+    spec: RuleSpec
+
+
+# ---------------------------------------------------------------- RetirementPlan
+
+PhaseName = Literal["deprecation_warning", "traffic_reduction", "final_migration", "retirement"]
+
+
+class Phase(Strict):
+    """A retirement phase starting a number of days before the retirement date."""
+
+    name: PhaseName
+    days_before: Annotated[int, Field(ge=0)]
+
+
+DEFAULT_PHASES = (
+    Phase(name="deprecation_warning", days_before=90),
+    Phase(name="traffic_reduction", days_before=30),
+    Phase(name="final_migration", days_before=7),
+    Phase(name="retirement", days_before=0),
+)
+
+
+class RetirementPlanSpec(Strict):
+    """Which version retires, when, and what replaces it."""
+
+    model: Name
+    version: Version
+    retirement_date: date
+    replacement: Version
+    phases: list[Phase] = Field(default_factory=lambda: list(DEFAULT_PHASES))
+
+    @model_validator(mode="after")
+    def _phases(self) -> RetirementPlanSpec:
+        names = [p.name for p in self.phases]
+        if len(set(names)) != len(names):
+            raise ValueError("each phase may appear once")
+        days = [p.days_before for p in self.phases]
+        if days != sorted(days, reverse=True):
+            raise ValueError("phases must be listed in order, days_before decreasing")
+        return self
+
+
+class RetirementPlan(Strict):
+    """A phased retirement of one model version."""
+
+    apiVersion: Literal["mlops-gitops/v1"]
+    kind: Literal["RetirementPlan"]
+    metadata: Metadata
+    spec: RetirementPlanSpec
+
+
+# ---------------------------------------------------------------- TrainingPipeline
+
+
+class FileSource(Strict):
+    """A CSV or Parquet file in the repository or at a URI."""
+
+    type: Literal["file"]
+    path: RepoPath
+    format: Literal["csv", "parquet"] | None = None
+
+
+class DatabaseSource(Strict):
+    """Rows from a database through an SQLAlchemy URL and a query."""
+
+    type: Literal["database"]
+    url: str
+    query: str
+
+
+class HttpSource(Strict):
+    """Records from an HTTP endpoint returning JSON."""
+
+    type: Literal["http"]
+    url: str
+    records_path: str | None = Field(None, description="Dotted path to the list of records.")
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+
+
+DataSource = Annotated[FileSource | DatabaseSource | HttpSource, Field(discriminator="type")]
+
+
+class ScalingTransform(Strict):
+    """Scale numeric columns."""
+
+    type: Literal["scaling"]
+    columns: list[str] = Field(min_length=1)
+    method: Literal["standard", "minmax", "robust"] = "standard"
+
+
+class EncodingTransform(Strict):
+    """Encode categorical columns."""
+
+    type: Literal["encoding"]
+    columns: list[str] = Field(min_length=1)
+    method: Literal["onehot", "ordinal"] = "onehot"
+
+
+class FeatureSelectionTransform(Strict):
+    """Drop weak features."""
+
+    type: Literal["feature_selection"]
+    method: Literal["variance", "kbest"] = "variance"
+    threshold: float | None = None
+    k: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _k(self) -> FeatureSelectionTransform:
+        if self.method == "kbest" and self.k is None:
+            raise ValueError("method kbest needs k")
+        return self
+
+
+Transformation = Annotated[
+    ScalingTransform | EncodingTransform | FeatureSelectionTransform,
+    Field(discriminator="type"),
+]
+
+
+class Features(Strict):
+    """The target column and the transformations applied before training."""
+
+    target: str
+    columns: list[str] | None = None
+    transformations: list[Transformation] = []
+
+
+class Split(Strict):
+    """Train/test split."""
+
+    test_size: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    seed: int = 0
+    stratify: bool = False
+
+
+class Trainer(Strict):
+    """The training function, called as train(X_train, y_train, **hyperparameters)."""
+
+    entrypoint: Entrypoint
+    hyperparameters: dict[str, Any] = {}
+
+
+class Evaluation(Strict):
+    """Metrics computed on the test split and the thresholds they must meet."""
+
+    metrics: list[str] = []
+    thresholds: dict[str, ThresholdExpr] = {}
+
+
+class CanaryTarget(Strict):
+    """Put a freshly trained version on canary in a deployment."""
+
+    deployment: Name
+    traffic: Percent
+
+
+class TrainingPipelineSpec(Strict):
+    """How a new version of a model is trained, evaluated and registered."""
+
+    model: Name
+    data_sources: list[DataSource] = Field(min_length=1)
+    features: Features
+    split: Split = Split()
+    trainer: Trainer
+    evaluation: Evaluation = Evaluation()
+    canary: CanaryTarget | None = None
+
+
+class TrainingPipeline(Strict):
+    """A training pipeline for one model."""
+
+    apiVersion: Literal["mlops-gitops/v1"]
+    kind: Literal["TrainingPipeline"]
+    metadata: Metadata
+    spec: TrainingPipelineSpec
+
+
+SpecObject = Project | Model | Deployment | Rule | RetirementPlan | TrainingPipeline
+
+KINDS: dict[str, type[SpecObject]] = {
+    "Project": Project,
+    "Model": Model,
+    "Deployment": Deployment,
+    "Rule": Rule,
+    "RetirementPlan": RetirementPlan,
+    "TrainingPipeline": TrainingPipeline,
+}
+
+SCHEMA_FILES: dict[str, str] = {
+    "Project": "project.schema.json",
+    "Model": "model.schema.json",
+    "Deployment": "deployment.schema.json",
+    "Rule": "rule.schema.json",
+    "RetirementPlan": "retirement-plan.schema.json",
+    "TrainingPipeline": "training-pipeline.schema.json",
+}

@@ -1,0 +1,38 @@
+"""JSON Schemas for every kind, generated from the pydantic models (one source of truth)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlops_gitops.spec import models as m
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_BASE = "https://mlops-gitops.dev/schemas/v1/"
+
+
+def schema_for(kind: str) -> dict[str, Any]:
+    model = m.KINDS[kind]
+    body = model.model_json_schema(mode="validation")
+    return {"$schema": SCHEMA_DIALECT, "$id": SCHEMA_BASE + m.SCHEMA_FILES[kind], **body}
+
+
+def render_schemas() -> dict[str, str]:
+    """File name -> JSON text, deterministic so a stale checked-in copy is detectable."""
+    return {
+        m.SCHEMA_FILES[kind]: json.dumps(schema_for(kind), indent=2, ensure_ascii=False) + "\n"
+        for kind in m.KINDS
+    }
+
+
+def export(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render_schemas().items():
+        path = directory / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written

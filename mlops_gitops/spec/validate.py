@@ -1,0 +1,204 @@
+"""Cross-object checks: references between objects and the meaning of values together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mlops_gitops.errors import Problem
+from mlops_gitops.spec import models as m
+from mlops_gitops.spec.loader import Loaded, Repository, field_path
+
+FieldPath = tuple[str | int, ...]
+
+
+def _at(item: Loaded, path: FieldPath, message: str) -> Problem:
+    line, column = item.source.locate(path)
+    return Problem(
+        message,
+        path=item.source.path,
+        line=line,
+        column=column,
+        kind=item.obj.kind,
+        name=item.obj.metadata.name,
+        field=field_path(path),
+    )
+
+
+def _versions(repo: Repository, model: str) -> dict[str, m.ModelVersion] | None:
+    loaded = repo.get("Model", model)
+    if loaded is None or not isinstance(loaded.obj, m.Model):
+        return None
+    return {v.version: v for v in loaded.obj.spec.versions}
+
+
+def _known(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names[:8]) + (", ..." if len(names) > 8 else "") or "none"
+
+
+def cross_check(repo: Repository) -> list[Problem]:
+    """Every reference and combined-value problem, in file order."""
+    problems: list[Problem] = []
+    for check in (_models, _deployments, _rules, _retirements, _pipelines):
+        problems.extend(check(repo))
+    return problems
+
+
+def _models(repo: Repository) -> Iterator[Problem]:
+    for item in repo.of_kind("Model"):
+        assert isinstance(item.obj, m.Model)
+        seen: dict[str, int] = {}
+        for index, version in enumerate(item.obj.spec.versions):
+            if version.version in seen:
+                yield _at(
+                    item,
+                    ("spec", "versions", index, "version"),
+                    f"version {version.version!r} is listed twice"
+                    f" (first as versions[{seen[version.version]}])",
+                )
+            seen.setdefault(version.version, index)
+
+
+def _missing_model(item: Loaded, path: FieldPath, model: str, repo: Repository) -> Problem:
+    names = [name for kind, name in repo.objects if kind == "Model"]
+    return _at(item, path, f"model {model!r} does not exist; known models: {_known(sorted(names))}")
+
+
+def _missing_version(
+    item: Loaded, path: FieldPath, model: str, version: str, known: list[str]
+) -> Problem:
+    return _at(
+        item,
+        path,
+        f"version {version!r} is not a version of model {model!r} (versions: {_known(known)});"
+        " a version in use cannot be removed from its model",
+    )
+
+
+def _deployments(repo: Repository) -> Iterator[Problem]:
+    for item in repo.of_kind("Deployment"):
+        assert isinstance(item.obj, m.Deployment)
+        spec = item.obj.spec
+        versions = _versions(repo, spec.model)
+        if versions is None:
+            yield _missing_model(item, ("spec", "model"), spec.model, repo)
+            continue
+        if spec.version not in versions:
+            yield _missing_version(
+                item, ("spec", "version"), spec.model, spec.version, list(versions)
+            )
+        if spec.canary is not None:
+            if spec.canary.version not in versions:
+                yield _missing_version(
+                    item,
+                    ("spec", "canary", "version"),
+                    spec.model,
+                    spec.canary.version,
+                    list(versions),
+                )
+            if spec.canary.version == spec.version:
+                yield _at(
+                    item,
+                    ("spec", "canary", "version"),
+                    f"canary version {spec.canary.version!r} is the stable version;"
+                    " a canary must differ from spec.version",
+                )
+
+
+def _rules(repo: Repository) -> Iterator[Problem]:
+    for item in repo.of_kind("Rule"):
+        assert isinstance(item.obj, m.Rule)
+        spec = item.obj.spec
+        deployment = repo.get("Deployment", spec.deployment)
+        if deployment is None:
+            names = sorted(name for kind, name in repo.objects if kind == "Deployment")
+            yield _at(
+                item,
+                ("spec", "deployment"),
+                f"deployment {spec.deployment!r} does not exist;"
+                f" known deployments: {_known(names)}",
+            )
+        for index, action in enumerate(spec.actions):
+            if (
+                isinstance(action, m.RetrainAction)
+                and repo.get("TrainingPipeline", action.pipeline) is None
+            ):
+                names = sorted(name for kind, name in repo.objects if kind == "TrainingPipeline")
+                yield _at(
+                    item,
+                    ("spec", "actions", index, "pipeline"),
+                    f"training pipeline {action.pipeline!r} does not exist;"
+                    f" known pipelines: {_known(names)}",
+                )
+            if (
+                isinstance(action, m.RollbackAction)
+                and action.to is not None
+                and deployment is not None
+                and isinstance(deployment.obj, m.Deployment)
+            ):
+                versions = _versions(repo, deployment.obj.spec.model)
+                if versions is not None and action.to not in versions:
+                    yield _missing_version(
+                        item,
+                        ("spec", "actions", index, "to"),
+                        deployment.obj.spec.model,
+                        action.to,
+                        list(versions),
+                    )
+
+
+def _retirements(repo: Repository) -> Iterator[Problem]:
+    planned: dict[tuple[str, str], str] = {}
+    for item in repo.of_kind("RetirementPlan"):
+        assert isinstance(item.obj, m.RetirementPlan)
+        spec = item.obj.spec
+        versions = _versions(repo, spec.model)
+        if versions is None:
+            yield _missing_model(item, ("spec", "model"), spec.model, repo)
+            continue
+        if spec.version not in versions:
+            yield _missing_version(
+                item, ("spec", "version"), spec.model, spec.version, list(versions)
+            )
+        if spec.replacement == spec.version:
+            yield _at(
+                item,
+                ("spec", "replacement"),
+                f"the replacement {spec.replacement!r} is the version being retired",
+            )
+        elif spec.replacement not in versions:
+            yield _missing_version(
+                item, ("spec", "replacement"), spec.model, spec.replacement, list(versions)
+            )
+        other = planned.get((spec.model, spec.version))
+        if other is not None:
+            yield _at(
+                item,
+                ("spec", "version"),
+                f"version {spec.version!r} of {spec.model!r} already has retirement plan {other!r}",
+            )
+        planned.setdefault((spec.model, spec.version), item.obj.metadata.name)
+
+
+def _pipelines(repo: Repository) -> Iterator[Problem]:
+    for item in repo.of_kind("TrainingPipeline"):
+        assert isinstance(item.obj, m.TrainingPipeline)
+        spec = item.obj.spec
+        if repo.get("Model", spec.model) is None:
+            yield _missing_model(item, ("spec", "model"), spec.model, repo)
+        if spec.canary is not None:
+            deployment = repo.get("Deployment", spec.canary.deployment)
+            if deployment is None:
+                yield _at(
+                    item,
+                    ("spec", "canary", "deployment"),
+                    f"deployment {spec.canary.deployment!r} does not exist",
+                )
+            elif (
+                isinstance(deployment.obj, m.Deployment) and deployment.obj.spec.model != spec.model
+            ):
+                yield _at(
+                    item,
+                    ("spec", "canary", "deployment"),
+                    f"deployment {spec.canary.deployment!r} serves model"
+                    f" {deployment.obj.spec.model!r}, not {spec.model!r}",
+                )
