@@ -38,8 +38,8 @@ class Metadata(Strict):
     """Name and free-form labels of an object."""
 
     name: Name
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- Project
@@ -63,12 +63,12 @@ class FreezeWindow(Strict):
 class Policies(Strict):
     """Rules every plan must respect; a violation blocks the step."""
 
-    stage_order: list[Stage] = []
+    stage_order: list[Stage] = Field(default_factory=list)
     min_time_in_stage: Duration | None = None
-    production_gates: dict[str, ThresholdExpr] = {}
+    production_gates: dict[str, ThresholdExpr] = Field(default_factory=dict)
     max_canary_step: Annotated[int, Field(ge=1, le=100)] | None = None
     allowed_formats: list[Format] | None = None
-    freeze_windows: list[FreezeWindow] = []
+    freeze_windows: list[FreezeWindow] = Field(default_factory=list)
 
 
 DEFAULT_SPEC_DIRS = ["models", "deployments", "rules", "retirements", "pipelines"]
@@ -118,7 +118,7 @@ class ModelVersion(Strict):
     format: Format
     sha256: Sha256 | None = Field(None, description="Verified when given, recorded always.")
     metrics: dict[str, float] = Field({}, description="Offline evaluation metrics.")
-    hyperparameters: dict[str, Any] = {}
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
     training_data: DataRef | None = None
     reference_data: RepoPath | None = Field(None, description="Baseline for drift.")
     trusted_types: list[str] = Field(
@@ -137,7 +137,7 @@ class ModelSpec(Strict):
     owner: str | None = None
     framework: str | None = None
     task: Literal["classification", "regression"]
-    tags: list[str] = []
+    tags: list[str] = Field(default_factory=list)
     versions: list[ModelVersion] = Field(min_length=1)
 
 
@@ -194,7 +194,7 @@ class Promotion(Strict):
     """Conditions a version must meet before it enters this deployment."""
 
     requires_stage: Stage | None = None
-    gates: dict[str, ThresholdExpr] = {}
+    gates: dict[str, ThresholdExpr] = Field(default_factory=dict)
 
 
 class FeatureDrift(Strict):
@@ -210,7 +210,7 @@ class DriftSettings(Strict):
     method: DriftMethod = "auto"
     drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
     correction: Literal["benjamini-hochberg", "bonferroni", "none"] = "benjamini-hochberg"
-    features: dict[str, FeatureDrift] = {}
+    features: dict[str, FeatureDrift] = Field(default_factory=dict)
 
 
 class Window(Strict):
@@ -541,7 +541,7 @@ class Features(Strict):
 
     target: str
     columns: list[str] | None = None
-    transformations: list[Transformation] = []
+    transformations: list[Transformation] = Field(default_factory=list)
 
 
 class Split(Strict):
@@ -556,14 +556,14 @@ class Trainer(Strict):
     """The training function, called as train(X_train, y_train, **hyperparameters)."""
 
     entrypoint: Entrypoint
-    hyperparameters: dict[str, Any] = {}
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
 
 
 class Evaluation(Strict):
     """Metrics computed on the test split and the thresholds they must meet."""
 
-    metrics: list[str] = []
-    thresholds: dict[str, ThresholdExpr] = {}
+    metrics: list[str] = Field(default_factory=list)
+    thresholds: dict[str, ThresholdExpr] = Field(default_factory=dict)
 
 
 class CanaryTarget(Strict):

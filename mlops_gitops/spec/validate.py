@@ -31,6 +31,10 @@ def _versions(repo: Repository, model: str) -> dict[str, m.ModelVersion] | None:
     return {v.version: v for v in loaded.obj.spec.versions}
 
 
+def _exists(repo: Repository, kind: str, name: str) -> bool:
+    return (kind, name) in repo.objects or (kind, name) in repo.broken
+
+
 def _known(names: list[str]) -> str:
     return ", ".join(repr(n) for n in names[:8]) + (", ..." if len(names) > 8 else "") or "none"
 
@@ -80,7 +84,8 @@ def _deployments(repo: Repository) -> Iterator[Problem]:
         spec = item.obj.spec
         versions = _versions(repo, spec.model)
         if versions is None:
-            yield _missing_model(item, ("spec", "model"), spec.model, repo)
+            if ("Model", spec.model) not in repo.broken:
+                yield _missing_model(item, ("spec", "model"), spec.model, repo)
             continue
         if spec.version not in versions:
             yield _missing_version(
@@ -109,7 +114,7 @@ def _rules(repo: Repository) -> Iterator[Problem]:
         assert isinstance(item.obj, m.Rule)
         spec = item.obj.spec
         deployment = repo.get("Deployment", spec.deployment)
-        if deployment is None:
+        if deployment is None and ("Deployment", spec.deployment) not in repo.broken:
             names = sorted(name for kind, name in repo.objects if kind == "Deployment")
             yield _at(
                 item,
@@ -153,7 +158,8 @@ def _retirements(repo: Repository) -> Iterator[Problem]:
         spec = item.obj.spec
         versions = _versions(repo, spec.model)
         if versions is None:
-            yield _missing_model(item, ("spec", "model"), spec.model, repo)
+            if ("Model", spec.model) not in repo.broken:
+                yield _missing_model(item, ("spec", "model"), spec.model, repo)
             continue
         if spec.version not in versions:
             yield _missing_version(
@@ -183,18 +189,20 @@ def _pipelines(repo: Repository) -> Iterator[Problem]:
     for item in repo.of_kind("TrainingPipeline"):
         assert isinstance(item.obj, m.TrainingPipeline)
         spec = item.obj.spec
-        if repo.get("Model", spec.model) is None:
+        if not _exists(repo, "Model", spec.model):
             yield _missing_model(item, ("spec", "model"), spec.model, repo)
         if spec.canary is not None:
             deployment = repo.get("Deployment", spec.canary.deployment)
-            if deployment is None:
+            if deployment is None and ("Deployment", spec.canary.deployment) not in repo.broken:
                 yield _at(
                     item,
                     ("spec", "canary", "deployment"),
                     f"deployment {spec.canary.deployment!r} does not exist",
                 )
             elif (
-                isinstance(deployment.obj, m.Deployment) and deployment.obj.spec.model != spec.model
+                deployment is not None
+                and isinstance(deployment.obj, m.Deployment)
+                and deployment.obj.spec.model != spec.model
             ):
                 yield _at(
                     item,

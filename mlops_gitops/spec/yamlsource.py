@@ -2,20 +2,22 @@
 
 PyYAML's composer (the C one when available) gives a node graph with marks; we build plain
 Python values from it ourselves so we can reject duplicate keys, bound alias expansion and
-remember where each value came from.
+still find where any value came from. Positions are looked up in the node graph only when a
+problem needs one, so valid files pay nothing for them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 try:
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - libyaml is shipped in PyYAML wheels
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 Path = tuple[str | int, ...]
 
@@ -24,8 +26,44 @@ MAX_ALIASES = 100
 MAX_NODES = 100_000
 """Values one file may expand to, counting every alias expansion."""
 
-_STR_TAG = "tag:yaml.org,2002:str"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+_PLAIN_INT = re.compile(r"^[-+]?[0-9]+$")
+_PLAIN_FLOAT = re.compile(r"^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$")
+_TRUE = {"yes", "true", "on", "y"}
+
+
+class _Loader(_BaseLoader):
+    """Resolves tags with a cache and skips path resolvers, which safe loading never uses.
+
+    Spec files repeat the same plain scalars endlessly; this halves parsing time.
+    """
+
+    _plain: dict[str, str] = {}
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                tag = self._plain.get(value)
+                if tag is None:
+                    tag = str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+                    if len(self._plain) < 100_000:
+                        self._plain[value] = tag
+                return tag
+            return _STR
+        if kind is yaml.MappingNode:
+            return "tag:yaml.org,2002:map"
+        return "tag:yaml.org,2002:seq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,132 +82,182 @@ class YamlProblem(Exception):
         self.column = column
 
 
-@dataclass
 class Document:
-    """Plain data from one YAML document plus where each value came from."""
+    """Plain data from one YAML document, able to tell where each value came from.
 
-    data: Any
-    positions: dict[Path, Pos] = field(default_factory=dict)
-    raw: dict[Path, str] = field(default_factory=dict)
-    """Source text of scalars that YAML did not read as strings, for hints like 'quote it'."""
+    Only the text is kept: the node graph is composed again when a position is asked for,
+    which keeps memory (and the garbage collector's work) small for large repositories.
+    """
+
+    __slots__ = ("_root", "data", "empty", "text")
+
+    def __init__(self, data: Any, text: str) -> None:
+        self.data = data
+        """Plain values; released once typed objects are built from them."""
+        self.text = text
+        self.empty = data is None
+        self._root: yaml.Node | None = None
+
+    @property
+    def root(self) -> yaml.Node | None:
+        if self._root is None and not self.empty:
+            self._root = _compose(self.text)
+        return self._root
+
+    def _walk(self, path: Path) -> tuple[list[tuple[yaml.Node, yaml.Node | None]], int]:
+        """Nodes along `path` as (value node, key node) pairs, and how far the walk got."""
+        root = self.root
+        if root is None:
+            return [], 0
+        trail: list[tuple[yaml.Node, yaml.Node | None]] = [(root, None)]
+        for depth, part in enumerate(path):
+            found = _child(trail[-1][0], part)
+            if found is None:
+                return trail, depth
+            trail.append(found)
+        return trail, len(path)
 
     def position(self, path: Path) -> Pos | None:
-        """The position of the deepest known prefix of `path`."""
-        for end in range(len(path), -1, -1):
-            pos = self.positions.get(path[:end])
-            if pos is not None:
-                return pos
+        """The position of the deepest known prefix of `path`: a key where there is one."""
+        trail, _ = self._walk(path)
+        if not trail:
+            return None
+        node, key = trail[-1]
+        mark = (key or node).start_mark
+        return Pos(mark.line + 1, mark.column + 1)
+
+    def raw_scalar(self, path: Path) -> str | None:
+        """Source text of a scalar YAML did not read as a string, for hints like 'quote it'."""
+        trail, reached = self._walk(path)
+        if reached != len(path) or not trail:
+            return None
+        node = trail[-1][0]
+        if isinstance(node, yaml.ScalarNode) and node.tag != _STR:
+            return str(node.value)
         return None
 
 
-def _pos(mark: Any) -> Pos:
-    return Pos(mark.line + 1, mark.column + 1)
-
-
-class _Builder:
-    def __init__(self, doc: Document) -> None:
-        self.doc = doc
-        self.seen: set[int] = set()
-        self.aliases = 0
-        self.nodes = 0
-        self.active: set[int] = set()
-        self.constructor = yaml.constructor.SafeConstructor()
-
-    def build(self, node: yaml.Node, path: Path) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise YamlProblem(
-                f"the document expands to more than {MAX_NODES} values (alias bomb?)",
-                *_line_col(node),
-            )
-        ident = id(node)
-        if ident in self.seen and not isinstance(node, yaml.ScalarNode):
-            self.aliases += 1
-            if self.aliases > MAX_ALIASES:
-                raise YamlProblem(
-                    f"more than {MAX_ALIASES} alias references in one file", *_line_col(node)
-                )
-        if ident in self.active:
-            raise YamlProblem("recursive alias: a value contains itself", *_line_col(node))
-        self.seen.add(ident)
-        if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node, path)
-        self.active.add(ident)
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                out: list[Any] = []
-                for index, item in enumerate(node.value):
-                    child = (*path, index)
-                    self.doc.positions.setdefault(child, _pos(item.start_mark))
-                    out.append(self.build(item, child))
-                return out
-            if isinstance(node, yaml.MappingNode):
-                return self._mapping(node, path)
-        finally:
-            self.active.discard(ident)
-        raise YamlProblem(f"unsupported YAML node {node.tag}", *_line_col(node))
-
-    def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
-        if node.tag == _STR_TAG:
-            return node.value
-        try:
-            value = self.constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
-            # e.g. 2026-02-30 looks like a date but is not one: keep the text so the field's
-            # own check reports it with the object and field it belongs to.
-            return node.value
-        if not isinstance(value, str) and value is not None:
-            self.doc.raw[path] = node.value
-        return value
-
-    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        key_lines: dict[str, int] = {}
-        merges: list[yaml.Node] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                merges.append(value_node)
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise YamlProblem("mapping keys must be plain strings", *_line_col(key_node))
-            key = key_node.value if key_node.tag == _STR_TAG else None
-            if key is None:
-                raise YamlProblem(
-                    f"key {key_node.value!r} is not a string; quote it", *_line_col(key_node)
-                )
-            line = key_node.start_mark.line + 1
-            if key in out:
-                raise YamlProblem(
-                    f"duplicate key {key!r} (first defined on line {key_lines[key]})",
-                    *_line_col(key_node),
-                )
-            key_lines[key] = line
-            child = (*path, key)
-            self.doc.positions[child] = _pos(key_node.start_mark)
-            out[key] = self.build(value_node, child)
+def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node, yaml.Node | None] | None:
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+        return (node.value[part], None) if 0 <= part < len(node.value) else None
+    if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+        merges = []
+        for key, value in node.value:
+            if key.tag == _MERGE:
+                merges.append(value)
+            elif isinstance(key, yaml.ScalarNode) and key.value == part:
+                return value, key
         for merge in merges:
-            sources = merge.value if isinstance(merge, yaml.SequenceNode) else [merge]
-            for source in sources:
-                if not isinstance(source, yaml.MappingNode):
-                    raise YamlProblem("a merge key (<<) needs a mapping", *_line_col(source))
-                merged = self.build(source, path)
-                for key, value in merged.items():
-                    out.setdefault(key, value)
-        return out
+            for source in merge.value if isinstance(merge, yaml.SequenceNode) else [merge]:
+                found = _child(source, part)
+                if found is not None:
+                    return found
+    return None
 
 
 def _line_col(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+class _Builder:
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.active: set[int] = set()
+        self.aliases = 0
+        self.nodes = 0
+        self.constructor: yaml.constructor.SafeConstructor | None = None
+
+    def build(self, node: yaml.Node) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise YamlProblem(
+                f"the document expands to more than {MAX_NODES} values (alias bomb?)",
+                *_line_col(node),
+            )
+        if type(node) is yaml.ScalarNode:
+            return self._scalar(node)
+        ident = id(node)
+        if ident in self.seen:
+            if ident in self.active:
+                raise YamlProblem("recursive alias: a value contains itself", *_line_col(node))
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise YamlProblem(
+                    f"more than {MAX_ALIASES} alias references in one file", *_line_col(node)
+                )
+        self.seen.add(ident)
+        self.active.add(ident)
+        try:
+            if type(node) is yaml.SequenceNode:
+                return [self.build(item) for item in node.value]
+            if type(node) is yaml.MappingNode:
+                return self._mapping(node)
+        finally:
+            self.active.discard(ident)
+        raise YamlProblem(f"unsupported YAML node {node.tag}", *_line_col(node))
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        tag = node.tag
+        value: str = node.value
+        if tag == _STR:
+            return value
+        if tag == _INT and _PLAIN_INT.match(value):
+            return int(value)
+        if tag == _FLOAT and _PLAIN_FLOAT.match(value):
+            return float(value)
+        if tag == _BOOL:
+            return value.lower() in _TRUE
+        if tag == _NULL:
+            return None
+        if self.constructor is None:
+            self.constructor = yaml.constructor.SafeConstructor()
+        try:
+            return self.constructor.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+            # e.g. 2026-02-30 looks like a date but is not one: keep the text so the field's
+            # own check reports it with the object and field it belongs to.
+            return value
+
+    def _mapping(self, node: yaml.MappingNode) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        merges: list[yaml.Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merges.append(value_node)
+                continue
+            if type(key_node) is not yaml.ScalarNode or key_node.tag != _STR:
+                what = key_node.value if type(key_node) is yaml.ScalarNode else "a collection"
+                raise YamlProblem(f"key {what!r} is not a string; quote it", *_line_col(key_node))
+            key = key_node.value
+            if key in out:
+                first = next(k for k, _ in node.value if k.value == key)
+                raise YamlProblem(
+                    f"duplicate key {key!r} (first defined on line {first.start_mark.line + 1})",
+                    *_line_col(key_node),
+                )
+            out[key] = self.build(value_node)
+        for merge in merges:
+            sources = merge.value if type(merge) is yaml.SequenceNode else [merge]
+            for source in sources:
+                if type(source) is not yaml.MappingNode:
+                    raise YamlProblem("a merge key (<<) needs a mapping", *_line_col(source))
+                for key, value in self.build(source).items():
+                    out.setdefault(key, value)
+        return out
+
+
+def _compose(text: str) -> yaml.Node | None:
+    loader = _Loader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
 def parse(text: str) -> Document:
     """Parse one YAML document; raise YamlProblem with the place of the first defect."""
     try:
-        loader = _Loader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
+        root = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(part for part in (exc.context, exc.problem) if part) or str(exc)
@@ -180,9 +268,6 @@ def parse(text: str) -> Document:
         raise YamlProblem(message, mark.line + 1, mark.column + 1) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(f"YAML error: {exc}") from None
-    doc = Document(data=None)
     if root is None:
-        return doc
-    doc.positions[()] = _pos(root.start_mark)
-    doc.data = _Builder(doc).build(root, ())
-    return doc
+        return Document(None, text)
+    return Document(_Builder().build(root), text)
