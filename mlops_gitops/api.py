@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops_gitops.errors import Problem, SpecError
 from mlops_gitops.spec.loader import Repository, load_repository
 from mlops_gitops.spec.validate import cross_check
 
 if TYPE_CHECKING:
+    from mlops_gitops.apply.run import ApplyResult
+    from mlops_gitops.apply.status import Event
+    from mlops_gitops.apply.workspace import Workspace
+    from mlops_gitops.automate.rollback import SpecChange
     from mlops_gitops.compile.manifest import Manifest
+    from mlops_gitops.plan.model import Plan
+    from mlops_gitops.state.lock import LockInfo
 
 
 @dataclass(frozen=True)
@@ -72,3 +78,56 @@ def export_schemas(out_dir: Path) -> list[Path]:
     from mlops_gitops.spec.schema import export
 
     return export(out_dir)
+
+
+def open_workspace(repo: Path | str = ".") -> Workspace:
+    """Validated specs compiled and ready for planning; raises SpecError when invalid."""
+    from mlops_gitops.apply.workspace import Workspace
+
+    return Workspace.open(load(repo))
+
+
+def plan(repo: Path | str = ".", now: str | None = None) -> Plan:
+    from mlops_gitops.apply.workspace import parse_now
+
+    return open_workspace(repo).plan(parse_now(now))
+
+
+def apply(
+    repo: Path | str = ".",
+    plan_file: Path | None = None,
+    now: str | None = None,
+    commit: bool = True,
+    lock_timeout: float = 0.0,
+) -> ApplyResult:
+    from mlops_gitops.apply import run
+    from mlops_gitops.apply.workspace import parse_now
+
+    return run.apply(open_workspace(repo), parse_now(now), plan_file, commit, lock_timeout)
+
+
+def force_unlock(repo: Path | str, lock_id: str) -> LockInfo:
+    from mlops_gitops.apply.workspace import LOCK_FILE
+    from mlops_gitops.state import lock
+
+    return lock.force_unlock(Path(repo).resolve() / LOCK_FILE, lock_id)
+
+
+def status(repo: Path | str = ".") -> dict[str, Any]:
+    from mlops_gitops.apply.status import status as build_status
+
+    return build_status(open_workspace(repo))
+
+
+def history(
+    repo: Path | str = ".", model: str | None = None, deployment: str | None = None
+) -> list[Event]:
+    from mlops_gitops.apply.status import history as read_history
+
+    return read_history(open_workspace(repo), model, deployment)
+
+
+def rollback(repo: Path | str, deployment: str, to: str | None = None) -> SpecChange:
+    from mlops_gitops.automate.rollback import rollback as do_rollback
+
+    return do_rollback(open_workspace(repo), deployment, to)

@@ -9,7 +9,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -120,6 +120,148 @@ def cmd_schema_export(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api, render
+
+    plan = api.plan(args.repo, args.now)
+    if args.out:
+        from mlops_gitops.util import atomic_write
+
+        atomic_write(Path(args.out), render.plan_json(plan).encode())
+    if args.format == "json":
+        out.stream.write(render.plan_json(plan))
+    elif args.format == "markdown":
+        out.stream.write(render.plan_markdown(plan))
+    else:
+        out.stream.write(render.plan_text(plan, out.paint))
+        if args.out:
+            out.line(f"Saved the plan to {args.out}; apply it with: mlops-gitops apply {args.out}")
+    if args.detailed_exitcode and not plan.empty:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+
+    result = api.apply(
+        args.repo,
+        Path(args.planfile) if args.planfile else None,
+        args.now,
+        commit=not args.no_commit,
+        lock_timeout=args.lock_timeout,
+    )
+    if args.format == "json":
+        out.json(result.to_json())
+        return result.exit_code
+    if result.resumed:
+        out.line(out.paint("Resuming an interrupted apply.", "yellow"))
+    styles = {"done": "green", "failed": "red", "blocked": "red", "skipped": "yellow"}
+    for outcome in result.outcomes:
+        line = f"{outcome.status:8s} {outcome.step.action} {outcome.step.object}"
+        if outcome.message:
+            line += f": {outcome.message}"
+        out.line(out.paint(line, styles.get(outcome.status, "bold")))
+        for warning in outcome.warnings:
+            out.line(out.paint(f"         warning: {warning}", "yellow"))
+    counts = result.counts()
+    if not result.outcomes:
+        out.line("No changes. Recorded state matches the specs.")
+    else:
+        parts = [f"{counts[k]} {k}" for k in ("done", "failed", "blocked", "skipped") if counts[k]]
+        out.line(out.paint("Apply: " + ", ".join(parts) + ".", "bold"))
+    if result.commit:
+        out.line(f"Committed {result.commit[:12]} (state serial {result.serial}).")
+    elif result.serial is not None:
+        out.line(f"State serial {result.serial}; not committed (--no-commit).")
+    return result.exit_code
+
+
+def cmd_status(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+
+    report = api.status(args.repo)
+    if args.format == "json":
+        out.json(report)
+        return EXIT_OK
+    rows: list[tuple[str, ...]] = [("DEPLOYMENT", "MODEL", "DESIRED", "ACTUAL", "SYNC", "HEALTH")]
+    for item in report["deployments"]:
+        rows.append(
+            (
+                item["name"],
+                item["model"] or "-",
+                _config_text(item["desired"]),
+                _config_text(item["actual"]),
+                item["sync"],
+                item["health"],
+            )
+        )
+    _table(out, rows, {4: {"Synced": "green", "OutOfSync": "yellow"}})
+    out.line()
+    rows = [("MODEL", "VERSION", "STATUS", "SHA256", "SCAN")]
+    for item in report["models"]:
+        sha = (item["sha256"] or "-")[:12]
+        rows.append((item["model"], item["version"], item["status"], sha, item["scan"] or "-"))
+    _table(out, rows, {})
+    return EXIT_OK
+
+
+def _config_text(config: dict[str, Any] | None) -> str:
+    if not config:
+        return "-"
+    text = str(config["version"])
+    if config.get("canary"):
+        text += f" +{config['canary']['version']}@{config['canary']['traffic']}%"
+    return text
+
+
+def _table(out: Output, rows: Sequence[tuple[str, ...]], colors: dict[int, dict[str, str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        cells = []
+        for col, cell in enumerate(row):
+            padded = cell.ljust(widths[col]) if col < len(row) - 1 else cell
+            style = colors.get(col, {}).get(cell)
+            cells.append(out.paint(padded, style) if style and index else padded)
+        out.line("  ".join(cells).rstrip())
+
+
+def cmd_history(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+
+    events = api.history(args.repo, args.model, args.deployment)
+    if args.format == "json":
+        out.json({"format_version": JSON_FORMAT_VERSION, "events": [e.to_json() for e in events]})
+        return EXIT_OK
+    if not events:
+        out.line("No applied steps recorded yet.")
+        return EXIT_OK
+    rows = [("TIME", "COMMIT", "ACTION", "OBJECT", "REASON")]
+    for event in events:
+        obj = f"{event.kind}/{event.name}" + (f" {event.version}" if event.version else "")
+        rows.append((event.time, event.commit[:10], event.action, obj, event.reason))
+    _table(out, rows, {})
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+
+    change = api.rollback(args.repo, args.deployment, args.to)
+    where = f"committed {change.commit[:12]}" if change.commit else "not committed"
+    out.line(f"Edited {change.path}: {change.summary} ({where}).")
+    out.line("Run plan and apply (or let reconcile do it) to carry it out.")
+    return EXIT_OK
+
+
+def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+
+    holder = api.force_unlock(args.repo, args.lock_id)
+    out.line(f"Removed the state lock held by {holder.describe()}.")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -164,6 +306,82 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default="target", help="output folder (default: target)"
     )
     compile_.set_defaults(func=cmd_compile)
+
+    plan = commands.add_parser(
+        "plan",
+        help="show what apply would change",
+        description="Diff the desired state (specs) against the recorded state and show the "
+        "ordered steps, with gates and blocked reasons.",
+    )
+    plan.add_argument(
+        "--format", choices=["text", "markdown", "json"], default="text", help="output format"
+    )
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when there are changes, 0 when none",
+    )
+    plan.add_argument("--now", help="the time to plan at (ISO 8601; default: now)")
+    plan.add_argument("-o", "--out", metavar="PLANFILE", help="save the plan for apply")
+    plan.set_defaults(func=cmd_plan)
+
+    apply = commands.add_parser(
+        "apply",
+        help="carry out the plan and commit the recorded state",
+        description="Run every ready step, record the state, and commit it with one trailer "
+        "per step. Exit 0 all done, 1 a step failed, 3 blocked steps remain.",
+    )
+    apply.add_argument("planfile", nargs="?", help="a plan saved with plan -o (refused if stale)")
+    apply.add_argument("--now", help="the time to apply at (ISO 8601; default: now)")
+    apply.add_argument("--no-commit", action="store_true", help="record state but do not commit")
+    apply.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds to wait for another apply's lock (default 0)",
+    )
+    apply.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    apply.set_defaults(func=cmd_apply)
+
+    status = commands.add_parser(
+        "status",
+        help="desired vs recorded state, sync and health",
+        description="Per deployment: desired and actual versions, Synced/OutOfSync, health. "
+        "Per model version: pending, registered, staging, production or archived.",
+    )
+    status.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    status.set_defaults(func=cmd_status)
+
+    history = commands.add_parser(
+        "history",
+        help="the audit log of applied steps, read from git",
+        description="One event per applied step, rebuilt from the trailers of the tool's commits.",
+    )
+    history.add_argument("--model", help="only this model's versions and deployments")
+    history.add_argument("--deployment", help="only this deployment")
+    history.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    history.set_defaults(func=cmd_history)
+
+    rollback = commands.add_parser(
+        "rollback",
+        help="edit a deployment back to an earlier version and commit",
+        description="Rewrite spec.version (and drop the canary) in the deployment's file, keeping "
+        "every comment, and commit. Does not apply.",
+    )
+    rollback.add_argument("deployment", metavar="DEPLOYMENT", help="the deployment to roll back")
+    rollback.add_argument(
+        "--to", metavar="VERSION", help="the version (default: the previous stable version)"
+    )
+    rollback.set_defaults(func=cmd_rollback)
+
+    unlock = commands.add_parser(
+        "force-unlock",
+        help="remove a stale state lock",
+        description="Remove the state lock; the id must match the lock's holder.",
+    )
+    unlock.add_argument("lock_id", metavar="ID", help="the id printed with the stale lock")
+    unlock.set_defaults(func=cmd_force_unlock)
 
     schema = commands.add_parser("schema", help="JSON Schemas of the spec language")
     schema_commands = schema.add_subparsers(dest="schema_command", metavar="ACTION", required=True)

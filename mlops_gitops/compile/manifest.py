@@ -17,6 +17,7 @@ SECTIONS = {
     "Rule": "rules",
     "RetirementPlan": "retirements",
     "TrainingPipeline": "pipelines",
+    "Tombstone": "tombstones",
 }
 
 
@@ -30,6 +31,7 @@ class Manifest:
     rules: dict[str, m.Rule]
     retirements: dict[str, m.RetirementPlan]
     pipelines: dict[str, m.TrainingPipeline]
+    tombstones: dict[str, m.Tombstone]
     sources: dict[str, str]
     """`Kind/name` -> the file it was read from."""
     inputs_sha256: str
@@ -54,7 +56,7 @@ class Manifest:
         out["deployments"] = {
             name: self._deployment_json(obj) for name, obj in sorted(self.deployments.items())
         }
-        for section in ("rules", "retirements", "pipelines"):
+        for section in ("rules", "retirements", "pipelines", "tombstones"):
             objects: dict[str, m.SpecObject] = getattr(self, section)
             out[section] = {
                 name: obj.model_dump(mode="json") for name, obj in sorted(objects.items())

@@ -594,7 +594,26 @@ class TrainingPipeline(Strict):
     spec: TrainingPipelineSpec
 
 
-SpecObject = Project | Model | Deployment | Rule | RetirementPlan | TrainingPipeline
+# ---------------------------------------------------------------- Tombstone
+
+
+class TombstoneSpec(Strict):
+    """Which kind of object named by metadata.name was removed on purpose."""
+
+    kind: Literal["Deployment"]
+    reason: str | None = None
+
+
+class Tombstone(Strict):
+    """Replaces a deleted object's file to say its removal is intended (e.g. undeploy)."""
+
+    apiVersion: Literal["mlops-gitops/v1"]
+    kind: Literal["Tombstone"]
+    metadata: Metadata
+    spec: TombstoneSpec
+
+
+SpecObject = Project | Model | Deployment | Rule | RetirementPlan | TrainingPipeline | Tombstone
 
 KINDS: dict[str, type[SpecObject]] = {
     "Project": Project,
@@ -603,6 +622,7 @@ KINDS: dict[str, type[SpecObject]] = {
     "Rule": Rule,
     "RetirementPlan": RetirementPlan,
     "TrainingPipeline": TrainingPipeline,
+    "Tombstone": Tombstone,
 }
 
 SCHEMA_FILES: dict[str, str] = {
@@ -612,4 +632,5 @@ SCHEMA_FILES: dict[str, str] = {
     "Rule": "rule.schema.json",
     "RetirementPlan": "retirement-plan.schema.json",
     "TrainingPipeline": "training-pipeline.schema.json",
+    "Tombstone": "tombstone.schema.json",
 }

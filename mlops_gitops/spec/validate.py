@@ -42,7 +42,7 @@ def _known(names: list[str]) -> str:
 def cross_check(repo: Repository) -> list[Problem]:
     """Every reference and combined-value problem, in file order."""
     problems: list[Problem] = []
-    for check in (_models, _deployments, _rules, _retirements, _pipelines):
+    for check in (_models, _deployments, _rules, _retirements, _pipelines, _tombstones):
         problems.extend(check(repo))
     return problems
 
@@ -123,9 +123,8 @@ def _rules(repo: Repository) -> Iterator[Problem]:
                 f" known deployments: {_known(names)}",
             )
         for index, action in enumerate(spec.actions):
-            if (
-                isinstance(action, m.RetrainAction)
-                and repo.get("TrainingPipeline", action.pipeline) is None
+            if isinstance(action, m.RetrainAction) and not _exists(
+                repo, "TrainingPipeline", action.pipeline
             ):
                 names = sorted(name for kind, name in repo.objects if kind == "TrainingPipeline")
                 yield _at(
@@ -210,3 +209,16 @@ def _pipelines(repo: Repository) -> Iterator[Problem]:
                     f"deployment {spec.canary.deployment!r} serves model"
                     f" {deployment.obj.spec.model!r}, not {spec.model!r}",
                 )
+
+
+def _tombstones(repo: Repository) -> Iterator[Problem]:
+    for item in repo.of_kind("Tombstone"):
+        assert isinstance(item.obj, m.Tombstone)
+        live = repo.get(item.obj.spec.kind, item.obj.metadata.name)
+        if live is not None:
+            yield _at(
+                item,
+                ("metadata", "name"),
+                f"{item.obj.spec.kind} {item.obj.metadata.name!r} still exists in "
+                f"{live.source.path}; delete that file or this tombstone",
+            )

@@ -1,0 +1,179 @@
+"""One apply: lock, journal, steps, serial, commit. Re-running after a crash finishes the job."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mlops_gitops import git
+from mlops_gitops.apply.executor import Context, Outcome, fault_point, run_steps
+from mlops_gitops.apply.journal import Journal
+from mlops_gitops.apply.workspace import JOURNAL_FILE, LOCK_FILE, Workspace
+from mlops_gitops.errors import MlopsError
+from mlops_gitops.plan.model import Plan
+from mlops_gitops.state import lock
+
+PAST = {
+    "register": "registered",
+    "deploy": "deployed",
+    "promote": "promoted",
+    "rollback": "rolled back",
+    "retire": "retired",
+    "update": "updated",
+    "undeploy": "undeployed",
+}
+
+
+class StalePlan(MlopsError):
+    pass
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    outcomes: list[Outcome]
+    commit: str | None = None
+    serial: int | None = None
+    resumed: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if any(o.status == "failed" for o in self.outcomes):
+            return 1
+        if any(o.status in ("blocked", "skipped") for o in self.outcomes):
+            return 3
+        return 0
+
+    def counts(self) -> Counter[str]:
+        return Counter(o.status for o in self.outcomes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": "1",
+            "commit": self.commit,
+            "serial": self.serial,
+            "resumed": self.resumed,
+            "steps": [
+                {
+                    "id": o.step.id,
+                    "action": o.step.action,
+                    "object": o.step.object.to_json(),
+                    "status": o.status,
+                    "message": o.message,
+                    "warnings": o.warnings,
+                }
+                for o in self.outcomes
+            ],
+            "summary": dict(sorted(self.counts().items())),
+            "warnings": self.warnings,
+        }
+
+
+def load_plan_file(path: Path) -> Plan:
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format_version") != "1":
+            raise ValueError(f"unsupported plan format_version {data.get('format_version')!r}")
+        return Plan.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MlopsError(f"cannot read plan file {path}: {exc}") from None
+
+
+def check_fresh(saved: Plan, current: Plan) -> None:
+    """A saved plan applies only to the commit, specs and state it was made from."""
+    problems = []
+    if saved.base_commit != current.base_commit:
+        problems.append(f"HEAD is {current.base_commit}, the plan was made on {saved.base_commit}")
+    if saved.inputs_sha256 != current.inputs_sha256:
+        problems.append("the spec files changed since the plan was made")
+    if saved.lineage != current.lineage:
+        problems.append(
+            f"the state lineage is {current.lineage}, the plan expected {saved.lineage}"
+        )
+    if saved.serial != current.serial:
+        problems.append(f"the state serial is {current.serial}, the plan expected {saved.serial}")
+    if problems:
+        raise StalePlan("plan is stale: " + "; ".join(problems), hint="run plan again")
+
+
+def commit_message(steps: list[dict[str, Any]], spec_commit: str | None, serial: int | None) -> str:
+    counts = Counter(entry["trailer"].split(" ", 1)[0] for entry in steps)
+    summary = ", ".join(f"{n} {PAST.get(action, action)}" for action, n in sorted(counts.items()))
+    lines = [f"mlops-gitops: apply ({summary})", ""]
+    lines += [f"- {entry['trailer']}: {git.one_line(entry['reason'])}" for entry in steps]
+    lines.append("")
+    for entry in steps:
+        lines.append(f"Mlops-Step: {git.one_line(entry['trailer'])}")
+        lines.append(f"Mlops-Reason: {git.one_line(entry['reason'])}")
+    if spec_commit:
+        lines.append(f"Mlops-Spec-Commit: {spec_commit}")
+    if serial is not None:
+        lines.append(f"Mlops-Serial: {serial}")
+    return "\n".join(lines) + "\n"
+
+
+def apply(
+    workspace: Workspace,
+    now: datetime,
+    plan_file: Path | None = None,
+    commit: bool = True,
+    lock_timeout: float = 0.0,
+) -> ApplyResult:
+    root = workspace.root
+    if commit and not git.is_repo(root):
+        raise MlopsError(
+            f"{root} is not a git repository", hint="run git init, or apply with --no-commit"
+        )
+    with lock.hold(root / LOCK_FILE, "apply", lock_timeout):
+        journal, resumed = Journal.open(root / JOURNAL_FILE, now.isoformat())
+        current = workspace.plan(now)
+        plan = current
+        if plan_file is not None:
+            plan = load_plan_file(plan_file)
+            if not resumed:
+                check_fresh(plan, current)
+            else:
+                plan = current
+        store = workspace.state_store
+        spec_commit = current.base_commit
+        ctx = Context(
+            repo_root=root,
+            manifest=workspace.manifest,
+            state=store,
+            store=workspace.artifact_store,
+            now=now,
+            spec_commit=spec_commit,
+            rendered_dir=workspace.project.rendered_dir,
+        )
+        outcomes = run_steps(ctx, plan, journal)
+        result = ApplyResult(plan=plan, outcomes=outcomes, resumed=resumed)
+        done = journal.completed()
+        if done:
+            if journal.meta_serial is None:
+                fault_point("before-serial")
+                meta = store.bump(store.load(), spec_commit, now.isoformat(timespec="seconds"))
+                journal.meta_serial = meta.serial
+                journal.save()
+            result.serial = journal.meta_serial
+            if commit:
+                fault_point("before-commit")
+                paths = [workspace.project.state_dir, f"{workspace.project.rendered_dir}/kserve"]
+                existing = [p for p in paths if (root / p).exists() or _tracked(root, p)]
+                result.commit = git.commit(
+                    root,
+                    existing,
+                    commit_message(done, spec_commit, journal.meta_serial),
+                    workspace.project.git.author,
+                )
+                fault_point("after-commit")
+        journal.close()
+        return result
+
+
+def _tracked(root: Path, path: str) -> bool:
+    return bool(git.run(root, "ls-files", "--", path, check=False).strip())

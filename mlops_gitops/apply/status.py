@@ -1,0 +1,170 @@
+"""Status (desired vs recorded, sync and health) and history (the audit log from git)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlops_gitops import git
+from mlops_gitops.apply.workspace import Workspace
+from mlops_gitops.plan.planner import DEFAULT_STAGE_ORDER, deployment_config, recorded_config
+from mlops_gitops.state.store import StateView
+
+
+def status(workspace: Workspace) -> dict[str, Any]:
+    state = workspace.state_store.load()
+    store = workspace.artifact_store
+    deployments = []
+    names = sorted(set(workspace.manifest.deployments) | set(state.deployments))
+    for name in names:
+        desired_obj = workspace.manifest.deployments.get(name)
+        record = state.deployments.get(name)
+        if record is not None and record.status != "deployed":
+            record = None
+        desired = deployment_config(desired_obj.spec) if desired_obj else None
+        actual = recorded_config(record) if record else None
+        sync = "Synced" if desired == actual else "OutOfSync"
+        if desired_obj is not None and desired_obj.spec.suspend:
+            health = "Suspended"
+        elif record is None:
+            health = "Missing"
+        else:
+            missing = [
+                entry["version"]
+                for entry in (record.serving.get("stable"), record.serving.get("canary"))
+                if entry and not store.remote and not store.exists(entry["blob"])
+            ]
+            health = (
+                f"Degraded (artifact of {', '.join(missing)} missing)" if missing else "Healthy"
+            )
+        deployments.append(
+            {
+                "name": name,
+                "model": (
+                    desired_obj.spec.model if desired_obj else record.model if record else None
+                ),
+                "desired": desired and _short(desired),
+                "actual": actual and _short(actual),
+                "sync": sync,
+                "health": health,
+            }
+        )
+    return {
+        "format_version": "1",
+        "deployments": deployments,
+        "models": _versions(workspace, state),
+    }
+
+
+def _short(config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": config["version"],
+        "canary": config["canary"],
+        "stage": config["settings"]["stage"],
+    }
+
+
+def _versions(workspace: Workspace, state: StateView) -> list[dict[str, Any]]:
+    order = tuple(workspace.project.policies.stage_order) or DEFAULT_STAGE_ORDER
+    serving: dict[tuple[str, str], list[str]] = {}
+    for record in state.deployments.values():
+        if record.status != "deployed":
+            continue
+        stage = record.settings.get("stage", "")
+        for version in [record.version] + ([record.canary.version] if record.canary else []):
+            serving.setdefault((record.model, version), []).append(stage)
+    out = []
+    names = sorted(set(workspace.manifest.models) | set(state.models))
+    for name in names:
+        model = workspace.manifest.models.get(name)
+        recorded = state.models.get(name)
+        in_spec = [v.version for v in model.spec.versions] if model else []
+        in_state = list(recorded.versions) if recorded else []
+        for version in list(dict.fromkeys(in_spec + in_state)):
+            entry = recorded.versions.get(version) if recorded else None
+            stages = serving.get((name, version), [])
+            if entry is None:
+                lifecycle = "pending"
+            elif entry.status == "archived":
+                lifecycle = "archived"
+            elif stages:
+                lifecycle = max(stages, key=lambda s: order.index(s) if s in order else -1)
+            else:
+                lifecycle = "registered"
+            out.append(
+                {
+                    "model": name,
+                    "version": version,
+                    "status": lifecycle,
+                    "in_spec": version in in_spec,
+                    "sha256": entry.sha256 if entry else None,
+                    "scan": entry.scan.verdict if entry and entry.scan else None,
+                }
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class Event:
+    time: str
+    commit: str
+    author: str
+    action: str
+    kind: str
+    name: str
+    version: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "commit": self.commit,
+            "author": self.author,
+            "action": self.action,
+            "object": {"kind": self.kind, "name": self.name, "version": self.version},
+            "reason": self.reason,
+        }
+
+
+def history(
+    workspace: Workspace, model: str | None = None, deployment: str | None = None
+) -> list[Event]:
+    """One event per applied step, newest first, rebuilt from commit trailers."""
+    events = []
+    models_of = {name: d.spec.model for name, d in workspace.manifest.deployments.items()}
+    state = workspace.state_store.load()
+    for name, record in state.deployments.items():
+        models_of.setdefault(name, record.model)
+    for info in git.log(workspace.root):
+        step: tuple[str, str, str, str | None] | None = None
+        pending: list[tuple[tuple[str, str, str, str | None], str]] = []
+        for key, value in info.trailers:
+            if key == "Mlops-Step":
+                if step is not None:
+                    pending.append((step, ""))
+                step = _parse_step(value)
+            elif key == "Mlops-Reason" and step is not None:
+                pending.append((step, value))
+                step = None
+        if step is not None:
+            pending.append((step, ""))
+        for (action, kind, name, version), reason in pending:
+            if deployment and not (kind == "Deployment" and name == deployment):
+                continue
+            if model and not (
+                (kind == "Model" and name == model)
+                or (kind == "Deployment" and models_of.get(name) == model)
+            ):
+                continue
+            events.append(
+                Event(info.time, info.sha, info.author, action, kind, name, version, reason)
+            )
+    return events
+
+
+def _parse_step(value: str) -> tuple[str, str, str, str | None] | None:
+    parts = value.split()
+    if len(parts) < 2 or "/" not in parts[1]:
+        return None
+    kind, _, name = parts[1].partition("/")
+    return parts[0], kind, name, parts[2] if len(parts) > 2 else None

@@ -1,0 +1,146 @@
+"""Surgical edits of human-written spec files: change values, keep every comment and format.
+
+The YAML node graph gives exact character spans, so an edit replaces only the bytes of the
+value it changes; the rest of the file stays identical, which keeps git diffs minimal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from mlops_gitops.errors import MlopsError
+from mlops_gitops.spec.yamlsource import _compose
+
+Path = tuple[str | int, ...]
+
+
+class EditError(MlopsError):
+    pass
+
+
+@dataclass(frozen=True)
+class _Located:
+    key: yaml.Node | None
+    value: yaml.Node
+    parent: yaml.Node | None
+
+
+def _find(root: yaml.Node, path: Path) -> _Located | None:
+    node, key, parent = root, None, None
+    for part in path:
+        parent = node
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == part:
+                    node, key = v, k
+                    break
+            else:
+                return None
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if not 0 <= part < len(node.value):
+                return None
+            node, key = node.value[part], None
+        else:
+            return None
+    return _Located(key, node, parent)
+
+
+def _scalar_text(value: Any, like: yaml.Node | None) -> str:
+    if isinstance(value, str):
+        style = like.style if isinstance(like, yaml.ScalarNode) else '"'
+        if style == "'":
+            return "'" + value.replace("'", "''") + "'"
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return json.dumps(value)
+
+
+class SpecEditor:
+    """Applies edits one at a time, re-reading positions after each."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.path = path
+
+    def _root(self) -> yaml.Node:
+        root = _compose(self.text)
+        if root is None:
+            raise EditError(f"{self.path} is empty")
+        return root
+
+    def set_scalar(self, path: Path, value: Any) -> None:
+        """Replace a scalar value in place; quotes follow the old value's style."""
+        found = _find(self._root(), path)
+        if found is None:
+            raise EditError(f"{self.path}: field {'.'.join(map(str, path))} not found")
+        node = found.value
+        if not isinstance(node, yaml.ScalarNode):
+            raise EditError(f"{self.path}: {'.'.join(map(str, path))} is not a plain value")
+        start, end = node.start_mark.index, node.end_mark.index
+        self.text = self.text[:start] + _scalar_text(value, node) + self.text[end:]
+
+    def delete_key(self, path: Path) -> bool:
+        """Remove `key: value` from a block mapping (whole lines) or a flow mapping."""
+        found = _find(self._root(), path)
+        if found is None:
+            return False
+        if found.key is None or not isinstance(found.parent, yaml.MappingNode):
+            raise EditError(f"{self.path}: cannot delete {'.'.join(map(str, path))}")
+        if found.parent.flow_style:
+            return self._delete_flow(found)
+        start = self.text.rfind("\n", 0, found.key.start_mark.index) + 1
+        end = found.value.end_mark.index
+        if self.text[start : found.key.start_mark.index].strip():
+            raise EditError(f"{self.path}: unexpected layout around {path[-1]}")
+        # A block collection ends where the next token starts (after indentation); a
+        # scalar or flow value ends on its own line, whose trailing comment goes with it.
+        line_start = self.text.rfind("\n", 0, end) + 1
+        block = isinstance(found.value, yaml.CollectionNode) and not found.value.flow_style
+        if block and not self.text[line_start:end].strip():
+            cut_end = line_start
+        else:
+            newline = self.text.find("\n", end)
+            cut_end = len(self.text) if newline < 0 else newline + 1
+        self.text = self.text[:start] + self.text[cut_end:]
+        return True
+
+    def _delete_flow(self, found: _Located) -> bool:
+        assert found.key is not None
+        start, end = found.key.start_mark.index, found.value.end_mark.index
+        before = self.text[:start].rstrip()
+        after = self.text[end:]
+        stripped = after.lstrip()
+        if stripped.startswith(","):
+            after = stripped[1:].lstrip()
+            self.text = self.text[:start] + after
+        elif before.endswith(","):
+            self.text = before[:-1] + after
+        else:
+            self.text = self.text[:start] + after
+        return True
+
+    def insert_key(self, path: Path, key: str, value_text: str) -> None:
+        """Add `key: value` at the end of a block mapping, with the mapping's indentation."""
+        found = _find(self._root(), path)
+        if found is None or not isinstance(found.value, yaml.MappingNode):
+            raise EditError(f"{self.path}: mapping {'.'.join(map(str, path))} not found")
+        mapping = found.value
+        if mapping.flow_style or not mapping.value:
+            raise EditError(f"{self.path}: cannot add {key} to a flow or empty mapping")
+        indent = mapping.value[0][0].start_mark.column
+        last_end = mapping.value[-1][1].end_mark.index
+        line_end = (
+            last_end if self.text[last_end - 1] == "\n" else self.text.find("\n", last_end) + 1
+        )
+        if line_end <= 0:
+            self.text += "\n"
+            line_end = len(self.text)
+        line = " " * indent + f"{key}: {value_text}\n"
+        self.text = self.text[:line_end] + line + self.text[line_end:]

@@ -1,0 +1,92 @@
+"""`rollback`: edit a deployment's spec back to an earlier version and commit the edit.
+
+It changes desired state only; plan and apply carry it out like any other change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlops_gitops import git
+from mlops_gitops.apply.workspace import Workspace
+from mlops_gitops.automate.edit import SpecEditor
+from mlops_gitops.errors import MlopsError
+from mlops_gitops.util import atomic_write
+
+
+@dataclass(frozen=True)
+class SpecChange:
+    path: str
+    commit: str | None
+    summary: str
+
+
+def previous_stable(workspace: Workspace, deployment: str) -> str:
+    record = workspace.state_store.load().deployments.get(deployment)
+    if record is None:
+        raise MlopsError(f"deployment {deployment!r} has no recorded history; apply it first")
+    for revision in reversed(record.history):
+        if revision.version != record.version:
+            return revision.version
+    raise MlopsError(
+        f"deployment {deployment!r} has served only {record.version}; there is nothing to roll"
+        " back to",
+        hint="name a version with --to",
+    )
+
+
+def edit_deployment(
+    workspace: Workspace,
+    deployment: str,
+    edits: dict[str, object],
+    drop_canary: bool,
+) -> tuple[str, str]:
+    """Apply edits to the deployment's file; returns (relative path, new text)."""
+    source = workspace.manifest.sources.get(f"Deployment/{deployment}")
+    if source is None:
+        raise MlopsError(f"deployment {deployment!r} is not defined in the specs")
+    if source.endswith(".j2"):
+        raise MlopsError(
+            f"{source} is a template; edit it by hand (the tool edits plain YAML files only)"
+        )
+    if git.is_repo(workspace.root) and git.changed(workspace.root, [source]):
+        raise MlopsError(f"{source} has uncommitted changes; commit or stash them first")
+    path = workspace.root / source
+    editor = SpecEditor(path.read_text(encoding="utf-8"), source)
+    for dotted, value in edits.items():
+        editor.set_scalar(tuple(dotted.split(".")), value)
+    if drop_canary:
+        editor.delete_key(("spec", "canary"))
+    return source, editor.text
+
+
+def rollback(
+    workspace: Workspace, deployment: str, to: str | None, commit: bool = True
+) -> SpecChange:
+    spec = workspace.manifest.deployments.get(deployment)
+    if spec is None:
+        raise MlopsError(f"deployment {deployment!r} is not defined in the specs")
+    target = to or previous_stable(workspace, deployment)
+    if workspace.manifest.version(spec.spec.model, target) is None:
+        raise MlopsError(f"version {target!r} is not a version of model {spec.spec.model!r}")
+    if spec.spec.version == target and spec.spec.canary is None:
+        raise MlopsError(f"deployment {deployment!r} already serves {target} with no canary")
+    source, text = edit_deployment(
+        workspace, deployment, {"spec.version": target}, drop_canary=spec.spec.canary is not None
+    )
+    atomic_write(workspace.root / source, text.encode())
+    summary = f"rollback {deployment} to {target}"
+    sha = None
+    if commit:
+        was = spec.spec.version + (
+            f" + canary {spec.spec.canary.version}" if spec.spec.canary else ""
+        )
+        message = (
+            f"mlops-gitops: {summary}\n\n"
+            f"{source}: spec.version {spec.spec.version} -> {target}"
+            f"{', canary removed' if spec.spec.canary else ''}.\n\n"
+            f"Mlops-Edit: rollback Deployment/{deployment} {target}\n"
+            f"Mlops-Reason: {git.one_line(f'manual rollback from {was}')}\n"
+        )
+        sha = git.commit(workspace.root, [source], message, workspace.project.git.author)
+    return SpecChange(source, sha, summary)

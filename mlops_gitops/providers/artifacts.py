@@ -1,0 +1,131 @@
+"""Content-addressed artifact store: `<store>/sha256/ab/cdef...`, local folder or fsspec URI.
+
+Registering streams the file once, hashing and copying together, so large artifacts are
+never read twice. Blobs are never deleted: retiring only archives in state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from mlops_gitops.errors import MlopsError
+from mlops_gitops.spec.types import is_uri
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Stored:
+    sha256: str
+    size: int
+    blob: str
+    """Relative location in the store: `sha256/ab/cdef...`."""
+
+
+def blob_path(sha256: str) -> str:
+    return f"sha256/{sha256[:2]}/{sha256[2:]}"
+
+
+@contextlib.contextmanager
+def open_source(location: str, repo_root: Path) -> Iterator[IO[bytes]]:
+    """Open an artifact named in a spec: a path inside the repository or a URI."""
+    if is_uri(location) and not location.startswith("file://"):
+        try:
+            import fsspec
+        except ImportError:
+            raise MlopsError(
+                f"artifact {location} is a URI; install mlops-gitops[remote] (fsspec) to read it"
+            ) from None
+        with fsspec.open(location, "rb") as handle:
+            yield handle
+        return
+    path = Path(location.removeprefix("file://"))
+    path = path if path.is_absolute() else repo_root / path
+    with open(path, "rb") as handle:
+        yield handle
+
+
+def hash_file(location: str, repo_root: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open_source(location, repo_root) as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class ArtifactStore:
+    def __init__(self, location: str, repo_root: Path) -> None:
+        self.location = location
+        self.remote = is_uri(location) and not location.startswith("file://")
+        if not self.remote:
+            path = Path(location.removeprefix("file://"))
+            self.root: Path = path if path.is_absolute() else repo_root / path
+        self.repo_root = repo_root
+
+    def uri(self, blob: str) -> str:
+        """As written in the Project (relative paths stay relative), so state is portable."""
+        return f"{self.location.rstrip('/')}/{blob}"
+
+    def local_path(self, blob: str) -> Path | None:
+        return None if self.remote else self.root / blob
+
+    def exists(self, blob: str) -> bool:
+        if self.remote:
+            return bool(self._fs().exists(self.uri(blob)))
+        return (self.root / blob).exists()
+
+    def _fs(self) -> Any:
+        import fsspec
+
+        fs, _ = fsspec.core.url_to_fs(self.location)
+        return fs
+
+    def put(self, source: str) -> Stored:
+        """Copy an artifact into the store while hashing it; idempotent for the same content."""
+        if self.remote:
+            return self._put_remote(source)
+        self.root.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp = tempfile.mkstemp(prefix=".incoming.", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as out, open_source(source, self.repo_root) as handle:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            target = self.root / blob_path(sha)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                os.unlink(tmp)
+            else:
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return Stored(sha, size, blob_path(sha))
+
+    def _put_remote(self, source: str) -> Stored:
+        sha, size = hash_file(source, self.repo_root)
+        blob = blob_path(sha)
+        fs = self._fs()
+        target = self.uri(blob)
+        if not fs.exists(target):
+            with open_source(source, self.repo_root) as handle, fs.open(target, "wb") as out:
+                while chunk := handle.read(CHUNK):
+                    out.write(chunk)
+        return Stored(sha, size, blob)

@@ -1,0 +1,209 @@
+"""Targets carry out deployment steps: `local` records what to serve, `kserve` renders manifests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops_gitops.errors import MlopsError
+from mlops_gitops.providers.artifacts import ArtifactStore
+from mlops_gitops.state.records import VersionRecord
+from mlops_gitops.util import atomic_write
+
+KSERVE_FORMATS = {
+    "skops": "sklearn",
+    "joblib": "sklearn",
+    "pickle": "sklearn",
+    "onnx": "onnx",
+    "pytorch": "pytorch",
+    "safetensors": "huggingface",
+    "python": "custom",
+}
+
+
+@dataclass
+class TargetResult:
+    serving: dict[str, Any]
+    written: list[Path] = field(default_factory=list)
+    removed: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _entry(store: ArtifactStore, record: VersionRecord) -> dict[str, Any]:
+    return {
+        "version": record.version,
+        "format": record.format,
+        "sha256": record.sha256,
+        "blob": record.blob,
+        "uri": store.uri(record.blob),
+    }
+
+
+def serving_config(
+    store: ArtifactStore, config: dict[str, Any], versions: dict[str, VersionRecord]
+) -> dict[str, Any]:
+    canary = config.get("canary")
+    traffic = canary["traffic"] if canary else 0
+    return {
+        "stable": _entry(store, versions[config["version"]]),
+        "canary": _entry(store, versions[canary["version"]]) if canary else None,
+        "traffic": {"stable": 100 - traffic, "canary": traffic},
+    }
+
+
+def check_loads(store: ArtifactStore, record: VersionRecord) -> str | None:
+    """Load the artifact the way serving will; returns a warning when it cannot be checked."""
+    path = store.local_path(record.blob)
+    if path is None:
+        return f"{record.version}: remote artifact not load-checked"
+    if record.format == "skops":
+        try:
+            from skops.io import get_untrusted_types, load
+        except ImportError:
+            return f"{record.version}: skops not installed; load check skipped"
+        trusted = get_untrusted_types(file=path)
+        try:
+            load(path, trusted=trusted)
+        except Exception as exc:
+            raise MlopsError(f"artifact of version {record.version} does not load: {exc}") from None
+        return None
+    if record.format == "onnx":
+        try:
+            import onnx
+        except ImportError:
+            return f"{record.version}: onnx not installed; load check skipped"
+        try:
+            onnx.checker.check_model(str(path))
+        except Exception as exc:
+            raise MlopsError(f"ONNX artifact of {record.version} is invalid: {exc}") from None
+        return None
+    return f"{record.version}: no load check for format {record.format}"
+
+
+class LocalTarget:
+    """The embedded target: state records the serving configuration `serve` reads."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+
+    def apply(
+        self,
+        name: str,
+        config: dict[str, Any] | None,
+        versions: dict[str, VersionRecord],
+        meta: dict[str, Any],
+    ) -> TargetResult:
+        if config is None:
+            return TargetResult(serving={})
+        serving = serving_config(self.store, config, versions)
+        warnings = []
+        for role in ("stable", "canary"):
+            entry = serving[role]
+            if entry is not None:
+                warning = check_loads(self.store, versions[entry["version"]])
+                if warning:
+                    warnings.append(warning)
+        return TargetResult(serving=serving, warnings=warnings)
+
+
+class KServeTarget:
+    """Renders a KServe InferenceService per deployment for Argo CD or Flux to sync."""
+
+    def __init__(self, store: ArtifactStore, repo_root: Path, rendered_dir: str) -> None:
+        self.store = store
+        self.folder = repo_root / rendered_dir / "kserve"
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.yaml"
+
+    def apply(
+        self,
+        name: str,
+        config: dict[str, Any] | None,
+        versions: dict[str, VersionRecord],
+        meta: dict[str, Any],
+    ) -> TargetResult:
+        path = self.path(name)
+        if config is None:
+            removed = [path] if path.exists() else []
+            if removed:
+                path.unlink()
+            return TargetResult(serving={}, removed=removed)
+        serving = serving_config(self.store, config, versions)
+        manifest = render_inference_service(name, config, serving, meta)
+        text = "# Rendered by mlops-gitops from the specs; do not edit by hand.\n"
+        text += yaml.safe_dump(manifest, sort_keys=True, default_flow_style=False)
+        atomic_write(path, text.encode())
+        warnings = []
+        if not self.store.remote:
+            warnings.append(
+                f"{name}: the artifact store is a local folder; set spec.artifact_store to a URI "
+                "(s3://, gs://) the cluster can read"
+            )
+        return TargetResult(
+            serving=serving | {"manifest": str(path)}, written=[path], warnings=warnings
+        )
+
+
+def _predictor_model(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "modelFormat": {"name": KSERVE_FORMATS.get(entry["format"], entry["format"])},
+        "storageUri": entry["uri"],
+    }
+
+
+def render_inference_service(
+    name: str, config: dict[str, Any], serving: dict[str, Any], meta: dict[str, Any]
+) -> dict[str, Any]:
+    """A v1beta1 InferenceService: the canary rides on `canaryTrafficPercent`.
+
+    KServe keeps the previous revision serving the rest, so the stable version is recorded
+    in an annotation for auditors while the predictor points at the version being rolled out.
+    """
+    settings = config["settings"]
+    resources = settings.get("resources") or {}
+    requests = {
+        k: v for k, v in (("cpu", resources.get("cpu")), ("memory", resources.get("memory"))) if v
+    }
+    if resources.get("gpu"):
+        requests["nvidia.com/gpu"] = str(resources["gpu"])
+    scaling = settings.get("scaling") or {}
+    canary = serving["canary"]
+    current = canary or serving["stable"]
+    model = _predictor_model(current)
+    if requests:
+        model["resources"] = {"requests": requests, "limits": dict(requests)}
+    predictor: dict[str, Any] = {
+        "minReplicas": scaling.get("min_replicas", 1),
+        "maxReplicas": scaling.get("max_replicas", 1),
+        "model": model,
+    }
+    if canary:
+        predictor["canaryTrafficPercent"] = serving["traffic"]["canary"]
+    annotations = {
+        "mlops-gitops/model": meta.get("model", ""),
+        "mlops-gitops/stable-version": serving["stable"]["version"],
+        "mlops-gitops/stable-storage-uri": serving["stable"]["uri"],
+    }
+    if canary:
+        annotations["mlops-gitops/canary-version"] = canary["version"]
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": name,
+            "labels": {"app.kubernetes.io/managed-by": "mlops-gitops", **meta.get("labels", {})},
+            "annotations": annotations,
+        },
+        "spec": {"predictor": predictor},
+    }
+
+
+def kserve_schema() -> dict[str, Any]:
+    """The JSON Schema of the fields we emit, checked in tests."""
+    data: dict[str, Any] = json.loads((Path(__file__).parent / "kserve.schema.json").read_text())
+    return data

@@ -1,0 +1,103 @@
+"""The recorded state on disk: one deterministic JSON file per object, written atomically."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from mlops_gitops.errors import MlopsError
+from mlops_gitops.state.records import DeploymentRecord, Meta, ModelRecord, migrate
+from mlops_gitops.util import atomic_write
+
+R = TypeVar("R", bound=BaseModel)
+META_FILE = "meta.json"
+FOLDERS = {"models": ModelRecord, "deployments": DeploymentRecord}
+
+
+def dumps(data: Any) -> bytes:
+    """Sorted keys, two-space indent, trailing newline: readable, stable git diffs."""
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class StateView:
+    """A read-only snapshot of the recorded state, the planner's only view of it."""
+
+    models: Mapping[str, ModelRecord] = field(default_factory=dict)
+    deployments: Mapping[str, DeploymentRecord] = field(default_factory=dict)
+    meta: Meta | None = None
+
+    @property
+    def lineage(self) -> str | None:
+        return self.meta.lineage if self.meta else None
+
+    @property
+    def serial(self) -> int:
+        return self.meta.serial if self.meta else 0
+
+
+class StateStore:
+    """Reads and writes the state folder (`spec.state_dir`, default `.mlops/state`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_of(self, folder: str, name: str) -> Path:
+        return self.root / folder / f"{name}.json"
+
+    def _read(self, path: Path, model: type[R]) -> R:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return model.model_validate(migrate(data))
+        except (OSError, ValueError, ValidationError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise MlopsError(
+                f"recorded state file {path} is unreadable: {detail}",
+                hint="restore it from git history (git checkout -- <file>); state is derived "
+                "from the specs and can be rebuilt by apply",
+            ) from None
+
+    def load(self) -> StateView:
+        meta_path = self.root / META_FILE
+        meta = self._read(meta_path, Meta) if meta_path.exists() else None
+        models: dict[str, ModelRecord] = {}
+        deployments: dict[str, DeploymentRecord] = {}
+        for path in sorted((self.root / "models").glob("*.json")):
+            record = self._read(path, ModelRecord)
+            models[record.name] = record
+        for path in sorted((self.root / "deployments").glob("*.json")):
+            deployment = self._read(path, DeploymentRecord)
+            deployments[deployment.name] = deployment
+        return StateView(models=models, deployments=deployments, meta=meta)
+
+    def load_one(self, folder: str, name: str, model: type[R]) -> R | None:
+        path = self.path_of(folder, name)
+        return self._read(path, model) if path.exists() else None
+
+    def write(self, folder: str, name: str, record: BaseModel) -> bool:
+        """Write a record if its content changed; returns whether it did."""
+        path = self.path_of(folder, name)
+        data = dumps(record.model_dump(mode="json"))
+        if path.exists() and path.read_bytes() == data:
+            return False
+        atomic_write(path, data)
+        return True
+
+    def bump(self, view: StateView, spec_commit: str | None, now: str) -> Meta:
+        """Increase the serial once per apply that changed anything; make the lineage once."""
+        meta = Meta(
+            lineage=view.lineage or str(uuid.uuid4()),
+            serial=view.serial + 1,
+            spec_commit=spec_commit,
+            updated_at=now,
+        )
+        atomic_write(self.root / META_FILE, dumps(meta.model_dump(mode="json")))
+        return meta
