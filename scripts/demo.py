@@ -51,6 +51,18 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, env=ENV, check=True, capture_output=True)
 
 
+def git_out(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, env=ENV, check=True, capture_output=True)
+    return done.stdout.decode()
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    if old not in text:
+        raise SystemExit(f"demo failed: {old!r} not found in {path}")
+    path.write_text(text.replace(old, new, 1))
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mlops-gitops-demo-") as tmp:
         repo = Path(tmp) / "repo"
@@ -78,11 +90,48 @@ def main() -> None:
             print(line)
 
         banner("3. A broken edit is caught with file, line and field")
-        broken = repo / "deployments" / "cancer-prod.yaml"
-        original = broken.read_text()
-        broken.write_text(original.replace('version: "1.1.0"', "version: 1.10", 1))
+        prod = repo / "deployments" / "cancer-prod.yaml"
+        original = prod.read_text()
+        prod.write_text(original.replace('version: "1.1.0"', "version: 1.10", 1))
         run(repo, "validate", expect=(1,))
-        broken.write_text(original)
+        prod.write_text(original)
+
+        banner("4. Plan: what apply would do, with gates and scan verdicts")
+        run(repo, "plan")
+
+        banner("5. Apply: register, scan, deploy; the state is committed with one trailer per step")
+        run(repo, "apply", "--now", "2026-11-27T09:00:00Z")
+
+        banner("6. Plan again: nothing to do")
+        run(repo, "plan", "--detailed-exitcode")
+
+        banner("7. Move the canary: 20% -> 50% (a reviewed spec change)")
+        edit(prod, "traffic: 20 ", "traffic: 50 ")
+        git(repo, "commit", "-q", "-am", "cancer-prod: canary 1.2.0 to 50%")
+        run(repo, "plan", "--format", "markdown")
+        run(repo, "apply", "--now", "2026-11-27T10:00:00Z")
+
+        banner("8. Promote the canary: 1.2.0 becomes stable")
+        text = prod.read_text().replace('version: "1.1.0"', 'version: "1.2.0"', 1)
+        lines = text.splitlines(keepends=True)
+        start = next(i for i, line in enumerate(lines) if line.startswith("  canary:"))
+        del lines[start : start + 3]
+        prod.write_text("".join(lines))
+        git(repo, "commit", "-q", "-am", "cancer-prod: promote 1.2.0")
+        run(repo, "plan")
+        run(repo, "apply", "--now", "2026-11-27T11:00:00Z")
+
+        banner(
+            "9. Roll back: the tool edits the spec (comments kept) and commits;"
+            " apply carries it out"
+        )
+        run(repo, "rollback", "cancer-prod")
+        print(git_out(repo, "show", "--format=%s", "HEAD", "--", "deployments/cancer-prod.yaml"))
+        run(repo, "apply", "--now", "2026-11-27T12:00:00Z")
+
+        banner("10. Status and history")
+        run(repo, "status")
+        run(repo, "history", "--deployment", "cancer-prod")
 
         print("\nDemo finished.")
 
