@@ -9,6 +9,7 @@ import difflib
 import gc
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
@@ -36,6 +37,8 @@ class Source:
 
     def locate(self, path: tuple[str | int, ...]) -> tuple[int | None, int | None]:
         pos = self.doc.position(path)
+        if pos is None and not path:
+            return 1, 1  # an empty document: the file as a whole, from its start
         return (pos.line, pos.column) if pos else (None, None)
 
 
@@ -217,6 +220,7 @@ def _read_text(repo: Repository, path: Path, rel: str) -> str | None:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        _mark_broken(repo, data.decode("utf-8", "replace"))
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         repo.problems.append(
@@ -249,6 +253,7 @@ def _parse_file(repo: Repository, path: Path, values: dict[str, Any]) -> Source 
             text = render(text, rel, values)
         except TemplateProblem as exc:
             repo.problems.append(Problem(exc.message, path=rel, line=exc.line))
+            _mark_broken(repo, text)
             return None
     try:
         doc = parse(text)
@@ -259,8 +264,37 @@ def _parse_file(repo: Repository, path: Path, values: dict[str, Any]) -> Source 
             if 0 < exc.line <= len(lines):
                 message += f"\n    {exc.line} | {lines[exc.line - 1]}"
         repo.problems.append(Problem(message, path=rel, line=exc.line, column=exc.column))
+        _mark_broken(repo, text)
         return None
     return Source(rel, doc)
+
+
+_KIND_LINE = re.compile(r"^kind:[ \t]*[\"']?([A-Za-z]+)", re.MULTILINE)
+_NAME_LINE = re.compile(
+    r"^metadata:[ \t]*(?:\{[^}\n]*?\bname:"
+    r"|\n(?:[ \t]*#.*\n|[ \t]*\n|[ \t]+[^\s#].*\n)*?[ \t]+name:)"
+    r"[ \t]*[\"']?([a-z0-9][a-z0-9-]{0,62})[\"']?[ \t]*(?:[,}#]|$)",
+    re.MULTILINE,
+)
+
+
+def _mark_broken(repo: Repository, text: str) -> None:
+    """Remember which object an unreadable file was meant to hold, found by a plain text scan.
+
+    A file that is not even YAML still says `kind:` and `metadata: name:` on their own lines;
+    references to that object are then not reported as missing on top of the file's own error.
+    """
+    name = _NAME_LINE.search(text)
+    if name is None:
+        return
+    kind = _KIND_LINE.search(text)
+    _mark_name_broken(repo, kind.group(1) if kind else None, name.group(1))
+
+
+def _mark_name_broken(repo: Repository, kind: Any, name: str) -> None:
+    """Without a known kind, we cannot tell which kind was meant: every kind is spared."""
+    kinds = [kind] if isinstance(kind, str) and kind in m.KINDS else list(m.KINDS)
+    repo.broken.update((k, name) for k in kinds)
 
 
 def _typed(repo: Repository, source: Source) -> Loaded | None:
@@ -273,12 +307,17 @@ def _typed(repo: Repository, source: Source) -> Loaded | None:
     meta = data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     name = name if isinstance(name, str) else ""
-    if kind not in m.KINDS:
+    if not isinstance(kind, str) or kind not in m.KINDS:
         known = ", ".join(m.KINDS)
         message = f"unknown kind {kind!r}; expected one of {known}"
+        close = difflib.get_close_matches(kind, list(m.KINDS), n=1) if isinstance(kind, str) else []
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
         if kind is None:
             message = f"missing kind; expected one of {known}"
         _problem(repo, source, ("kind",), message, name=name)
+        if name:
+            _mark_name_broken(repo, None, name)
         return None
     if data.get("apiVersion") != m.API_VERSION:
         _problem(
@@ -289,6 +328,8 @@ def _typed(repo: Repository, source: Source) -> Loaded | None:
             kind=kind,
             name=name,
         )
+        if name:
+            _mark_name_broken(repo, kind, name)
         return None
     try:
         obj = m.KINDS[kind].model_validate(data)

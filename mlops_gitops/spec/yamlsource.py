@@ -202,7 +202,10 @@ class _Builder:
         if tag == _STR:
             return value
         if tag == _INT and _PLAIN_INT.match(value):
-            return int(value)
+            try:
+                return int(value)
+            except ValueError:  # more digits than Python converts: the field's check says so
+                return value
         if tag == _FLOAT and _PLAIN_FLOAT.match(value):
             return float(value)
         if tag == _BOOL:
@@ -259,15 +262,49 @@ def parse(text: str) -> Document:
     try:
         root = _compose(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = " ".join(part for part in (exc.context, exc.problem) if part) or str(exc)
-        if "expected a single document" in message:
-            message = "a file holds one object; found more than one YAML document"
-        if mark is None:
-            raise YamlProblem(message) from None
-        raise YamlProblem(message, mark.line + 1, mark.column + 1) from None
+        raise _problem(exc, text) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_problem(exc, text) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(f"YAML error: {exc}") from None
     if root is None:
         return Document(None, text)
     return Document(_Builder().build(root), text)
+
+
+def _problem(exc: yaml.MarkedYAMLError, text: str) -> YamlProblem:
+    """PyYAML's error as a YamlProblem placed where the user can act on it.
+
+    PyYAML marks where it noticed the defect, often a line after the real one (an unclosed `[`
+    is noticed on the next key, an unclosed quote at the end of the file), so the line where
+    the unfinished construct starts is named too, and used when the end of the file is hit.
+    """
+    mark, context = exc.problem_mark, exc.context_mark
+    message = " ".join(part for part in (exc.context, exc.problem) if part) or str(exc)
+    if "expected a single document" in message:
+        message = "a file holds one object; found more than one YAML document"
+    elif exc.problem and exc.context and context is not None:
+        if mark is None or mark.index >= len(text.rstrip()):
+            mark = context
+        if context.line != mark.line:
+            where = f"line {context.line + 1}, column {context.column + 1}"
+            message = f"{exc.problem} ({exc.context} that starts on {where})"
+    if mark is not None and text[mark.index : mark.index + 1] == "\t":
+        message += "; indent YAML with spaces, not tabs"
+    mark = mark or context
+    if mark is None:
+        return YamlProblem(message)
+    return YamlProblem(message, mark.line + 1, mark.column + 1)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str) -> YamlProblem:
+    """A character YAML does not allow (a NUL, a control character), with its line and column."""
+    raw = text.encode()
+    char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    if 0 <= exc.position < len(raw) and raw[exc.position] == char:  # libyaml counts bytes
+        before = raw[: exc.position].decode("utf-8", "replace")
+    else:
+        before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    return YamlProblem(f"character U+{char:04X} is not allowed in YAML: {exc.reason}", line, column)
