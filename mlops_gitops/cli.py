@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from mlops_gitops import __version__
 
@@ -44,13 +44,31 @@ class Output:
         self.stream.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
+class Parser(argparse.ArgumentParser):
+    """Bad arguments are a user error: exit 1 (exit 2 means "changes" for plan)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
 # ---------------------------------------------------------------- commands
 
 
 def cmd_validate(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
+    from mlops_gitops.errors import MlopsError, Problem
 
-    result = api.validate(args.repo)
+    try:
+        result = api.validate(args.repo)
+    except MlopsError as exc:
+        if args.format != "json":
+            raise
+        missing = Problem(str(exc), path="mlops.yaml")
+        out.json(
+            {"format_version": JSON_FORMAT_VERSION, "valid": False, "errors": [missing.to_json()]}
+        )
+        return EXIT_ERROR
     if args.format == "json":
         out.json(
             {
@@ -266,7 +284,7 @@ def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mlops-gitops",
         description="Run the lifecycle of machine-learning models the GitOps way.",
         epilog="Exit codes: 0 ok, 1 error, 2 changes (plan --detailed-exitcode), "
@@ -280,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--traceback", action="store_true", help="show the Python traceback on errors"
     )
     parser.add_argument("--no-color", action="store_true", help="never color the output")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=Parser
+    )
 
     validate = commands.add_parser(
         "validate",
@@ -384,7 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     unlock.set_defaults(func=cmd_force_unlock)
 
     schema = commands.add_parser("schema", help="JSON Schemas of the spec language")
-    schema_commands = schema.add_subparsers(dest="schema_command", metavar="ACTION", required=True)
+    schema_commands = schema.add_subparsers(
+        dest="schema_command", metavar="ACTION", required=True, parser_class=Parser
+    )
     export = schema_commands.add_parser(
         "export",
         help="write one JSON Schema per kind",

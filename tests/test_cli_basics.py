@@ -269,9 +269,6 @@ def test_invalid_specs_as_a_process_exit_1_without_traceback(tmp_path: Path) -> 
     assert done.stdout.startswith("models/loop.yaml:5:7: recursive alias")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="argparse exits 2 on bad arguments; DESIGN.md section 3 says 1"
-)
 def test_bad_arguments_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     try:
         code = run_cli(capsys, ["validate", "--format", "xml"]).code

@@ -363,7 +363,11 @@ def test_missing_project_file_in_json_mode(
     repo = build_case(CORPUS_CASES / "missing-mlops-yaml", tmp_path)
     run = run_cli(capsys, ["--repo", str(repo), "validate", "--format", "json"])
     assert run.code == 1
-    assert normalize(run.err, tmp_path).startswith("error: mlops.yaml not found in <repo>\n")
+    payload = json.loads(run.out)
+    assert payload["valid"] is False
+    [error] = payload["errors"]
+    assert error["path"] == "mlops.yaml"
+    assert normalize(error["message"], tmp_path).startswith("mlops.yaml not found in <repo>")
     assert "Traceback" not in run.err
 
 

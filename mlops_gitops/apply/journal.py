@@ -1,17 +1,17 @@
 """The apply journal: each step's intent before it runs and its completion after.
 
-After a crash the next apply reads it to finish the job: completed steps are not redone,
-and the final commit lists every step exactly once.
+An append-only JSON-lines file, synced after each record, so it costs the same per step
+however long the plan is. After a crash the next apply reads it to finish the job, and the
+final commit lists every completed step exactly once.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from mlops_gitops.util import atomic_write
+from typing import IO, Any
 
 
 @dataclass
@@ -21,46 +21,103 @@ class Journal:
     meta_serial: int | None = None
     """The serial this apply bumped the state to, once it did."""
     started: str = ""
+    inputs_sha256: str | None = None
+    """The specs the interrupted apply worked from."""
+    base_serial: int | None = None
+    """The state serial before the apply; the apply bumps it to exactly base + 1."""
+    _handle: IO[str] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, path: Path, now: str) -> tuple[Journal, bool]:
         """The journal of an interrupted apply if there is one (and True), else a new one."""
-        if path.exists():
-            try:
-                data = json.loads(path.read_text())
-                return (
-                    cls(
-                        path=path,
-                        steps=dict(data.get("steps", {})),
-                        meta_serial=data.get("meta_serial"),
-                        started=str(data.get("started", now)),
-                    ),
-                    True,
-                )
-            except (OSError, ValueError):
-                pass  # a torn journal cannot be: writes are atomic; treat as absent
         journal = cls(path=path, started=now)
-        return journal, False
+        resumed = path.exists()
+        if resumed:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # a record torn by the crash: its step is simply redone
+                journal._replay(record)
+        return journal, resumed
 
-    def save(self) -> None:
-        data = {"started": self.started, "steps": self.steps, "meta_serial": self.meta_serial}
-        atomic_write(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    def _replay(self, record: dict[str, Any]) -> None:
+        kind = record.get("record")
+        if kind == "start":
+            self.started = str(record.get("time", self.started))
+            self.inputs_sha256 = record.get("inputs_sha256")
+            self.base_serial = record.get("base_serial")
+        elif kind == "step":
+            entry = self.steps.setdefault(record["id"], {})
+            entry.update({k: v for k, v in record.items() if k not in ("record", "id")})
+        elif kind == "serial":
+            self.meta_serial = int(record["serial"])
+
+    def _append(self, record: dict[str, Any]) -> None:
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = not self.path.exists()
+            self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            if fresh:
+                self._write(
+                    {
+                        "record": "start",
+                        "time": self.started,
+                        "inputs_sha256": self.inputs_sha256,
+                        "base_serial": self.base_serial,
+                    }
+                )
+        self._write(record)
+        self._replay(record)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        assert self._handle is not None
+        self._handle.write(json.dumps(record, sort_keys=True) + "\n")
+        self._handle.flush()
+        os.fdatasync(self._handle.fileno())
 
     def intend(self, step_id: str, trailer: str, reason: str) -> None:
-        self.steps[step_id] = {"state": "started", "trailer": trailer, "reason": reason}
-        self.save()
+        self._append(
+            {
+                "record": "step",
+                "id": step_id,
+                "state": "started",
+                "trailer": trailer,
+                "reason": reason,
+            }
+        )
 
     def done(self, step_id: str, state: str = "done", message: str = "") -> None:
-        self.steps[step_id]["state"] = state
+        record = {"record": "step", "id": step_id, "state": state}
         if message:
-            self.steps[step_id]["message"] = message
-        self.save()
+            record["message"] = message
+        self._append(record)
+
+    def record_serial(self, serial: int) -> None:
+        self._append({"record": "serial", "serial": serial})
+
+    def settle(self, planned: set[str], inputs_sha256: str) -> list[str]:
+        """Decide the fate of steps the crash interrupted.
+
+        A started step the new plan no longer needs reached its commit point (its state
+        record) before the crash: it is done. Only when the specs changed since is that
+        uncertain; those steps are returned so the caller can warn.
+        """
+        unknown = []
+        for step_id, entry in sorted(self.steps.items()):
+            if entry.get("state") != "started" or step_id in planned:
+                continue
+            if self.inputs_sha256 in (None, inputs_sha256):
+                self.done(step_id)
+            else:
+                unknown.append(step_id)
+        return unknown
 
     def completed(self) -> list[dict[str, Any]]:
-        return [entry for entry in self.steps.values() if entry["state"] == "done"]
-
-    def is_done(self, step_id: str) -> bool:
-        return self.steps.get(step_id, {}).get("state") == "done"
+        return [entry for entry in self.steps.values() if entry.get("state") == "done"]
 
     def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
         self.path.unlink(missing_ok=True)

@@ -21,7 +21,7 @@ from mlops_gitops.spec.loader import Repository
 from mlops_gitops.state.store import StateStore, StateView
 
 LOCK_FILE = ".mlops/apply.lock"
-JOURNAL_FILE = ".mlops/journal.json"
+JOURNAL_FILE = ".mlops/journal.jsonl"
 OBSERVED_METRICS = (
     "error_rate",
     "accuracy",
