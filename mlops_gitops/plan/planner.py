@@ -269,9 +269,17 @@ class _Builder:
                 "canary": desired["canary"] if keep_canary else None,
                 "settings": desired["settings"] if current is None else current["settings"],
             }
-            action, why = self._stable_action(name, spec, record)
+            action, why, lower_step = self._stable_action(name, spec, record)
             step = self._version_step(
-                name, spec, action, spec.version, "stable", current, after, f"{why} ({source})"
+                name,
+                spec,
+                action,
+                spec.version,
+                "stable",
+                current,
+                after,
+                f"{why} ({source})",
+                lower_step,
             )
             previous, current = step.id, after
         if current["canary"] != desired["canary"]:
@@ -319,20 +327,36 @@ class _Builder:
 
     def _stable_action(
         self, name: str, spec: m.DeploymentSpec, record: DeploymentRecord | None
-    ) -> tuple[Action, str]:
+    ) -> tuple[Action, str, str | None]:
+        """The action that makes `spec.version` stable, why, and a step it must follow."""
         version = spec.version
         if record is not None:
             if record.canary is not None and record.canary.version == version:
-                return "promote", f"canary {version} becomes stable, replacing {record.version}"
+                return (
+                    "promote",
+                    f"canary {version} becomes stable, replacing {record.version}",
+                    None,
+                )
             served = [r.version for r in record.history]
             if version in served:
-                return "rollback", f"returns to {version}, served before (was {record.version})"
+                return (
+                    "rollback",
+                    f"returns to {version}, served before (was {record.version})",
+                    None,
+                )
         lower = self._ran_lower(spec.model, version, spec.stage)
         if lower:
-            return "promote", f"{version} ran in {lower} and now enters {spec.stage}"
+            return "promote", f"{version} ran in {lower} and now enters {spec.stage}", None
+        # A version entering a lower stage earlier in this plan is promoted too, after that
+        # step: the action must not depend on whether both happen in one apply or in two.
+        entering = self._enters_lower(spec.model, version, spec.stage)
+        if entering:
+            stage, step_id = entering
+            why = f"{version} enters {stage} first in this plan, then {spec.stage}"
+            return "promote", why, step_id
         if record is None:
-            return "deploy", f"new deployment serving {version}"
-        return "deploy", f"{version} replaces {record.version}"
+            return "deploy", f"new deployment serving {version}", None
+        return "deploy", f"{version} replaces {record.version}", None
 
     def _ran_lower(self, model: str, version: str, stage: str) -> str | None:
         order = self.stage_order
@@ -343,6 +367,16 @@ class _Builder:
         for seen in entry.stages if entry else {}:
             if seen in order and order.index(seen) < order.index(stage):
                 return seen
+        return None
+
+    def _enters_lower(self, model: str, version: str, stage: str) -> tuple[str, str] | None:
+        order = self.stage_order
+        if stage not in order:
+            return None
+        for lower in order[: order.index(stage)]:
+            step_id = self.stage_entries.get((model, version, lower))
+            if step_id is not None and self.steps[step_id].status == "ready":
+                return lower, step_id
         return None
 
     def _canary_step(
@@ -487,41 +521,52 @@ class _Builder:
 
     # ------------------------------------------------------------ ordering
 
+    def _model_of(self, deployment: str) -> str | None:
+        desired = self.manifest.deployments.get(deployment)
+        if desired is not None:
+            return desired.spec.model
+        record = self.state.deployments.get(deployment)
+        return record.model if record else None
+
     def link_retirements(self) -> None:
         """A version retires only after every deployment has moved off it."""
-        for step_id, step in list(self.steps.items()):
-            if step.action != "retire":
+        retiring = [sid for sid, s in self.steps.items() if s.action == "retire"]
+        if not retiring:
+            return
+        touched: set[str] = set()
+        users: dict[tuple[str | None, str], list[str]] = {}
+        for other in self.steps.values():
+            if other.object.kind != "Deployment":
                 continue
-            version = step.object.version
-            users = []
-            for other in self.steps.values():
-                if other.object.kind != "Deployment" or other.before is None:
-                    continue
-                before = other.before
-                canary = before.get("canary") or {}
-                if version in (before.get("version"), canary.get("version")):
-                    users.append(other.id)
+            touched.add(other.object.name)
+            if other.before is None:
+                continue
+            model = self._model_of(other.object.name)
+            canary = other.before.get("canary") or {}
+            for version in {other.before.get("version"), canary.get("version")} - {None}:
+                users.setdefault((model, str(version)), []).append(other.id)
+        serving: dict[tuple[str, str], list[str]] = {}
+        for name, record in sorted(self.state.deployments.items()):
+            if record.status != "deployed" or name in touched:
+                continue
+            for version in {record.version} | ({record.canary.version} if record.canary else set()):
+                serving.setdefault((record.model, version), []).append(name)
+        for step_id in retiring:
+            step = self.steps[step_id]
+            key = (step.object.name, step.object.version or "")
             blocked = list(step.blocked_by)
-            for name, record in self.state.deployments.items():
-                if record.status != "deployed" or record.model != step.object.name:
-                    continue
-                serving = {record.version} | ({record.canary.version} if record.canary else set())
-                touched = any(
-                    s.object.kind == "Deployment" and s.object.name == name
-                    for s in self.steps.values()
-                )
-                if version in serving and not touched:
-                    blocked.append(f"Deployment/{name} still serves {version}")
+            blocked += [f"Deployment/{name} still serves {key[1]}" for name in serving.get(key, [])]
             self.steps[step_id] = replace(
                 step,
-                depends_on=tuple(sorted(set(step.depends_on) | set(users))),
+                depends_on=tuple(sorted(set(step.depends_on) | set(users.get(key, [])))),
                 status="blocked" if blocked else step.status,
                 blocked_by=tuple(blocked),
             )
 
     def ordered(self) -> tuple[Step, ...]:
         """Dependency order; among ready candidates, by action rank then object name."""
-        pending = {sid: set(s.depends_on) & set(self.steps) for sid, s in self.steps.items()}
+        known = set(self.steps)
+        pending = {sid: set(s.depends_on) & known for sid, s in self.steps.items()}
         children: dict[str, list[str]] = {sid: [] for sid in self.steps}
         for sid, deps in pending.items():
             for dep in deps:
