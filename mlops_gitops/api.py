@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mlops_gitops.apply.workspace import Workspace
     from mlops_gitops.automate.rollback import SpecChange
     from mlops_gitops.compile.manifest import Manifest
+    from mlops_gitops.monitor.run import MonitorOutcome
     from mlops_gitops.plan.model import Plan
     from mlops_gitops.state.lock import LockInfo
 
@@ -131,3 +132,21 @@ def rollback(repo: Path | str, deployment: str, to: str | None = None) -> SpecCh
     from mlops_gitops.automate.rollback import rollback as do_rollback
 
     return do_rollback(open_workspace(repo), deployment, to)
+
+
+def monitor(
+    repo: Path | str = ".",
+    deployment: str | None = None,
+    now: str | None = None,
+    commit: bool = True,
+) -> list[MonitorOutcome]:
+    from mlops_gitops.apply.workspace import parse_now
+    from mlops_gitops.monitor.run import monitor as run_monitor
+
+    return run_monitor(open_workspace(repo), parse_now(now), deployment, commit)
+
+
+def report_history(repo: Path | str, deployment: str, metric: str) -> dict[str, Any]:
+    from mlops_gitops.monitor.history import report_history as read
+
+    return read(open_workspace(repo), deployment, metric)

@@ -272,6 +272,71 @@ def cmd_rollback(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_monitor(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+
+    outcomes = api.monitor(args.repo, args.deployment, args.now, commit=not args.no_commit)
+    if args.format == "json":
+        out.json(
+            {"format_version": JSON_FORMAT_VERSION, "deployments": [o.to_json() for o in outcomes]}
+        )
+        return EXIT_OK
+    for outcome in outcomes:
+        if not outcome.changed:
+            out.line(f"{outcome.deployment}: unchanged ({outcome.reason})")
+            continue
+        report = outcome.report or {}
+        drift = report.get("drift", {})
+        line = (
+            f"{outcome.deployment}: {report.get('window', {}).get('records', 0)} records "
+            f"({outcome.new_records} new), dataset drift "
+            f"{'YES' if drift.get('dataset_drift') else 'no'} "
+            f"(share {drift.get('share_drifted', 0):.2f})"
+        )
+        out.line(out.paint(line, "yellow" if drift.get("dataset_drift") else "green"))
+        for version, entry in sorted(report.get("versions", {}).items()):
+            perf = entry.get("performance", {})
+            extra = f", accuracy {perf['accuracy']:.3f}" if "accuracy" in perf else ""
+            out.line(
+                f"  {version}: {entry['records']} records, error rate {entry['error_rate']:.3f}"
+                f"{extra}"
+            )
+        where = outcome.files[1] if len(outcome.files) > 1 else outcome.files[0]
+        out.line(
+            f"  report: {where}" + (f" (committed {outcome.commit[:12]})" if outcome.commit else "")
+        )
+    return EXIT_OK
+
+
+def cmd_report_history(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+
+    series = api.report_history(args.repo, args.deployment, args.metric)
+    if args.format == "json":
+        out.json(series)
+        return EXIT_OK
+    keys = sorted({key for point in series["points"] for key in point["values"]})
+    header = tuple(["TIME", "COMMIT", *[k or args.metric for k in keys]])
+    rows: list[tuple[str, ...]] = [header]
+    for point in series["points"]:
+        values = [point["values"].get(k) for k in keys]
+        rows.append(
+            (
+                point["time"],
+                point["commit"][:10],
+                *[
+                    "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+                    for v in values
+                ],
+            )
+        )
+    if len(rows) == 1:
+        out.line(f"No values of {args.metric!r} in the report history.")
+        return EXIT_OK
+    _table(out, rows, {})
+    return EXIT_OK
+
+
 def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
 
@@ -394,6 +459,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", metavar="VERSION", help="the version (default: the previous stable version)"
     )
     rollback.set_defaults(func=cmd_rollback)
+
+    monitor = commands.add_parser(
+        "monitor",
+        help="prediction logs -> drift, metrics and reports, committed",
+        description="Read new prediction records, compute drift, performance and service "
+        "metrics over the rolling window, write reports/<deployment>/latest.{json,md} and "
+        "charts, and commit them. No new data, no commit.",
+    )
+    monitor.add_argument("--deployment", help="only this deployment")
+    monitor.add_argument("--now", help="end of the window (ISO 8601; default: now)")
+    monitor.add_argument("--no-commit", action="store_true", help="write reports, do not commit")
+    monitor.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    monitor.set_defaults(func=cmd_monitor)
+
+    report = commands.add_parser("report", help="monitoring report tools")
+    report_commands = report.add_subparsers(
+        dest="report_command", metavar="ACTION", required=True, parser_class=Parser
+    )
+    report_history = report_commands.add_parser(
+        "history",
+        help="a metric's time series from the git history of a report",
+        description="Read every committed version of reports/D/latest.json and print METRIC: "
+        "top-level (share_drifted, records), per version (error_rate, accuracy, latency_p95), "
+        "drift.<feature>, or a dotted path.",
+    )
+    report_history.add_argument("deployment", metavar="D", help="the deployment")
+    report_history.add_argument("--metric", required=True, metavar="M", help="the metric")
+    report_history.add_argument(
+        "--format", choices=["text", "json"], default="text", help="output format"
+    )
+    report_history.set_defaults(func=cmd_report_history)
 
     unlock = commands.add_parser(
         "force-unlock",

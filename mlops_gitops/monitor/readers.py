@@ -1,0 +1,423 @@
+"""Prediction-log and label readers: JSONL, CSV and Parquet, read incrementally by watermark.
+
+A watermark per log file (an identity taken from its first bytes, plus the byte offset or
+row count consumed) lets each run read only what is new. Appends continue from the offset; a
+rotated file is recognised by its identity under its new name; a truncated file starts over.
+Malformed records are counted and the first few reported with file and line; never dropped
+silently, never fatal.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import io
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+LOG_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet")
+IDENTITY_BYTES = 4096
+MAX_EXAMPLES = 5
+CHUNK_RECORDS = 200_000
+FEATURE_PREFIX = "feature."
+CORE_FIELDS: tuple[str, ...] = (
+    "timestamp",
+    "request_id",
+    "model_version",
+    "prediction",
+    "score",
+    "label",
+    "latency_ms",
+    "error",
+)
+
+
+@dataclass
+class Watermark:
+    path: str
+    identity: str
+    offset: int = 0
+    """Bytes consumed (JSONL/CSV) or rows consumed (Parquet)."""
+    line: int = 0
+    """Lines consumed, so malformed records can be reported by line."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "identity": self.identity,
+            "offset": self.offset,
+            "line": self.line,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Watermark:
+        return cls(str(data["path"]), str(data["identity"]), int(data["offset"]), int(data["line"]))
+
+
+@dataclass
+class Malformed:
+    count: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, path: str, line: int, why: str) -> None:
+        self.count += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append({"path": path, "line": line, "error": why})
+
+
+@dataclass
+class Batch:
+    """Records read in one chunk: core fields plus `feature.<name>` columns.
+
+    `timestamp` is in seconds since the epoch (float).
+    """
+
+    frame: Any
+    """A pandas DataFrame."""
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+
+@dataclass
+class ReadResult:
+    watermarks: list[Watermark]
+    malformed: Malformed
+    events: list[str]
+    """What happened to files: rotation, truncation, new files."""
+    new_records: int
+
+
+def list_log_files(location: str, repo_root: Path) -> list[Path]:
+    """A folder, a glob or a single file, relative to the repository; URIs need fsspec."""
+    if "://" in location and not location.startswith("file://"):
+        return []  # remote logs are listed by read_remote
+    base = Path(location.removeprefix("file://"))
+    base = base if base.is_absolute() else repo_root / base
+    if any(ch in location for ch in "*?["):
+        found = [Path(p) for p in glob.glob(str(base), recursive=True)]
+    elif base.is_dir():
+        found = [p for p in base.rglob("*") if p.is_file()]
+    elif base.is_file():
+        found = [base]
+    else:
+        found = []
+    return sorted(p for p in found if p.name.endswith(LOG_SUFFIXES) and not p.name.startswith("."))
+
+
+def _identity(head: bytes, suffix: str) -> str:
+    """First line (two for CSV: the header is shared by every file) identifies a file."""
+    lines = head.split(b"\n")
+    keep = 2 if suffix == ".csv" else 1
+    if len(lines) <= keep:  # not even one complete record yet
+        return ""
+    return hashlib.sha256(b"\n".join(lines[:keep])).hexdigest()[:32]
+
+
+def parse_time(value: Any) -> float | None:
+    """Seconds since the epoch, from ISO 8601 text or a number (seconds or milliseconds)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        return number / 1000.0 if number > 1e11 else number
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                return parse_time(float(value))
+            except ValueError:
+                return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    return None
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {name: [] for name in CORE_FIELDS}
+        self.rows = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        for name in CORE_FIELDS:
+            self.columns[name].append(record.get(name))
+        features = record.get("features") or {}
+        for name, value in features.items():
+            column = self.columns.get(FEATURE_PREFIX + name)
+            if column is None:
+                column = self.columns[FEATURE_PREFIX + name] = [None] * self.rows
+            column.append(value)
+        self.rows += 1
+        for column in self.columns.values():
+            if len(column) < self.rows:
+                column.append(None)
+
+    def batch(self) -> Batch:
+        import pandas as pd
+
+        frame = pd.DataFrame(self.columns)
+        frame["timestamp"] = frame["timestamp"].astype("float64")
+        for name in ("latency_ms", "score"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce")
+        self.columns = {name: [] for name in CORE_FIELDS}
+        self.rows = 0
+        return Batch(frame)
+
+
+def _validate(record: Any) -> tuple[dict[str, Any] | None, str]:
+    """A record needs a time, a version and a features object; numbers must be numbers."""
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    stamp = parse_time(record.get("timestamp"))
+    if stamp is None:
+        return None, "timestamp missing or not a time"
+    version = record.get("model_version")
+    if not isinstance(version, str) or not version:
+        return None, "model_version missing or not a string"
+    features = record.get("features")
+    if not isinstance(features, dict):
+        return None, "features missing or not an object"
+    for name in ("latency_ms", "score"):
+        value = record.get(name)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+            return None, f"{name} is not a number"
+        if isinstance(value, float) and not math.isfinite(value):
+            return None, f"{name} is not finite"
+    error = record.get("error")
+    if error is not None and not isinstance(error, str):
+        return None, "error must be null or a message"
+    clean = dict(record)
+    clean["timestamp"] = stamp
+    return clean, ""
+
+
+def _jsonl(handle: io.BufferedReader, mark: Watermark, rel: str, bad: Malformed) -> Iterator[Batch]:
+    collector = _Collector()
+    handle.seek(mark.offset)
+    for raw in handle:
+        if not raw.endswith(b"\n"):
+            break  # a record still being written: read it next time
+        mark.offset += len(raw)
+        mark.line += 1
+        text = raw.strip()
+        if not text:
+            continue
+        try:
+            record = json.loads(text)
+        except ValueError as exc:
+            bad.add(rel, mark.line, f"invalid JSON: {str(exc).split(':')[0]}")
+            continue
+        clean, why = _validate(record)
+        if clean is None:
+            bad.add(rel, mark.line, why)
+            continue
+        collector.add(clean)
+        if collector.rows >= CHUNK_RECORDS:
+            yield collector.batch()
+    if collector.rows:
+        yield collector.batch()
+
+
+def _csv_record(row: dict[str, str]) -> dict[str, Any]:
+    record: dict[str, Any] = {"features": {}}
+    for key, value in row.items():
+        if key is None:
+            raise ValueError("more fields than the header")
+        cell: Any = None if value in ("", None) else value
+        if key.startswith(FEATURE_PREFIX):
+            record["features"][key[len(FEATURE_PREFIX) :]] = _number(cell)
+        elif key in ("latency_ms", "score"):
+            record[key] = None if cell is None else float(cell)
+        elif key in ("prediction", "label"):
+            record[key] = _number(cell)
+        else:
+            record[key] = cell
+    return record
+
+
+def _number(cell: Any) -> Any:
+    if not isinstance(cell, str):
+        return cell
+    try:
+        number = float(cell)
+    except ValueError:
+        return cell
+    return int(number) if number.is_integer() and "." not in cell and "e" not in cell else number
+
+
+def _csv(handle: io.BufferedReader, mark: Watermark, rel: str, bad: Malformed) -> Iterator[Batch]:
+    handle.seek(0)
+    header_line = handle.readline()
+    if not header_line.endswith(b"\n"):
+        return
+    header = next(csv.reader([header_line.decode("utf-8", "replace")]))
+    if mark.offset == 0:
+        mark.offset, mark.line = len(header_line), 1
+    handle.seek(mark.offset)
+    collector = _Collector()
+    for raw in handle:
+        if not raw.endswith(b"\n"):
+            break
+        mark.offset += len(raw)
+        mark.line += 1
+        if not raw.strip():
+            continue
+        try:
+            values = next(csv.reader([raw.decode("utf-8")]))
+            if len(values) != len(header):
+                raise ValueError(f"{len(values)} fields, the header has {len(header)}")
+            record = _csv_record(dict(zip(header, values, strict=True)))
+        except (ValueError, UnicodeDecodeError) as exc:
+            bad.add(rel, mark.line, f"bad CSV row: {exc}")
+            continue
+        clean, why = _validate(record)
+        if clean is None:
+            bad.add(rel, mark.line, why)
+            continue
+        collector.add(clean)
+        if collector.rows >= CHUNK_RECORDS:
+            yield collector.batch()
+    if collector.rows:
+        yield collector.batch()
+
+
+def _parquet(path: Path, mark: Watermark, rel: str, bad: Malformed) -> Iterator[Batch]:
+    """Columnar: whole row groups become DataFrames; checks are vectorised."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        bad.add(rel, 0, "reading Parquet needs pyarrow: install mlops-gitops[parquet]")
+        return
+    import numpy as np
+    import pandas as pd
+
+    parquet = pq.ParquetFile(path)
+    row = 0
+    for group in parquet.iter_batches(batch_size=CHUNK_RECORDS):
+        end = row + group.num_rows
+        if end <= mark.offset:
+            row = end
+            continue
+        table = group.slice(max(mark.offset - row, 0))
+        first = mark.offset + 1
+        frame = table.to_pandas()
+        mark.offset += table.num_rows
+        mark.line = mark.offset
+        row = end
+        for name in CORE_FIELDS:
+            if name not in frame:
+                frame[name] = None
+        stamps = frame["timestamp"]
+        if pd.api.types.is_datetime64_any_dtype(stamps):
+            seconds = stamps.astype("int64") / 1e9
+            seconds[stamps.isna()] = np.nan
+        else:
+            seconds = pd.Series([parse_time(v) for v in stamps], index=frame.index, dtype="float64")
+        frame["timestamp"] = seconds
+        for name in ("latency_ms", "score"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce")
+        ok = frame["timestamp"].notna() & frame["model_version"].notna()
+        if not ok.all():
+            for index in np.flatnonzero(~ok.to_numpy()):
+                bad.add(rel, first + int(index), "timestamp or model_version missing")
+            frame = frame[ok]
+        frame["model_version"] = frame["model_version"].astype(str)
+        if len(frame):
+            yield Batch(frame.reset_index(drop=True))
+
+
+def new_result() -> ReadResult:
+    return ReadResult([], Malformed(), [], 0)
+
+
+def read_new(
+    files: list[Path], repo_root: Path, previous: list[Watermark], result: ReadResult
+) -> Iterator[Batch]:
+    """Yield batches of new records; `result` collects watermarks, malformed records, events.
+
+    Consumers process each batch as it comes, so memory does not grow with the log.
+    """
+    by_identity = {w.identity: w for w in previous if w.identity}
+    by_path = {w.path: w for w in previous}
+    for path in files:
+        rel = (
+            path.relative_to(repo_root).as_posix() if path.is_relative_to(repo_root) else str(path)
+        )
+        suffix = path.suffix.lower()
+        with open(path, "rb") as handle:
+            head = handle.read(IDENTITY_BYTES)
+            size = path.stat().st_size
+            identity = f"parquet:{rel}:{size}" if suffix == ".parquet" else _identity(head, suffix)
+            if not identity:
+                result.events.append(f"{rel}: no complete record yet")
+                continue
+            mark = by_identity.get(identity)
+            if mark is not None and mark.path != rel:
+                result.events.append(f"{rel}: rotated from {mark.path}; continuing at its offset")
+            if mark is None:
+                old = by_path.get(rel)
+                if old is not None and suffix != ".parquet":
+                    result.events.append(f"{rel}: replaced (new content); reading from the start")
+                mark = Watermark(rel, identity)
+            mark = Watermark(rel, identity, mark.offset, mark.line)
+            if suffix != ".parquet" and mark.offset > size:
+                result.events.append(
+                    f"{rel}: truncated ({size} < {mark.offset} bytes); reading from the start"
+                )
+                mark.offset, mark.line = 0, 0
+            if suffix == ".parquet":
+                reader = _parquet(path, mark, rel, result.malformed)
+            elif suffix == ".csv":
+                reader = _csv(handle, mark, rel, result.malformed)
+            else:
+                reader = _jsonl(handle, mark, rel, result.malformed)
+            for batch in reader:
+                result.new_records += batch.rows
+                yield batch
+        result.watermarks.append(mark)
+
+
+def read_labels(location: str | None, repo_root: Path) -> dict[str, Any]:
+    """request_id -> label from label files (JSONL or CSV with request_id and label)."""
+    if not location:
+        return {}
+    labels: dict[str, Any] = {}
+    for path in list_log_files(location, repo_root):
+        if path.suffix == ".csv":
+            with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+                for row in csv.DictReader(handle):
+                    if row.get("request_id") and row.get("label") not in (None, ""):
+                        labels[row["request_id"]] = _number(row["label"])
+            continue
+        if path.suffix == ".parquet":
+            try:
+                import pyarrow.parquet as pq
+            except ImportError:
+                continue
+            table = pq.read_table(path, columns=["request_id", "label"])
+            for rid, label in zip(
+                table.column("request_id").to_pylist(),
+                table.column("label").to_pylist(),
+                strict=True,
+            ):
+                if rid is not None and label is not None:
+                    labels[str(rid)] = label
+            continue
+        with open(path, "rb") as handle:
+            for raw in handle:
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and record.get("request_id") and "label" in record:
+                    labels[str(record["request_id"])] = record["label"]
+    return labels
