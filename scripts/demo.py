@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -64,76 +65,94 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="mlops-gitops-demo-") as tmp:
-        repo = Path(tmp) / "repo"
-        shutil.copytree(EXAMPLE, repo)
-        git(repo, "init", "-q", "-b", "main")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "Initial specs")
-        print(f"Throw-away copy of example-repo/ at {repo}")
+    # The copy is kept so you can look around afterwards; it lives in the temp folder.
+    tmp = tempfile.mkdtemp(prefix="mlops-gitops-demo-")
+    repo = Path(tmp) / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Initial specs")
+    print(f"Throw-away copy of example-repo/ at {repo}")
 
-        banner("1. Validate every spec file")
-        run(repo, "validate")
+    banner("1. Validate every spec file")
+    run(repo, "validate")
 
-        banner("2. Compile the desired state")
-        out = Path(tmp) / "target"
-        run(repo, "compile", "-o", str(out))
-        manifest = json.loads((out / "manifest.json").read_text())
-        print(f"manifest inputs sha256: {manifest['inputs_sha256'][:16]}...")
-        for name, deployment in manifest["deployments"].items():
-            resolved = deployment["resolved"]
-            line = f"  {name}: {deployment['spec']['model']} {resolved['stable']['version']}"
-            if resolved["canary"]:
-                line += (
-                    f" + canary {resolved['canary']['version']} at {resolved['traffic']['canary']}%"
-                )
-            print(line)
+    banner("2. Compile the desired state")
+    out = Path(tmp) / "target"
+    run(repo, "compile", "-o", str(out))
+    manifest = json.loads((out / "manifest.json").read_text())
+    print(f"manifest inputs sha256: {manifest['inputs_sha256'][:16]}...")
+    for name, deployment in manifest["deployments"].items():
+        resolved = deployment["resolved"]
+        line = f"  {name}: {deployment['spec']['model']} {resolved['stable']['version']}"
+        if resolved["canary"]:
+            line += f" + canary {resolved['canary']['version']} at {resolved['traffic']['canary']}%"
+        print(line)
 
-        banner("3. A broken edit is caught with file, line and field")
-        prod = repo / "deployments" / "cancer-prod.yaml"
-        original = prod.read_text()
-        prod.write_text(original.replace('version: "1.1.0"', "version: 1.10", 1))
-        run(repo, "validate", expect=(1,))
-        prod.write_text(original)
+    banner("3. A broken edit is caught with file, line and field")
+    prod = repo / "deployments" / "cancer-prod.yaml"
+    original = prod.read_text()
+    prod.write_text(original.replace('version: "1.1.0"', "version: 1.10", 1))
+    run(repo, "validate", expect=(1,))
+    prod.write_text(original)
 
-        banner("4. Plan: what apply would do, with gates and scan verdicts")
-        run(repo, "plan")
+    banner("4. Plan: what apply would do, with gates and scan verdicts")
+    run(repo, "plan")
 
-        banner("5. Apply: register, scan, deploy; the state is committed with one trailer per step")
-        run(repo, "apply", "--now", "2026-11-27T09:00:00Z")
+    banner("5. Apply: register, scan, deploy; the state is committed with one trailer per step")
+    run(repo, "apply", "--now", "2026-11-27T09:00:00Z")
 
-        banner("6. Plan again: nothing to do")
-        run(repo, "plan", "--detailed-exitcode")
+    banner("6. Plan again: nothing to do")
+    run(repo, "plan", "--detailed-exitcode")
 
-        banner("7. Move the canary: 20% -> 50% (a reviewed spec change)")
-        edit(prod, "traffic: 20 ", "traffic: 50 ")
-        git(repo, "commit", "-q", "-am", "cancer-prod: canary 1.2.0 to 50%")
-        run(repo, "plan", "--format", "markdown")
-        run(repo, "apply", "--now", "2026-11-27T10:00:00Z")
+    banner("7. Traffic arrives (drifting half way), monitor writes and commits the report")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from demo_traffic import write_traffic
 
-        banner("8. Promote the canary: 1.2.0 becomes stable")
-        text = prod.read_text().replace('version: "1.1.0"', 'version: "1.2.0"', 1)
-        lines = text.splitlines(keepends=True)
-        start = next(i for i, line in enumerate(lines) if line.startswith("  canary:"))
-        del lines[start : start + 3]
-        prod.write_text("".join(lines))
-        git(repo, "commit", "-q", "-am", "cancer-prod: promote 1.2.0")
-        run(repo, "plan")
-        run(repo, "apply", "--now", "2026-11-27T11:00:00Z")
+    write_traffic(
+        repo,
+        "cancer-prod",
+        {"1.1.0": 0.8, "1.2.0": 0.2},
+        1200,
+        datetime(2026, 11, 27, tzinfo=UTC),
+    )
+    print("wrote 1,200 predictions to logs/cancer-prod/ and delayed labels to labels/cancer-prod/")
+    run(repo, "monitor", "--deployment", "cancer-prod", "--now", "2026-11-27T10:00:00Z")
+    report = repo / "reports" / "cancer-prod" / "latest.md"
+    print("\n".join(report.read_text().splitlines()[:22]))
+    print(f"... full report: {report.relative_to(repo)} (plus latest.json and charts/*.svg)")
+    run(repo, "monitor", "--deployment", "cancer-prod", "--now", "2026-11-27T10:00:00Z")
 
-        banner(
-            "9. Roll back: the tool edits the spec (comments kept) and commits;"
-            " apply carries it out"
-        )
-        run(repo, "rollback", "cancer-prod")
-        print(git_out(repo, "show", "--format=%s", "HEAD", "--", "deployments/cancer-prod.yaml"))
-        run(repo, "apply", "--now", "2026-11-27T12:00:00Z")
+    banner("8. Move the canary: 20% -> 50%; gates now use the observed metrics")
+    edit(prod, "traffic: 20 ", "traffic: 50 ")
+    git(repo, "commit", "-q", "-am", "cancer-prod: canary 1.2.0 to 50%")
+    run(repo, "plan", "--format", "markdown")
+    run(repo, "apply", "--now", "2026-11-27T10:00:00Z")
 
-        banner("10. Status and history")
-        run(repo, "status")
-        run(repo, "history", "--deployment", "cancer-prod")
+    banner("9. Promote the canary: 1.2.0 becomes stable")
+    text = prod.read_text().replace('version: "1.1.0"', 'version: "1.2.0"', 1)
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("  canary:"))
+    del lines[start : start + 3]
+    prod.write_text("".join(lines))
+    git(repo, "commit", "-q", "-am", "cancer-prod: promote 1.2.0")
+    run(repo, "plan")
+    run(repo, "apply", "--now", "2026-11-27T11:00:00Z")
 
-        print("\nDemo finished.")
+    banner(
+        "10. Roll back: the tool edits the spec (comments kept) and commits; apply carries it out"
+    )
+    run(repo, "rollback", "cancer-prod")
+    print(git_out(repo, "show", "--format=%s", "HEAD", "--", "deployments/cancer-prod.yaml"))
+    run(repo, "apply", "--now", "2026-11-27T12:00:00Z")
+
+    banner("11. Status and history")
+    run(repo, "status")
+    run(repo, "history", "--deployment", "cancer-prod")
+    run(repo, "report", "history", "cancer-prod", "--metric", "share_drifted")
+    print(f"\nLook around: {repo}/reports/cancer-prod/latest.md, `git log` in {repo}.")
+
+    print("\nDemo finished.")
 
 
 if __name__ == "__main__":
