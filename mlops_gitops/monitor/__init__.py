@@ -1,0 +1,1 @@
+"""Monitoring: prediction logs to drift, performance and reports."""

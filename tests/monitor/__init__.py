@@ -1,0 +1,1 @@
+"""Tests of monitoring: reference profiles, drift, logs and reports."""
