@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 LOG_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet")
+ROTATED = re.compile(r"\.\d{1,6}$")
+"""A numeric suffix added by log rotation (`predictions.jsonl.1`); compressed ones are skipped."""
+EARLIEST, LATEST = -62135596800.0, 253402300799.0
+"""Seconds since the epoch of 0001-01-01 and 9999-12-31T23:59:59 UTC: representable times."""
 IDENTITY_BYTES = 4096
 MAX_EXAMPLES = 5
 CHUNK_RECORDS = 200_000
@@ -109,16 +114,53 @@ def list_log_files(location: str, repo_root: Path) -> list[Path]:
         found = [base]
     else:
         found = []
-    return sorted(p for p in found if p.name.endswith(LOG_SUFFIXES) and not p.name.startswith("."))
+    return sorted(p for p in found if log_format(p) and not p.name.startswith("."))
+
+
+def log_format(path: Path) -> str:
+    """ ".jsonl", ".csv" or ".parquet" (by the name without a rotation number); "" if not a log."""
+    name = ROTATED.sub("", path.name).lower()
+    if not name.endswith(LOG_SUFFIXES):
+        return ""
+    suffix = "." + name.rsplit(".", 1)[1]
+    return suffix if suffix in (".csv", ".parquet") else ".jsonl"
 
 
 def _identity(head: bytes, suffix: str) -> str:
     """First line (two for CSV: the header is shared by every file) identifies a file."""
     lines = head.split(b"\n")
     keep = 2 if suffix == ".csv" else 1
-    if len(lines) <= keep:  # not even one complete record yet
-        return ""
+    if len(lines) <= keep:  # not even one complete record yet ...
+        if len(head) < IDENTITY_BYTES:
+            return ""
+        return hashlib.sha256(head).hexdigest()[:32]  # ... but its first bytes are final
     return hashlib.sha256(b"\n".join(lines[:keep])).hexdigest()[:32]
+
+
+def _parquet_identity(path: Path, rel: str) -> str:
+    """The footer's description of the first row group: the same under a new name.
+
+    Without column statistics the name and size stand in (a renamed file is then read again).
+    """
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    if meta.num_row_groups == 0:
+        return ""
+    group = meta.row_group(0)
+    parts = [str(meta.schema.to_arrow_schema()), str(group.num_rows)]
+    described = 0
+    for j in range(group.num_columns):
+        stats = group.column(j).statistics
+        if stats is None:  # e.g. a column of nulls only
+            parts.append("-")
+            continue
+        described += stats.has_min_max
+        bounds = f"{stats.min!r}:{stats.max!r}" if stats.has_min_max else "-"
+        parts.append(f"{bounds}:{stats.null_count}")
+    if not described:
+        return f"parquet:{rel}:{path.stat().st_size}"
+    return "parquet:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
 def parse_time(value: Any) -> float | None:
@@ -126,8 +168,12 @@ def parse_time(value: Any) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-        return number / 1000.0 if number > 1e11 else number
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        number = number / 1000.0 if number > 1e11 else number
+        return number if EARLIEST <= number <= LATEST else None  # also rejects NaN
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -138,7 +184,11 @@ def parse_time(value: Any) -> float | None:
                 return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
+        try:
+            seconds = parsed.timestamp()
+        except (OverflowError, ValueError):
+            return None
+        return seconds if EARLIEST <= seconds <= LATEST else None
     return None
 
 
@@ -170,7 +220,21 @@ class _Collector:
             frame[name] = pd.to_numeric(frame[name], errors="coerce")
         self.columns = {name: [] for name in CORE_FIELDS}
         self.rows = 0
-        return Batch(frame)
+        return Batch(compact(frame))
+
+
+def compact(frame: Any) -> Any:
+    """Repeated strings (categorical features, versions) as categories: a fraction of the
+    memory of one string per row, which keeps large windows small."""
+    import pandas as pd
+
+    for column in frame.columns:
+        if column == "model_version" or column.startswith(FEATURE_PREFIX):
+            series = frame[column]
+            text = series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+            if text and not isinstance(series.dtype, pd.CategoricalDtype):
+                frame[column] = series.astype("category")
+    return frame
 
 
 def _validate(record: Any) -> tuple[dict[str, Any] | None, str]:
@@ -186,6 +250,9 @@ def _validate(record: Any) -> tuple[dict[str, Any] | None, str]:
     features = record.get("features")
     if not isinstance(features, dict):
         return None, "features missing or not an object"
+    for name, value in features.items():
+        if value is not None and not isinstance(value, str | int | float):
+            return None, f"features.{name} is not a number, string or boolean"
     for name in ("latency_ms", "score"):
         value = record.get(name)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
@@ -197,6 +264,11 @@ def _validate(record: Any) -> tuple[dict[str, Any] | None, str]:
         return None, "error must be null or a message"
     clean = dict(record)
     clean["timestamp"] = stamp
+    request = record.get("request_id")
+    if request is not None and not isinstance(request, str):
+        clean["request_id"] = (
+            json.dumps(request) if isinstance(request, dict | list) else str(request)
+        )
     return clean, ""
 
 
@@ -259,7 +331,7 @@ def _csv(handle: io.BufferedReader, mark: Watermark, rel: str, bad: Malformed) -
     header_line = handle.readline()
     if not header_line.endswith(b"\n"):
         return
-    header = next(csv.reader([header_line.decode("utf-8", "replace")]))
+    header = next(csv.reader([header_line.decode("utf-8-sig", "replace")]))
     if mark.offset == 0:
         mark.offset, mark.line = len(header_line), 1
     handle.seek(mark.offset)
@@ -276,7 +348,7 @@ def _csv(handle: io.BufferedReader, mark: Watermark, rel: str, bad: Malformed) -
             if len(values) != len(header):
                 raise ValueError(f"{len(values)} fields, the header has {len(header)}")
             record = _csv_record(dict(zip(header, values, strict=True)))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, csv.Error) as exc:
             bad.add(rel, mark.line, f"bad CSV row: {exc}")
             continue
         clean, why = _validate(record)
@@ -299,18 +371,37 @@ def _parquet(path: Path, mark: Watermark, rel: str, bad: Malformed) -> Iterator[
         return
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
-    parquet = pq.ParquetFile(path)
+    schema = pq.read_schema(path)
+    # Repeated strings (versions, categorical features) decode straight into categories.
+    repeated = [
+        f.name
+        for f in schema
+        if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+        and (f.name == "model_version" or f.name.startswith(FEATURE_PREFIX))
+    ]
+    parquet = pq.ParquetFile(path, read_dictionary=repeated)
     row = 0
-    for group in parquet.iter_batches(batch_size=CHUNK_RECORDS):
+    groups = parquet.iter_batches(batch_size=CHUNK_RECORDS)
+    while True:
+        try:
+            group = next(groups, None)
+        except Exception as exc:  # a damaged page: report it, keep what was read
+            bad.add(rel, mark.offset + 1, f"unreadable Parquet data: {exc}")
+            return
+        if group is None:
+            return
         end = row + group.num_rows
         if end <= mark.offset:
             row = end
             continue
         table = group.slice(max(mark.offset - row, 0))
         first = mark.offset + 1
-        frame = table.to_pandas()
-        mark.offset += table.num_rows
+        consumed = table.num_rows
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
+        mark.offset += consumed
         mark.line = mark.offset
         row = end
         for name in CORE_FIELDS:
@@ -318,8 +409,9 @@ def _parquet(path: Path, mark: Watermark, rel: str, bad: Malformed) -> Iterator[
                 frame[name] = None
         stamps = frame["timestamp"]
         if pd.api.types.is_datetime64_any_dtype(stamps):
-            seconds = stamps.astype("int64") / 1e9
-            seconds[stamps.isna()] = np.nan
+            if stamps.dt.tz is None:
+                stamps = stamps.dt.tz_localize("UTC")
+            seconds = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
         else:
             seconds = pd.Series([parse_time(v) for v in stamps], index=frame.index, dtype="float64")
         frame["timestamp"] = seconds
@@ -330,7 +422,11 @@ def _parquet(path: Path, mark: Watermark, rel: str, bad: Malformed) -> Iterator[
             for index in np.flatnonzero(~ok.to_numpy()):
                 bad.add(rel, first + int(index), "timestamp or model_version missing")
             frame = frame[ok]
-        frame["model_version"] = frame["model_version"].astype(str)
+        if not isinstance(frame["model_version"].dtype, pd.CategoricalDtype):
+            frame["model_version"] = frame["model_version"].astype(str)
+        requests = frame["request_id"]
+        if requests.notna().any() and not pd.api.types.is_string_dtype(requests):
+            frame["request_id"] = requests.map(lambda v: None if pd.isna(v) else str(v))
         if len(frame):
             yield Batch(frame.reset_index(drop=True))
 
@@ -352,11 +448,23 @@ def read_new(
         rel = (
             path.relative_to(repo_root).as_posix() if path.is_relative_to(repo_root) else str(path)
         )
-        suffix = path.suffix.lower()
+        suffix = log_format(path)
         with open(path, "rb") as handle:
             head = handle.read(IDENTITY_BYTES)
             size = path.stat().st_size
-            identity = f"parquet:{rel}:{size}" if suffix == ".parquet" else _identity(head, suffix)
+            try:
+                identity = (
+                    _parquet_identity(path, rel)
+                    if suffix == ".parquet"
+                    else _identity(head, suffix)
+                )
+            except ImportError:
+                identity = f"parquet:{rel}:{size}"
+            except Exception as exc:  # pyarrow: not a Parquet file (yet)
+                result.events.append(f"{rel}: unreadable ({exc}); skipped")
+                if rel in by_path:  # keep its place for when it is readable again
+                    result.watermarks.append(by_path[rel])
+                continue
             if not identity:
                 result.events.append(f"{rel}: no complete record yet")
                 continue
@@ -365,7 +473,7 @@ def read_new(
                 result.events.append(f"{rel}: rotated from {mark.path}; continuing at its offset")
             if mark is None:
                 old = by_path.get(rel)
-                if old is not None and suffix != ".parquet":
+                if old is not None:
                     result.events.append(f"{rel}: replaced (new content); reading from the start")
                 mark = Watermark(rel, identity)
             mark = Watermark(rel, identity, mark.offset, mark.line)

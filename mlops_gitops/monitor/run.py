@@ -158,12 +158,19 @@ class Monitor:
         marks: list[Watermark] = [] if rebuilt else previous
         files = list_log_files(location, self.root)
         frames = [window] if len(window) else []
+        rows = len(window)
+        limit = spec.monitoring.window.records
         result = new_result()
         for batch in read_new(files, self.root, marks, result):
-            frames.append(batch.frame)
-            combined = pd.concat(frames, ignore_index=True)
-            frames = [self._trim(combined, spec.monitoring.window)]
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            frame = batch.frame
+            if limit is None:  # a duration window: drop what is outside it right away
+                frame = self._trim(frame, spec.monitoring.window)
+            frames.append(frame)
+            rows += len(frame)
+            if limit is not None and rows > 2 * limit:  # bound memory; concat rarely
+                frames = [self._trim(_concat(frames), spec.monitoring.window)]
+                rows = len(frames[0])
+        frame = _concat(frames) if frames else pd.DataFrame()
         frame = self._trim(frame, spec.monitoring.window) if len(frame) else frame
         new = result.new_records
         if rebuilt and previous:
@@ -317,10 +324,14 @@ class Monitor:
             version_spec = self.ws.manifest.version(spec.model, version)
             version_profile = self._profile(version_spec.reference_data if version_spec else None)
             if version_profile is not None:
-                group = frame[frame["model_version"] == version]
-                result = compute_drift(
-                    version_profile, self._features(group), spec.monitoring.drift
-                )
+                same = profile is not None and version_profile.sha256 == profile.sha256
+                if same and drift is not None and entry["records"] == len(frame):
+                    result = drift  # the same data against the same reference
+                else:
+                    group = frame[frame["model_version"] == version]
+                    result = compute_drift(
+                        version_profile, self._features(group), spec.monitoring.drift
+                    )
                 entry["drift"] = {
                     "dataset_drift": result.dataset_drift,
                     "share_drifted": result.share_drifted,
@@ -460,6 +471,22 @@ class Monitor:
             if accuracy is not None:
                 lines.append(f"Mlops-Accuracy: {version}={accuracy:.4f}")
         return "\n".join(lines) + "\n"
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate keeping categorical columns categorical (their category sets differ)."""
+    if len(frames) == 1:
+        return frames[0]
+    for column in frames[0].columns:
+        if not isinstance(frames[0][column].dtype, pd.CategoricalDtype):
+            continue
+        parts = [f[column] for f in frames if column in f]
+        if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+            union = pd.api.types.union_categoricals(parts, ignore_order=True).categories
+            for f in frames:
+                if column in f:
+                    f[column] = f[column].cat.set_categories(union)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _iso(seconds: float) -> str:
