@@ -144,13 +144,11 @@ def main() -> None:
             root = Path(tmp) / log_format
             start = time.perf_counter()
             write_repo(root, log_format, args.records, window=args.records)
-            print(
-                f"{log_format}: wrote {args.records:,} records in {time.perf_counter() - start:.0f} s"
-            )
+            took = time.perf_counter() - start
+            print(f"{log_format}: wrote {args.records:,} records in {took:.0f} s")
             first = run_monitor(root)
-            print(
-                f"  first run (profiles the 1,000,000-row reference): {first[0]:.2f} s, peak RSS {first[1]:.0f} MB"
-            )
+            print(f"  first run (profiles the 1,000,000-row reference): {first[0]:.2f} s,")
+            print(f"    peak RSS {first[1]:.0f} MB")
             cache = root / ".mlops" / "cache" / "monitor"
             for p in cache.iterdir() if cache.exists() else []:
                 p.unlink()
@@ -163,9 +161,8 @@ def main() -> None:
                 root = Path(tmp) / f"big-{size}"
                 write_repo(root, "parquet", size, window=50_000)
                 result = run_monitor(root)
-                print(
-                    f"parquet {size:,} records, window 50,000: {result[0]:.1f} s, peak RSS {result[1]:.0f} MB"
-                )
+                print(f"parquet {size:,} records, window 50,000: {result[0]:.1f} s,")
+                print(f"    peak RSS {result[1]:.0f} MB")
 
 
 if __name__ == "__main__":
