@@ -268,7 +268,7 @@ def cmd_rollback(args: argparse.Namespace, out: Output) -> int:
     change = api.rollback(args.repo, args.deployment, args.to)
     where = f"committed {change.commit[:12]}" if change.commit else "not committed"
     out.line(f"Edited {change.path}: {change.summary} ({where}).")
-    out.line("Run plan and apply (or let reconcile do it) to carry it out.")
+    out.line("Run plan and apply to carry it out.")
     return EXIT_OK
 
 
@@ -525,6 +525,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.line("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`status | head`): not an error of ours. Point stdout at
+        # devnull so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:
         return _report(exc, args, err)
 

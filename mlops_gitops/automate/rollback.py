@@ -66,6 +66,8 @@ def rollback(
     spec = workspace.manifest.deployments.get(deployment)
     if spec is None:
         raise MlopsError(f"deployment {deployment!r} is not defined in the specs")
+    if commit and not git.is_repo(workspace.root):
+        raise MlopsError(f"{workspace.root} is not a git repository; rollback commits its edit")
     target = to or previous_stable(workspace, deployment)
     if workspace.manifest.version(spec.spec.model, target) is None:
         raise MlopsError(f"version {target!r} is not a version of model {spec.spec.model!r}")
