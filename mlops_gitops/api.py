@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mlops_gitops.apply.run import ApplyResult
     from mlops_gitops.apply.status import Event
     from mlops_gitops.apply.workspace import Workspace
+    from mlops_gitops.automate.reconcile import ReconcileResult
     from mlops_gitops.automate.rollback import SpecChange
     from mlops_gitops.compile.manifest import Manifest
     from mlops_gitops.monitor.run import MonitorOutcome
@@ -150,3 +151,17 @@ def report_history(repo: Path | str, deployment: str, metric: str) -> dict[str, 
     from mlops_gitops.monitor.history import report_history as read
 
     return read(open_workspace(repo), deployment, metric)
+
+
+def reconcile(
+    repo: Path | str = ".",
+    now: str | None = None,
+    push: bool = False,
+    remote: str | None = None,
+    branch: str | None = None,
+    lock_timeout: float = 0.0,
+) -> ReconcileResult:
+    from mlops_gitops.apply.workspace import parse_now
+    from mlops_gitops.automate.reconcile import reconcile as run_reconcile
+
+    return run_reconcile(Path(repo).resolve(), parse_now(now), push, remote, branch, lock_timeout)

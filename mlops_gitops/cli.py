@@ -337,6 +337,63 @@ def cmd_report_history(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+
+    result = api.reconcile(
+        args.repo, args.now, args.push, args.remote, args.branch, args.lock_timeout
+    )
+    if args.format == "json":
+        out.json(result.to_json())
+        return result.exit_code
+    for outcome in result.monitor:
+        if outcome.changed:
+            drift = (outcome.report or {}).get("drift", {})
+            out.line(
+                f"monitor {outcome.deployment}: {outcome.new_records} new records, "
+                f"drift share {drift.get('share_drifted', 0):.2f}"
+                + (f", committed {outcome.commit[:12]}" if outcome.commit else "")
+            )
+    for rule in result.rules:
+        for line in rule.log_lines:
+            out.line(line)
+        verdict = (
+            "ACTED" if rule.acted else "fired, not acting" if rule.evaluation.fired else "quiet"
+        )
+        style = "yellow" if rule.acted else "dim"
+        out.line(
+            out.paint(
+                f"rule {rule.evaluation.rule}: {verdict}: {rule.evaluation.explanation}", style
+            )
+        )
+        for action in rule.actions:
+            detail = action.get("detail") or action.get("error") or ""
+            out.line(f"  {action['type']}: {detail}")
+    applied = result.apply
+    if applied is not None and applied.outcomes:
+        counts = applied.counts()
+        parts = [f"{counts[k]} {k}" for k in ("done", "failed", "blocked", "skipped") if counts[k]]
+        out.line(
+            "apply: "
+            + ", ".join(parts)
+            + (f", committed {applied.commit[:12]}" if applied.commit else "")
+        )
+        for outcome in applied.outcomes:
+            if outcome.status != "done":
+                step = outcome.step
+                out.line(f"  {outcome.status} {step.action} {step.object}: {outcome.message}")
+    quiet = not any(o.changed for o in result.monitor) and not any(r.acted for r in result.rules)
+    if quiet and (applied is None or not applied.outcomes):
+        out.line("Nothing to do: no new data, no rule fired, recorded state matches the specs.")
+    for note in result.notes:
+        out.line(f"note: {note}")
+    if args.push:
+        out.line(
+            f"pushed after {result.push_attempts} attempt(s)" if result.pushed else "not pushed"
+        )
+    return result.exit_code
+
+
 def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
 
@@ -490,6 +547,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["text", "json"], default="text", help="output format"
     )
     report_history.set_defaults(func=cmd_report_history)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="monitor, rules, plan, apply, commit (and push): the CI entry point",
+        description="Run every phase; each does nothing when nothing is new, so running on the "
+        "tool's own commit does nothing. Exit codes as apply.",
+    )
+    reconcile.add_argument("--now", help="the time to run at (ISO 8601; default: now)")
+    reconcile.add_argument("--push", action="store_true", help="push the commits, retrying")
+    reconcile.add_argument("--remote", help="remote to push to (default: the Project's git.remote)")
+    reconcile.add_argument("--branch", help="branch to push to (default: the Project's git.branch)")
+    reconcile.add_argument(
+        "--lock-timeout", type=float, default=0.0, metavar="S", help="seconds to wait for the lock"
+    )
+    reconcile.add_argument(
+        "--format", choices=["text", "json"], default="text", help="output format"
+    )
+    reconcile.set_defaults(func=cmd_reconcile)
 
     unlock = commands.add_parser(
         "force-unlock",

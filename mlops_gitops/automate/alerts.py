@@ -1,0 +1,73 @@
+"""Alert channels: the log (and GitHub Actions annotations), an alerts file, a webhook."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mlops_gitops.spec import models as m
+
+
+@dataclass(frozen=True)
+class AlertResult:
+    channel: str
+    delivered: bool
+    detail: str
+    lines: tuple[str, ...] = ()
+    """What to print on stdout (log channel)."""
+    path: str | None = None
+    """The alerts file written (file channel), relative to the repository."""
+
+
+def send(
+    action: m.AlertAction, message: str, payload: dict[str, Any], repo_root: Path, now: datetime
+) -> AlertResult:
+    text = action.message or message
+    if action.channel == "log":
+        lines = [f"ALERT: {text}"]
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            lines.append("::warning title=mlops-gitops alert::" + text.replace("\n", "%0A"))
+        return AlertResult("log", True, "printed", tuple(lines))
+    if action.channel == "file":
+        rel = f"alerts/{now.date().isoformat()}.md"
+        path = repo_root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists()
+        with open(path, "a", encoding="utf-8") as handle:
+            if fresh:
+                handle.write(f"# Alerts of {now.date().isoformat()}\n\n")
+            handle.write(f"- {now.isoformat(timespec='seconds')} {text}\n")
+        return AlertResult("file", True, f"appended to {rel}", path=rel)
+    assert action.url is not None
+    return _webhook(action.url, {"text": text, **payload}, action.timeout_seconds, action.retries)
+
+
+def _webhook(url: str, body: dict[str, Any], timeout: float, retries: int) -> AlertResult:
+    """POST JSON; retry on network errors and 5xx with a short backoff, never on 4xx."""
+    data = json.dumps(body, sort_keys=True).encode()
+    last = ""
+    for attempt in range(retries + 1):
+        request = urllib.request.Request(
+            url, data=data, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return AlertResult(
+                    "webhook", True, f"HTTP {response.status} after {attempt + 1} tries"
+                )
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+            if exc.code < 500:
+                break
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        if attempt < retries:
+            time.sleep(min(0.2 * 2**attempt, 2.0))
+    return AlertResult("webhook", False, f"not delivered to {url}: {last}")

@@ -1,0 +1,113 @@
+"""`reconcile`: the CI entry point. Monitor, rules, plan, apply, commit, and push.
+
+Each phase is a no-op when nothing is new, so running on the tool's own commit does
+nothing: no CI loop. Pushing retries on a moved branch: the tool's commits are rebased onto
+the new head, or, if they conflict, dropped and the phases run again on that head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mlops_gitops import git
+from mlops_gitops.errors import MlopsError
+
+PUSH_ATTEMPTS = 4
+
+
+@dataclass
+class ReconcileResult:
+    monitor: list[Any] = field(default_factory=list)
+    rules: list[Any] = field(default_factory=list)
+    apply: Any = None
+    pushed: bool = False
+    push_attempts: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        code: int = self.apply.exit_code if self.apply is not None else 0
+        return code
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": "1",
+            "monitor": [o.to_json() for o in self.monitor],
+            "rules": [o.to_json() for o in self.rules],
+            "apply": self.apply.to_json() if self.apply is not None else None,
+            "pushed": self.pushed,
+            "push_attempts": self.push_attempts,
+            "notes": self.notes,
+            "exit_code": self.exit_code,
+        }
+
+
+def _phases(repo: Path, now: datetime, result: ReconcileResult, lock_timeout: float) -> None:
+    from mlops_gitops import api
+    from mlops_gitops.apply import run
+    from mlops_gitops.automate.rules import run_rules
+    from mlops_gitops.monitor.run import monitor
+
+    workspace = api.open_workspace(repo)
+    result.monitor = monitor(workspace, now)
+    result.rules = run_rules(workspace, now)
+    if any(o.commit for o in result.rules):
+        workspace = api.open_workspace(repo)  # rules edited the specs
+    result.apply = run.apply(workspace, now, None, True, lock_timeout)
+
+
+def reconcile(
+    repo: Path,
+    now: datetime,
+    push: bool = False,
+    remote: str | None = None,
+    branch: str | None = None,
+    lock_timeout: float = 0.0,
+) -> ReconcileResult:
+    if not git.is_repo(repo):
+        raise MlopsError(f"{repo} is not a git repository; reconcile commits its work")
+    from mlops_gitops import api
+
+    settings = api.open_workspace(repo).project.git
+    remote = remote or settings.remote
+    branch = branch or settings.branch
+    result = ReconcileResult()
+    _phases(repo, now, result, lock_timeout)
+    if not push:
+        return result
+    for attempt in range(1, PUSH_ATTEMPTS + 1):
+        result.push_attempts = attempt
+        done = git.run(
+            repo, "push", "--porcelain", "--", remote, f"HEAD:refs/heads/{branch}", check=False
+        )
+        status = git.run(repo, "rev-parse", "HEAD").strip()
+        if _pushed(repo, remote, branch, status):
+            result.pushed = True
+            return result
+        result.notes.append(f"push {attempt} rejected: {done.strip()[-200:] or 'branch moved'}")
+        git.run(repo, "fetch", "--quiet", "--", remote, branch)
+        rebased = git.run(repo, "rebase", "--quiet", "FETCH_HEAD", check=False)
+        if _rebase_in_progress(repo):
+            git.run(repo, "rebase", "--abort", check=False)
+            git.run(repo, "reset", "--quiet", "--hard", "FETCH_HEAD")
+            result.notes.append("the tool's commits conflicted with the new head; re-running on it")
+            _phases(repo, now, result, lock_timeout)
+        elif rebased:
+            result.notes.append("rebased the tool's commits onto the new head")
+    raise MlopsError(
+        f"could not push to {remote}/{branch} after {PUSH_ATTEMPTS} attempts",
+        hint="another writer keeps moving the branch; the next run will retry",
+    )
+
+
+def _pushed(repo: Path, remote: str, branch: str, head: str) -> bool:
+    out = git.run(repo, "ls-remote", "--", remote, f"refs/heads/{branch}", check=False)
+    return out.split()[:1] == [head]
+
+
+def _rebase_in_progress(repo: Path) -> bool:
+    git_dir = Path(git.run(repo, "rev-parse", "--absolute-git-dir").strip())
+    return (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()

@@ -1,0 +1,338 @@
+"""Rules act on what monitoring saw: spec edits committed with their evidence, and alerts.
+
+Actions that change desired state edit the deployment's file (comments kept) and commit it
+with the rule's name, the evidence (`reports/<d>/latest.json@<commit>`) and the numbers;
+plan and apply then carry the change out like a human's. State remembers what each rule
+acted on, so the same evidence never acts twice, and a rule never undoes a change made
+after the report it is judging.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mlops_gitops import git
+from mlops_gitops.apply.workspace import Workspace
+from mlops_gitops.automate import alerts
+from mlops_gitops.automate.edit import SpecEditor
+from mlops_gitops.automate.triggers import Evaluation, evaluate_rule, watched_version
+from mlops_gitops.errors import MlopsError
+from mlops_gitops.spec import models as m
+from mlops_gitops.util import atomic_write
+
+STATE_SCHEMA_VERSION = 1
+HISTORY_LIMIT = 20
+
+
+@dataclass
+class RuleOutcome:
+    evaluation: Evaluation
+    acted: bool = False
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    commit: str | None = None
+    log_lines: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.evaluation.to_json(),
+            "acted": self.acted,
+            "actions": self.actions,
+            "commit": self.commit,
+        }
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class RuleRunner:
+    def __init__(self, workspace: Workspace, now: datetime, commit: bool = True) -> None:
+        self.ws = workspace
+        self.now = now
+        self.commit = commit and git.is_repo(workspace.root)
+        self.root = workspace.root
+        self.state_dir = workspace.project.state_dir
+
+    def _state_path(self, name: str) -> Path:
+        return self.root / self.state_dir / "rules" / f"{name}.json"
+
+    def _state(self, name: str) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self._state_path(name).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data
+
+    def _report(self, deployment: str) -> tuple[dict[str, Any] | None, str, str | None]:
+        rel = f"{self.ws.project.reports_dir}/{deployment}/latest.json"
+        path = self.root / rel
+        if not path.is_file():
+            return None, rel, None
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None, rel, None
+        commits = git.log(self.root, [rel], max_count=1) if git.is_repo(self.root) else []
+        sha = commits[0].sha if commits else None
+        return report, rel, sha
+
+    def run_all(self, deployment: str | None = None) -> list[RuleOutcome]:
+        outcomes = []
+        for name, rule in sorted(self.ws.manifest.rules.items()):
+            if deployment is not None and rule.spec.deployment != deployment:
+                continue
+            outcomes.append(self.run(name, rule))
+        return outcomes
+
+    def run(self, name: str, rule: m.Rule) -> RuleOutcome:
+        spec = rule.spec
+        deployment = self.ws.manifest.deployments[spec.deployment]
+        report, rel, sha = self._report(spec.deployment)
+        evidence = f"{rel}@{sha[:12] if sha else 'uncommitted'}" if report else None
+        state = self._state(name)
+        version = watched_version(report, deployment.spec) if report else None
+        entry = self.ws.manifest.version(deployment.spec.model, version) if version else None
+        evaluation = evaluate_rule(
+            name,
+            spec,
+            deployment.spec,
+            report,
+            rel,
+            dict(entry.metrics) if entry else {},
+            self.now,
+            _parse(state.get("last_schedule_run")),
+            _parse(state.get("last_fired")),
+        )
+        evaluation = Evaluation(
+            evaluation.rule,
+            evaluation.deployment,
+            evaluation.fired,
+            evaluation.explanation,
+            evaluation.triggers,
+            evidence,
+        )
+        outcome = RuleOutcome(evaluation)
+        if not evaluation.fired:
+            return outcome
+        schedule_only = all(t.type == "schedule" for t in evaluation.triggers if t.fired)
+        seen = _fingerprint(report)
+        if not schedule_only and seen is not None and seen == state.get("last_data"):
+            outcome.evaluation = _why(
+                evaluation, f"already acted on this data ({state.get('last_evidence')})"
+            )
+            return outcome
+        newer = self._changed_since(deployment, sha)
+        if newer and not schedule_only and _changes_desired_state(spec):
+            outcome.evaluation = _why(
+                evaluation,
+                f"the deployment changed after the evidence (commit {newer[:12]}); "
+                "waiting for a report on the new configuration",
+            )
+            return outcome
+        self._act(name, rule, deployment, report or {}, outcome)
+        fired_history = list(state.get("fired", []))[-(HISTORY_LIMIT - 1) :]
+        fired_history.append(
+            {
+                "time": self.now.isoformat(timespec="seconds"),
+                "evidence": evidence,
+                "actions": [a["type"] for a in outcome.actions],
+            }
+        )
+        new_state = {
+            "schema_version": STATE_SCHEMA_VERSION,
+            "rule": name,
+            "last_fired": self.now.isoformat(timespec="seconds"),
+            "last_evidence": evidence if not schedule_only else state.get("last_evidence"),
+            "last_data": seen if not schedule_only else state.get("last_data"),
+            "last_schedule_run": self.now.isoformat(timespec="seconds")
+            if any(t.type == "schedule" and t.fired for t in evaluation.triggers)
+            else state.get("last_schedule_run"),
+            "fired": fired_history,
+        }
+        atomic_write(
+            self._state_path(name),
+            (json.dumps(new_state, indent=2, sort_keys=True) + "\n").encode(),
+        )
+        outcome.acted = True
+        if self.commit:
+            paths = [f"{self.state_dir}/rules/{name}.json"]
+            paths += sorted({a["path"] for a in outcome.actions if a.get("path")})
+            outcome.commit = git.commit(
+                self.root, paths, self._message(name, rule, outcome), self.ws.project.git.author
+            )
+        return outcome
+
+    def _changed_since(self, deployment: m.Deployment, evidence_sha: str | None) -> str | None:
+        """A commit after the evidence that touched the deployment's file, if any."""
+        if not evidence_sha or not git.is_repo(self.root):
+            return None
+        source = self.ws.manifest.sources.get(f"Deployment/{deployment.metadata.name}")
+        if not source:
+            return None
+        out = git.run(self.root, "log", "--format=%H", f"{evidence_sha}..HEAD", "--", source)
+        commits = out.split()
+        return commits[0] if commits else None
+
+    def _act(
+        self,
+        name: str,
+        rule: m.Rule,
+        deployment: m.Deployment,
+        report: dict[str, Any],
+        outcome: RuleOutcome,
+    ) -> None:
+        dname = deployment.metadata.name
+        source = self.ws.manifest.sources[f"Deployment/{dname}"]
+        editor: SpecEditor | None = None
+        spec = deployment.spec
+        message = f"rule {name} on {dname}: {outcome.evaluation.explanation}"
+        for action in rule.spec.actions:
+            record: dict[str, Any] = {"type": action.type}
+            try:
+                if isinstance(action, m.AlertAction):
+                    result = alerts.send(
+                        action,
+                        message,
+                        {
+                            "rule": name,
+                            "deployment": dname,
+                            "evidence": outcome.evaluation.evidence,
+                            "triggers": [
+                                t.to_json() for t in outcome.evaluation.triggers if t.fired
+                            ],
+                        },
+                        self.root,
+                        self.now,
+                    )
+                    record |= {
+                        "channel": result.channel,
+                        "delivered": result.delivered,
+                        "detail": result.detail,
+                    }
+                    if result.path:
+                        record["path"] = result.path
+                    outcome.log_lines.extend(result.lines)
+                elif isinstance(action, m.RetrainAction):
+                    record |= {
+                        "pipeline": action.pipeline,
+                        "detail": "retraining requested; "
+                        "training pipelines run once `train` exists, the request is recorded",
+                    }
+                else:
+                    if source.endswith(".j2"):
+                        raise MlopsError(f"{source} is a template; the rule cannot edit it")
+                    if editor is None:
+                        editor = SpecEditor(
+                            (self.root / source).read_text(encoding="utf-8"), source
+                        )
+                    record |= _edit(editor, action, spec, self.ws, dname)
+                    record["path"] = source
+            except MlopsError as exc:
+                record |= {"error": exc.message}
+            outcome.actions.append(record)
+        if editor is not None:
+            atomic_write(self.root / source, editor.text.encode())
+
+    def _message(self, name: str, rule: m.Rule, outcome: RuleOutcome) -> str:
+        dname = rule.spec.deployment
+        done = ", ".join(_describe(a) for a in outcome.actions)
+        lines = [f"mlops-gitops: rule {name} on {dname}: {done}"[:200], ""]
+        lines += [f"- {t.explanation}" for t in outcome.evaluation.triggers if t.fired]
+        lines.append("")
+        lines.append(f"Mlops-Rule: {name}")
+        if outcome.evaluation.evidence:
+            lines.append(f"Mlops-Evidence: {outcome.evaluation.evidence}")
+        for trigger in outcome.evaluation.triggers:
+            if trigger.fired:
+                value = "" if trigger.value is None else f" {trigger.value:.6g}"
+                limit = "" if trigger.threshold is None else f" threshold {trigger.threshold:g}"
+                lines.append(f"Mlops-Trigger: {trigger.type}{value}{limit}")
+        for action in outcome.actions:
+            lines.append(f"Mlops-Action: {git.one_line(_describe(action))}")
+        return "\n".join(lines) + "\n"
+
+
+def _fingerprint(report: dict[str, Any] | None) -> str | None:
+    """The data a report judged: the same window re-reported (e.g. after a config change)
+    is the same evidence, so a rule never acts twice on it."""
+    if not report:
+        return None
+    import hashlib
+
+    window = report.get("window") or {}
+    key = [window.get(k) for k in ("start", "end", "records", "labelled")]
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _describe(action: dict[str, Any]) -> str:
+    text: str = action["type"]
+    for key in ("to", "canary_traffic", "min_replicas", "max_replicas", "pipeline", "channel"):
+        if key in action:
+            text += f" {key}={action[key]}"
+    if "error" in action:
+        text += f" (failed: {action['error']})"
+    return text
+
+
+def _why(evaluation: Evaluation, reason: str) -> Evaluation:
+    return Evaluation(
+        evaluation.rule,
+        evaluation.deployment,
+        False,
+        f"{evaluation.explanation}; not acting: {reason}",
+        evaluation.triggers,
+        evaluation.evidence,
+    )
+
+
+def _changes_desired_state(spec: m.RuleSpec) -> bool:
+    return any(
+        isinstance(a, m.RollbackAction | m.TrafficAction | m.ScaleAction) for a in spec.actions
+    )
+
+
+def _edit(
+    editor: SpecEditor, action: Any, spec: m.DeploymentSpec, ws: Workspace, name: str
+) -> dict[str, Any]:
+    if isinstance(action, m.RollbackAction):
+        if action.to is None and spec.canary is not None:
+            editor.delete_key(("spec", "canary"))
+            return {"to": spec.version, "detail": f"canary {spec.canary.version} removed"}
+        from mlops_gitops.automate.rollback import previous_stable
+
+        target = action.to or previous_stable(ws, name)
+        editor.set_scalar(("spec", "version"), target)
+        if spec.canary is not None:
+            editor.delete_key(("spec", "canary"))
+        return {"to": target, "detail": f"spec.version {spec.version} -> {target}"}
+    if isinstance(action, m.TrafficAction):
+        if spec.canary is None:
+            raise MlopsError("the deployment has no canary to shift traffic from")
+        editor.set_scalar(("spec", "canary", "traffic"), action.canary_traffic)
+        return {
+            "canary_traffic": action.canary_traffic,
+            "detail": f"canary traffic {spec.canary.traffic}% -> {action.canary_traffic}%",
+        }
+    if isinstance(action, m.ScaleAction):
+        text = editor.text
+        try:
+            editor.set_scalar(("spec", "scaling", "min_replicas"), action.min_replicas)
+            editor.set_scalar(("spec", "scaling", "max_replicas"), action.max_replicas)
+        except MlopsError:
+            editor.text = text
+            value = f"{{min_replicas: {action.min_replicas}, max_replicas: {action.max_replicas}}}"
+            if editor.delete_key(("spec", "scaling")):
+                pass
+            editor.insert_key(("spec",), "scaling", value)
+        return {"min_replicas": action.min_replicas, "max_replicas": action.max_replicas}
+    raise MlopsError(f"unknown action {getattr(action, 'type', action)!r}")
+
+
+def run_rules(
+    workspace: Workspace, now: datetime, deployment: str | None = None, commit: bool = True
+) -> list[RuleOutcome]:
+    return RuleRunner(workspace, now, commit).run_all(deployment)

@@ -1,0 +1,250 @@
+"""Pure evaluation of a rule's triggers and conditions against a monitoring report.
+
+Every result explains itself: which trigger fired with which number from which report, or
+why it did not. No I/O here, so rules can be tested with plain values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from mlops_gitops.spec import models as m
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    type: str
+    fired: bool
+    explanation: str
+    value: float | None = None
+    threshold: float | None = None
+    version: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "fired": self.fired,
+            "value": self.value,
+            "threshold": self.threshold,
+            "version": self.version,
+            "explanation": self.explanation,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    rule: str
+    deployment: str
+    fired: bool
+    explanation: str
+    triggers: list[TriggerResult] = field(default_factory=list)
+    evidence: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "deployment": self.deployment,
+            "fired": self.fired,
+            "explanation": self.explanation,
+            "evidence": self.evidence,
+            "triggers": [t.to_json() for t in self.triggers],
+        }
+
+
+def watched_version(report: dict[str, Any], spec: m.DeploymentSpec) -> str | None:
+    """The canary when there is one (it is what a rule protects against), else stable."""
+    versions = report.get("versions") or {}
+    if spec.canary is not None and spec.canary.version in versions:
+        return spec.canary.version
+    return spec.version if spec.version in versions else None
+
+
+def last_cron_match(cron: str, now: datetime) -> datetime:
+    from croniter import croniter
+
+    match: datetime = croniter(cron, now + timedelta(seconds=1)).get_prev(datetime)
+    return match
+
+
+def evaluate_trigger(
+    trigger: Any,
+    report: dict[str, Any] | None,
+    source: str,
+    spec: m.DeploymentSpec,
+    offline: dict[str, float],
+    now: datetime,
+    last_schedule_run: datetime | None,
+) -> TriggerResult:
+    if isinstance(trigger, m.ScheduleTrigger):
+        due = last_cron_match(trigger.cron, now)
+        if last_schedule_run is None or due > last_schedule_run:
+            return TriggerResult(
+                "schedule", True, f"cron {trigger.cron!r} was due at {due.isoformat()}"
+            )
+        return TriggerResult(
+            "schedule", False, f"cron {trigger.cron!r}: already ran for {due.isoformat()}"
+        )
+    if report is None:
+        return TriggerResult(trigger.type, False, "no monitoring report yet")
+    if isinstance(trigger, m.DataDriftTrigger):
+        drift = report.get("drift") or {}
+        if trigger.feature is not None:
+            feature = (drift.get("features") or {}).get(trigger.feature)
+            if feature is None:
+                return TriggerResult(
+                    "data_drift", False, f"feature {trigger.feature!r} not in {source}"
+                )
+            value = float(feature.get("statistic") or 0.0)
+            if trigger.statistic_above is not None:
+                fired = value > trigger.statistic_above
+                return TriggerResult(
+                    "data_drift",
+                    fired,
+                    f"{feature.get('method')} of {trigger.feature} = {value:.4g} "
+                    f"{'>' if fired else '<='} {trigger.statistic_above:g} ({source})",
+                    value,
+                    trigger.statistic_above,
+                )
+            fired = bool(feature.get("drifted"))
+            return TriggerResult(
+                "data_drift",
+                fired,
+                f"{trigger.feature} {'drifted' if fired else 'did not drift'} "
+                f"({feature.get('method')} {value:.4g}, threshold {feature.get('threshold')})"
+                f" ({source})",
+                value,
+                feature.get("threshold"),
+            )
+        share = float(drift.get("share_drifted") or 0.0)
+        assert trigger.share_above is not None
+        fired = share > trigger.share_above
+        return TriggerResult(
+            "data_drift",
+            fired,
+            f"drift share {share:.2f} {'>' if fired else '<='} {trigger.share_above:g} ({source})",
+            share,
+            trigger.share_above,
+        )
+    version = watched_version(report, spec)
+    if version is None:
+        return TriggerResult(
+            trigger.type, False, f"no records for the deployment's versions in {source}"
+        )
+    entry = report["versions"][version]
+    if isinstance(trigger, m.ErrorRateTrigger):
+        value = float(entry.get("error_rate") or 0.0)
+        fired = value > trigger.above
+        return TriggerResult(
+            "error_rate_increase",
+            fired,
+            f"error rate of {version} {value:.4f} {'>' if fired else '<='} {trigger.above:g}"
+            f" ({source})",
+            value,
+            trigger.above,
+            version,
+        )
+    if isinstance(trigger, m.LatencyTrigger):
+        latency = entry.get("latency_ms") or {}
+        for quantile, limit in (("p99", trigger.p99_ms_above), ("p95", trigger.p95_ms_above)):
+            if limit is None:
+                continue
+            seen = latency.get(quantile)
+            if seen is not None and seen > limit:
+                return TriggerResult(
+                    "latency",
+                    True,
+                    f"{quantile} latency of {version} {seen:.1f} ms > {limit:g} ms ({source})",
+                    float(seen),
+                    limit,
+                    version,
+                )
+        shown = ", ".join(f"{q} {latency.get(q)}" for q in ("p95", "p99"))
+        return TriggerResult("latency", False, f"latency of {version} within limits ({shown} ms)")
+    if isinstance(trigger, m.PerformanceTrigger):
+        performance = entry.get("performance") or {}
+        measured = performance.get(trigger.metric)
+        if measured is None:
+            return TriggerResult(
+                "performance_degradation",
+                False,
+                f"{trigger.metric} of {version} not measured yet (no labelled records) in {source}",
+            )
+        if trigger.below is not None:
+            limit = trigger.below
+            why = f"below {limit:g}"
+        else:
+            base = offline.get(trigger.metric)
+            if base is None:
+                return TriggerResult(
+                    "performance_degradation",
+                    False,
+                    f"no offline {trigger.metric} registered for {version} to compare with",
+                )
+            assert trigger.relative_drop is not None
+            limit = base * (1 - trigger.relative_drop)
+            why = f"{trigger.relative_drop:.0%} under the offline {base:.4g}"
+        fired = float(measured) < limit
+        return TriggerResult(
+            "performance_degradation",
+            fired,
+            f"{trigger.metric} of {version} {float(measured):.4f} {'is' if fired else 'is not'} "
+            f"{why} ({source})",
+            float(measured),
+            limit,
+            version,
+        )
+    return TriggerResult(getattr(trigger, "type", "unknown"), False, "unknown trigger")
+
+
+def evaluate_rule(
+    name: str,
+    rule: m.RuleSpec,
+    deployment: m.DeploymentSpec,
+    report: dict[str, Any] | None,
+    source: str,
+    offline: dict[str, float],
+    now: datetime,
+    last_schedule_run: datetime | None,
+    last_fired: datetime | None,
+) -> Evaluation:
+    if not rule.enabled:
+        return Evaluation(name, rule.deployment, False, "rule is disabled")
+    results = [
+        evaluate_trigger(t, report, source, deployment, offline, now, last_schedule_run)
+        for t in rule.triggers
+    ]
+    fired = [r for r in results if r.fired]
+    matched = bool(fired) if rule.conditions.match == "any" else len(fired) == len(results)
+    if not matched:
+        return Evaluation(name, rule.deployment, False, _why_not(rule, results), results)
+    only_schedule = all(r.type == "schedule" for r in fired)
+    records = int(((report or {}).get("window") or {}).get("records") or 0)
+    if not only_schedule and records < rule.conditions.min_samples:
+        return Evaluation(
+            name,
+            rule.deployment,
+            False,
+            f"triggers fired but the window has {records} records < min_samples "
+            f"{rule.conditions.min_samples}",
+            results,
+        )
+    cooldown = rule.conditions.cooldown
+    if cooldown and last_fired is not None and now < last_fired + cooldown:
+        return Evaluation(
+            name,
+            rule.deployment,
+            False,
+            "triggers fired but the rule is cooling down until "
+            f"{(last_fired + cooldown).isoformat()}",
+            results,
+        )
+    return Evaluation(name, rule.deployment, True, "; ".join(r.explanation for r in fired), results)
+
+
+def _why_not(rule: m.RuleSpec, results: list[TriggerResult]) -> str:
+    if rule.conditions.match == "all":
+        missing = [r.explanation for r in results if not r.fired]
+        return "not all triggers fired: " + "; ".join(missing)
+    return "no trigger fired: " + "; ".join(r.explanation for r in results)
