@@ -146,7 +146,34 @@ def main() -> None:
     print(git_out(repo, "show", "--format=%s", "HEAD", "--", "deployments/cancer-prod.yaml"))
     run(repo, "apply", "--now", "2026-11-27T12:00:00Z")
 
-    banner("11. Status and history")
+    banner("11. A new canary; more drifting traffic; reconcile lets the drift rule act")
+    text = prod.read_text().replace(
+        'version: "1.1.0"                # the stable version\n',
+        'version: "1.1.0"                # the stable version\n'
+        '  canary: {version: "1.2.0", traffic: 20}\n',
+        1,
+    )
+    prod.write_text(text)
+    git(repo, "commit", "-q", "-am", "cancer-prod: try 1.2.0 on canary again")
+    run(repo, "apply", "--now", "2026-11-27T13:00:00Z")
+    write_traffic(
+        repo,
+        "cancer-prod",
+        {"1.1.0": 0.8, "1.2.0": 0.2},
+        800,
+        datetime(2026, 11, 27, 13, tzinfo=UTC),
+        drift_after=0.3,
+        seed=11,
+    )
+    print("wrote 800 more predictions, most of them drifted")
+    run(repo, "reconcile", "--now", "2026-11-27T20:00:00Z")
+    print(git_out(repo, "log", "-3", "--format=%h %s"))
+    print("The rule's commit carries its evidence:")
+    print(git_out(repo, "log", "-1", "--format=%b", "--grep", "^mlops-gitops: rule"))
+    banner("12. Reconcile again: nothing new, so nothing happens (no CI loop)")
+    run(repo, "reconcile", "--now", "2026-11-27T21:00:00Z")
+
+    banner("13. Status and history")
     run(repo, "status")
     run(repo, "history", "--deployment", "cancer-prod")
     run(repo, "report", "history", "cancer-prod", "--metric", "share_drifted")

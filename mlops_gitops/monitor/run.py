@@ -126,6 +126,9 @@ class Monitor:
     ) -> None:
         path = self._cache_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
+        ignore = self.root / ".mlops" / "cache" / ".gitignore"
+        if not ignore.exists():  # local and rebuildable: never committed, never in git status
+            atomic_write(ignore, b"# written by mlops-gitops monitor: a local cache\n*\n")
         tmp = path.with_suffix(".pkl.tmp")
         frame.to_pickle(tmp)
         tmp.replace(path)
@@ -134,11 +137,11 @@ class Monitor:
     # ------------------------------------------------------------ window
 
     def _trim(self, frame: pd.DataFrame, window: m.Window) -> pd.DataFrame:
+        """What the cache keeps. Records later than --now stay (they were read already and
+        count once the clock passes them); `_view` leaves them out of the numbers."""
         if window.duration is not None:
-            end = self.now.timestamp()
-            start = end - window.duration.total_seconds()
-            keep = (frame["timestamp"] >= start) & (frame["timestamp"] <= end)
-            return frame[keep]
+            start = self.now.timestamp() - window.duration.total_seconds()
+            return frame[frame["timestamp"] >= start]
         assert window.records is not None
         if len(frame) <= window.records:
             return frame
@@ -161,6 +164,8 @@ class Monitor:
         rows = len(window)
         limit = spec.monitoring.window.records
         result = new_result()
+        if rebuilt:  # malformed records before the recorded watermarks were reported already
+            result.malformed.seen = {w.path: w.line for w in previous}
         for batch in read_new(files, self.root, marks, result):
             frame = batch.frame
             if limit is None:  # a duration window: drop what is outside it right away
@@ -243,10 +248,10 @@ class Monitor:
                     ok["label"].to_numpy(), ok["prediction"].to_numpy(), scores
                 )
             else:
-                entry["performance"] = metrics.regression(
-                    pd.to_numeric(ok["label"], errors="coerce").to_numpy(dtype="float64"),
-                    pd.to_numeric(ok["prediction"], errors="coerce").to_numpy(dtype="float64"),
-                )
+                true = pd.to_numeric(ok["label"], errors="coerce").to_numpy(dtype="float64")
+                pred = pd.to_numeric(ok["prediction"], errors="coerce").to_numpy(dtype="float64")
+                numeric = np.isfinite(true) & np.isfinite(pred)  # "n/a" labels are not numbers
+                entry["performance"] = metrics.regression(true[numeric], pred[numeric])
             role = "stable" if version == spec.version else None
             if spec.canary and version == spec.canary.version:
                 role = "canary"
@@ -294,23 +299,31 @@ class Monitor:
         if not state and not list_log_files(spec.monitoring.predictions, self.root):
             where = spec.monitoring.predictions
             return MonitorOutcome(name, False, f"no prediction logs at {where} yet")
-        digest = hashlib.sha256(
-            json.dumps(
-                [spec.model_dump(mode="json"), model.model_dump(mode="json")], sort_keys=True
-            ).encode()
-        ).hexdigest()
+        # Only what changes the numbers: monitoring settings and the versions' references.
+        # A traffic or canary edit alone waits for new data, so the tool's own spec commits
+        # never make monitor commit again (no CI loop).
+        judged = [
+            spec.monitoring.model_dump(mode="json"),
+            model.spec.task,
+            sorted((v.version, v.reference_data or "") for v in model.spec.versions),
+        ]
+        digest = hashlib.sha256(json.dumps(judged, sort_keys=True).encode()).hexdigest()
         frame, marks, malformed, events, new = self._read(name, spec, state)
+        labels_digest = _files_digest(spec.monitoring.labels, self.root)
         report_rel = f"{self.reports_dir}/{name}/latest.json"
         unchanged = (
             new == 0
             and malformed.count == 0
             and state.get("settings_digest") == digest
+            and state.get("labels_digest") == labels_digest
             and (self.root / report_rel).exists()
         )
         watermarks = [w.to_json() for w in marks]
         self._save_window(name, frame, watermarks)
         if unchanged:
             return MonitorOutcome(name, False, "no new records")
+        if spec.monitoring.window.duration is not None and len(frame):
+            frame = frame[frame["timestamp"] <= self.now.timestamp()].reset_index(drop=True)
         labels = read_labels(spec.monitoring.labels, self.root)
         if labels and len(frame):
             joined = frame["request_id"].map(labels)
@@ -344,6 +357,7 @@ class Monitor:
             "deployment": name,
             "watermarks": watermarks,
             "settings_digest": digest,
+            "labels_digest": labels_digest,
             "last_run": self.now.isoformat(timespec="seconds"),
             "window_records": len(frame),
         }
@@ -404,7 +418,9 @@ class Monitor:
                 "malformed_records": malformed.count,
                 "malformed_examples": malformed.examples,
                 "missing": {
-                    name: float(series.isna().mean()) for name, series in sorted(features.items())
+                    name: float(series.isna().mean())
+                    for name, series in sorted(features.items())
+                    if len(series)
                 },
                 "events": events,
             },
@@ -425,6 +441,8 @@ class Monitor:
         charts_dir = folder / "charts"
         written = []
         chart_files: dict[str, str] = {}
+        service_files: dict[str, str] = {}
+        taken = {"charts/latency.svg", "charts/volume.svg"}  # feature charts get other names
         if drift is not None and profile is not None:
             for feature, result in drift.features.items():
                 if not result.drifted or feature not in profile.features:
@@ -432,24 +450,27 @@ class Monitor:
                 svg = _feature_chart(feature, profile, frame)
                 if svg is None:
                     continue
-                rel = f"charts/{_safe(feature)}.svg"
+                rel, n = f"charts/{_safe(feature)}.svg", 1
+                while rel in taken:  # `a b` and `a_b`, or a feature called `latency`
+                    n += 1
+                    rel = f"charts/{_safe(feature)}-{n}.svg"
+                taken.add(rel)
                 atomic_write(folder / rel, svg.encode())
                 chart_files[feature] = rel
         service = _service_chart(frame)
         if service:
             atomic_write(charts_dir / "latency.svg", service[0].encode())
             atomic_write(charts_dir / "volume.svg", service[1].encode())
-            chart_files["latency"], chart_files["volume"] = (
-                "charts/latency.svg",
-                "charts/volume.svg",
-            )
+            service_files = {"latency": "charts/latency.svg", "volume": "charts/volume.svg"}
+        current = {*chart_files.values(), *service_files.values()}
         if charts_dir.exists():  # drop charts of features that no longer drift
             for old in charts_dir.glob("*.svg"):
-                if f"charts/{old.name}" not in chart_files.values():
+                if f"charts/{old.name}" not in current:
                     old.unlink()
         atomic_write(folder / "latest.json", _json_bytes(report))
-        atomic_write(folder / "latest.md", render_markdown(report, chart_files).encode())
-        for rel in ("latest.json", "latest.md", *sorted(chart_files.values())):
+        markdown = render_markdown(report, chart_files, service_files)
+        atomic_write(folder / "latest.md", markdown.encode())
+        for rel in ("latest.json", "latest.md", *sorted(current)):
             written.append(f"{self.reports_dir}/{name}/{rel}")
         return written
 
@@ -487,6 +508,20 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
                 if column in f:
                     f[column] = f[column].cat.set_categories(union)
     return pd.concat(frames, ignore_index=True)
+
+
+def _files_digest(location: str | None, root: Path) -> str | None:
+    """The content of the label files: new ground truth is news even without new predictions."""
+    if not location:
+        return None
+    digest = hashlib.sha256()
+    for path in list_log_files(location, root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _iso(seconds: float) -> str:
