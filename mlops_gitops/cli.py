@@ -394,6 +394,16 @@ def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
     return result.exit_code
 
 
+def cmd_serve(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops.serve.app import serve
+
+    out.line(
+        f"Serving the local deployments of {Path(args.repo).resolve()} on http://{args.host}:{args.port}"
+    )
+    serve(Path(args.repo).resolve(), args.host, args.port)
+    return EXIT_OK
+
+
 def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
 
@@ -565,6 +575,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["text", "json"], default="text", help="output format"
     )
     reconcile.set_defaults(func=cmd_reconcile)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the deployments of target local over HTTP (KServe V1)",
+        description="Serve every deployment of target local from recorded state: "
+        "POST /v1/models/<d>:predict, GET /v1/models/<d>, /healthz, /metrics. Predictions are "
+        "logged for monitor; the server reloads when apply changes the state.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.set_defaults(func=cmd_serve)
 
     unlock = commands.add_parser(
         "force-unlock",

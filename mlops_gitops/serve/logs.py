@@ -1,0 +1,60 @@
+"""Prediction logs written by the server in the monitoring format (JSON lines).
+
+Records are buffered and flushed by a timer and at shutdown, under a lock so concurrent
+requests never interleave; a file past the size limit is rotated (renamed with a time
+stamp), which the monitor's watermarks recognise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+FLUSH_SECONDS = 1.0
+ROTATE_BYTES = 64 * 1024 * 1024
+
+
+class PredictionLog:
+    def __init__(
+        self, folder: Path, flush_seconds: float = FLUSH_SECONDS, rotate_bytes: int = ROTATE_BYTES
+    ) -> None:
+        self.folder = folder
+        self.path = folder / "predictions.jsonl"
+        self.rotate_bytes = rotate_bytes
+        self._buffer: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(flush_seconds,), name=f"log-{folder.name}", daemon=True
+        )
+        self._thread.start()
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+        with self._lock:
+            self._buffer.append(line)
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._buffer:
+                return
+            data = "".join(self._buffer)
+            self._buffer.clear()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if self.path.exists() and self.path.stat().st_size + len(data) > self.rotate_bytes:
+                stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+                os.replace(self.path, self.folder / f"predictions-{stamp}-{os.getpid()}.jsonl")
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(data)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()
