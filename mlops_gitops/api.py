@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mlops_gitops.monitor.run import MonitorOutcome
     from mlops_gitops.plan.model import Plan
     from mlops_gitops.state.lock import LockInfo
+    from mlops_gitops.train.pipeline import TrainResult
 
 
 @dataclass(frozen=True)
@@ -165,3 +166,12 @@ def reconcile(
     from mlops_gitops.automate.reconcile import reconcile as run_reconcile
 
     return run_reconcile(Path(repo).resolve(), parse_now(now), push, remote, branch, lock_timeout)
+
+
+def train(
+    repo: Path | str, pipeline: str, now: str | None = None, commit: bool = True
+) -> TrainResult:
+    from mlops_gitops.apply.workspace import parse_now
+    from mlops_gitops.train.pipeline import run
+
+    return run(open_workspace(repo), pipeline, parse_now(now), commit)

@@ -369,6 +369,11 @@ def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
         for action in rule.actions:
             detail = action.get("detail") or action.get("error") or ""
             out.line(f"  {action['type']}: {detail}")
+    for retirement in result.retirements:
+        style = "red" if retirement.blocked_by else "yellow" if retirement.acted else "dim"
+        out.line(out.paint(retirement.summary(), style))
+        for line in retirement.details():
+            out.line(f"  {line}")
     applied = result.apply
     if applied is not None and applied.outcomes:
         counts = applied.counts()
@@ -383,6 +388,7 @@ def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
                 step = outcome.step
                 out.line(f"  {outcome.status} {step.action} {step.object}: {outcome.message}")
     quiet = not any(o.changed for o in result.monitor) and not any(r.acted for r in result.rules)
+    quiet = quiet and not any(r.acted for r in result.retirements)
     if quiet and (applied is None or not applied.outcomes):
         out.line("Nothing to do: no new data, no rule fired, recorded state matches the specs.")
     for note in result.notes:
@@ -392,6 +398,28 @@ def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
             f"pushed after {result.push_attempts} attempt(s)" if result.pushed else "not pushed"
         )
     return result.exit_code
+
+
+def cmd_train(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+
+    result = api.train(args.repo, args.pipeline, args.now, commit=not args.no_commit)
+    if args.format == "json":
+        out.json(result.to_json())
+        return EXIT_OK if result.ok else EXIT_ERROR
+    shown = ", ".join(f"{k} {v}" for k, v in result.metrics.items())
+    if not result.ok:
+        out.line(out.paint(f"Training {result.pipeline} failed its thresholds ({shown}):", "red"))
+        for failure in result.failures:
+            out.line(out.paint(f"  {failure}", "red"))
+        out.line("Nothing was committed.")
+        return EXIT_ERROR
+    out.line(out.paint(f"Trained {result.model} {result.version}: {shown}", "green"))
+    for path in result.files:
+        out.line(f"  wrote {path}")
+    if result.commit:
+        out.line(f"Committed {result.commit[:12]}; plan and apply register it.")
+    return EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace, out: Output) -> int:
@@ -575,6 +603,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["text", "json"], default="text", help="output format"
     )
     reconcile.set_defaults(func=cmd_reconcile)
+
+    train = commands.add_parser(
+        "train",
+        help="run a training pipeline and commit the new version",
+        description="Load the data, transform, split, train, evaluate against the thresholds; "
+        "on success store the artifact and reference data and commit a new version entry into "
+        "the model's spec (comments kept). On failure nothing is committed (exit 1).",
+    )
+    train.add_argument("pipeline", metavar="PIPELINE", help="the TrainingPipeline name")
+    train.add_argument("--now", help="the creation date to record (ISO 8601; default: now)")
+    train.add_argument("--no-commit", action="store_true", help="write files but do not commit")
+    train.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    train.set_defaults(func=cmd_train)
 
     serve = commands.add_parser(
         "serve",

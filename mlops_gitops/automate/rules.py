@@ -217,11 +217,16 @@ class RuleRunner:
                         record["path"] = result.path
                     outcome.log_lines.extend(result.lines)
                 elif isinstance(action, m.RetrainAction):
-                    record |= {
-                        "pipeline": action.pipeline,
-                        "detail": "retraining requested; "
-                        "training pipelines run once `train` exists, the request is recorded",
-                    }
+                    from mlops_gitops.train.pipeline import run as train
+
+                    trained = train(self.ws, action.pipeline, self.now, commit=self.commit)
+                    record |= {"pipeline": action.pipeline, "version": trained.version}
+                    if trained.ok:
+                        record["detail"] = f"trained {trained.model} {trained.version}" + (
+                            f" (commit {trained.commit[:12]})" if trained.commit else ""
+                        )
+                    else:
+                        record["error"] = "training failed: " + "; ".join(trained.failures)
                 else:
                     if source.endswith(".j2"):
                         raise MlopsError(f"{source} is a template; the rule cannot edit it")

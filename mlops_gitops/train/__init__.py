@@ -1,0 +1,1 @@
+"""Training pipelines: data sources -> transformations -> split -> trainer -> new version."""

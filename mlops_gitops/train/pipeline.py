@@ -1,0 +1,301 @@
+"""Running a training pipeline and committing the new version into the model's spec.
+
+Transformations are fitted on the training split and bundled with the trainer's model into
+one scikit-learn Pipeline, so the stored artifact predicts from raw features exactly as
+the server receives them. Evaluation uses the monitoring metric code, so offline and live
+numbers mean the same thing.
+
+Version bump rule: the new version is the highest existing version with its minor part
+increased and patch reset (1.2.0 -> 1.3.0; 2 -> 2.1; non-numeric versions get `-retrain.N`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_gitops import git
+from mlops_gitops.apply.workspace import Workspace
+from mlops_gitops.errors import MlopsError
+from mlops_gitops.monitor import metrics
+from mlops_gitops.spec import models as m
+from mlops_gitops.train import sources
+from mlops_gitops.util import atomic_write
+
+
+@dataclass
+class TrainResult:
+    pipeline: str
+    model: str
+    ok: bool
+    version: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    commit: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": "1",
+            "pipeline": self.pipeline,
+            "model": self.model,
+            "ok": self.ok,
+            "version": self.version,
+            "metrics": self.metrics,
+            "failures": self.failures,
+            "files": self.files,
+            "commit": self.commit,
+        }
+
+
+def next_version(existing: list[str]) -> str:
+    numeric = []
+    for version in existing:
+        if re.fullmatch(r"\d+(\.\d+)*", version):
+            numeric.append(tuple(int(p) for p in version.split(".")))
+    if numeric:
+        top = max(numeric)
+        parts = [*top, *[0] * max(0, 2 - len(top))]
+        parts[1] += 1
+        parts[2:] = [0] * (len(parts) - 2)
+        return ".".join(str(p) for p in parts)
+    n = 1
+    while f"{existing[-1]}-retrain.{n}" in existing:
+        n += 1
+    return f"{existing[-1]}-retrain.{n}"
+
+
+def _preprocessor(spec: m.Features, columns: list[str]) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_selection import SelectKBest, VarianceThreshold
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import (
+        MinMaxScaler,
+        OneHotEncoder,
+        OrdinalEncoder,
+        RobustScaler,
+        StandardScaler,
+    )
+
+    transformers: list[tuple[str, Any, list[str]]] = []
+    used: set[str] = set()
+    selection = []
+    for t in spec.transformations:
+        if isinstance(t, m.ScalingTransform):
+            scaler = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
+            transformers.append((f"scale{len(transformers)}", scaler[t.method](), t.columns))
+            used.update(t.columns)
+        elif isinstance(t, m.EncodingTransform):
+            encoder = (
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+                if t.method == "onehot"
+                else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+            )
+            transformers.append((f"encode{len(transformers)}", encoder, t.columns))
+            used.update(t.columns)
+        elif isinstance(t, m.FeatureSelectionTransform):
+            if t.method == "variance":
+                selection.append(("select", VarianceThreshold(threshold=t.threshold or 0.0)))
+            else:
+                selection.append(("select", SelectKBest(k=t.k or 10)))
+    missing = sorted(used - set(columns))
+    if missing:
+        raise MlopsError(f"transformations name columns not in the data: {missing}")
+    prep = ColumnTransformer(transformers, remainder="passthrough", verbose_feature_names_out=False)
+    prep.set_output(transform="pandas")
+    steps: list[tuple[str, Any]] = [("columns", prep), *selection]
+    return Pipeline(steps).set_output(transform="pandas")
+
+
+def _trainer(entrypoint: str, repo_root: Path) -> Any:
+    module_name, _, function = entrypoint.partition(":")
+    root = str(repo_root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        module = importlib.import_module(module_name)
+        importlib.reload(module)
+        return getattr(module, function)
+    except (ImportError, AttributeError) as exc:
+        raise MlopsError(f"trainer {entrypoint}: {exc}") from None
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> TrainResult:
+    pipeline = workspace.manifest.pipelines.get(name)
+    if pipeline is None:
+        raise MlopsError(f"training pipeline {name!r} is not defined in the specs")
+    spec = pipeline.spec
+    model = workspace.manifest.models[spec.model]
+    root = workspace.root
+    result = TrainResult(name, spec.model, False)
+    frames, lineage_sources = [], []
+    for source in spec.data_sources:
+        frame, where = sources.load(source, root)
+        frames.append(frame)
+        lineage_sources.append(
+            {
+                "source": where,
+                "sha256": hashlib.sha256(
+                    pd.util.hash_pandas_object(frame, index=False).values.tobytes()
+                ).hexdigest(),
+                "rows": len(frame),
+            }
+        )
+    data = pd.concat(frames, ignore_index=True)
+    target = spec.features.target
+    if target not in data:
+        raise MlopsError(f"target column {target!r} not in the data (columns: {list(data)[:10]})")
+    features = spec.features.columns or [c for c in data.columns if c != target]
+    X, y = data[features], data[target]
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import Pipeline
+
+    stratify = y if spec.split.stratify else None
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=spec.split.test_size, random_state=spec.split.seed, stratify=stratify
+    )
+    prep = _preprocessor(spec.features, features)
+    Xt_train = prep.fit_transform(X_train, y_train)
+    train = _trainer(spec.trainer.entrypoint, root)
+    fitted = train(Xt_train, y_train, **spec.trainer.hyperparameters)
+    bundle = Pipeline([("prep", prep), ("model", fitted)])
+    predictions = bundle.predict(X_test)
+    if model.spec.task == "classification":
+        scores = None
+        if hasattr(bundle, "predict_proba") and y.nunique() == 2:
+            scores = np.asarray(bundle.predict_proba(X_test))[:, 1]
+        evaluated = metrics.classification(np.asarray(y_test), np.asarray(predictions), scores)
+    else:
+        evaluated = metrics.regression(
+            np.asarray(y_test, dtype=float), np.asarray(predictions, dtype=float)
+        )
+    wanted = spec.evaluation.metrics or [k for k, v in evaluated.items() if isinstance(v, float)]
+    result.metrics = {k: round(float(evaluated[k]), 4) for k in wanted if k in evaluated}
+    for metric, threshold in sorted(spec.evaluation.thresholds.items()):
+        value = evaluated.get(metric)
+        if value is None or not threshold.check(float(value)):
+            shown = "not computed" if value is None else f"{float(value):.4f}"
+            result.failures.append(f"{metric} {threshold}: {shown}")
+    if result.failures:
+        return result
+    version = next_version([v.version for v in model.spec.versions])
+    result.version = version
+    artifact_rel = f"artifacts/{spec.model}/{version}/model.skops"
+    reference_rel = f"data/reference/{spec.model}-{version}.csv"
+    import skops.io
+
+    artifact = root / artifact_rel
+    artifact.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(artifact, skops.io.dumps(bundle))
+    reference = X_test.copy()
+    reference[target] = y_test
+    atomic_write(root / reference_rel, reference.to_csv(index=False).encode())
+    result.files = [artifact_rel, reference_rel]
+    head = git.head(root)
+    entry = {
+        "version": version,
+        "artifact": artifact_rel,
+        "format": "skops",
+        "sha256": _sha(artifact),
+        "metrics": result.metrics,
+        "hyperparameters": spec.trainer.hyperparameters,
+        "reference_data": reference_rel,
+        "author": "mlops-gitops",
+        "created": now.date().isoformat(),
+        "lineage": {"pipeline": name, "commit": head, "data": lineage_sources},
+    }
+    trusted = sorted(
+        t
+        for t in skops.io.get_untrusted_types(file=artifact)
+        if not t.startswith(("sklearn.", "numpy.", "scipy."))
+    )
+    if trusted:
+        entry["trusted_types"] = trusted
+    model_source = workspace.manifest.sources[f"Model/{spec.model}"]
+    if model_source.endswith(".j2"):
+        raise MlopsError(f"{model_source} is a template; cannot add the version to it")
+    text = (root / model_source).read_text(encoding="utf-8")
+    atomic_write(root / model_source, append_version(text, model_source, entry).encode())
+    result.files.append(model_source)
+    if spec.canary is not None:
+        result.files.append(_canary(workspace, spec.canary, version))
+    result.ok = True
+    if commit and git.is_repo(root):
+        message = (
+            f"mlops-gitops: train {name} -> {spec.model} {version}\n\n"
+            + "".join(f"- {k}: {v}\n" for k, v in result.metrics.items())
+            + f"\nMlops-Train: {name}\nMlops-Version: {spec.model} {version}\n"
+            + (f"Mlops-Spec-Commit: {head}\n" if head else "")
+        )
+        result.commit = git.commit(root, result.files, message, workspace.project.git.author)
+    return result
+
+
+def append_version(text: str, path: str, entry: dict[str, Any]) -> str:
+    """Append a version item to spec.versions, matching the list's indentation."""
+    import yaml
+
+    from mlops_gitops.spec.yamlsource import _compose
+
+    root = _compose(text)
+    spec = next((v for k, v in root.value if k.value == "spec"), None) if root else None
+    versions = next((v for k, v in spec.value if k.value == "versions"), None) if spec else None
+    if not isinstance(versions, yaml.SequenceNode) or versions.flow_style or not versions.value:
+        raise MlopsError(f"{path}: spec.versions is not a block list the tool can extend")
+    indent = versions.value[0].start_mark.column
+    end = versions.value[-1].end_mark.index
+    line_start = text.rfind("\n", 0, end) + 1
+    insert_at = line_start if not text[line_start:end].strip() else text.find("\n", end) + 1
+    if insert_at <= 0:
+        text += "\n"
+        insert_at = len(text)
+    body = yaml.safe_dump(entry, sort_keys=False, default_flow_style=False, width=100)
+    # Versions, dates and hashes are always double-quoted strings, like the hand-written ones.
+    body = re.sub(
+        r"^(version|created|sha256): '?([^'\n]+?)'?$",
+        lambda match: f"{match.group(1)}: {json.dumps(match.group(2))}",
+        body,
+        flags=re.MULTILINE,
+    )
+    lines = body.rstrip("\n").split("\n")
+    pad = " " * (indent - 2)
+    block = [f"{pad}- {lines[0]}"] + [f"{pad}  {line}" for line in lines[1:]]
+    note = f"{pad}# Trained by mlops-gitops (pipeline {entry['lineage']['pipeline']})."
+    return text[:insert_at] + "\n" + note + "\n" + "\n".join(block) + "\n" + text[insert_at:]
+
+
+def _canary(workspace: Workspace, target: m.CanaryTarget, version: str) -> str:
+    from mlops_gitops.automate.edit import SpecEditor
+
+    source = workspace.manifest.sources.get(f"Deployment/{target.deployment}")
+    if source is None or source.endswith(".j2"):
+        raise MlopsError(f"deployment {target.deployment!r} cannot be edited")
+    deployment = workspace.manifest.deployments[target.deployment]
+    editor = SpecEditor((workspace.root / source).read_text(encoding="utf-8"), source)
+    if deployment.spec.canary is not None:
+        editor.set_scalar(("spec", "canary", "version"), version)
+        editor.set_scalar(("spec", "canary", "traffic"), target.traffic)
+    else:
+        editor.insert_key(
+            ("spec",),
+            "canary",
+            json.dumps({"version": version, "traffic": target.traffic})
+            .replace('"version"', "version")
+            .replace('"traffic"', "traffic"),
+        )
+    atomic_write(workspace.root / source, editor.text.encode())
+    return source

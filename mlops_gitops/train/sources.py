@@ -1,0 +1,79 @@
+"""Training data sources: files, a database through SQLAlchemy, an HTTP JSON endpoint."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlops_gitops.errors import MlopsError
+from mlops_gitops.spec import models as m
+
+
+def load(source: Any, repo_root: Path) -> tuple[pd.DataFrame, str]:
+    """The rows of one source and a short description for lineage."""
+    if isinstance(source, m.FileSource):
+        path = repo_root / source.path if "://" not in source.path else Path(source.path)
+        if not path.is_file():
+            raise MlopsError(f"data source {source.path} not found")
+        fmt = source.format or ("parquet" if path.suffix == ".parquet" else "csv")
+        frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+        return frame, source.path
+    if isinstance(source, m.DatabaseSource):
+        return _database(source, repo_root), _redact(source.url)
+    if isinstance(source, m.HttpSource):
+        return _http(source), _redact(source.url)
+    raise MlopsError(f"unknown data source {source!r}")
+
+
+def _redact(url: str) -> str:
+    """Never put credentials of a URL into commits or reports."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _database(source: m.DatabaseSource, repo_root: Path) -> pd.DataFrame:
+    url = source.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = f"sqlite:///{repo_root / url.removeprefix('sqlite:///')}"
+    try:
+        import sqlalchemy
+    except ImportError:
+        if not url.startswith("sqlite:///"):
+            raise MlopsError(
+                "database sources need the db extra: pip install 'mlops-gitops[db]'"
+            ) from None
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+            return pd.read_sql_query(source.query, connection)
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return pd.read_sql_query(sqlalchemy.text(source.query), connection)
+    except Exception as exc:
+        raise MlopsError(f"database source {_redact(source.url)}: {exc}") from None
+    finally:
+        engine.dispose()
+
+
+def _http(source: m.HttpSource) -> pd.DataFrame:
+    try:
+        with urllib.request.urlopen(source.url, timeout=source.timeout_seconds) as response:
+            payload = json.loads(response.read())
+    except (OSError, ValueError) as exc:
+        raise MlopsError(f"http source {_redact(source.url)}: {exc}") from None
+    node = payload
+    for part in (source.records_path or "").split("."):
+        if part:
+            if not isinstance(node, dict) or part not in node:
+                raise MlopsError(f"http source: {source.records_path!r} not found in the response")
+            node = node[part]
+    if not isinstance(node, list):
+        raise MlopsError("http source: the records are not a JSON list")
+    return pd.DataFrame(node)
