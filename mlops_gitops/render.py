@@ -37,8 +37,35 @@ def _change(step: Step) -> str:
             return f"sha256 {sha}..., {after.get('format')}, scan {scan}"
         if step.action == "retire":
             return "registered -> archived"
-        return "metadata updated"
-    return f"{_describe(before)} -> {_describe(after)}"
+        changed = [
+            k for k in ("metrics", "source") if (before or {}).get(k) != (after or {}).get(k)
+        ]
+        return "metadata updated" + (f": {', '.join(changed)}" if changed else "")
+    described = f"{_describe(before)} -> {_describe(after)}"
+    if before and after and _describe(before) == _describe(after):
+        # Only settings changed: show those, not an unchanged version line.
+        changes = _settings_changes(before.get("settings") or {}, after.get("settings") or {})
+        return ", ".join(changes) or described
+    return described
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out |= _flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _settings_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    old, new = _flatten(before), _flatten(after)
+    return [
+        f"{key} {json.dumps(old.get(key))} -> {json.dumps(new.get(key))}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
 
 
 def _describe(config: dict[str, Any] | None) -> str:
@@ -93,40 +120,55 @@ def plan_text(plan: Plan, paint: Paint = _plain) -> str:
     return "\n".join(lines) + "\n"
 
 
+TABLE_CUT = "\n_Plan truncated: {n} more steps not shown. Run `mlops-gitops plan` for all._\n"
+DETAILS_CUT = (
+    "\n_Details of {n} more steps not shown to keep this comment short."
+    " Run `mlops-gitops plan` for all._\n"
+)
+
+
 def plan_markdown(plan: Plan) -> str:
+    """A PR comment: summary, table, collapsible details; never longer than MARKDOWN_LIMIT."""
     head = ["### mlops-gitops plan", "", summary_line(plan), ""]
     if plan.empty:
         return "\n".join(head) + "\n"
     head += ["| | action | object | change | status |", "|---|---|---|---|---|"]
-    rows = []
-    for step in plan.steps:
-        status = "ready" if step.status == "ready" else "**blocked**"
-        rows.append(
-            f"| {SYMBOLS[step.action]} | {step.action} | `{step.object}` | "
-            f"{_md(_change(step))} | {status} |"
-        )
-    details = []
-    for step in plan.steps:
-        body = [f"<details><summary>{step.action} {_md(str(step.object))}</summary>", ""]
-        body.append(f"- reason: {_md(step.reason)}")
-        for gate in step.gates:
-            icon = "pass" if gate.passed else "FAIL"
-            body.append(f"- gate ({icon}): {_md(gate.describe())}")
-        for why in step.blocked_by:
-            body.append(f"- blocked: {_md(why)}")
-        if step.depends_on:
-            body.append(f"- after: {', '.join(f'`{d}`' for d in step.depends_on)}")
-        body += ["", "</details>", ""]
-        details.append("\n".join(body))
-    warnings = [f"> warning: {_md(w)}" for w in plan.warnings]
-    text = "\n".join(head + rows + [""] + warnings) + "\n"
-    notice = "\n_Plan truncated: {n} more steps not shown. Run `mlops-gitops plan` for all._\n"
-    for index, block in enumerate(details):
-        remaining = len(details) - index
-        if len(text) + len(block) + len(notice) + 20 > MARKDOWN_LIMIT:
-            return text + notice.format(n=remaining)
+    budget = MARKDOWN_LIMIT - max(len(TABLE_CUT), len(DETAILS_CUT)) - 20
+    text = "\n".join(head) + "\n"
+    lines = [_row(step) for step in plan.steps] + [""]
+    lines += [f"> warning: {_md(w)}" for w in plan.warnings]
+    for index, line in enumerate(lines):
+        if len(text) + len(line) + 1 > budget:
+            return text + TABLE_CUT.format(n=max(len(plan.steps) - index, 0))
+        text += line + "\n"
+    for index, step in enumerate(plan.steps):
+        block = _details(step)
+        if len(text) + len(block) > budget:
+            return text + DETAILS_CUT.format(n=len(plan.steps) - index)
         text += block
     return text
+
+
+def _row(step: Step) -> str:
+    status = "ready" if step.status == "ready" else "**blocked**"
+    return (
+        f"| {SYMBOLS[step.action]} | {step.action} | `{step.object}` | "
+        f"{_md(_change(step))} | {status} |"
+    )
+
+
+def _details(step: Step) -> str:
+    body = [f"<details><summary>{step.action} {_md(str(step.object))}</summary>", ""]
+    body.append(f"- reason: {_md(step.reason)}")
+    for gate in step.gates:
+        icon = "pass" if gate.passed else "FAIL"
+        body.append(f"- gate ({icon}): {_md(gate.describe())}")
+    for why in step.blocked_by:
+        body.append(f"- blocked: {_md(why)}")
+    if step.depends_on:
+        body.append(f"- after: {', '.join(f'`{d}`' for d in step.depends_on)}")
+    body += ["", "</details>", ""]
+    return "\n".join(body)
 
 
 def _md(text: str) -> str:

@@ -228,10 +228,14 @@ def _deployment(ctx: Context, step: Step) -> list[str]:
             raise StepFailed(f"version {version} of {model_name} is not registered")
     settings = after["settings"]
     meta = {"model": model_name, "labels": dict(desired.metadata.labels) if desired else {}}
-    result = ctx.target(settings.get("target", "local")).apply(
-        name, after, dict(model.versions), meta
-    )
+    target = settings.get("target", "local")
+    result = ctx.target(target).apply(name, after, dict(model.versions), meta)
     ctx.touched.update(result.written + result.removed)
+    old_target = current.settings.get("target", "local") if current else None
+    if current is not None and current.status == "deployed" and old_target != target:
+        # Moving to another target: the old one stops serving (kserve drops its manifest).
+        gone = ctx.target(old_target or "local").apply(name, None, {}, {})
+        ctx.touched.update(gone.written + gone.removed)
     fault_point("target-applied")
     # The model's stage history first, the deployment record last: the record is the
     # step's commit point, and recording a stage twice is harmless.
@@ -245,7 +249,8 @@ def _deployment(ctx: Context, step: Step) -> list[str]:
             )
     ctx.state.write("models", model_name, model.model_copy(update={"versions": versions}))
     canary = CanaryRecord(**after["canary"]) if after["canary"] else None
-    history = list(current.history) if current else []
+    # Serving another model starts a new history: rollback looks for that model's versions.
+    history = list(current.history) if current and current.model == model_name else []
     last = history[-1] if history else None
     if last is None or last.version != after["version"] or last.canary != canary:
         history.append(

@@ -16,6 +16,7 @@ from mlops_gitops.apply.workspace import JOURNAL_FILE, LOCK_FILE, Workspace
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.model import Plan
 from mlops_gitops.state import lock
+from mlops_gitops.util import sweep_temp_files
 
 PAST = {
     "register": "registered",
@@ -129,9 +130,29 @@ def apply(
         raise MlopsError(
             f"{root} is not a git repository", hint="run git init, or apply with --no-commit"
         )
+    if commit and workspace.project.git.author:
+        # Checked before any step runs: failing at commit time would leave state uncommitted.
+        git.parse_author(workspace.project.git.author)
     with lock.hold(root / LOCK_FILE, "apply", lock_timeout):
+        # A killed apply may have left temp files of atomic writes: never commit them.
+        state_root = workspace.state_store.root
+        for folder in (state_root, state_root / "models", state_root / "deployments"):
+            sweep_temp_files(folder)
+        sweep_temp_files(root / workspace.project.rendered_dir / "kserve")
+        workspace.artifact_store.sweep()
         journal, resumed = Journal.open(root / JOURNAL_FILE, now.isoformat())
         current = workspace.plan(now)
+        warnings = []
+        if resumed:
+            unknown = journal.settle({s.id for s in current.steps}, current.inputs_sha256)
+            warnings += [
+                f"step {step_id} was interrupted and the specs changed since; "
+                "check `mlops-gitops status`"
+                for step_id in unknown
+            ]
+        else:
+            journal.inputs_sha256 = current.inputs_sha256
+            journal.base_serial = current.serial
         plan = current
         if plan_file is not None:
             plan = load_plan_file(plan_file)
@@ -151,14 +172,16 @@ def apply(
             rendered_dir=workspace.project.rendered_dir,
         )
         outcomes = run_steps(ctx, plan, journal)
-        result = ApplyResult(plan=plan, outcomes=outcomes, resumed=resumed)
+        result = ApplyResult(plan=plan, outcomes=outcomes, resumed=resumed, warnings=warnings)
         done = journal.completed()
         if done:
             if journal.meta_serial is None:
                 fault_point("before-serial")
-                meta = store.bump(store.load(), spec_commit, now.isoformat(timespec="seconds"))
-                journal.meta_serial = meta.serial
-                journal.save()
+                serial = None if journal.base_serial is None else journal.base_serial + 1
+                meta = store.bump(
+                    store.load(), spec_commit, now.isoformat(timespec="seconds"), serial
+                )
+                journal.record_serial(meta.serial)
             result.serial = journal.meta_serial
             if commit:
                 fault_point("before-commit")

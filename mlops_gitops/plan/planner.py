@@ -79,6 +79,7 @@ def deployment_config(spec: m.DeploymentSpec) -> dict[str, Any]:
     """What a deployment's recorded state must equal once applied."""
     data = spec.model_dump(mode="json")
     return {
+        "model": spec.model,
         "version": spec.version,
         "canary": data["canary"],
         "settings": {key: data[key] for key in SETTINGS_FIELDS},
@@ -87,6 +88,7 @@ def deployment_config(spec: m.DeploymentSpec) -> dict[str, Any]:
 
 def recorded_config(record: DeploymentRecord) -> dict[str, Any]:
     return {
+        "model": record.model,
         "version": record.version,
         "canary": record.canary.model_dump(mode="json") if record.canary else None,
         "settings": dict(record.settings),
@@ -103,12 +105,22 @@ class _Builder:
         policies = self.manifest.project.spec.policies
         self.stage_order = tuple(policies.stage_order) or DEFAULT_STAGE_ORDER
         self.register_ids: dict[tuple[str, str], str] = {}
-        self.stage_entries: dict[tuple[str, str, str], str] = {}
-        """(model, version, stage) -> id of a step in this plan that serves it in that stage."""
+        self.stage_entries: dict[tuple[str, str, str], list[str]] = {}
+        """(model, version, stage) -> ids of steps in this plan that serve it in that stage."""
 
     def add(self, step: Step) -> Step:
         assert step.id not in self.steps, step.id
         self.steps[step.id] = step
+        after = step.after
+        if step.object.kind == "Deployment" and after and after.get("model"):
+            # As the executor records it: every version the deployment serves after the step
+            # has served the deployment's stage, whatever the step's action.
+            stage = str(after["settings"].get("stage", ""))
+            canary = after.get("canary") or {}
+            for version in dict.fromkeys([after["version"], canary.get("version")]):
+                if version and stage:
+                    key = (str(after["model"]), str(version), stage)
+                    self.stage_entries.setdefault(key, []).append(step.id)
         return step
 
     # ------------------------------------------------------------ models
@@ -262,14 +274,26 @@ class _Builder:
             return
         source = self.manifest.sources.get(f"Deployment/{name}", "")
         previous: str | None = None
-        if current is None or current["version"] != spec.version:
-            keep_canary = current is not None and current["canary"] == desired["canary"]
+        # A deployment that now serves another model starts afresh: its history (and so
+        # rollback) is about the versions of the model it served before.
+        switched = record is not None and record.model != spec.model
+        if current is None or switched or current["version"] != spec.version:
+            if current is None or switched:
+                keep_canary, settings = False, desired["settings"]
+            else:
+                keep_canary, settings = current["canary"] == desired["canary"], current["settings"]
             after = {
+                "model": spec.model,
                 "version": spec.version,
                 "canary": desired["canary"] if keep_canary else None,
-                "settings": desired["settings"] if current is None else current["settings"],
+                "settings": settings,
             }
-            action, why, lower_step = self._stable_action(name, spec, record)
+            action, why, lower_step = self._stable_action(name, spec, None if switched else record)
+            if switched and record is not None:
+                why = (
+                    f"now serves model {spec.model} {spec.version} "
+                    f"(was {record.model} {record.version})"
+                )
             step = self._version_step(
                 name,
                 spec,
@@ -374,9 +398,16 @@ class _Builder:
         if stage not in order:
             return None
         for lower in order[: order.index(stage)]:
-            step_id = self.stage_entries.get((model, version, lower))
-            if step_id is not None and self.steps[step_id].status == "ready":
+            step_id = self._ready_entry(model, version, lower)
+            if step_id is not None:
                 return lower, step_id
+        return None
+
+    def _ready_entry(self, model: str, version: str, stage: str) -> str | None:
+        """The first ready step of this plan that puts the version into a stage."""
+        for step_id in self.stage_entries.get((model, version, stage), []):
+            if self.steps[step_id].status == "ready":
+                return step_id
         return None
 
     def _canary_step(
@@ -464,7 +495,6 @@ class _Builder:
                 depends_on=tuple(dict.fromkeys(depends)),
             )
         )
-        self.stage_entries.setdefault((spec.model, version, spec.stage), step.id)
         return step
 
     def _gates(self, spec: m.DeploymentSpec, version: str) -> list[GateResult]:
@@ -490,8 +520,8 @@ class _Builder:
         entry = record.versions.get(version) if record else None
         if entry is not None and needed in entry.stages:
             return None, None
-        in_plan = self.stage_entries.get((spec.model, version, needed))
-        if in_plan is not None and self.steps[in_plan].status == "ready":
+        in_plan = self._ready_entry(spec.model, version, needed)
+        if in_plan is not None:
             return None, in_plan
         return (
             f"requires_stage {needed}: version {version} has not served a {needed} deployment",
@@ -541,7 +571,8 @@ class _Builder:
             touched.add(other.object.name)
             if other.before is None:
                 continue
-            model = self._model_of(other.object.name)
+            # The model the deployment served before this step (it may switch models).
+            model = other.before.get("model") or self._model_of(other.object.name)
             canary = other.before.get("canary") or {}
             for version in {other.before.get("version"), canary.get("version")} - {None}:
                 users.setdefault((model, str(version)), []).append(other.id)

@@ -17,8 +17,10 @@ from typing import IO, Any
 
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.spec.types import is_uri
+from mlops_gitops.util import sweep_temp_files
 
 CHUNK = 1024 * 1024
+INCOMING = ".incoming."
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,11 @@ class ArtifactStore:
         fs, _ = fsspec.core.url_to_fs(self.location)
         return fs
 
+    def sweep(self) -> None:
+        """Drop partial copies an interrupted `put` left behind, idle for an hour (local only)."""
+        if not self.remote:
+            sweep_temp_files(self.root, prefix=INCOMING, suffix="", idle_seconds=3600)
+
     def put(self, source: str) -> Stored:
         """Copy an artifact into the store while hashing it; idempotent for the same content."""
         if self.remote:
@@ -96,7 +103,7 @@ class ArtifactStore:
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        fd, tmp = tempfile.mkstemp(prefix=".incoming.", dir=self.root)
+        fd, tmp = tempfile.mkstemp(prefix=INCOMING, dir=self.root)
         try:
             with os.fdopen(fd, "wb") as out, open_source(source, self.repo_root) as handle:
                 while chunk := handle.read(CHUNK):

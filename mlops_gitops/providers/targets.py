@@ -116,6 +116,8 @@ class KServeTarget:
     def __init__(self, store: ArtifactStore, repo_root: Path, rendered_dir: str) -> None:
         self.store = store
         self.folder = repo_root / rendered_dir / "kserve"
+        self.relative = f"{rendered_dir.rstrip('/')}/kserve"
+        """The folder as recorded in state: relative to the repository, so state is portable."""
 
     def path(self, name: str) -> Path:
         return self.folder / f"{name}.yaml"
@@ -145,7 +147,9 @@ class KServeTarget:
                 "(s3://, gs://) the cluster can read"
             )
         return TargetResult(
-            serving=serving | {"manifest": str(path)}, written=[path], warnings=warnings
+            serving=serving | {"manifest": f"{self.relative}/{name}.yaml"},
+            written=[path],
+            warnings=warnings,
         )
 
 

@@ -91,11 +91,17 @@ class StateStore:
         atomic_write(path, data)
         return True
 
-    def bump(self, view: StateView, spec_commit: str | None, now: str) -> Meta:
-        """Increase the serial once per apply that changed anything; make the lineage once."""
+    def bump(
+        self, view: StateView, spec_commit: str | None, now: str, serial: int | None = None
+    ) -> Meta:
+        """Increase the serial once per apply that changed anything; make the lineage once.
+
+        `serial` pins the new value, so an apply resumed after a crash between this write
+        and its journal's note of it does not count twice.
+        """
         meta = Meta(
             lineage=view.lineage or str(uuid.uuid4()),
-            serial=view.serial + 1,
+            serial=view.serial + 1 if serial is None else serial,
             spec_commit=spec_commit,
             updated_at=now,
         )
