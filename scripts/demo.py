@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +58,30 @@ def git_out(repo: Path, *args: str) -> str:
     return done.stdout.decode()
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, deployment: str, timeout: float = 60.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/v1/models/{deployment}", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"demo failed: the server at {url} did not become ready")
+
+
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     if old not in text:
@@ -100,7 +125,12 @@ def main() -> None:
     run(repo, "plan")
 
     banner("5. Apply: register, scan, deploy; the state is committed with one trailer per step")
-    run(repo, "apply", "--now", "2026-11-27T09:00:00Z")
+    run(repo, "apply", "--now", "2026-11-27T09:00:00Z", expect=(3,))
+    print("Exit 3: staging is live; production waits, as policies.min_time_in_stage (1h) asks.")
+
+    banner("5b. An hour and a half later the same apply lets production through")
+    run(repo, "plan", "--now", "2026-11-27T10:30:00Z")
+    run(repo, "apply", "--now", "2026-11-27T10:30:00Z")
 
     banner("6. Plan again: nothing to do")
     run(repo, "plan", "--detailed-exitcode")
@@ -117,17 +147,17 @@ def main() -> None:
         datetime(2026, 11, 27, tzinfo=UTC),
     )
     print("wrote 1,200 predictions to logs/cancer-prod/ and delayed labels to labels/cancer-prod/")
-    run(repo, "monitor", "--deployment", "cancer-prod", "--now", "2026-11-27T10:00:00Z")
+    run(repo, "monitor", "--deployment", "cancer-prod", "--now", "2026-11-27T11:00:00Z")
     report = repo / "reports" / "cancer-prod" / "latest.md"
     print("\n".join(report.read_text().splitlines()[:22]))
     print(f"... full report: {report.relative_to(repo)} (plus latest.json and charts/*.svg)")
-    run(repo, "monitor", "--deployment", "cancer-prod", "--now", "2026-11-27T10:00:00Z")
+    run(repo, "monitor", "--deployment", "cancer-prod", "--now", "2026-11-27T11:00:00Z")
 
     banner("8. Move the canary: 20% -> 50%; gates now use the observed metrics")
     edit(prod, "traffic: 20 ", "traffic: 50 ")
     git(repo, "commit", "-q", "-am", "cancer-prod: canary 1.2.0 to 50%")
     run(repo, "plan", "--format", "markdown")
-    run(repo, "apply", "--now", "2026-11-27T10:00:00Z")
+    run(repo, "apply", "--now", "2026-11-27T11:00:00Z")
 
     banner("9. Promote the canary: 1.2.0 becomes stable")
     text = prod.read_text().replace('version: "1.1.0"', 'version: "1.2.0"', 1)
@@ -137,16 +167,16 @@ def main() -> None:
     prod.write_text("".join(lines))
     git(repo, "commit", "-q", "-am", "cancer-prod: promote 1.2.0")
     run(repo, "plan")
-    run(repo, "apply", "--now", "2026-11-27T11:00:00Z")
+    run(repo, "apply", "--now", "2026-11-27T12:00:00Z")
 
     banner(
         "10. Roll back: the tool edits the spec (comments kept) and commits; apply carries it out"
     )
     run(repo, "rollback", "cancer-prod")
     print(git_out(repo, "show", "--format=%s", "HEAD", "--", "deployments/cancer-prod.yaml"))
-    run(repo, "apply", "--now", "2026-11-27T12:00:00Z")
+    run(repo, "apply", "--now", "2026-11-27T13:00:00Z")
 
-    banner("11. A new canary; more drifting traffic; reconcile lets the drift rule act")
+    banner("11. A new canary, served live: traffic drifts, reconcile lets the drift rule act")
     text = prod.read_text().replace(
         'version: "1.1.0"                # the stable version\n',
         'version: "1.1.0"                # the stable version\n'
@@ -155,25 +185,45 @@ def main() -> None:
     )
     prod.write_text(text)
     git(repo, "commit", "-q", "-am", "cancer-prod: try 1.2.0 on canary again")
-    run(repo, "apply", "--now", "2026-11-27T13:00:00Z")
-    write_traffic(
-        repo,
-        "cancer-prod",
-        {"1.1.0": 0.8, "1.2.0": 0.2},
-        800,
-        datetime(2026, 11, 27, 13, tzinfo=UTC),
-        drift_after=0.3,
-        seed=11,
+    run(repo, "apply", "--now", "2026-11-27T14:00:00Z")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    print(f"$ mlops-gitops serve --port {port} &")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), "serve", "--port", str(port)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    print("wrote 800 more predictions, most of them drifted")
-    run(repo, "reconcile", "--now", "2026-11-27T20:00:00Z")
-    print(git_out(repo, "log", "-3", "--format=%h %s"))
-    print("The rule's commit carries its evidence:")
-    print(git_out(repo, "log", "-1", "--format=%b", "--grep", "^mlops-gitops: rule"))
-    banner("12. Reconcile again: nothing new, so nothing happens (no CI loop)")
-    run(repo, "reconcile", "--now", "2026-11-27T21:00:00Z")
+    try:
+        wait_ready(url, "cancer-prod")
+        from demo_traffic import send_traffic
 
-    banner("13. Status and history")
+        answered = send_traffic(url, repo, "cancer-prod", 600, drift_after=0.3)
+        print(f"sent 600 requests (70% drifted); answered by version: {answered}")
+        time.sleep(1.5)  # the server flushes its prediction log every second
+        run(repo, "reconcile")
+        print(git_out(repo, "log", "-3", "--format=%h %s"))
+        print("The rule's commit carries its evidence:")
+        print(git_out(repo, "log", "-1", "--format=%b", "--grep", "^mlops-gitops: rule"))
+        time.sleep(2.5)  # the server notices the applied state and reloads
+        after = send_traffic(url, repo, "cancer-prod", 50, drift_after=1.0, seed=17)
+        print(f"after the reload, 50 more requests answered by: {after} (no canary any more)")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    banner("12. Reconcile: the 50 new records are reported (the rule is cooling down)")
+    run(repo, "reconcile")
+    banner("13. Reconcile on the tool's own commit: nothing is new, nothing happens (no CI loop)")
+    before = git_out(repo, "rev-parse", "HEAD")
+    run(repo, "reconcile")
+    same = git_out(repo, "rev-parse", "HEAD") == before
+    print(f"HEAD unchanged: {same}")
+    if not same:
+        raise SystemExit("demo failed: a quiet reconcile made a commit")
+
+    banner("14. Status and history")
     run(repo, "status")
     run(repo, "history", "--deployment", "cancer-prod")
     run(repo, "report", "history", "cancer-prod", "--metric", "share_drifted")

@@ -84,3 +84,46 @@ if __name__ == "__main__":
     write_traffic(
         root, "cancer-prod", {"1.1.0": 0.8, "1.2.0": 0.2}, 2000, datetime(2026, 11, 27, tzinfo=UTC)
     )
+
+
+def send_traffic(
+    url: str,
+    repo: Path,
+    deployment: str,
+    requests: int,
+    drift_after: float = 0.5,
+    seed: int = 13,
+) -> dict[str, int]:
+    """POST predictions to a running `mlops-gitops serve`; ground truth goes to a labels file.
+
+    Returns how many requests each model version answered.
+    """
+    import urllib.request
+
+    rng = random.Random(seed)
+    reference = pd.read_csv(repo / "data" / "reference" / "cancer-detector-1.1.0.csv")
+    features = reference.drop(columns=["target"])
+    labels = repo / "labels" / deployment
+    labels.mkdir(parents=True, exist_ok=True)
+    answered: dict[str, int] = {}
+    with open(labels / "labels.jsonl", "a") as truth:
+        for i in range(requests):
+            row = rng.randrange(len(features))
+            instance = {k: float(v) for k, v in features.iloc[row].items()}
+            if i >= requests * drift_after:
+                for column in DRIFTED:
+                    instance[column] *= 1.6
+            request_id = f"{deployment}-live-{seed}-{i}"
+            body = json.dumps({"instances": [instance]}).encode()
+            request = urllib.request.Request(
+                f"{url}/v1/models/{deployment}:predict",
+                data=body,
+                headers={"Content-Type": "application/json", "X-Request-Id": request_id},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                version = json.loads(response.read())["model_version"]
+            answered[version] = answered.get(version, 0) + 1
+            if rng.random() < 0.6:
+                label = int(reference.iloc[row]["target"])
+                truth.write(json.dumps({"request_id": request_id, "label": label}) + "\n")
+    return answered
