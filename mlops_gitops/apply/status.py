@@ -148,7 +148,8 @@ def history(
                 step = None
         if step is not None:
             pending.append((step, ""))
-        for (action, kind, name, version), reason in pending:
+        # A commit lists its steps in the order they ran; newest first means the last first.
+        for (action, kind, name, version), reason in reversed(pending):
             if deployment and not (kind == "Deployment" and name == deployment):
                 continue
             if model and not (

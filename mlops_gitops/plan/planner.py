@@ -404,11 +404,21 @@ class _Builder:
         return None
 
     def _ready_entry(self, model: str, version: str, stage: str) -> str | None:
-        """The first ready step of this plan that puts the version into a stage."""
+        """The first step of this plan that will run and put the version into a stage."""
         for step_id in self.stage_entries.get((model, version, stage), []):
-            if self.steps[step_id].status == "ready":
+            if self._unblocked(step_id):
                 return step_id
         return None
+
+    def _unblocked(self, step_id: str) -> bool:
+        """Ready, and so is every step it depends on: what the ordered plan will say.
+
+        A deployment step depends only on steps made before it, so this is final here.
+        """
+        step = self.steps[step_id]
+        return step.status == "ready" and all(
+            self._unblocked(dep) for dep in step.depends_on if dep in self.steps
+        )
 
     def _canary_step(
         self,

@@ -439,8 +439,21 @@ class SpecRepo:
 
 
 def copy_example(dest: Path, env: Mapping[str, str]) -> Path:
-    """A git repository holding a copy of example-repo (with its skops models)."""
+    """A git repository holding a copy of example-repo (with its skops models).
+
+    Only `stage_order` is kept of the Project's policies: these tests are about the reconcile
+    loop, and policies such as `min_time_in_stage` would need a clock that moves between
+    applies (policies have tests of their own).
+    """
     shutil.copytree(EXAMPLE_REPO, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    project = dest / "mlops.yaml"
+    lines = project.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("  policies:"))
+    end = start + 1
+    while end < len(lines) and (lines[end].startswith("    ") or not lines[end].strip()):
+        end += 1
+    policy = "  policies:\n    stage_order: [staging, production]\n"
+    project.write_text("".join([*lines[:start], policy, *lines[end:]]))
     init_git(dest, env)
     return dest
 

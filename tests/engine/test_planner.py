@@ -714,20 +714,44 @@ def test_requires_stage_in_the_same_plan_is_unmet_when_that_step_is_blocked() ->
 
 def test_a_step_depending_on_a_blocked_step_is_blocked_transitively() -> None:
     man = manifest(
-        [fraud("1.0.0")],
+        [fraud("1.0.0", "1.1.0")],
         [
-            deployment("prod", M, "1.0.0", requires_stage="staging"),
-            deployment("staging", M, "1.0.0", stage="staging"),
+            deployment("prod", M, "1.1.0", requires_stage="staging"),
+            deployment("staging", M, "1.0.0", stage="staging", canary=("1.1.0", 20)),
         ],
     )
     facts = facts_for(man, **{"m@1.0.0": fact(M, "1.0.0", exists=False, error="gone")})
     steps = by_id(make_plan(man, facts=facts))
     assert steps["register:Model/m@1.0.0"].blocked_by == ("gone",)
-    staging = steps["deploy:Deployment/staging@1.0.0:stable"]
-    assert staging.blocked_by == ("depends on blocked step register:Model/m@1.0.0",)
-    prod = steps["promote:Deployment/prod@1.0.0:stable"]
-    assert prod.status == "blocked"
-    assert "depends on blocked step deploy:Deployment/staging@1.0.0:stable" in prod.blocked_by
+    stable = steps["deploy:Deployment/staging@1.0.0:stable"]
+    assert stable.blocked_by == ("depends on blocked step register:Model/m@1.0.0",)
+    canary = steps["deploy:Deployment/staging@1.1.0:canary"]
+    assert canary.status == "blocked"
+    assert canary.blocked_by == ("depends on blocked step deploy:Deployment/staging@1.0.0:stable",)
+    # The staging canary will not run, so it cannot satisfy production's requires_stage.
+    prod = steps["deploy:Deployment/prod@1.1.0:stable"]
+    assert prod.blocked_by == (
+        "requires_stage staging: version 1.1.0 has not served a staging deployment",
+    )
+
+
+def test_lower_stage_entry_that_will_not_run_is_passed_over() -> None:
+    """Found by Hypothesis: an entry ready on its own but behind a blocked step is no entry."""
+    models = [fraud("1.0.0", "1.1.0", v_1_0_0=0.5)]
+    gates = {"roc_auc": ">= 0.9"}
+    man = manifest(
+        models,
+        [
+            deployment("a-dev", M, "1.0.0", stage="development", canary=("1.1.0", 10), gates=gates),
+            deployment("b-dev", M, "1.1.0", stage="development"),
+            deployment("staging", M, "1.1.0", stage="staging"),
+        ],
+    )
+    steps = by_id(make_plan(man, synced_state(manifest(models)), facts={}))
+    assert steps["deploy:Deployment/a-dev@1.1.0:canary"].status == "blocked"
+    staging = steps["promote:Deployment/staging@1.1.0:stable"]
+    assert staging.status == "ready"
+    assert staging.depends_on == ("deploy:Deployment/b-dev@1.1.0:stable",)
 
 
 def test_suspended_deployment_plans_nothing_but_warns() -> None:
