@@ -34,6 +34,8 @@ def extract(report: dict[str, Any], metric: str) -> dict[str, Any]:
     if metric.startswith("drift.") and metric[6:] in report.get("drift", {}).get("features", {}):
         return {"": report["drift"]["features"][metric[6:]].get("statistic")}
     out: dict[str, Any] = {}
+    if metric.startswith("latency_") and metric.endswith("_ms"):
+        metric = metric[: -len("_ms")]  # latency_p95_ms, as promotion gates name it
     for version, entry in (report.get("versions") or {}).items():
         if metric in entry and not isinstance(entry[metric], dict):
             out[version] = entry[metric]

@@ -69,8 +69,12 @@ class Watermark:
 class Malformed:
     count: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)
+    """Lines per file reported by earlier runs: a rebuild reads them again, they are not news."""
 
     def add(self, path: str, line: int, why: str) -> None:
+        if 0 < line <= self.seen.get(path, 0):
+            return
         self.count += 1
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append({"path": path, "line": line, "error": why})
@@ -107,7 +111,7 @@ def list_log_files(location: str, repo_root: Path) -> list[Path]:
     base = Path(location.removeprefix("file://"))
     base = base if base.is_absolute() else repo_root / base
     if any(ch in location for ch in "*?["):
-        found = [Path(p) for p in glob.glob(str(base), recursive=True)]
+        found = [Path(p) for p in glob.glob(str(base), recursive=True) if Path(p).is_file()]
     elif base.is_dir():
         found = [p for p in base.rglob("*") if p.is_file()]
     elif base.is_file():
@@ -237,6 +241,11 @@ def compact(frame: Any) -> Any:
     return frame
 
 
+def _huge(value: Any) -> bool:
+    """An integer no float can hold (JSON allows 10**400): it would break numeric columns."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63
+
+
 def _validate(record: Any) -> tuple[dict[str, Any] | None, str]:
     """A record needs a time, a version and a features object; numbers must be numbers."""
     if not isinstance(record, dict):
@@ -253,12 +262,17 @@ def _validate(record: Any) -> tuple[dict[str, Any] | None, str]:
     for name, value in features.items():
         if value is not None and not isinstance(value, str | int | float):
             return None, f"features.{name} is not a number, string or boolean"
+        if _huge(value):
+            return None, f"features.{name} is too large a number"
     for name in ("latency_ms", "score"):
         value = record.get(name)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
             return None, f"{name} is not a number"
-        if isinstance(value, float) and not math.isfinite(value):
+        if _huge(value) or (isinstance(value, float) and not math.isfinite(value)):
             return None, f"{name} is not finite"
+    for name in ("prediction", "label"):
+        if _huge(record.get(name)):
+            return None, f"{name} is too large a number"
     error = record.get("error")
     if error is not None and not isinstance(error, str):
         return None, "error must be null or a message"
@@ -494,38 +508,71 @@ def read_new(
         result.watermarks.append(mark)
 
 
-def read_labels(location: str | None, repo_root: Path) -> dict[str, Any]:
-    """request_id -> label from label files (JSONL or CSV with request_id and label)."""
+def read_labels(
+    location: str | None, repo_root: Path, bad: Malformed | None = None
+) -> dict[str, Any]:
+    """request_id -> label from label files (JSONL, CSV or Parquet with request_id and label).
+
+    Records without both are counted in `bad` (with file and line), never fatal.
+    """
+    bad = bad if bad is not None else Malformed()
     if not location:
         return {}
     labels: dict[str, Any] = {}
     for path in list_log_files(location, repo_root):
-        if path.suffix == ".csv":
-            with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-                for row in csv.DictReader(handle):
-                    if row.get("request_id") and row.get("label") not in (None, ""):
-                        labels[row["request_id"]] = _number(row["label"])
+        rel = (
+            path.relative_to(repo_root).as_posix() if path.is_relative_to(repo_root) else str(path)
+        )
+        kind = log_format(path)
+        if kind == ".csv":
+            with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+                rows = csv.DictReader(handle)
+                try:
+                    for row in rows:
+                        if row.get("request_id") and row.get("label") not in (None, ""):
+                            labels[row["request_id"]] = _number(row["label"])
+                        else:
+                            bad.add(rel, rows.line_num, "request_id or label missing")
+                except csv.Error as exc:
+                    bad.add(rel, rows.line_num, f"bad CSV: {exc}")
             continue
-        if path.suffix == ".parquet":
+        if kind == ".parquet":
             try:
                 import pyarrow.parquet as pq
+
+                table = pq.read_table(path, columns=["request_id", "label"])
             except ImportError:
+                bad.add(rel, 0, "reading Parquet needs pyarrow: install mlops-gitops[parquet]")
                 continue
-            table = pq.read_table(path, columns=["request_id", "label"])
-            for rid, label in zip(
+            except Exception as exc:  # not Parquet, or no request_id/label columns
+                bad.add(rel, 0, f"unreadable label file: {exc}")
+                continue
+            pairs = zip(
                 table.column("request_id").to_pylist(),
                 table.column("label").to_pylist(),
                 strict=True,
-            ):
+            )
+            for number, (rid, label) in enumerate(pairs, 1):
                 if rid is not None and label is not None:
                     labels[str(rid)] = label
+                else:
+                    bad.add(rel, number, "request_id or label missing")
             continue
         with open(path, "rb") as handle:
-            for raw in handle:
+            for line, raw in enumerate(handle, 1):
+                if not raw.strip():
+                    continue
                 try:
                     record = json.loads(raw)
                 except ValueError:
+                    bad.add(rel, line, "invalid JSON")
                     continue
-                if isinstance(record, dict) and record.get("request_id") and "label" in record:
+                if (
+                    isinstance(record, dict)
+                    and record.get("request_id") not in (None, "")
+                    and "label" in record
+                ):
                     labels[str(record["request_id"])] = record["label"]
+                else:
+                    bad.add(rel, line, "request_id or label missing")
     return labels

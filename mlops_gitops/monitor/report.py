@@ -27,6 +27,15 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def _text(value: Any) -> str:
+    """Text from the logs (versions, feature names, file names, errors) on one line, inert in
+    Markdown tables and HTML."""
+    text = " ".join(str(value).split())
+    for raw, safe in (("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("`", "'")):
+        text = text.replace(raw, safe)
+    return text
+
+
 PERFORMANCE_KEYS = ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2")
 
 
@@ -54,17 +63,19 @@ def recommendations(report: dict[str, Any]) -> list[str]:
                 f"The canary's {metric.replace('_', ' ')} is significantly {verdict} than stable "
                 f"(p = {p_value:.3g}); {advice}."
             )
-    if report["data_quality"]["malformed_records"]:
-        tips.append(
-            f"{report['data_quality']['malformed_records']} malformed log records were skipped; "
-            "see Data quality."
-        )
+    malformed = report["data_quality"]["malformed_records"]
+    if malformed:
+        were = "malformed log record was" if malformed == 1 else "malformed log records were"
+        tips.append(f"{malformed} {were} skipped; see Data quality.")
     if report["window"]["labelled"] == 0:
         tips.append("No labels joined yet: performance metrics appear once ground truth arrives.")
     return tips or ["Nothing needs attention."]
 
 
-def render_markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
+def render_markdown(
+    report: dict[str, Any], charts: dict[str, str], service: dict[str, str] | None = None
+) -> str:
+    """`charts`: feature -> drift chart; `service`: "latency" and "volume" -> their charts."""
     import jinja2
 
     env = jinja2.Environment(
@@ -77,10 +88,12 @@ def render_markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
     )
     env.filters["fmt"] = _fmt
     env.filters["perf"] = _perf
+    env.filters["text"] = _text
     features = sorted(report["drift"]["features"].items(), key=_severity)
     return env.get_template("latest.md.j2").render(
         report=report,
         features=features,
         charts=charts,
+        service=service or {},
         recommendations=recommendations(report),
     )

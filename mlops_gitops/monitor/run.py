@@ -324,7 +324,8 @@ class Monitor:
             return MonitorOutcome(name, False, "no new records")
         if spec.monitoring.window.duration is not None and len(frame):
             frame = frame[frame["timestamp"] <= self.now.timestamp()].reset_index(drop=True)
-        labels = read_labels(spec.monitoring.labels, self.root)
+        bad_labels = Malformed()
+        labels = read_labels(spec.monitoring.labels, self.root, bad_labels)
         if labels and len(frame):
             joined = frame["request_id"].map(labels)
             frame["label"] = frame["label"].where(frame["label"].notna(), joined)
@@ -351,6 +352,11 @@ class Monitor:
                     "drifted_features": sorted(k for k, v in result.features.items() if v.drifted),
                 }
         report = self._report(name, spec, frame, versions, drift, malformed, events, features)
+        if spec.monitoring.labels:
+            report["data_quality"]["malformed_labels"] = {
+                "count": bad_labels.count,
+                "examples": bad_labels.examples,
+            }
         files = self._write(name, report, drift, profile, frame)
         state_out = {
             "schema_version": STATE_SCHEMA_VERSION,

@@ -1,0 +1,134 @@
+"""Observed metrics from the latest report feed promotion gates in `plan`, source shown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlops_gitops import api, cli
+from mlops_gitops.apply.workspace import Workspace
+from mlops_gitops.plan.gates import Observed
+from tests.monitor.helpers import NOW, MonitorRepo, append, git, jsonl, record
+
+STAGING_LOGS = "logs/clf-staging"
+SOURCE = "reports/clf-staging/latest.json"
+GATES = {"error_rate": "<= 0.05", "latency_p95_ms": "<= 50", "f1": ">= 0.5"}
+
+
+def cli_run(capsys: pytest.CaptureFixture[str], root: Path, *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = cli.main(["--no-color", "--repo", str(root), *argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.fixture
+def applied(tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> MonitorRepo:
+    """1.1.0 runs in staging (monitored); production runs 1.0.0; both applied."""
+    spec = MonitorRepo(tmp_path / "repo")
+    spec.deployment(
+        "clf-staging",
+        version="1.1.0",
+        stage="staging",
+        monitoring={"predictions": f"{STAGING_LOGS}/", "window": {"records": 100}},
+    )
+    spec.deployment("clf-prod")
+    spec.init_git()
+    code, out = cli_run(capsys, spec.root, "apply", "--now", NOW)
+    assert code == 0, out
+    return spec
+
+
+def staging_traffic(root: Path, errors: int, total: int = 40) -> None:
+    records = [
+        record(i, "1.1.0", error="timeout" if i < errors else None, label=i % 2, prediction=i % 2)
+        for i in range(total)
+    ]
+    append(root / STAGING_LOGS / "p.jsonl", jsonl(records))
+    (outcome,) = [o for o in api.monitor(root, now=NOW) if o.deployment == "clf-staging"]
+    assert outcome.commit
+
+
+def promote(spec: MonitorRepo) -> None:
+    spec.deployment("clf-prod", version="1.1.0", promotion={"gates": GATES})
+    git(spec.root, "commit", "-q", "-am", "clf-prod: promote 1.1.0")
+
+
+def gates_of(plan: dict[str, object]) -> dict[str, dict[str, object]]:
+    (step,) = [s for s in plan["steps"] if s["id"] == "promote:Deployment/clf-prod@1.1.0:stable"]  # type: ignore[attr-defined, index]
+    return {g["metric"]: g for g in step["gates"]}
+
+
+def test_workspace_observations_from_the_latest_report(
+    applied: MonitorRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    staging_traffic(applied.root, errors=4)
+    observed = api.open_workspace(applied.root).observations()
+    numbers = observed[("clf", "1.1.0")]
+    assert numbers["error_rate"] == Observed(0.1, SOURCE)
+    assert numbers["accuracy"] == Observed(1.0, SOURCE)  # errored requests are not judged
+    assert numbers["f1"].value == 1.0
+    assert numbers["latency_p50_ms"].source == SOURCE
+    assert {"latency_p95_ms", "latency_p99_ms", "drift_share"} <= set(numbers)
+    assert ("clf", "1.0.0") not in observed  # production has no logs, so no report
+
+
+def test_error_rate_gate_fails_on_a_high_observed_error_rate(
+    applied: MonitorRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    staging_traffic(applied.root, errors=12)  # 30% of 40 requests failed
+    promote(applied)
+    code, out = cli_run(capsys, applied.root, "plan", "--now", NOW, "--format", "json")
+    assert code == 0, out
+    gates = gates_of(json.loads(out))
+    assert gates["error_rate"] == {
+        "metric": "error_rate",
+        "op": "<=",
+        "threshold": 0.05,
+        "value": 0.3,
+        "source": SOURCE,
+        "passed": False,
+        "version": "1.1.0",
+    }
+    assert gates["latency_p95_ms"]["passed"] and gates["latency_p95_ms"]["source"] == SOURCE
+    assert gates["f1"]["passed"] and gates["f1"]["source"] == SOURCE  # observed beats offline
+    code, out = cli_run(capsys, applied.root, "plan", "--now", NOW)
+    assert f"gate error_rate <= 0.05: 0.3 ({SOURCE}) FAILED" in out
+    assert "[blocked]" in out
+    code, out = cli_run(capsys, applied.root, "apply", "--now", NOW)
+    assert code == 3 and "blocked" in out
+
+
+def test_error_rate_gate_passes_on_a_low_observed_error_rate(
+    applied: MonitorRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    staging_traffic(applied.root, errors=1)
+    promote(applied)
+    code, out = cli_run(capsys, applied.root, "plan", "--now", NOW, "--format", "json")
+    assert code == 0, out
+    gates = gates_of(json.loads(out))
+    assert all(g["passed"] for g in gates.values()), gates
+    assert gates["error_rate"]["value"] == 1 / 40 and gates["error_rate"]["source"] == SOURCE
+
+
+def test_without_a_report_gates_fall_back_to_offline_metrics(
+    applied: MonitorRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    promote(applied)
+    code, out = cli_run(capsys, applied.root, "plan", "--now", NOW, "--format", "json")
+    assert code == 0, out
+    gates = gates_of(json.loads(out))
+    assert gates["error_rate"]["value"] is None
+    assert gates["error_rate"]["source"] == "no metric recorded"
+    assert gates["f1"]["value"] == 0.9 and "offline metrics in models/clf.yaml" in str(
+        gates["f1"]["source"]
+    )
+
+
+def test_a_damaged_report_is_no_observation(applied: MonitorRepo) -> None:
+    staging_traffic(applied.root, errors=4)
+    (applied.root / SOURCE).write_text("{ not json")
+    workspace: Workspace = api.open_workspace(applied.root)
+    assert workspace.observations() == {}
