@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from mlops_gitops import git
 from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.plan.planner import DEFAULT_STAGE_ORDER, deployment_config, recorded_config
+from mlops_gitops.plan.retirements import deprecations
 from mlops_gitops.state.store import StateView
 
 
-def status(workspace: Workspace) -> dict[str, Any]:
+def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
+    """`now` (default: the clock) decides which versions retirement plans have deprecated."""
     state = workspace.state_store.load()
     store = workspace.artifact_store
     deployments = []
@@ -52,7 +55,7 @@ def status(workspace: Workspace) -> dict[str, Any]:
     return {
         "format_version": "1",
         "deployments": deployments,
-        "models": _versions(workspace, state),
+        "models": _versions(workspace, state, now or datetime.now(UTC)),
     }
 
 
@@ -64,7 +67,8 @@ def _short(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _versions(workspace: Workspace, state: StateView) -> list[dict[str, Any]]:
+def _versions(workspace: Workspace, state: StateView, now: datetime) -> list[dict[str, Any]]:
+    deprecated = deprecations(workspace.manifest, now)
     order = tuple(workspace.project.policies.stage_order) or DEFAULT_STAGE_ORDER
     serving: dict[tuple[str, str], list[str]] = {}
     for record in state.deployments.values():
@@ -91,6 +95,9 @@ def _versions(workspace: Workspace, state: StateView) -> list[dict[str, Any]]:
                 lifecycle = max(stages, key=lambda s: order.index(s) if s in order else -1)
             else:
                 lifecycle = "registered"
+            deprecation = deprecated.get((name, version))
+            if deprecation is not None and lifecycle not in ("pending", "archived"):
+                lifecycle = "deprecated"  # still registered, maybe serving, on its way out
             out.append(
                 {
                     "model": name,
@@ -99,6 +106,7 @@ def _versions(workspace: Workspace, state: StateView) -> list[dict[str, Any]]:
                     "in_spec": version in in_spec,
                     "sha256": entry.sha256 if entry else None,
                     "scan": entry.scan.verdict if entry and entry.scan else None,
+                    "deprecation": deprecation.to_json() if deprecation else None,
                 }
             )
     return out

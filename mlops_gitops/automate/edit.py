@@ -126,8 +126,9 @@ class SpecEditor:
             self.text = self.text[:start] + after
         return True
 
-    def insert_key(self, path: Path, key: str, value_text: str) -> None:
-        """Add `key: value` at the end of a block mapping, with the mapping's indentation."""
+    def insert_key(self, path: Path, key: str, value_text: str, after: str | None = None) -> None:
+        """Add `key: value` to a block mapping, with the mapping's indentation: after the
+        line of key `after` when that key's value ends on its own line, else at the end."""
         found = _find(self._root(), path)
         if found is None or not isinstance(found.value, yaml.MappingNode):
             raise EditError(f"{self.path}: mapping {'.'.join(map(str, path))} not found")
@@ -136,6 +137,14 @@ class SpecEditor:
             raise EditError(f"{self.path}: cannot add {key} to a flow or empty mapping")
         indent = mapping.value[0][0].start_mark.column
         last_end = mapping.value[-1][1].end_mark.index
+        for k, v in mapping.value:
+            scalar_like = isinstance(v, yaml.ScalarNode) or (
+                isinstance(v, yaml.CollectionNode) and v.flow_style
+            )
+            if after is not None and isinstance(k, yaml.ScalarNode) and k.value == after:
+                if scalar_like and "\n" not in self.text[k.start_mark.index : v.end_mark.index]:
+                    last_end = v.end_mark.index
+                break
         line_end = (
             last_end if self.text[last_end - 1] == "\n" else self.text.find("\n", last_end) + 1
         )
@@ -144,3 +153,83 @@ class SpecEditor:
             line_end = len(self.text)
         line = " " * indent + f"{key}: {value_text}\n"
         self.text = self.text[:line_end] + line + self.text[line_end:]
+
+    def delete_item(self, path: Path) -> None:
+        """Remove one item of a sequence. In a block sequence the item's whole lines go, with
+        the comment lines directly above it (no blank line between) that describe it; other
+        comments and the spacing between the remaining items stay."""
+        if not path or not isinstance(path[-1], int):
+            raise EditError(f"{self.path}: {'.'.join(map(str, path))} is not a list item")
+        found = _find(self._root(), path)
+        where = ".".join(map(str, path))
+        if found is None:
+            raise EditError(f"{self.path}: item {where} not found")
+        sequence = found.parent
+        if not isinstance(sequence, yaml.SequenceNode):
+            raise EditError(f"{self.path}: {where} is not a list item")
+        if len(sequence.value) == 1:
+            raise EditError(f"{self.path}: {where} is the only item; the list would be empty")
+        if sequence.flow_style:
+            self._delete_flow_item(sequence, path[-1])
+            return
+        node = found.value
+        dash = self.text.rfind("-", 0, node.start_mark.index)
+        line_start = self.text.rfind("\n", 0, dash) + 1
+        if (
+            dash < 0
+            or self.text[line_start:dash].strip()
+            or self.text[dash + 1 : node.start_mark.index].strip()
+        ):
+            raise EditError(f"{self.path}: unexpected layout around item {where}")
+        column = dash - line_start
+        start = line_start
+        while start > 0:  # the item's own comment lines, directly above it
+            prev = self.text.rfind("\n", 0, start - 1) + 1
+            line = self.text[prev : start - 1]
+            if not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) != column:
+                break
+            start = prev
+        end = self._item_end(node, column)
+        before, after = self.text[:start], self.text[end:]
+        first = path[-1] == 0
+        rest = after.lstrip("\n")
+        if rest != after and (first or before.endswith("\n\n")):
+            after = rest  # no double blank line, nor one right under the parent key
+        elif not _continues(rest, column) and before.endswith("\n\n"):
+            before = before.rstrip("\n") + "\n"  # the last item went: no blank line left over
+        self.text = before + after
+
+    def _item_end(self, node: yaml.Node, column: int) -> int:
+        """Where the last line of an item's content ends (after its newline). A block
+        collection ends at the next token, past blank lines and comments of what follows."""
+        end = node.end_mark.index
+        newline = self.text.find("\n", end)
+        if not isinstance(node, yaml.CollectionNode) or node.flow_style:
+            return len(self.text) if newline < 0 else newline + 1
+        cut = self.text.rfind("\n", 0, end) + 1
+        while cut > node.start_mark.index:
+            prev = self.text.rfind("\n", 0, cut - 1) + 1
+            line = self.text[prev : cut - 1]
+            stripped = line.lstrip()
+            if stripped and not (stripped.startswith("#") and len(line) - len(stripped) <= column):
+                break
+            cut = prev
+        return cut
+
+    def _delete_flow_item(self, sequence: yaml.SequenceNode, index: int) -> None:
+        items = sequence.value
+        if index < len(items) - 1:
+            start, end = items[index].start_mark.index, items[index + 1].start_mark.index
+        else:
+            start = self.text.rfind(",", 0, items[index].start_mark.index)
+            end = items[index].end_mark.index
+        self.text = self.text[:start] + self.text[end:]
+
+
+def _continues(text: str, column: int) -> bool:
+    """Whether the text goes on with another line indented at least `column` (more items)."""
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        if stripped and not stripped.startswith("#"):
+            return len(line) - len(stripped) >= column
+    return False

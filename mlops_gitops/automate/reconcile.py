@@ -1,4 +1,4 @@
-"""`reconcile`: the CI entry point. Monitor, rules, plan, apply, commit, and push.
+"""`reconcile`: the CI entry point. Monitor, rules, retirements, plan, apply, commit, and push.
 
 Each phase is a no-op when nothing is new, so running on the tool's own commit does
 nothing: no CI loop. Pushing retries on a moved branch: the tool's commits are rebased onto
@@ -22,6 +22,7 @@ PUSH_ATTEMPTS = 4
 class ReconcileResult:
     monitor: list[Any] = field(default_factory=list)
     rules: list[Any] = field(default_factory=list)
+    retirements: list[Any] = field(default_factory=list)
     apply: Any = None
     pushed: bool = False
     push_attempts: int = 0
@@ -30,6 +31,8 @@ class ReconcileResult:
     @property
     def exit_code(self) -> int:
         code: int = self.apply.exit_code if self.apply is not None else 0
+        if code == 0 and any(o.blocked_by for o in self.retirements):
+            return 3  # a blocked retirement phase, like a blocked step
         return code
 
     def to_json(self) -> dict[str, Any]:
@@ -37,6 +40,7 @@ class ReconcileResult:
             "format_version": "1",
             "monitor": [o.to_json() for o in self.monitor],
             "rules": [o.to_json() for o in self.rules],
+            "retirements": [o.to_json() for o in self.retirements],
             "apply": self.apply.to_json() if self.apply is not None else None,
             "pushed": self.pushed,
             "push_attempts": self.push_attempts,
@@ -48,6 +52,7 @@ class ReconcileResult:
 def _phases(repo: Path, now: datetime, result: ReconcileResult, lock_timeout: float) -> None:
     from mlops_gitops import api
     from mlops_gitops.apply import run
+    from mlops_gitops.automate.retirement import run_retirements
     from mlops_gitops.automate.rules import run_rules
     from mlops_gitops.monitor.run import monitor
 
@@ -56,6 +61,9 @@ def _phases(repo: Path, now: datetime, result: ReconcileResult, lock_timeout: fl
     result.rules = run_rules(workspace, now)
     if any(o.commit for o in result.rules):
         workspace = api.open_workspace(repo)  # rules edited the specs
+    result.retirements = run_retirements(workspace, now)
+    if any(o.edited for o in result.retirements):
+        workspace = api.open_workspace(repo)  # retirement phases edited the specs
     result.apply = run.apply(workspace, now, None, True, lock_timeout)
 
 
