@@ -90,7 +90,8 @@ def hold(path: Path, operation: str, timeout: float) -> Iterator[LockInfo]:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            if time.monotonic() >= deadline:
+            # A stale lock is never released: say so now instead of waiting it out.
+            if time.monotonic() >= deadline or _stale(read(path)):
                 raise _held(path, timeout) from None
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
@@ -108,11 +109,21 @@ def hold(path: Path, operation: str, timeout: float) -> Iterator[LockInfo]:
             path.unlink(missing_ok=True)
 
 
+def _stale(holder: LockInfo | None) -> bool:
+    """Held by a process of this host that no longer runs."""
+    return (
+        holder is not None
+        and holder.host == socket.gethostname()
+        and holder.pid > 0
+        and not _alive(holder.pid)
+    )
+
+
 def _held(path: Path, timeout: float) -> LockError:
     holder = read(path)
     if holder is None:
         return LockError("the state lock vanished while waiting; run again")
-    if holder.host == socket.gethostname() and holder.pid and not _alive(holder.pid):
+    if _stale(holder):
         return LockError(
             f"the state lock is stale: its holder (pid {holder.pid}) is no longer running "
             f"({holder.describe()})",

@@ -170,3 +170,11 @@ def test_stale_lock_after_a_killed_apply(repo: Path, env: dict[str, str]) -> Non
     again = cli(repo, "apply", "--now", NOW, env=env)
     assert again.code == 1
     assert f"mlops-gitops force-unlock {holder.id}" in again.err
+
+
+def test_stale_lock_fails_at_once_instead_of_waiting(repo: Path, run: RunCli) -> None:
+    write_lock(repo, pid=dead_pid())
+    started = time.monotonic()
+    done = run(repo, "apply", "--now", NOW, "--lock-timeout", "30")
+    assert done.code == 1 and "stale" in done.err
+    assert time.monotonic() - started < 10
