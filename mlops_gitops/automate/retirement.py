@@ -235,6 +235,9 @@ class RetirementRunner:
     # ------------------------------------------------------------ running
 
     def run_all(self) -> list[RetirementOutcome]:
+        if self.commit and self.ws.project.git.author:
+            # Checked before any edit: failing at commit time would leave edits uncommitted.
+            git.parse_author(self.ws.project.git.author)
         outcomes = []
         for name in sorted(self.ws.manifest.retirements):
             plan = self.ws.manifest.retirements.get(name)
@@ -295,7 +298,9 @@ class RetirementRunner:
             if change.result.status == "blocked":
                 break
         outcome.completed = [
-            p for p, entry in state["phases"].items() if entry.get("status") != "started"
+            p.name
+            for p in spec.phases
+            if state["phases"].get(p.name, {}).get("status", "started") != "started"
         ]
         return outcome
 
@@ -376,94 +381,63 @@ class RetirementRunner:
         change = _Change(PhaseResult("traffic_reduction", "waiting"))
         result = change.result
         step = self.ws.project.policies.max_canary_step or DEFAULT_CANARY_STEP
-        today = self.now.astimezone(UTC).date()
+        today = self.now.astimezone(UTC).date().isoformat()
         recorded = self._recorded()
         moved: dict[str, Any] = dict(state["traffic"])
         editors: dict[str, SpecEditor] = {}
-        replacement_ok: bool | None = None
+        serving = self._serving(spec)
         more = False
-        for dname, dspec, role, source in self._serving(spec):
-            where = f"Deployment/{dname}"
-            if source.endswith(".j2"):
-                result.notes.append(
-                    f"{where} ({source}) is a template the tool cannot edit: move its traffic "
-                    f"to {spec.replacement} by hand"
-                )
-                continue
+        for dname, dspec, role, source in serving:
             canary = dspec.canary
-            if role == "stable" and canary is not None and canary.version != spec.replacement:
-                result.notes.append(
-                    f"{where}: canary {canary.version} is in progress; traffic moves to "
-                    f"{spec.replacement} once it ends"
-                )
-                continue
             current = canary.traffic if canary else 0
             target = min(current + step, 100) if role == "stable" else max(current - step, 0)
-            if target == current:
+            hold = _hold(spec, dname, dspec, role, source, target, moved.get(dname), today)
+            if (
+                hold is None
+                and role == "stable"
+                and not self._registered(spec.model, spec.replacement)
+            ):
+                result.blocked_by.append(_unregistered(spec, f"Deployment/{dname}"))
                 continue
-            now_canary = canary.model_dump(mode="json") if canary else None
-            last = moved.get(dname)
-            if last is not None and last.get("canary") != now_canary:
-                result.notes.append(
-                    f"{where}: the canary changed since the tool set it to "
-                    f"{_canary_text(last.get('canary'))} (now {_canary_text(now_canary)}); not "
-                    "overriding it: traffic reduction stops here, final_migration still runs"
-                )
-                continue
-            if last is not None and last.get("day") == today.isoformat():
-                continue
-            record = recorded.deployments.get(dname)
-            applied = (
-                record is not None
-                and record.status == "deployed"
-                and record.version == dspec.version
-                and (record.canary.model_dump(mode="json") if record.canary else None) == now_canary
-            )
-            if not applied:
-                result.notes.append(
-                    f"{where}: waiting until the spec ({dspec.version}"
-                    f"{' + canary ' + _canary_text(now_canary) if now_canary else ''}) is "
+            if hold is None and not _applied(recorded, dname, dspec):
+                hold = (
+                    f"Deployment/{dname}: waiting until the spec ({_config_text(dspec)}) is "
                     "applied before the next step"
                 )
+            if hold is not None:
+                if hold:
+                    result.notes.append(hold)
                 continue
-            if role == "stable":
-                if replacement_ok is None:
-                    replacement_ok = self._registered(spec.model, spec.replacement)
-                if not replacement_ok:
-                    result.blocked_by.append(_unregistered(spec, where))
-                    continue
             editor = self._editor(editors, source)
+            new_canary = {
+                "version": canary.version if canary else spec.replacement,
+                "traffic": target,
+            }
             if canary is None:
                 editor.delete_key(("spec", "canary"))  # an explicit `canary: null`
                 value = f"{{version: {json.dumps(spec.replacement)}, traffic: {target}}}"
                 editor.insert_key(("spec",), "canary", value, after="version")
                 what = f"canary {spec.replacement} added at {target}% ({spec.version} stable)"
-                new_canary = {"version": spec.replacement, "traffic": target}
             else:
                 editor.set_scalar(("spec", "canary", "traffic"), target)
                 what = f"canary {canary.version} traffic {current}% -> {target}%"
-                new_canary = {"version": canary.version, "traffic": target}
             result.edits.append(Edit(source, what))
             more = more or 0 < target < 100
-            moved[dname] = {
-                "day": today.isoformat(),
-                "time": self.now.isoformat(timespec="seconds"),
-                "canary": new_canary,
-            }
+            now = self.now.isoformat(timespec="seconds")
+            moved[dname] = {"day": today, "time": now, "canary": new_canary}
+        first = "traffic_reduction" not in state["phases"]
         if result.edits:
             result.status = "stepped"
             state["traffic"] = moved
             if more:
-                result.notes.append(
-                    f"next step of {step} points on {(today + timedelta(days=1)).isoformat()} "
-                    "at the earliest"
-                )
-        change.files = {path: editor.text for path, editor in editors.items()}
-        change.record = bool(result.edits) or "traffic_reduction" not in state["phases"]
-        if change.record and not result.edits:
+                tomorrow = (self.now.astimezone(UTC).date() + timedelta(days=1)).isoformat()
+                result.notes.append(f"next step of {step} points on {tomorrow} at the earliest")
+        elif first:
             result.status = "started"
-        if not self._serving(spec) and "traffic_reduction" not in state["phases"]:
-            result.notes.append(f"no deployment serves {spec.version}")
+            if not serving:
+                result.notes.append(f"no deployment serves {spec.version}")
+        change.files = {path: editor.text for path, editor in editors.items()}
+        change.record = bool(result.edits) or first
         return change
 
     def _migrate(self, spec: m.RetirementPlanSpec) -> _Change:
@@ -559,6 +533,57 @@ class RetirementRunner:
                 "moves them before it retires the version"
             )
         return change
+
+
+def _hold(
+    spec: m.RetirementPlanSpec,
+    dname: str,
+    dspec: m.DeploymentSpec,
+    role: str,
+    source: str,
+    target: int,
+    last: dict[str, Any] | None,
+    today: str,
+) -> str | None:
+    """Why a deployment takes no traffic step now: a note, "" (nothing to say), or None."""
+    where = f"Deployment/{dname}"
+    canary = dspec.canary
+    if source.endswith(".j2"):
+        return (
+            f"{where} ({source}) is a template the tool cannot edit: move its traffic to "
+            f"{spec.replacement} by hand"
+        )
+    if role == "stable" and canary is not None and canary.version != spec.replacement:
+        return (
+            f"{where}: canary {canary.version} is in progress; traffic moves to "
+            f"{spec.replacement} once it ends"
+        )
+    if target == (canary.traffic if canary else 0):
+        return ""  # all the way already: final_migration finishes the move
+    now_canary = canary.model_dump(mode="json") if canary else None
+    if last is not None and last.get("canary") != now_canary:
+        return (
+            f"{where}: the canary changed since the tool set it to "
+            f"{_canary_text(last.get('canary'))} (now {_canary_text(now_canary)}); not "
+            "overriding it: traffic reduction stops here, final_migration still runs"
+        )
+    if last is not None and last.get("day") == today:
+        return ""  # one step per UTC day
+    return None
+
+
+def _applied(recorded: StateView, dname: str, dspec: m.DeploymentSpec) -> bool:
+    """Whether the recorded state serves what the spec says (the last step was applied)."""
+    record = recorded.deployments.get(dname)
+    if record is None or record.status != "deployed" or record.version != dspec.version:
+        return False
+    now_canary = dspec.canary.model_dump(mode="json") if dspec.canary else None
+    return (record.canary.model_dump(mode="json") if record.canary else None) == now_canary
+
+
+def _config_text(dspec: m.DeploymentSpec) -> str:
+    canary = dspec.canary.model_dump(mode="json") if dspec.canary else None
+    return dspec.version + (f" + canary {_canary_text(canary)}" if canary else "")
 
 
 def _unregistered(spec: m.RetirementPlanSpec, where: str) -> str:
