@@ -49,6 +49,14 @@ def _find(root: yaml.Node, path: Path) -> _Located | None:
     return _Located(key, node, parent)
 
 
+def _last_leaf(node: yaml.Node) -> yaml.Node:
+    """The last scalar (or flow collection) inside a block collection: where its text ends."""
+    while isinstance(node, yaml.CollectionNode) and not node.flow_style and node.value:
+        last = node.value[-1]
+        node = last[1] if isinstance(node, yaml.MappingNode) else last
+    return node
+
+
 def _scalar_text(value: Any, like: yaml.Node | None) -> str:
     if isinstance(value, str):
         style = like.style if isinstance(like, yaml.ScalarNode) else '"'
@@ -96,18 +104,26 @@ class SpecEditor:
         if found.parent.flow_style:
             return self._delete_flow(found)
         start = self.text.rfind("\n", 0, found.key.start_mark.index) + 1
-        end = found.value.end_mark.index
         if self.text[start : found.key.start_mark.index].strip():
             raise EditError(f"{self.path}: unexpected layout around {path[-1]}")
-        # A block collection ends where the next token starts (after indentation); a
-        # scalar or flow value ends on its own line, whose trailing comment goes with it.
-        line_start = self.text.rfind("\n", 0, end) + 1
-        block = isinstance(found.value, yaml.CollectionNode) and not found.value.flow_style
-        if block and not self.text[line_start:end].strip():
-            cut_end = line_start
+        # PyYAML ends a block collection where the next token starts, past any comment
+        # lines that belong to the next key: cut after the last value the key holds instead,
+        # with the rest of its line (a trailing comment goes with it) and the comment lines
+        # indented under the key.
+        end = _last_leaf(found.value).end_mark.index
+        if end > 0 and self.text[end - 1] == "\n":
+            cut_end = end  # a block scalar ends after its line break
         else:
             newline = self.text.find("\n", end)
             cut_end = len(self.text) if newline < 0 else newline + 1
+        column = found.key.start_mark.column
+        while cut_end < len(self.text):
+            newline = self.text.find("\n", cut_end)
+            line = self.text[cut_end : len(self.text) if newline < 0 else newline + 1]
+            body = line.lstrip(" ")
+            if not body.startswith("#") or len(line) - len(body) <= column:
+                break
+            cut_end += len(line)
         self.text = self.text[:start] + self.text[cut_end:]
         return True
 
