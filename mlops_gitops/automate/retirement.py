@@ -184,6 +184,7 @@ class RetirementRunner:
         self.now = now if now.tzinfo else now.replace(tzinfo=UTC)
         self.root = workspace.root
         self.commit = commit and git.is_repo(workspace.root)
+        self._view: StateView | None = None
         # A killed run may have left temp files of atomic writes: never commit them.
         sweep_temp_files(self.root / workspace.project.state_dir / "retirements")
 
@@ -210,7 +211,12 @@ class RetirementRunner:
                 f"recorded state file {self._state_rel(name)} is unreadable: {exc}",
                 hint="restore it from git history (git checkout -- <file>)",
             ) from None
-        if not isinstance(data, dict) or data.get("schema_version", 0) > STATE_SCHEMA_VERSION:
+        if not isinstance(data, dict):
+            raise MlopsError(
+                f"recorded state file {self._state_rel(name)} is not a JSON object",
+                hint="restore it from git history (git checkout -- <file>)",
+            )
+        if data.get("schema_version", 0) > STATE_SCHEMA_VERSION:
             raise MlopsError(
                 f"recorded state file {self._state_rel(name)} was written by a newer mlops-gitops",
                 hint="upgrade mlops-gitops",
@@ -225,7 +231,10 @@ class RetirementRunner:
         return data, None
 
     def _recorded(self) -> StateView:
-        return self.ws.state_store.load()
+        """The recorded state, read once: nothing here changes it (apply runs later)."""
+        if self._view is None:
+            self._view = self.ws.state_store.load()
+        return self._view
 
     def _registered(self, model: str, version: str) -> bool:
         record = self._recorded().models.get(model)
