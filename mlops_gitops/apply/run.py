@@ -15,6 +15,7 @@ from mlops_gitops.apply.journal import Journal
 from mlops_gitops.apply.workspace import JOURNAL_FILE, LOCK_FILE, Workspace
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.model import Plan
+from mlops_gitops.plan.policies import POLICY
 from mlops_gitops.state import lock
 from mlops_gitops.util import sweep_temp_files
 
@@ -98,6 +99,12 @@ def check_fresh(saved: Plan, current: Plan) -> None:
         )
     if saved.serial != current.serial:
         problems.append(f"the state serial is {current.serial}, the plan expected {saved.serial}")
+    # Policies bound to the clock (freeze windows, min_time_in_stage) are checked at apply time.
+    held = {s.id: [w for w in s.blocked_by if w.startswith(POLICY)] for s in current.blocked()}
+    late = [step.id for step in saved.ready() if held.get(step.id)]
+    if late and not problems:
+        more = f" (and {len(late) - 1} more)" if len(late) > 1 else ""
+        problems.append(f"step {late[0]} is blocked now: {'; '.join(held[late[0]])}{more}")
     if problems:
         raise StalePlan("plan is stale: " + "; ".join(problems), hint="run plan again")
 

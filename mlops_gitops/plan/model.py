@@ -63,7 +63,8 @@ class GateResult:
     def describe(self) -> str:
         shown = "no value" if self.value is None else f"{self.value:g}"
         mark = "OK" if self.passed else "FAILED"
-        return f"{self.metric} {self.op} {self.threshold:g}: {shown} ({self.source}) {mark}"
+        origin = f" [policy {self.policy}]" if self.policy else ""
+        return f"{self.metric} {self.op} {self.threshold:g}: {shown} ({self.source}) {mark}{origin}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 from mlops_gitops.compile.manifest import Manifest
 from mlops_gitops.plan.gates import Observations, Observed, evaluate
 from mlops_gitops.plan.model import Action, GateResult, ObjectRef, Plan, Step
+from mlops_gitops.plan.policies import enforce as enforce_policies
 from mlops_gitops.plan.retirements import deprecation_warnings
 from mlops_gitops.spec import models as m
 from mlops_gitops.state.records import DeploymentRecord
@@ -655,6 +656,7 @@ def plan(inputs: PlanInputs) -> Plan:
     builder.deployments()
     builder.link_retirements()
     builder.warnings += deprecation_warnings(inputs.manifest, inputs.now)
+    builder.steps = enforce_policies(builder.steps, inputs)
     return Plan(
         steps=builder.ordered(),
         base_commit=inputs.base_commit,
