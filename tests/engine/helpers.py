@@ -441,9 +441,9 @@ class SpecRepo:
 def copy_example(dest: Path, env: Mapping[str, str]) -> Path:
     """A git repository holding a copy of example-repo (with its skops models).
 
-    Only `stage_order` is kept of the Project's policies: these tests are about the reconcile
-    loop, and policies such as `min_time_in_stage` would need a clock that moves between
-    applies (policies have tests of their own).
+    The Project's policies are left out: these tests are about the reconcile loop, and
+    policies such as `min_time_in_stage` would need a clock that moves between applies
+    (policies have tests of their own).
     """
     shutil.copytree(EXAMPLE_REPO, dest, ignore=shutil.ignore_patterns("__pycache__"))
     project = dest / "mlops.yaml"
@@ -452,8 +452,7 @@ def copy_example(dest: Path, env: Mapping[str, str]) -> Path:
     end = start + 1
     while end < len(lines) and (lines[end].startswith("    ") or not lines[end].strip()):
         end += 1
-    policy = "  policies:\n    stage_order: [staging, production]\n"
-    project.write_text("".join([*lines[:start], policy, *lines[end:]]))
+    project.write_text("".join([*lines[:start], *lines[end:]]))
     init_git(dest, env)
     return dest
 

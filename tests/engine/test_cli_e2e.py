@@ -109,7 +109,7 @@ def promote_canary(path: Path) -> None:
 
 def mixed_edits(repo: Path) -> None:
     """After the first apply: a gated traffic raise, a new canary version, a settings change,
-    a failing gate and a removed version."""
+    a version through staging whose production gate fails, and a removed version."""
     edit_file(repo / PROD, "traffic: 20 ", "traffic: 50 ")
     edit_file(
         repo / STAGING,
@@ -121,6 +121,7 @@ def mixed_edits(repo: Path) -> None:
         'version: "2.0.0"',
         'version: "1.0.0"\n  promotion:\n    gates: {r2: ">= 0.6"}',
     )
+    edit_file(repo / "deployments/diabetes-staging.yaml", 'version: "2.0.0"', 'version: "1.0.0"')
     (repo / "retirements/retire-cancer-1-0.yaml").unlink()
     model = repo / "models/cancer-detector.yaml"
     text = model.read_text()
@@ -309,13 +310,13 @@ def test_apply_exits_3_when_blocked_steps_remain(
     before = len(trailers(applied, env))
     done = run(applied, "apply", "--now", NOW)
     assert done.code == 3, done.seen
-    assert "blocked  deploy Deployment/diabetes-prod 1.0.0: gate r2 >= 0.6" in done.out
-    assert "Apply: 5 done, 1 blocked." in done.out
-    assert len(trailers(applied, env)) == before + 5
+    assert "blocked  promote Deployment/diabetes-prod 1.0.0: gate r2 >= 0.6" in done.out
+    assert "Apply: 6 done, 1 blocked." in done.out
+    assert len(trailers(applied, env)) == before + 6
     again = run(applied, "plan", "--format", "json", "--now", NOW)
     steps = json.loads(again.out)["steps"]
     assert [(s["id"], s["status"]) for s in steps] == [
-        ("deploy:Deployment/diabetes-prod@1.0.0:stable", "blocked")
+        ("promote:Deployment/diabetes-prod@1.0.0:stable", "blocked")
     ]
     assert run(applied, "apply", "--now", NOW).code == 3
 
