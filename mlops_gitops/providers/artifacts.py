@@ -48,10 +48,24 @@ def open_source(location: str, repo_root: Path) -> Iterator[IO[bytes]]:
         with fsspec.open(location, "rb") as handle:
             yield handle
         return
-    path = Path(location.removeprefix("file://"))
-    path = path if path.is_absolute() else repo_root / path
-    with open(path, "rb") as handle:
+    with open(local_artifact_path(location, repo_root), "rb") as handle:
         yield handle
+
+
+def local_artifact_path(location: str, repo_root: Path) -> Path:
+    """The file a local artifact location names; a repository path may not leave the
+    repository through a symlink (an explicit file:// URI may point anywhere)."""
+    path = Path(location.removeprefix("file://"))
+    if path.is_absolute():
+        return path
+    path = repo_root / path
+    real, top = path.resolve(), repo_root.resolve()
+    if real != top and top not in real.parents:
+        raise MlopsError(
+            f"artifact {location} leads outside the repository ({real}); refusing to read it"
+            " (name it with a file:// URI if that is intended)"
+        )
+    return path
 
 
 def hash_file(location: str, repo_root: Path) -> tuple[str, int]:

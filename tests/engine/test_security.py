@@ -244,3 +244,27 @@ def test_artifact_swapped_for_a_malicious_one_after_planning_fails_the_step(
     )
     assert not (scanned_repo / ".mlops/state/models/good.json").exists()
     assert not (tmp_path / "pwned").exists()
+
+
+def test_artifact_symlinked_outside_the_repository_is_refused(
+    tmp_path: Path, run: RunCli, env: dict[str, str]
+) -> None:
+    secret = tmp_path / "outside" / "secret.bin"
+    secret.parent.mkdir()
+    secret.write_bytes(b"host secret")
+    root = tmp_path / "repo"
+    repo = SpecRepo(root)
+    repo.write_project()
+    (root / "artifacts").mkdir()
+    (root / "artifacts/model.safetensors").symlink_to(secret)
+    repo.write_model(
+        "leak",
+        [{"version": "1.0.0", "artifact": "artifacts/model.safetensors", "format": "safetensors"}],
+    )
+    init_git(root, env)
+    planned = json.loads(run(root, "plan", "--format", "json", "--now", NOW).out)
+    (step,) = planned["steps"]
+    assert step["status"] == "blocked"
+    assert "leads outside the repository" in step["blocked_by"][0]
+    assert run(root, "apply", "--now", NOW).code == 3
+    assert not (root / ".mlops/artifacts").exists()
