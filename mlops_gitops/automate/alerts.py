@@ -6,6 +6,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +34,7 @@ def send(
     if action.channel == "log":
         lines = [f"ALERT: {text}"]
         if os.environ.get("GITHUB_ACTIONS") == "true":
-            lines.append("::warning title=mlops-gitops alert::" + text.replace("\n", "%0A"))
+            lines.append("::warning title=mlops-gitops alert::" + _command_data(text))
         return AlertResult("log", True, "printed", tuple(lines))
     if action.channel == "file":
         rel = f"alerts/{now.date().isoformat()}.md"
@@ -64,10 +65,27 @@ def _webhook(url: str, body: dict[str, Any], timeout: float, retries: int) -> Al
                 )
         except urllib.error.HTTPError as exc:
             last = f"HTTP {exc.code}"
+            exc.close()
             if exc.code < 500:
                 break
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             last = str(getattr(exc, "reason", exc))
         if attempt < retries:
             time.sleep(min(0.2 * 2**attempt, 2.0))
-    return AlertResult("webhook", False, f"not delivered to {url}: {last}")
+    return AlertResult("webhook", False, f"not delivered to {_where(url)}: {last}")
+
+
+def _command_data(text: str) -> str:
+    """Escape the data of a GitHub Actions workflow command (`%` first, then CR and LF)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _where(url: str) -> str:
+    """The scheme and host of a webhook URL: its path and query often carry a token."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not a number
+        port = ""
+    return f"{parts.scheme}://{host}{port}" + ("/..." if parts.path not in ("", "/") else "")

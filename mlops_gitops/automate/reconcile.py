@@ -7,6 +7,7 @@ the new head, or, if they conflict, dropped and the phases run again on that hea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,8 @@ class ReconcileResult:
     @property
     def exit_code(self) -> int:
         code: int = self.apply.exit_code if self.apply is not None else 0
+        if any("error" in action for o in self.rules for action in o.actions):
+            return 1  # a rule's action failed, like a failed step
         if code == 0 and any(o.blocked_by for o in self.retirements):
             return 3  # a blocked retirement phase, like a blocked step
         return code
@@ -88,27 +91,64 @@ def reconcile(
         return result
     for attempt in range(1, PUSH_ATTEMPTS + 1):
         result.push_attempts = attempt
-        done = git.run(
-            repo, "push", "--porcelain", "--", remote, f"HEAD:refs/heads/{branch}", check=False
-        )
+        try:
+            git.run(repo, "push", "--porcelain", "--", remote, f"HEAD:refs/heads/{branch}")
+            refused = ""
+        except git.GitError as exc:
+            refused = _scrub(exc.message)
         status = git.run(repo, "rev-parse", "HEAD").strip()
         if _pushed(repo, remote, branch, status):
             result.pushed = True
             return result
-        result.notes.append(f"push {attempt} rejected: {done.strip()[-200:] or 'branch moved'}")
+        result.notes.append(f"push {attempt} rejected: {refused[-200:] or 'branch moved'}")
         git.run(repo, "fetch", "--quiet", "--", remote, branch)
-        rebased = git.run(repo, "rebase", "--quiet", "FETCH_HEAD", check=False)
-        if _rebase_in_progress(repo):
-            git.run(repo, "rebase", "--abort", check=False)
+        if _contains(repo, "HEAD", "FETCH_HEAD"):
+            # The branch did not move past us: retrying cannot help (permissions, a
+            # protected branch, a hook on the server).
+            raise MlopsError(
+                f"could not push to {remote}/{branch}: {refused or 'rejected'}",
+                hint="check that the job may push to the branch",
+            )
+        if _rebase(repo, settings.author):
+            result.notes.append("rebased the tool's commits onto the new head")
+        else:
             git.run(repo, "reset", "--quiet", "--hard", "FETCH_HEAD")
             result.notes.append("the tool's commits conflicted with the new head; re-running on it")
             _phases(repo, now, result, lock_timeout)
-        elif rebased:
-            result.notes.append("rebased the tool's commits onto the new head")
     raise MlopsError(
         f"could not push to {remote}/{branch} after {PUSH_ATTEMPTS} attempts",
         hint="another writer keeps moving the branch; the next run will retry",
     )
+
+
+def _rebase(repo: Path, author: str | None) -> bool:
+    """Rebase the tool's commits onto FETCH_HEAD; False (and nothing changed) if that fails.
+
+    Like the tool's commits: no hooks, no signing, and a committer taken from the Project's
+    author when git has no identity (CI runners have none; a rebase commits).
+    """
+    config = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false"]
+    if not git.run(repo, "config", "user.email", check=False).strip():
+        name, email = (
+            git.parse_author(author) if author else ("mlops-gitops", "mlops-gitops@localhost")
+        )
+        config += ["-c", f"user.name={name}", "-c", f"user.email={email}"]
+    git.run(repo, *config, "rebase", "--quiet", "--no-autostash", "FETCH_HEAD", check=False)
+    if _rebase_in_progress(repo):
+        git.run(repo, "rebase", "--abort", check=False)
+        return False
+    return _contains(repo, "HEAD", "FETCH_HEAD")
+
+
+def _contains(repo: Path, commit: str, ancestor: str) -> bool:
+    """Whether `ancestor` is in the history of `commit`."""
+    out = git.run(repo, "rev-list", "--count", f"{commit}..{ancestor}", check=False).strip()
+    return out == "0"
+
+
+def _scrub(text: str) -> str:
+    """Git's messages name the remote's URL, which may carry a token (https://user:token@)."""
+    return re.sub(r"(?<=://)[^/@\s]+@", "", text)
 
 
 def _pushed(repo: Path, remote: str, branch: str, head: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,14 @@ class RuleRunner:
                 "waiting for a report on the new configuration",
             )
             return outcome
+        stale = self._no_data_since_change(deployment, rel, report)
+        if stale and not schedule_only and _changes_desired_state(spec):
+            outcome.evaluation = _why(
+                evaluation,
+                f"the report has no records newer than the deployment's last change (commit "
+                f"{stale[:12]}); waiting for data on the new configuration",
+            )
+            return outcome
         self._act(name, rule, deployment, report or {}, outcome)
         fired_history = list(state.get("fired", []))[-(HISTORY_LIMIT - 1) :]
         fired_history.append(
@@ -176,6 +184,28 @@ class RuleRunner:
         out = git.run(self.root, "log", "--format=%H", f"{evidence_sha}..HEAD", "--", source)
         commits = out.split()
         return commits[0] if commits else None
+
+    def _no_data_since_change(
+        self, deployment: m.Deployment, rel: str, report: dict[str, Any] | None
+    ) -> str | None:
+        """The deployment file's last commit, when the report's window ends no later than the
+        report as it stood at that commit: a re-report of old data (e.g. after a new version
+        was added) judges the configuration before the change, not the change."""
+        source = self.ws.manifest.sources.get(f"Deployment/{deployment.metadata.name}")
+        if not report or not source or not git.is_repo(self.root):
+            return None
+        changes = git.log(self.root, [source], max_count=1)
+        if not changes:
+            return None
+        try:
+            then = json.loads(git.show(self.root, changes[0].sha, rel))
+        except (MlopsError, ValueError):
+            return None  # no report yet when the deployment last changed
+        end_then = _window_end(then)
+        end_now = _window_end(report)
+        if end_then is None or end_now is None or end_now > end_then:
+            return None
+        return changes[0].sha
 
     def _act(
         self,
@@ -271,6 +301,15 @@ def _fingerprint(report: dict[str, Any] | None) -> str | None:
     window = report.get("window") or {}
     key = [window.get(k) for k in ("start", "end", "records", "labelled")]
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _window_end(report: Any) -> datetime | None:
+    window = report.get("window") if isinstance(report, dict) else None
+    try:
+        end = datetime.fromisoformat(str((window or {})["end"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return end if end.tzinfo else end.replace(tzinfo=UTC)
 
 
 def _describe(action: dict[str, Any]) -> str:

@@ -160,8 +160,20 @@ def evaluate_trigger(
                     limit,
                     version,
                 )
-        shown = ", ".join(f"{q} {latency.get(q)}" for q in ("p95", "p99"))
-        return TriggerResult("latency", False, f"latency of {version} within limits ({shown} ms)")
+        shown = ", ".join(
+            f"{q} {'-' if latency.get(q) is None else format(latency[q], '.1f')}"
+            for q in ("p95", "p99")
+        )
+        limits = ", ".join(
+            f"{q} {limit:g}"
+            for q, limit in (("p95", trigger.p95_ms_above), ("p99", trigger.p99_ms_above))
+            if limit is not None
+        )
+        return TriggerResult(
+            "latency",
+            False,
+            f"latency of {version} within limits ({shown} ms; limits {limits} ms) ({source})",
+        )
     if isinstance(trigger, m.PerformanceTrigger):
         performance = entry.get("performance") or {}
         measured = performance.get(trigger.metric)
