@@ -109,6 +109,13 @@ def reconcile(
                 f"could not push to {remote}/{branch}: {refused or 'rejected'}",
                 hint="check that the job may push to the branch",
             )
+        dirty = git.run(repo, "status", "--porcelain", "--untracked-files=no").strip()
+        if dirty:  # replaying or resetting would lose them
+            raise MlopsError(
+                f"could not push to {remote}/{branch}: the branch moved, and the working tree "
+                f"has uncommitted changes to tracked files ({dirty.splitlines()[0].strip()} ...)",
+                hint="commit or stash them, or run reconcile in a clean checkout",
+            )
         if _rebase(repo, settings.author):
             result.notes.append("rebased the tool's commits onto the new head")
         else:
@@ -122,10 +129,14 @@ def reconcile(
 
 
 def _rebase(repo: Path, author: str | None) -> bool:
-    """Rebase the tool's commits onto FETCH_HEAD; False (and nothing changed) if that fails.
+    """Replay the tool's commits onto FETCH_HEAD; False, with HEAD as it was, on a conflict.
 
-    Like the tool's commits: no hooks, no signing, and a committer taken from the Project's
-    author when git has no identity (CI runners have none; a rebase commits).
+    A rebase done commit by commit, because the tool's messages name its own earlier commits
+    (`Mlops-Evidence: ...@<monitor commit>`, `Mlops-Spec-Commit: <rule commit>`): each replayed
+    message names the replayed commits, so the audit log never points at a commit that was
+    not pushed. A commit whose change is already upstream is dropped and named by the new
+    head. Like the tool's commits: no hooks, no signing, and a committer taken from the
+    Project's author when git has no identity (CI runners have none).
     """
     config = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false"]
     if not git.run(repo, "config", "user.email", check=False).strip():
@@ -133,11 +144,60 @@ def _rebase(repo: Path, author: str | None) -> bool:
             git.parse_author(author) if author else ("mlops-gitops", "mlops-gitops@localhost")
         )
         config += ["-c", f"user.name={name}", "-c", f"user.email={email}"]
-    git.run(repo, *config, "rebase", "--quiet", "--no-autostash", "FETCH_HEAD", check=False)
-    if _rebase_in_progress(repo):
-        git.run(repo, "rebase", "--abort", check=False)
+    original = git.run(repo, "rev-parse", "HEAD").strip()
+    commits = git.run(repo, "rev-list", "--reverse", "--topo-order", "FETCH_HEAD..HEAD").split()
+    git.run(repo, "reset", "--quiet", "--hard", "FETCH_HEAD")
+    replayed: dict[str, str] = {}
+    try:
+        for old in commits:
+            git.run(repo, *config, "cherry-pick", "--no-commit", old)
+            files = git.run(repo, "diff", "--cached", "--name-only", "-z").split("\0")
+            if not any(files):
+                replayed[old] = git.run(repo, "rev-parse", "HEAD").strip()
+                continue
+            for name in filter(None, files):  # recorded state names its spec commit too
+                _rename_commits(repo / name, replayed)
+            git.run(repo, "add", "-A", "--", *filter(None, files))
+            message = _renamed(git.run(repo, "log", "-1", "--format=%B", old), replayed)
+            who, when = git.run(repo, "log", "-1", "--format=%an <%ae>%x00%aI", old).split("\0")
+            git.run(
+                repo,
+                *config,
+                "commit",
+                "--no-verify",
+                "--quiet",
+                "--cleanup=whitespace",
+                f"--author={who}",
+                f"--date={when.strip()}",
+                "-F",
+                "-",
+                stdin=message,
+            )
+            replayed[old] = git.run(repo, "rev-parse", "HEAD").strip()
+    except git.GitError:
+        git.run(repo, "cherry-pick", "--abort", check=False)
+        git.run(repo, "reset", "--quiet", "--hard", original)
         return False
-    return _contains(repo, "HEAD", "FETCH_HEAD")
+    return True
+
+
+def _renamed(text: str, replayed: dict[str, str]) -> str:
+    for before, after in replayed.items():
+        text = text.replace(before, after).replace(before[:12], after[:12])
+    return text
+
+
+def _rename_commits(path: Path, replayed: dict[str, str]) -> None:
+    """Replace replayed commits' names in a text file the tool's commit changed."""
+    if not replayed or not path.is_file() or path.is_symlink() or path.stat().st_size > 4 << 20:
+        return
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return
+    renamed = _renamed(text, replayed)
+    if renamed != text:
+        path.write_text(renamed, encoding="utf-8")
 
 
 def _contains(repo: Path, commit: str, ancestor: str) -> bool:
@@ -154,8 +214,3 @@ def _scrub(text: str) -> str:
 def _pushed(repo: Path, remote: str, branch: str, head: str) -> bool:
     out = git.run(repo, "ls-remote", "--", remote, f"refs/heads/{branch}", check=False)
     return out.split()[:1] == [head]
-
-
-def _rebase_in_progress(repo: Path) -> bool:
-    git_dir = Path(git.run(repo, "rev-parse", "--absolute-git-dir").strip())
-    return (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()
