@@ -256,6 +256,16 @@ def test_a_commit_landing_during_the_run_is_kept_and_the_tools_commits_rebased(
         "rollback_deployment to=1.1.0, send_alert channel=file, send_alert channel=webhook",
         "mlops-gitops: monitor cancer-prod",
     ]
+    # The replayed commits name each other by their new names: the evidence is the pushed
+    # report commit, the apply's spec commit the pushed rule commit, in messages and state.
+    apply_sha, rule_sha, monitor_sha = git(remote, "log", "-3", "--format=%H", "main").split()
+    rule_body = git(remote, "log", "-1", "--format=%B", rule_sha)
+    assert f"Mlops-Evidence: {REPORT}@{monitor_sha[:12]}\n" in rule_body
+    assert f"Mlops-Spec-Commit: {rule_sha}\n" in git(remote, "log", "-1", "--format=%B", apply_sha)
+    state = json.loads(remote_file(remote, ".mlops/state/deployments/cancer-prod.json"))
+    assert state["history"][-1]["commit"] == rule_sha
+    rule_state = json.loads(remote_file(remote, ".mlops/state/rules/cancer-prod-drift.json"))
+    assert rule_state["last_evidence"] == f"{REPORT}@{monitor_sha[:12]}"
     # The tool's commits keep their author; the committer comes from the Project's author.
     who = git(remote, "log", "-1", "--format=%an <%ae>|%cn <%ce>", "main").strip()
     assert who == "mlops-gitops <mlops-gitops@localhost>|mlops-gitops <mlops-gitops@localhost>"
@@ -286,3 +296,30 @@ def test_a_push_refused_for_good_fails_at_once(
     assert "main is protected" in done.stderr
     assert "after 4 attempts" not in done.stderr
     assert git(remote, "rev-parse", "main").strip() == before
+
+
+def test_a_moved_branch_never_costs_uncommitted_changes(
+    reconciled: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Run by hand in a working copy: replaying or resetting would lose local edits."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(reconciled), str(remote))
+    work = clone(remote, tmp_path / "work", reconciled)
+    other = clone(remote, tmp_path / "other", reconciled)
+    (other / "NOTES.md").write_text("notes\n")
+    commit_all(other, "Add notes")
+    git(other, "push", "-q", "origin", "main")
+    (work / "rules" / "weekly.yaml").write_text(
+        "apiVersion: mlops-gitops/v1\nkind: Rule\nmetadata:\n  name: weekly\n"
+        "spec:\n  deployment: cancer-prod\n"
+        '  triggers:\n    - {type: schedule, cron: "0 3 * * 1"}\n'
+        "  actions:\n    - {type: send_alert, channel: log}\n"
+    )
+    commit_all(work, "weekly rule")
+    mlops = work / "mlops.yaml"
+    mlops.write_text(mlops.read_text() + "# a local edit, not committed\n")
+    done = cli(["--repo", str(work), "reconcile", "--now", T1, "--push"], env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the working tree has uncommitted changes to tracked files" in done.stderr
+    assert mlops.read_text().endswith("# a local edit, not committed\n")
+    assert trailers(work, "Mlops-Rule", "-1") == ["weekly"]  # its commit is kept too
