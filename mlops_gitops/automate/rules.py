@@ -346,9 +346,16 @@ def _edit(
         if action.to is None and spec.canary is not None:
             editor.delete_key(("spec", "canary"))
             return {"to": spec.version, "detail": f"canary {spec.canary.version} removed"}
-        from mlops_gitops.automate.rollback import previous_stable
-
-        target = action.to or previous_stable(ws, name)
+        if action.to is None:
+            # Without a canary, "the previous version" may be one a person or a rule already
+            # moved away from; flipping between versions on persistent input drift is worse
+            # than doing nothing. Rolling the stable version back needs an explicit target.
+            return {
+                "skipped": True,
+                "detail": "no canary to roll back; set `to:` on the action to roll the stable "
+                "version back",
+            }
+        target = action.to
         editor.set_scalar(("spec", "version"), target)
         if spec.canary is not None:
             editor.delete_key(("spec", "canary"))
