@@ -151,7 +151,10 @@ def _register(ctx: Context, step: Step) -> list[str]:
     if spec.sha256 and stored.sha256 != spec.sha256:
         raise StepFailed(f"sha256 of {spec.artifact} does not match the spec")
     path = ctx.store.local_path(stored.blob)
-    verdict = scan(path if path else Path(spec.artifact), spec.format, spec.trusted_types)
+    if path is not None:
+        verdict = scan(path, spec.format, spec.trusted_types)
+    else:
+        verdict = _scan_remote(ctx, spec, stored.sha256)
     if verdict.verdict in ("unsafe", "error"):
         raise StepFailed(
             f"security scan ({verdict.scanner}) {verdict.verdict}: {'; '.join(verdict.findings)}"
@@ -181,6 +184,25 @@ def _register(ctx: Context, step: Step) -> list[str]:
     versions = dict(record.versions) | {version: entry}
     ctx.state.write("models", name, record.model_copy(update={"versions": versions}))
     return []
+
+
+def _scan_remote(ctx: Context, spec: Any, sha256: str) -> Any:
+    """With a remote store, scan a local copy, checked to hold exactly the stored bytes."""
+    import hashlib
+    import tempfile
+
+    from mlops_gitops.providers.artifacts import CHUNK, open_source
+
+    digest = hashlib.sha256()
+    with tempfile.NamedTemporaryFile(suffix=Path(spec.artifact).suffix) as tmp:
+        with open_source(spec.artifact, ctx.repo_root) as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                tmp.write(chunk)
+        tmp.flush()
+        if digest.hexdigest() != sha256:
+            raise StepFailed(f"artifact {spec.artifact} changed while it was being registered")
+        return scan(Path(tmp.name), spec.format, spec.trusted_types)
 
 
 def _update_version(ctx: Context, step: Step) -> list[str]:
