@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +18,10 @@ from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.gates import Observations, Observed
 from mlops_gitops.plan.model import Plan
 from mlops_gitops.plan.planner import ArtifactFact, PlanInputs, needs_facts, plan
-from mlops_gitops.providers.artifacts import ArtifactStore, hash_file
+from mlops_gitops.providers.artifacts import ArtifactStore, hash_file, local_artifact_path
 from mlops_gitops.providers.scan import scan
 from mlops_gitops.spec import models as m
+from mlops_gitops.spec.cache import HashCache, now_ns
 from mlops_gitops.spec.loader import Repository
 from mlops_gitops.state.store import StateStore, StateView
 
@@ -76,23 +81,75 @@ class Workspace:
         )
 
     def facts(self, state: StateView) -> dict[tuple[str, str], ArtifactFact]:
-        """Hash and scan the artifacts the plan needs to judge; everything else is recorded."""
+        """Hash and scan the artifacts the plan needs to judge; everything else is recorded.
+
+        Hashes of unchanged local files come from the hash cache, unless the cached hash
+        contradicts the one the spec pins or the state recorded: then the file is read.
+        """
         out = {}
-        for model, version, spec in needs_facts(self.manifest, state):
-            out[(model, version)] = self._inspect(spec)
+        hashes = HashCache.open(self.root)
+        inside = _Inside(self.root)
+        enabled = gc.isenabled()
+        gc.disable()  # many small acyclic objects: cycle collections only cost time
+        try:
+            for model, version, spec in needs_facts(self.manifest, state):
+                record = state.models.get(model)
+                recorded = record.versions.get(version) if record else None
+                expected = {spec.sha256, recorded.sha256 if recorded else None} - {None}
+                out[(model, version)] = self._inspect(spec, hashes, expected, inside)
+        finally:
+            if enabled:
+                gc.enable()
+        hashes.save()
         return out
 
-    def _inspect(self, spec: m.ModelVersion) -> ArtifactFact:
+    def _inspect(
+        self,
+        spec: m.ModelVersion,
+        hashes: HashCache | None = None,
+        expected: set[str | None] | None = None,
+        inside: _Inside | None = None,
+    ) -> ArtifactFact:
         location = spec.artifact
         local = None if "://" in location and not location.startswith("file://") else location
         if local is not None:
             path = self.root / local.removeprefix("file://")
-            if not path.is_file():
+            try:
+                info = os.stat(path)
+            except (OSError, ValueError):
+                info = None
+            if info is None or not stat.S_ISREG(info.st_mode):
                 return ArtifactFact(exists=False, error=f"artifact {location} not found")
-        try:
-            sha, size = hash_file(location, self.root)
-        except (OSError, MlopsError) as exc:
-            return ArtifactFact(exists=False, error=f"artifact {location} cannot be read: {exc}")
+            if inside is None or not inside.contains(str(path)):
+                try:  # the rule and its message live with the artifact store
+                    local_artifact_path(location, self.root)
+                except MlopsError as exc:
+                    return ArtifactFact(
+                        exists=False, error=f"artifact {location} cannot be read: {exc}"
+                    )
+            sha = hashes.get(local, info) if hashes is not None else None
+            if sha is not None and expected and sha not in expected:
+                sha = None  # the cache must not be the reason a step is blocked: read the file
+            size = info.st_size
+            if sha is None:
+                started = now_ns()
+                try:
+                    with open(path, "rb") as handle:
+                        sha = hashlib.file_digest(handle, "sha256").hexdigest()
+                        size = handle.tell()
+                except OSError as exc:
+                    return ArtifactFact(
+                        exists=False, error=f"artifact {location} cannot be read: {exc}"
+                    )
+                if hashes is not None and size == info.st_size:
+                    hashes.put(local, info, sha, started)
+        else:
+            try:
+                sha, size = hash_file(location, self.root)
+            except (OSError, MlopsError) as exc:
+                return ArtifactFact(
+                    exists=False, error=f"artifact {location} cannot be read: {exc}"
+                )
         verdict = None
         if local is not None:
             verdict = scan(
@@ -110,7 +167,13 @@ class Workspace:
     def observations(self) -> Observations:
         """Observed metrics per (model, version) from each deployment's latest report."""
         out: dict[tuple[str, str], dict[str, Observed]] = {}
+        try:  # one listing instead of a failed lookup per deployment without reports
+            reported = set(os.listdir(self.root / self.project.reports_dir))
+        except OSError:
+            reported = set()
         for name, deployment in sorted(self.manifest.deployments.items()):
+            if name not in reported:
+                continue
             rel = f"{self.project.reports_dir}/{name}/latest.json"
             path = self.root / rel
             if not path.is_file():
@@ -138,6 +201,33 @@ class Workspace:
                 tombstones=self.tombstones(),
             )
         )
+
+
+class _Inside:
+    """Whether a path's real location is inside the repository, answered with one `lstat`
+    per directory for a whole plan (`Path.resolve` costs one per path component, each time).
+
+    Only a quick yes: a path it cannot vouch for goes to `local_artifact_path`, which decides.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.top = str(root.resolve())
+        self.real: dict[str, str] = {self.top: self.top}
+
+    def contains(self, path: str) -> bool:
+        real = self._real(path)
+        return real == self.top or real.startswith(self.top + os.sep)
+
+    def _real(self, path: str) -> str:
+        found = self.real.get(path)
+        if found is None:
+            parent, name = os.path.split(path)
+            if not name or parent == path or name in (".", "..") or os.path.islink(path):
+                found = os.path.realpath(path)
+            else:
+                found = os.path.join(self._real(parent), name)
+            self.real[path] = found
+        return found
 
 
 def _flatten_report(numbers: dict[str, Any], report: dict[str, Any]) -> dict[str, float]:

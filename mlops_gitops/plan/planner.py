@@ -6,6 +6,7 @@ values prepared by the caller, so the planner can be tested with plain values.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import heapq
 import json
@@ -55,10 +56,21 @@ class PlanInputs:
     """Deployments whose file was replaced by a Tombstone: removal is intended."""
 
 
+_DIGESTS: dict[int, tuple[m.ModelVersion, str]] = {}
+"""id -> (version, digest): versions are frozen, so each is hashed once per process."""
+
+
 def version_digest(version: m.ModelVersion) -> str:
     """Hash of a version entry, so metadata edits to a registered version are noticed."""
+    known = _DIGESTS.get(id(version))
+    if known is not None and known[0] is version:
+        return known[1]
     data = version.model_dump(mode="json")
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    if len(_DIGESTS) >= 200_000:
+        _DIGESTS.clear()
+    _DIGESTS[id(version)] = (version, digest)
+    return digest
 
 
 def needs_facts(manifest: Manifest, state: StateView) -> list[tuple[str, str, m.ModelVersion]]:
@@ -651,6 +663,18 @@ class _Builder:
 
 
 def plan(inputs: PlanInputs) -> Plan:
+    # Planning makes many short-lived acyclic objects: cycle collections would only rescan
+    # the heap (a fifth of the time of a 30,000-step plan).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _plan(inputs)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan(inputs: PlanInputs) -> Plan:
     builder = _Builder(inputs)
     builder.models()
     builder.deployments()

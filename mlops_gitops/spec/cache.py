@@ -1,0 +1,256 @@
+"""Caches that spare unchanged inputs the work done on them by an earlier run.
+
+Both live in `.mlops/cache/` (which git ignores: the folder holds its own `.gitignore`), are
+rebuilt from scratch when missing, corrupt or written by another version of the tool, and are
+written atomically, so concurrent runs at worst lose each other's additions.
+
+- `ParseCache`: the plain data PyYAML made of a spec file's text, keyed by the sha256 of the
+  file's bytes (and, for templates, of the values they were rendered with). A key names
+  content, not a file, so an edited, added, deleted or renamed file can never be served stale
+  data, and no clock is trusted. The data is stored as JSON and goes through the same typed
+  validation as freshly parsed data, so a cache can save time but never change a result;
+  positions for error messages still come from the text. Nothing executable is stored.
+- `HashCache`: the sha256 of artifacts, keyed by what `stat` says about the file (device,
+  inode, size, modification and change times in nanoseconds), the way git's index trusts a
+  file's stat data. Files changed too recently to tell apart from a later same-size edit
+  within the file system's time granularity are not remembered ("racy" files).
+
+`MLOPS_GITOPS_NO_CACHE=1` turns both off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlops_gitops import __version__
+from mlops_gitops.util import atomic_write
+
+CACHE_DIR = ".mlops/cache"
+PARSE_FILE = "parse.json"
+HASH_FILE = "artifact-hashes.json"
+DISABLE_ENV = "MLOPS_GITOPS_NO_CACHE"
+FORMAT = "1"
+RACY_NS = 2_000_000_000
+"""Files modified or changed less than this before they were read are not remembered."""
+_GITIGNORE = "# Written by mlops-gitops: a cache, never committed.\n*\n"
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def enabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "") in ("", "0")
+
+
+def _fingerprint(*extra: str) -> str:
+    """The tool that wrote a cache: a cache from any other build is ignored."""
+    digest = hashlib.sha256()
+    for part in (__version__, sys.version, *extra):
+        digest.update(part.encode() + b"\0")
+    here = Path(__file__).parent
+    for name in ("cache.py", "yamlsource.py", "templates.py"):
+        try:
+            digest.update((here / name).read_bytes())
+        except OSError:
+            digest.update(b"missing " + name.encode())
+    return digest.hexdigest()
+
+
+def _read(path: Path, fingerprint: str) -> Any:
+    """The body of a cache file, or None when it is missing, corrupt or foreign."""
+    try:
+        raw = path.read_bytes()
+        head, _, body = raw.partition(b"\n")
+        header = json.loads(head)
+        if (
+            not isinstance(header, dict)
+            or header.get("format") != FORMAT
+            or header.get("tool") != fingerprint
+            or header.get("sha256") != hashlib.sha256(body).hexdigest()
+        ):
+            return None
+        return json.loads(body)
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def _write(root: Path, name: str, fingerprint: str, body: Any) -> None:
+    """Atomically; a cache that cannot be written (read-only checkout) is simply not kept."""
+    folder = root / CACHE_DIR
+    try:
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        header = {"format": FORMAT, "tool": fingerprint, "sha256": hashlib.sha256(data).hexdigest()}
+        if not (folder / ".gitignore").exists():
+            atomic_write(folder / ".gitignore", _GITIGNORE.encode())
+        atomic_write(folder / name, json.dumps(header).encode() + b"\n" + data)
+    except (OSError, ValueError, RecursionError):
+        pass
+
+
+def is_plain(value: Any) -> bool:
+    """Whether JSON gives back exactly this value: no dates, bytes, sets or tuples."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            for key, inner in item.items():
+                if type(key) is not str:
+                    return False
+                stack.append(inner)
+        elif kind is list:
+            stack.extend(item)
+        elif kind not in _PLAIN_SCALARS:
+            return False
+    return True
+
+
+def content_key(sha256: str, template_values: str | None = None) -> str:
+    """A file's cache key: its bytes, and for a template the values it is rendered with."""
+    if template_values is None:
+        return sha256
+    return hashlib.sha256(f"{sha256}\0{template_values}".encode()).hexdigest()
+
+
+def values_key(values: dict[str, Any]) -> str:
+    """Template values as a key: repr keeps types and order (a date is not its string)."""
+    import jinja2
+
+    return hashlib.sha256(f"{jinja2.__version__}\0{values!r}".encode()).hexdigest()
+
+
+class ParseCache:
+    """Content key -> (parsed data, rendered text for templates)."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        """None: nothing is read or written (the cache is off)."""
+        self.fingerprint = _fingerprint() if root is not None else ""
+        self.stored: dict[str, Any] = {}
+        self.entries: dict[str, tuple[Any, str | None]] = {}
+        """Served or parsed during this run; only plain values are kept for the next one."""
+        self.reused: set[str] = set()
+        self.used: set[str] = set()
+        self.pending: Callable[[ParseCache], None] | None = None
+        """Something that can still add entries (a helper process), asked on a miss."""
+
+    @classmethod
+    def open(cls, root: Path) -> ParseCache:
+        if not enabled():
+            return cls(None)
+        cache = cls(root)
+        body = _read(root / CACHE_DIR / PARSE_FILE, cache.fingerprint)
+        if isinstance(body, dict):
+            cache.stored = body
+        return cache
+
+    def get(self, key: str) -> tuple[Any, str | None] | None:
+        """(data, rendered text or None) parsed from the content with this key, if known.
+
+        The data is shared by files with the same content: nobody may change it.
+        """
+        found = self._lookup(key)
+        if found is None and self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending(self)
+            found = self._lookup(key)
+        if found is not None:
+            self.used.add(key)
+        return found
+
+    def _lookup(self, key: str) -> tuple[Any, str | None] | None:
+        found = self.entries.get(key)
+        if found is not None:
+            return found
+        entry = self.stored.get(key)
+        if not (isinstance(entry, list) and len(entry) == 2):
+            return None
+        if entry[1] is not None and not isinstance(entry[1], str):
+            return None
+        found = self.entries[key] = (entry[0], entry[1])
+        self.reused.add(key)
+        return found
+
+    def known(self, key: str) -> bool:
+        return self._lookup(key) is not None
+
+    def put(self, key: str, data: Any, text: str | None, used: bool = True) -> None:
+        """What parsing the content with this key gave; `used`: by a file of this run."""
+        self.entries[key] = (data, text)
+        self.reused.discard(key)
+        if used:
+            self.used.add(key)
+
+    def save(self) -> None:
+        """Keep the entries of this run's files; write only when that changes the file."""
+        if self.root is None:
+            return
+        keep = {
+            key: [data, text]
+            for key, (data, text) in self.entries.items()
+            if key in self.used and (key in self.reused or is_plain(data))
+        }
+        if keep.keys() == self.stored.keys() and self.reused >= keep.keys():
+            return
+        _write(self.root, PARSE_FILE, self.fingerprint, keep)
+
+
+class HashCache:
+    """(path, stat) -> sha256 of an artifact, for files that are not racily new."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        self.fingerprint = _fingerprint("hashes") if root is not None else ""
+        self.entries: dict[str, Any] = {}
+        self.seen: dict[str, Any] = {}
+        self.changed = False
+
+    @classmethod
+    def open(cls, root: Path) -> HashCache:
+        if not enabled():
+            return cls(None)
+        cache = cls(root)
+        body = _read(root / CACHE_DIR / HASH_FILE, cache.fingerprint)
+        if isinstance(body, dict):
+            cache.entries = body
+        return cache
+
+    @staticmethod
+    def _stamp(stat: os.stat_result) -> list[int]:
+        return [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+
+    def get(self, path: str, stat: os.stat_result) -> str | None:
+        entry = self.entries.get(path)
+        if (
+            isinstance(entry, list)
+            and len(entry) == 2
+            and entry[0] == self._stamp(stat)
+            and isinstance(entry[1], str)
+        ):
+            self.seen[path] = entry
+            return entry[1]
+        return None
+
+    def put(self, path: str, stat: os.stat_result, sha256: str, started_ns: int) -> None:
+        """`started_ns`: the wall clock before the file was read; racy files are skipped."""
+        if max(stat.st_mtime_ns, stat.st_ctime_ns) >= started_ns - RACY_NS:
+            return
+        self.seen[path] = [self._stamp(stat), sha256]
+        self.changed = True
+
+    def save(self) -> None:
+        """Keep entries for the files asked about in this run."""
+        if self.root is None:
+            return
+        if not self.changed and self.seen.keys() == self.entries.keys():
+            return
+        _write(self.root, HASH_FILE, self.fingerprint, dict(sorted(self.seen.items())))
+
+
+def now_ns() -> int:
+    return time.time_ns()

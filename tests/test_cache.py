@@ -1,0 +1,556 @@
+"""The parse cache, the artifact hash cache and the parallel parse never change a result.
+
+Every test compares a run that may use a cache with the truth: the same files read afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_gitops import api
+from mlops_gitops.apply.workspace import Workspace
+from mlops_gitops.spec import cache as cache_mod
+from mlops_gitops.spec import loader
+from mlops_gitops.spec.cache import CACHE_DIR, HASH_FILE, PARSE_FILE, HashCache
+from mlops_gitops.state.records import SCHEMA_VERSION
+from mlops_gitops.state.store import StateStore, dumps
+from tests.conftest import (
+    CORPUS_BASE,
+    CORPUS_CASES,
+    build_case,
+    copy_repo,
+    normalize,
+    run_cli,
+    run_subprocess,
+)
+
+PROJECT = "apiVersion: mlops-gitops/v1\nkind: Project\nmetadata: {name: cached}\n"
+MODEL = """apiVersion: mlops-gitops/v1
+kind: Model
+metadata: {{name: {name}}}
+spec:
+  task: classification
+  versions:
+    - version: "{version}"
+      artifact: artifacts/{name}.onnx
+      format: onnx
+      metrics: {{roc_auc: 0.9{digit}}}
+"""
+
+
+def model(name: str, version: str = "1.0.0", digit: int = 1) -> str:
+    return MODEL.format(name=name, version=version, digit=digit)
+
+
+def make_repo(root: Path, models: dict[str, str]) -> Path:
+    (root / "models").mkdir(parents=True)
+    (root / "mlops.yaml").write_text(PROJECT)
+    for name, text in models.items():
+        (root / "models" / name).write_text(text)
+    return root
+
+
+def summary(root: Path) -> dict[str, Any]:
+    """Everything a run shows: each object in full, where it came from, and every problem."""
+    result = api.validate(root)
+    return {
+        "objects": {
+            f"{kind}/{name}": [loaded.source.path, loaded.obj.model_dump(mode="json")]
+            for (kind, name), loaded in sorted(result.repository.objects.items())
+        },
+        "inputs": dict(result.repository.inputs),
+        "problems": [p.to_json() for p in result.problems],
+    }
+
+
+def fresh(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    with monkeypatch.context() as patch:
+        patch.setenv(cache_mod.DISABLE_ENV, "1")
+        return summary(root)
+
+
+def entries(root: Path) -> dict[str, Any]:
+    raw = (root / CACHE_DIR / PARSE_FILE).read_bytes()
+    body: dict[str, Any] = json.loads(raw.partition(b"\n")[2])
+    return body
+
+
+class ParseCounter:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = loader.parse
+
+        def counting(text: str) -> Any:
+            self.count += 1
+            return real(text)
+
+        monkeypatch.setattr(loader, "parse", counting)
+
+
+@pytest.fixture(autouse=True)
+def cache_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(cache_mod.DISABLE_ENV, raising=False)
+
+
+# ---------------------------------------------------------------- parse cache
+
+
+def test_unchanged_files_are_not_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "repo", {f"m{i}.yaml": model(f"m{i}") for i in range(3)})
+    first = summary(repo)
+    assert len(entries(repo)) == 4  # the Project and three models
+    stamp = (repo / CACHE_DIR / PARSE_FILE).stat().st_mtime_ns
+    counter = ParseCounter(monkeypatch)
+    assert summary(repo) == first
+    assert counter.count == 0
+    assert first == fresh(repo, monkeypatch)
+    assert (repo / CACHE_DIR / PARSE_FILE).stat().st_mtime_ns == stamp  # nothing to rewrite
+
+
+def test_cache_folder_ignores_itself_in_git(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"m.yaml": model("m")})
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    summary(repo)
+    assert (repo / CACHE_DIR / ".gitignore").read_text().endswith("*\n")
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert ".mlops" not in status
+
+
+def test_disabled_cache_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path / "repo", {"m.yaml": model("m")})
+    fresh(repo, monkeypatch)
+    assert not (repo / ".mlops").exists()
+
+
+def test_an_edit_is_seen_even_with_the_same_size_and_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"m.yaml": model("m", digit=1)})
+    path = repo / "models" / "m.yaml"
+    before = path.stat()
+    summary(repo)
+    path.write_text(model("m", digit=2))  # same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = summary(repo)
+    assert after == fresh(repo, monkeypatch)
+    versions = after["objects"]["Model/m"][1]["spec"]["versions"]
+    assert versions[0]["metrics"] == {"roc_auc": 0.92}
+
+
+def test_added_deleted_and_renamed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path / "repo", {"a.yaml": model("a"), "b.yaml": model("b")})
+    summary(repo)
+    (repo / "models" / "c.yaml").write_text(model("c"))
+    (repo / "models" / "a.yaml").unlink()
+    (repo / "models" / "b.yaml").rename(repo / "models" / "renamed.yaml")
+    result = summary(repo)
+    assert result == fresh(repo, monkeypatch)
+    assert sorted(result["objects"]) == ["Model/b", "Model/c"]
+    assert result["objects"]["Model/b"][0] == "models/renamed.yaml"
+    # entries of files that are gone are dropped, so the cache does not grow forever
+    assert len(entries(repo)) == 3
+
+
+def test_swapped_files_of_equal_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path / "repo", {"a.yaml": model("a"), "b.yaml": model("b")})
+    summary(repo)
+    a, b = repo / "models" / "a.yaml", repo / "models" / "b.yaml"
+    a.rename(tmp_path / "swap")
+    b.rename(a)
+    (tmp_path / "swap").rename(b)
+    result = summary(repo)
+    assert result == fresh(repo, monkeypatch)
+    assert result["objects"]["Model/a"][0] == "models/b.yaml"
+
+
+def test_two_files_with_the_same_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path / "repo", {"a.yaml": model("a"), "b.yaml": model("a")})
+    summary(repo)
+    result = summary(repo)
+    assert result == fresh(repo, monkeypatch)
+    assert [p["message"] for p in result["problems"]] == [
+        "Model 'a' is already defined in models/a.yaml:3"
+    ]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"",
+        b"\x00\xff garbage",
+        b'{"format": "1"}\n{}',
+        b"not json\n{}",
+        "truncated",
+        "wrong checksum",
+        "entries of the wrong shape",
+        "entries of another tool",
+    ],
+)
+def test_a_damaged_cache_is_ignored_and_rebuilt(
+    damage: bytes | str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"a.yaml": model("a"), "b.yaml": "kind: [\n"})
+    truth = fresh(repo, monkeypatch)
+    assert summary(repo) == truth
+    path = repo / CACHE_DIR / PARSE_FILE
+    raw = path.read_bytes()
+    head, _, body = raw.partition(b"\n")
+    if damage == "truncated":
+        data = raw[: len(raw) // 2]
+    elif damage == "wrong checksum":
+        data = head + b"\n" + body.replace(b"0.91", b"0.99")
+    elif damage == "entries of the wrong shape":
+        shaped = {key: [3] if i % 2 else "x" for i, key in enumerate(json.loads(body))}
+        new = json.dumps(shaped).encode()
+        header = json.loads(head) | {"sha256": hashlib.sha256(new).hexdigest()}
+        data = json.dumps(header).encode() + b"\n" + new
+    elif damage == "entries of another tool":
+        data = json.dumps(json.loads(head) | {"tool": "0" * 64}).encode() + b"\n" + body
+    else:
+        assert isinstance(damage, bytes)
+        data = damage
+    path.write_bytes(data)
+    assert summary(repo) == truth
+    assert summary(repo) == truth
+    assert len(entries(repo)) == 2  # rebuilt: the Project and the valid model
+
+
+def test_cached_entry_of_other_data_under_a_key_is_revalidated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cached data goes through the same typed checks as freshly parsed data."""
+    repo = make_repo(tmp_path / "repo", {"a.yaml": model("a")})
+    summary(repo)
+    path = repo / CACHE_DIR / PARSE_FILE
+    head, _, body = path.read_bytes().partition(b"\n")
+    stored = json.loads(body)
+    key = hashlib.sha256((repo / "models" / "a.yaml").read_bytes()).hexdigest()
+    stored[key][0]["spec"]["versions"][0]["version"] = 1.1  # what `version: 1.10` gives
+    new = json.dumps(stored).encode()
+    header = json.loads(head) | {"sha256": hashlib.sha256(new).hexdigest()}
+    path.write_bytes(json.dumps(header).encode() + b"\n" + new)
+    messages = [p["message"] for p in summary(repo)["problems"]]
+    assert len(messages) == 1 and "Input should be a valid string" in messages[0]
+
+
+def test_templates_are_rendered_again_when_values_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = copy_repo(CORPUS_BASE, tmp_path / "repo")
+    first = summary(repo)
+    labels = first["objects"]["Deployment/fraud-staging"][1]["metadata"]["labels"]
+    assert labels == {"team": "risk", "region": "eu"}
+    project = repo / "mlops.yaml"
+    project.write_text(project.read_text().replace("region: eu", "region: us"))
+    second = summary(repo)
+    assert second == fresh(repo, monkeypatch)
+    labels = second["objects"]["Deployment/fraud-staging"][1]["metadata"]["labels"]
+    assert labels == {"team": "risk", "region": "us"}
+
+
+def test_values_that_json_cannot_keep_are_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = model("a").replace("format: onnx\n", "format: onnx\n      created: 2026-01-10\n")
+    repo = make_repo(tmp_path / "repo", {"a.yaml": text})
+    truth = fresh(repo, monkeypatch)
+    assert summary(repo) == truth
+    assert summary(repo) == truth
+    assert len(entries(repo)) == 1  # the Project only: a date is not a string
+
+
+def test_read_only_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path / "repo", {"a.yaml": model("a")})
+    monkeypatch.setattr(cache_mod, "atomic_write", _refuse)
+    assert summary(repo) == fresh(repo, monkeypatch)
+
+
+def _refuse(path: Path, data: bytes) -> None:
+    raise PermissionError(13, "Permission denied", str(path))
+
+
+CASES = sorted(p.name for p in CORPUS_CASES.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_error_output_is_identical_with_a_warm_cache(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The corpus goldens, from a cold run, a run that fills the cache and one that uses it."""
+    repo = build_case(CORPUS_CASES / case, tmp_path)
+    golden = (CORPUS_CASES / case / "expected.txt").read_text(encoding="utf-8")
+    json_path = CORPUS_CASES / case / "expected.json"
+    golden_json = json_path.read_text(encoding="utf-8") if json_path.exists() else ""
+    for _ in range(3):
+        run = run_cli(capsys, ["--repo", str(repo), "validate"])
+        assert normalize(run.seen, tmp_path) == golden
+        if golden_json.startswith("{"):
+            run = run_cli(capsys, ["--repo", str(repo), "validate", "--format", "json"])
+            assert normalize(run.out, tmp_path) == golden_json
+
+
+# ---------------------------------------------------------------- parallel parse
+
+
+def test_a_helper_process_parses_many_files_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {f"m{i:03}.yaml": model(f"m{i:03}", digit=i % 10) for i in range(60)}
+    files["bad-yaml.yaml"] = "kind: [\n"
+    files["bad-field.yaml"] = model("bad").replace("task:", "tsak:")
+    files["bad-utf8.yaml"] = "kind: Model\n"
+    repo = make_repo(tmp_path / "repo", files)
+    (repo / "models" / "bad-utf8.yaml").write_bytes(b"kind: Model\nmetadata: {name: \xff}\n")
+    (repo / "models" / "t.yaml.j2").write_text(model("t{{ 1 + 1 }}"))
+    truth = fresh(repo, monkeypatch)
+    text = run_cli(capsys, ["--repo", str(repo), "validate"])
+    (repo / ".mlops").rename(tmp_path / "first")  # run without the cache the run above wrote
+
+    spawned = []
+    real = loader._spawn_helper
+
+    def spy(jobs: list[loader.Job], values: dict[str, Any]) -> Any:
+        spawned.append(len(jobs))
+        return real(jobs, values)
+
+    monkeypatch.setattr(loader, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(loader, "_spawn_helper", spy)
+    monkeypatch.setattr(loader, "_can_fork", lambda: True)
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    with monkeypatch.context() as patch:
+        patch.setenv(cache_mod.DISABLE_ENV, "1")
+        assert summary(repo) == truth  # the helper works without a cache too
+    assert spawned and spawned[-1] >= 30
+    assert summary(repo) == truth
+    assert run_cli(capsys, ["--repo", str(repo), "validate"]) == text
+    assert len(entries(repo)) == 63  # all but the two files that do not parse
+    assert summary(repo) == truth
+
+
+def test_a_failing_helper_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path / "repo", {f"m{i}.yaml": model(f"m{i}") for i in range(20)})
+    truth = fresh(repo, monkeypatch)
+    monkeypatch.setattr(loader, "PARALLEL_MIN", 5)
+    monkeypatch.setattr(loader, "_can_fork", lambda: True)
+
+    def broken(job: loader.Job, values: dict[str, Any]) -> Any:
+        raise RuntimeError("helper died")
+
+    real = loader._parse_job
+    monkeypatch.setattr(loader, "_parse_job", broken)  # only the helper calls it
+    assert summary(repo) == truth
+    monkeypatch.setattr(loader, "_parse_job", real)
+    assert summary(repo) == truth
+
+
+def test_concurrent_runs_leave_a_usable_cache(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {f"m{i}.yaml": model(f"m{i}") for i in range(30)})
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), "validate"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+        for _ in range(4)
+    ]
+    outputs = {run.communicate(timeout=120)[0] for run in runs}
+    assert len(outputs) == 1 and all(run.returncode == 0 for run in runs)
+    assert len(entries(repo)) == 31
+    assert not [p for p in (repo / CACHE_DIR).iterdir() if p.name.endswith(".tmp")]
+    done = run_subprocess(["--repo", str(repo), "validate"])
+    assert done.returncode == 0 and done.stdout.encode() in outputs
+
+
+# ---------------------------------------------------------------- artifact hash cache
+
+
+def plan_repo(root: Path, pinned: str | None = None) -> Path:
+    make_repo(root, {"m.yaml": model("m")})
+    if pinned:
+        path = root / "models" / "m.yaml"
+        text = path.read_text().replace(
+            "format: onnx\n", f'format: onnx\n      sha256: "{pinned}"\n'
+        )
+        path.write_text(text)
+    (root / "artifacts").mkdir()
+    (root / "artifacts" / "m.onnx").write_bytes(b"onnx model one")
+    return root
+
+
+def facts(root: Path) -> dict[tuple[str, str], Any]:
+    workspace = Workspace.open(api.load(root))
+    return dict(workspace.facts(workspace.state_store.load()))
+
+
+def age(path: Path, seconds: float = 60) -> None:
+    """Make a file look written long ago, as a file checked out yesterday does."""
+    old = time.time_ns() - int(seconds * 1e9)
+    os.utime(path, ns=(old, old))
+
+
+def shorten_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file's ctime cannot be set back: wait out a shorter window instead of 2 s."""
+    monkeypatch.setattr(cache_mod, "RACY_NS", 50_000_000)
+    time.sleep(0.1)
+
+
+def test_hashes_of_unchanged_artifacts_are_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = plan_repo(tmp_path / "repo")
+    shorten_racy_window(monkeypatch)
+    first = facts(repo)
+    assert (repo / CACHE_DIR / HASH_FILE).exists()
+    opened: list[str] = []
+    real_open = open
+
+    def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    assert facts(repo) == first
+    assert not [name for name in opened if name.endswith("m.onnx")]
+
+
+def test_a_changed_artifact_is_hashed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = plan_repo(tmp_path / "repo")
+    artifact = repo / "artifacts" / "m.onnx"
+    age(artifact)
+    shorten_racy_window(monkeypatch)
+    before = artifact.stat()
+    facts(repo)
+    artifact.write_bytes(b"onnx model two")  # same size; the times are put back
+    os.utime(artifact, ns=(before.st_atime_ns, before.st_mtime_ns))
+    [fact] = facts(repo).values()
+    assert fact.sha256 == hashlib.sha256(b"onnx model two").hexdigest()
+
+
+def test_racy_files_are_not_remembered(tmp_path: Path) -> None:
+    repo = plan_repo(tmp_path / "repo")  # just written: within the racy window
+    facts(repo)
+    assert not (repo / CACHE_DIR / HASH_FILE).exists()
+
+
+def test_a_cached_hash_contradicting_the_pinned_one_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = hashlib.sha256(b"onnx model one").hexdigest()
+    repo = plan_repo(tmp_path / "repo", pinned=real)
+    shorten_racy_window(monkeypatch)
+    facts(repo)
+    cache = HashCache.open(repo)
+    [(path, entry)] = cache.entries.items()
+    cache.seen = {path: [entry[0], "0" * 64]}  # a wrong hash with the right stat data
+    cache.changed = True
+    cache.save()
+    [fact] = facts(repo).values()
+    assert fact.sha256 == real
+    workspace = Workspace.open(api.load(repo))
+    assert [s.status for s in workspace.plan(workspace_now()).steps] == ["ready"]
+
+
+def workspace_now() -> Any:
+    from mlops_gitops.apply.workspace import parse_now
+
+    return parse_now("2026-03-01T12:00:00Z")
+
+
+def test_a_damaged_hash_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = plan_repo(tmp_path / "repo")
+    shorten_racy_window(monkeypatch)
+    first = facts(repo)
+    (repo / CACHE_DIR / HASH_FILE).write_bytes(b"\x00garbage")
+    assert facts(repo) == first
+    assert HashCache.open(repo).entries  # rebuilt
+
+
+# ---------------------------------------------------------------- state loading
+
+
+def test_state_files_read_fast_or_slow_give_the_same_records(tmp_path: Path) -> None:
+    root = tmp_path / "state"
+    record = {
+        "kind": "Model",
+        "name": "m",
+        "schema_version": SCHEMA_VERSION,
+        "task": "classification",
+        "versions": {},
+    }
+    (root / "models").mkdir(parents=True)
+    (root / "models" / "m.json").write_bytes(dumps(record))
+    old = dict(record, schema_version=1, name="old")
+    (root / "models" / "old.json").write_bytes(dumps(old))
+    (root / "models" / "implicit.json").write_bytes(
+        dumps({k: v for k, v in record.items() if k != "schema_version"} | {"name": "implicit"})
+    )
+    view = StateStore(root).load()
+    assert sorted(view.models) == ["implicit", "m", "old"]
+    assert {r.schema_version for r in view.models.values()} == {SCHEMA_VERSION}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{", b"[]", b'{"kind": "Model"}', b"\xff\xfe", b'{"schema_version": 99, "name": "x"}'],
+)
+def test_damaged_state_files_are_reported_as_before(content: bytes, tmp_path: Path) -> None:
+    from mlops_gitops.errors import MlopsError
+    from mlops_gitops.state.records import ModelRecord
+
+    root = tmp_path / "state"
+    (root / "models").mkdir(parents=True)
+    path = root / "models" / "m.json"
+    path.write_bytes(content)
+    store = StateStore(root)
+    with pytest.raises(MlopsError) as slow:
+        store._read(path, ModelRecord)
+    with pytest.raises(MlopsError) as loaded:
+        store.load()
+    assert str(loaded.value) == str(slow.value)
+
+
+@pytest.mark.parametrize("link", ["artifacts", "artifacts/m.onnx"])
+def test_symlinks_leaving_the_repository_are_refused_as_before(link: str, tmp_path: Path) -> None:
+    """The quick inside-the-repository check agrees with `local_artifact_path`."""
+    from mlops_gitops.providers.artifacts import local_artifact_path
+
+    repo = plan_repo(tmp_path / "repo")
+    outside = tmp_path / "outside"
+    (repo / "artifacts").rename(outside)
+    target = outside if link == "artifacts" else outside / "m.onnx"
+    (repo / "artifacts").mkdir(exist_ok=link != "artifacts")
+    if link == "artifacts":
+        (repo / "artifacts").rmdir()
+    (repo / link).symlink_to(target)
+    [fact] = facts(repo).values()
+    with pytest.raises(Exception) as refused:
+        local_artifact_path("artifacts/m.onnx", repo)
+    assert fact.error == f"artifact artifacts/m.onnx cannot be read: {refused.value}"
+    # a symlink that stays inside is followed
+    (repo / link).unlink()
+    inner = repo / "store"
+    (outside).rename(inner)
+    (repo / link).symlink_to(inner if link == "artifacts" else inner / "m.onnx")
+    [fact] = facts(repo).values()
+    assert fact.exists and fact.sha256 == hashlib.sha256(b"onnx model one").hexdigest()
