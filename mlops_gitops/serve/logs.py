@@ -27,6 +27,7 @@ class PredictionLog:
         self.rotate_bytes = rotate_bytes
         self._buffer: list[str] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(flush_seconds,), name=f"log-{folder.name}", daemon=True
@@ -43,17 +44,27 @@ class PredictionLog:
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            if not self._buffer:
+        # The buffer is taken under the short lock that append uses; the disk is written
+        # under another, so requests never wait for the file system.
+        with self._write_lock:
+            with self._lock:
+                lines, self._buffer = self._buffer, []
+            if not lines:
                 return
-            data = "".join(self._buffer)
-            self._buffer.clear()
+            data = "".join(lines)
             self.folder.mkdir(parents=True, exist_ok=True)
             if self.path.exists() and self.path.stat().st_size + len(data) > self.rotate_bytes:
-                stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-                os.replace(self.path, self.folder / f"predictions-{stamp}-{os.getpid()}.jsonl")
+                os.replace(self.path, self._rotated_path())
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(data)
+
+    def _rotated_path(self) -> Path:
+        """A new name for the full file; never one in use (two rotations in a second)."""
+        stem = f"predictions-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+        path, n = self.folder / f"{stem}.jsonl", 1
+        while path.exists():
+            path, n = self.folder / f"{stem}-{n}.jsonl", n + 1
+        return path
 
     def close(self) -> None:
         self._stop.set()

@@ -1,0 +1,288 @@
+"""Helpers for the serving and training tests: applied copies of example-repo, a live server.
+
+The server under test is the real one: `create_app(Server(repo))` run by uvicorn on a
+loopback port (in a thread of the test process, so it starts without paying the imports
+again), or the `mlops-gitops serve` command in a subprocess. Git runs isolated from the
+machine's configuration, like on a CI runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from mlops_gitops import cli
+from mlops_gitops.serve.app import Server, create_app
+
+PROJECT = Path(__file__).resolve().parents[2]
+EXAMPLE_REPO = PROJECT / "example-repo"
+REFERENCE = EXAMPLE_REPO / "data" / "reference" / "cancer-detector-1.1.0.csv"
+FEATURES = [
+    "mean_radius",
+    "mean_texture",
+    "mean_perimeter",
+    "mean_area",
+    "mean_smoothness",
+    "mean_compactness",
+    "mean_concavity",
+    "mean_concave_points",
+    "mean_symmetry",
+    "mean_fractal_dimension",
+]
+NOW = datetime.now(UTC).replace(microsecond=0)
+STAGING_AT = (NOW - timedelta(hours=3)).isoformat()
+"""First apply: registrations and the staging deployments."""
+PRODUCTION_AT = (NOW - timedelta(hours=1)).isoformat()
+"""Second apply, after the policy's hour in staging: cancer-prod (1.1.0 + 1.2.0 on 20%)."""
+
+
+def git_env(home: Path) -> dict[str, str]:
+    """os.environ without git settings or identity and with an empty HOME."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("GIT_", "MLOPS_GITOPS_"))
+        and key.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    return env | {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "NO_COLOR": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> dict[str, str]:
+    """Make this process's environment `git_env(home)` for the rest of a test."""
+    isolated = git_env(home)
+    for key in list(os.environ):
+        if key not in isolated:
+            monkeypatch.delenv(key)
+    for key, value in isolated.items():
+        monkeypatch.setenv(key, value)
+    return isolated
+
+
+def git(repo: Path, *args: str) -> str:
+    """git as a human user of the repository (an identity given on the command line)."""
+    done = subprocess.run(
+        ["git", "-c", "user.name=Human", "-c", "user.email=human@example.com", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}{done.stdout}")
+    return done.stdout
+
+
+def commit_all(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def run(argv: Sequence[str], code: int | None = 0) -> str:
+    """`mlops-gitops argv` in-process; asserts the exit code (unless None), returns stdout."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        got = cli.main(["--no-color", *argv])
+    if code is not None:
+        assert got == code, f"exit {got}, wanted {code}:\n{out.getvalue()}{err.getvalue()}"
+    return out.getvalue()
+
+
+def run_json(argv: Sequence[str], code: int | None = 0) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(run([*argv, "--format", "json"], code))
+    return result
+
+
+def build_applied(dest: Path) -> Path:
+    """example-repo in git, applied twice (the stage policy holds production for an hour):
+    every version registered; cancer-staging (1.1.0 + 1.2.0 on 50%), cancer-prod (1.1.0 +
+    1.2.0 on 20%) and the diabetes deployments (2.0.0, a regression model) deployed."""
+    repo = Path(shutil.copytree(EXAMPLE_REPO, dest, ignore=shutil.ignore_patterns("__pycache__")))
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "Initial specs")
+    run(["--repo", str(repo), "apply", "--now", STAGING_AT], code=None)  # 3: prod held
+    run(["--repo", str(repo), "apply", "--now", PRODUCTION_AT])
+    states = {p.stem for p in (repo / ".mlops" / "state" / "deployments").glob("*.json")}
+    assert {"cancer-prod", "cancer-staging", "diabetes-prod"} <= states, states
+    return repo
+
+
+def copy_repo(source: Path, dest: Path) -> Path:
+    """A private copy of a built repository, git history and artifact store included."""
+    return Path(shutil.copytree(source, dest, symlinks=True))
+
+
+def instances(count: int, offset: int = 0) -> list[dict[str, float]]:
+    """`count` cancer-detector instances (objects keyed by feature name), cycling the data."""
+    frame = pd.read_csv(REFERENCE)[FEATURES]
+    rows: list[dict[str, float]] = frame.to_dict("records")
+    return [rows[(offset + i) % len(rows)] for i in range(count)]
+
+
+def post_all(
+    url: str, jobs: Sequence[tuple[str, bytes, str | None]], workers: int = 8
+) -> list[tuple[int, dict[str, Any]]]:
+    """POST every (path, body, request id) with `workers` keep-alive connections in threads;
+    the (status, JSON body) of each, in the order of `jobs`."""
+    host, port = url.removeprefix("http://").split(":")
+    results: list[tuple[int, dict[str, Any]] | None] = [None] * len(jobs)
+    cursor = iter(range(len(jobs)))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
+            while True:
+                with lock:
+                    index = next(cursor, None)
+                if index is None:
+                    return
+                path, body, request_id = jobs[index]
+                headers = {"Content-Type": "application/json"}
+                if request_id is not None:
+                    headers["X-Request-Id"] = request_id
+                connection.request("POST", path, body, headers)
+                response = connection.getresponse()
+                results[index] = (response.status, json.loads(response.read()))
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return [r for r in results if r is not None]
+
+
+def predict_body(rows: Sequence[Any]) -> bytes:
+    return json.dumps({"instances": list(rows)}).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class LiveServer:
+    """The real app under uvicorn on a loopback port, in a thread; the reloader runs."""
+
+    def __init__(self, repo: Path) -> None:
+        import uvicorn
+
+        self.server = Server(repo)
+        self.server.start_reloader()
+        config = uvicorn.Config(
+            create_app(self.server), log_level="warning", lifespan="on", timeout_keep_alive=30
+        )
+        self.uvicorn = uvicorn.Server(config)
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port: int = self.socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(
+            target=self.uvicorn.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.uvicorn.started:
+            assert self.thread.is_alive(), "uvicorn stopped while starting"
+            assert time.monotonic() < deadline, "uvicorn did not start in 30 s"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.uvicorn.should_exit = True
+        self.thread.join(30)
+        self.socket.close()
+        self.server.close()  # also done by the app's lifespan; closing twice is harmless
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, trust_env=False)
+
+
+class CliServer:
+    """`mlops-gitops serve` in a subprocess on a free loopback port: the command itself, with
+    its own interpreter (so the test's client threads do not share its GIL)."""
+
+    def __init__(self, repo: Path, env: Mapping[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = ["-m", "mlops_gitops", "--repo", str(repo), "serve", "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            [sys.executable, *command],
+            cwd=PROJECT,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def __enter__(self) -> CliServer:
+        deadline = time.monotonic() + 90
+        while True:
+            if self.proc.poll() is not None:
+                output = self.proc.stdout.read() if self.proc.stdout else ""
+                raise AssertionError(f"serve exited {self.proc.returncode}: {output}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "serve did not come up in 90 s"
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        """SIGTERM: uvicorn shuts down gracefully (the app's lifespan flushes the logs), then
+        re-raises the signal, so the exit status is -SIGTERM."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, trust_env=False)
