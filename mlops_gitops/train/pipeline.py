@@ -6,7 +6,8 @@ the server receives them. Evaluation uses the monitoring metric code, so offline
 numbers mean the same thing.
 
 Version bump rule: the new version is the highest existing version with its minor part
-increased and patch reset (1.2.0 -> 1.3.0; 2 -> 2.1; non-numeric versions get `-retrain.N`).
+increased and patch reset (1.2.0 -> 1.3.0; 2 -> 2.1); when no version is numeric, the last one
+gets the first free `-retrain.N` suffix (v1 -> v1-retrain.1, then v1-retrain.2).
 """
 
 from __future__ import annotations
@@ -69,10 +70,11 @@ def next_version(existing: list[str]) -> str:
         parts[1] += 1
         parts[2:] = [0] * (len(parts) - 2)
         return ".".join(str(p) for p in parts)
+    base = re.sub(r"-retrain\.\d+$", "", existing[-1])  # v1-retrain.1 -> v1-retrain.2
     n = 1
-    while f"{existing[-1]}-retrain.{n}" in existing:
+    while f"{base}-retrain.{n}" in existing:
         n += 1
-    return f"{existing[-1]}-retrain.{n}"
+    return f"{base}-retrain.{n}"
 
 
 def _preprocessor(spec: m.Features, columns: list[str]) -> Any:
@@ -118,16 +120,33 @@ def _preprocessor(spec: m.Features, columns: list[str]) -> Any:
 
 
 def _trainer(entrypoint: str, repo_root: Path) -> Any:
+    """The trainer function, imported afresh from this repository's current files.
+
+    A module of the same name imported earlier in this process, from another repository
+    (or an older checkout of this one), must not answer: it is dropped and imported again.
+    """
     module_name, _, function = entrypoint.partition(":")
-    root = str(repo_root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    root = str(repo_root.resolve())
+    if root in sys.path:
+        sys.path.remove(root)
+    sys.path.insert(0, root)
+    top = module_name.split(".")[0]
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        where = getattr(sys.modules[name], "__file__", None) or ""
+        if where and not where.startswith(root + "/") and _provides(repo_root, top):
+            del sys.modules[name]
+    importlib.invalidate_caches()
     try:
         module = importlib.import_module(module_name)
-        importlib.reload(module)
+        module = importlib.reload(module)  # this repository's file as it is now
         return getattr(module, function)
     except (ImportError, AttributeError) as exc:
         raise MlopsError(f"trainer {entrypoint}: {exc}") from None
+
+
+def _provides(repo_root: Path, top: str) -> bool:
+    """The repository has its own package or module `top`."""
+    return (repo_root / top).is_dir() or (repo_root / f"{top}.py").is_file()
 
 
 def _sha(path: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from pathlib import Path
@@ -41,6 +42,12 @@ def _database(source: m.DatabaseSource, repo_root: Path) -> pd.DataFrame:
     url = source.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = f"sqlite:///{repo_root / url.removeprefix('sqlite:///')}"
+    sqlite_file = ""
+    if url.startswith("sqlite:///"):
+        sqlite_file = url.removeprefix("sqlite:///").split("?")[0]
+    if sqlite_file and not Path(sqlite_file).is_file():
+        # Opening a missing SQLite file would create an empty database in its place.
+        raise MlopsError(f"database source {source.url}: no such file")
     try:
         import sqlalchemy
     except ImportError:
@@ -50,9 +57,16 @@ def _database(source: m.DatabaseSource, repo_root: Path) -> pd.DataFrame:
             ) from None
         import sqlite3
 
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
-            return pd.read_sql_query(source.query, connection)
-    engine = sqlalchemy.create_engine(url)
+        read_only = Path(sqlite_file).resolve().as_uri() + "?mode=ro"
+        try:
+            with contextlib.closing(sqlite3.connect(read_only, uri=True)) as db:
+                return pd.read_sql_query(source.query, db)
+        except Exception as exc:
+            raise MlopsError(f"database source {source.url}: {exc}") from None
+    try:  # a missing driver or a malformed URL is the user's to fix, like a failing query
+        engine = sqlalchemy.create_engine(url)
+    except Exception as exc:
+        raise MlopsError(f"database source {_redact(source.url)}: {exc}") from None
     try:
         with engine.connect() as connection:
             return pd.read_sql_query(sqlalchemy.text(source.query), connection)
