@@ -20,7 +20,7 @@ from mlops_gitops import api
 from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.spec import cache as cache_mod
 from mlops_gitops.spec import loader
-from mlops_gitops.spec.cache import CACHE_DIR, HASH_FILE, PARSE_FILE, HashCache
+from mlops_gitops.spec.cache import CACHE_DIR, HASH_FILE, PARSE_FILE, DerivedCache, HashCache
 from mlops_gitops.state.records import SCHEMA_VERSION
 from mlops_gitops.state.store import StateStore, dumps
 from tests.conftest import (
@@ -554,3 +554,69 @@ def test_symlinks_leaving_the_repository_are_refused_as_before(link: str, tmp_pa
     (repo / link).symlink_to(inner if link == "artifacts" else inner / "m.onnx")
     [fact] = facts(repo).values()
     assert fact.exists and fact.sha256 == hashlib.sha256(b"onnx model one").hexdigest()
+
+
+# ---------------------------------------------------------------- version digests
+
+
+def steps(root: Path) -> list[tuple[str, str]]:
+    workspace = Workspace.open(api.load(root))
+    return [(s.action, s.id) for s in workspace.plan(workspace_now()).steps]
+
+
+def test_version_digests_are_reused_and_an_edit_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_gitops.apply.workspace import DIGEST_FILE
+    from mlops_gitops.plan import planner
+
+    repo = plan_repo(tmp_path / "repo")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    result = api.apply(repo, now="2026-03-01T12:00:00Z", commit=False)
+    assert [s.action for s in result.plan.steps] == ["register"]
+    assert steps(repo) == []
+    assert (repo / CACHE_DIR / DIGEST_FILE).exists()
+
+    computed: list[str] = []
+    real = planner.json.dumps
+
+    def counting(data: Any, **kwargs: Any) -> str:
+        computed.append("x")
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(planner.json, "dumps", counting)
+    planner._DIGESTS.clear()
+    assert steps(repo) == []
+    assert computed == []  # every digest came from the cache
+
+    path = repo / "models" / "m.yaml"
+    path.write_text(path.read_text().replace("0.91", "0.97"))
+    edited = steps(repo)
+    assert edited == [("update", "update:Model/m@1.0.0")]
+    with monkeypatch.context() as patch:
+        patch.setenv(cache_mod.DISABLE_ENV, "1")
+        planner._DIGESTS.clear()
+        assert steps(repo) == edited
+
+
+def test_version_digests_of_other_code_are_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_gitops.apply import workspace
+    from mlops_gitops.plan import planner
+
+    rule = tmp_path / "digest_rule.py"
+    rule.write_text("# version 1\n")
+    monkeypatch.setattr(workspace, "_DIGEST_SOURCES", (*workspace._DIGEST_SOURCES, rule))
+    repo = plan_repo(tmp_path / "repo")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    api.apply(repo, now="2026-03-01T12:00:00Z", commit=False)
+    cache = DerivedCache.open(repo, workspace.DIGEST_FILE, workspace._DIGEST_SOURCES)
+    [key] = cache.stored
+    cache.put(key, [["1.0.0", "0" * 64]])  # what another rule would have said
+    cache.save()
+    planner._DIGESTS.clear()
+    assert [a for a, _ in steps(repo)] == ["update"]  # the stored answer is believed...
+    rule.write_text("# version 2\n")  # ...until the code that decides it changes
+    planner._DIGESTS.clear()
+    assert steps(repo) == []

@@ -15,17 +15,32 @@ from typing import Any
 from mlops_gitops import git
 from mlops_gitops.compile.manifest import Manifest, build
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.plan import planner
 from mlops_gitops.plan.gates import Observations, Observed
 from mlops_gitops.plan.model import Plan
-from mlops_gitops.plan.planner import ArtifactFact, PlanInputs, needs_facts, plan
+from mlops_gitops.plan.planner import (
+    ArtifactFact,
+    PlanInputs,
+    needs_facts,
+    plan,
+    remember_digest,
+    version_digest,
+)
 from mlops_gitops.providers.artifacts import ArtifactStore, hash_file, local_artifact_path
 from mlops_gitops.providers.scan import scan
 from mlops_gitops.spec import models as m
-from mlops_gitops.spec.cache import HashCache, now_ns
+from mlops_gitops.spec.cache import DerivedCache, HashCache, now_ns
 from mlops_gitops.spec.loader import Repository
 from mlops_gitops.state.store import StateStore, StateView
 
 LOCK_FILE = ".mlops/apply.lock"
+DIGEST_FILE = "version-digests.json"
+_DIGEST_SOURCES = (
+    Path(m.__file__),
+    Path(m.__file__).with_name("types.py"),
+    Path(planner.__file__),
+)
+"""The code that decides a version's digest: typed spec objects and the digest itself."""
 JOURNAL_FILE = ".mlops/journal.jsonl"
 OBSERVED_METRICS = (
     "error_rate",
@@ -92,16 +107,54 @@ class Workspace:
         enabled = gc.isenabled()
         gc.disable()  # many small acyclic objects: cycle collections only cost time
         try:
+            digests = self._recall_digests()
             for model, version, spec in needs_facts(self.manifest, state):
                 record = state.models.get(model)
                 recorded = record.versions.get(version) if record else None
                 expected = {spec.sha256, recorded.sha256 if recorded else None} - {None}
                 out[(model, version)] = self._inspect(spec, hashes, expected, inside)
+            self._keep_digests(digests)
         finally:
             if enabled:
                 gc.enable()
         hashes.save()
         return out
+
+    def _model_keys(self) -> list[tuple[m.Model, str]]:
+        """Models with the content key of their file (templates have none here)."""
+        out = []
+        for name, model in self.manifest.models.items():
+            source = self.manifest.sources.get(f"Model/{name}", "")
+            key = self.repository.inputs.get(source)
+            if key is not None and not source.endswith(".j2"):
+                out.append((model, key))
+        return out
+
+    def _recall_digests(self) -> DerivedCache:
+        """Version digests of model files read before: hashing 20,000 versions costs more
+        than the rest of an unchanged plan. Keyed by file content and by the code involved."""
+        cache = DerivedCache.open(self.root, DIGEST_FILE, _DIGEST_SOURCES)
+        for model, key in self._model_keys():
+            known = cache.get(key)
+            versions = model.spec.versions
+            if not isinstance(known, list) or len(known) != len(versions):
+                continue
+            pairs = [(v, entry) for v, entry in zip(versions, known, strict=True)]
+            if all(
+                isinstance(entry, list)
+                and len(entry) == 2
+                and entry[0] == v.version
+                and isinstance(entry[1], str)
+                for v, entry in pairs
+            ):
+                for version, entry in pairs:
+                    remember_digest(version, entry[1])
+        return cache
+
+    def _keep_digests(self, cache: DerivedCache) -> None:
+        for model, key in self._model_keys():
+            cache.put(key, [[v.version, version_digest(v)] for v in model.spec.versions])
+        cache.save()
 
     def _inspect(
         self,
@@ -113,14 +166,17 @@ class Workspace:
         location = spec.artifact
         local = None if "://" in location and not location.startswith("file://") else location
         if local is not None:
-            path = self.root / local.removeprefix("file://")
+            path = _under(self.root, local.removeprefix("file://"))
             try:
-                info = os.stat(path)
+                info: os.stat_result | None = os.lstat(path)
+                link = info is not None and stat.S_ISLNK(info.st_mode)
+                if link:
+                    info = os.stat(path)
             except (OSError, ValueError):
                 info = None
             if info is None or not stat.S_ISREG(info.st_mode):
                 return ArtifactFact(exists=False, error=f"artifact {location} not found")
-            if inside is None or not inside.contains(str(path)):
+            if inside is None or not inside.contains(path, link):
                 try:  # the rule and its message live with the artifact store
                     local_artifact_path(location, self.root)
                 except MlopsError as exc:
@@ -152,9 +208,7 @@ class Workspace:
                 )
         verdict = None
         if local is not None:
-            verdict = scan(
-                self.root / local.removeprefix("file://"), spec.format, spec.trusted_types
-            )
+            verdict = scan(Path(path), spec.format, spec.trusted_types)
         return ArtifactFact(
             exists=True,
             sha256=sha,
@@ -212,22 +266,43 @@ class _Inside:
 
     def __init__(self, root: Path) -> None:
         self.top = str(root.resolve())
-        self.real: dict[str, str] = {self.top: self.top}
+        self.dirs: dict[str, str] = {self.top: self.top}
+        """Directory -> its real path."""
 
-    def contains(self, path: str) -> bool:
-        real = self._real(path)
+    def contains(self, path: str, link: bool) -> bool:
+        """`link`: whether `path` itself is a symlink (the caller has just looked)."""
+        real = self._real(path, link)
         return real == self.top or real.startswith(self.top + os.sep)
 
-    def _real(self, path: str) -> str:
-        found = self.real.get(path)
+    def _real(self, path: str, link: bool) -> str:
+        parent, sep, name = path.rpartition(os.sep)
+        if link or not sep or not parent or name in ("", ".", ".."):
+            return os.path.realpath(path)
+        return self._dir(parent).rstrip(os.sep) + os.sep + name
+
+    def _dir(self, path: str) -> str:
+        found = self.dirs.get(path)
         if found is None:
-            parent, name = os.path.split(path)
-            if not name or parent == path or name in (".", "..") or os.path.islink(path):
-                found = os.path.realpath(path)
-            else:
-                found = os.path.join(self._real(parent), name)
-            self.real[path] = found
+            try:
+                link = stat.S_ISLNK(os.lstat(path).st_mode)
+            except OSError:
+                link = True  # let realpath decide
+            found = self.dirs[path] = self._real(path, link)
         return found
+
+
+def _under(root: Path, rel: str) -> str:
+    """`str(root / rel)`, without pathlib's cost for the plain relative paths specs hold."""
+    if (
+        os.sep == "/"
+        and rel
+        and not rel.startswith("/")
+        and not rel.endswith("/")
+        and "//" not in rel
+        and "/./" not in f"/{rel}/"
+    ):
+        return f"{root}/{rel}"
+    return str(root / rel)
 
 
 def _flatten_report(numbers: dict[str, Any], report: dict[str, Any]) -> dict[str, float]:

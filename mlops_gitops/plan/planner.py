@@ -73,6 +73,14 @@ def version_digest(version: m.ModelVersion) -> str:
     return digest
 
 
+def remember_digest(version: m.ModelVersion, digest: str) -> None:
+    """Seed `version_digest` with what it gave for an identical version in an earlier run
+    (the caller's cache is keyed by the file's content and by this module's code)."""
+    if len(_DIGESTS) >= 200_000:
+        _DIGESTS.clear()
+    _DIGESTS[id(version)] = (version, digest)
+
+
 def needs_facts(manifest: Manifest, state: StateView) -> list[tuple[str, str, m.ModelVersion]]:
     """Versions whose artifact the caller must inspect before planning."""
     out = []
@@ -145,11 +153,13 @@ class _Builder:
             source = self.manifest.sources.get(f"Model/{name}", "")
             for version in model.spec.versions:
                 recorded = record.versions.get(version.version) if record else None
+                registered = recorded is not None and recorded.status == "registered"
+                if registered and recorded and recorded.spec_digest == version_digest(version):
+                    continue  # unchanged: the common case of a large repository
                 ref = ObjectRef("Model", name, version.version)
                 fact = self.inputs.facts.get((name, version.version))
-                if recorded is not None and recorded.status == "registered":
-                    if recorded.spec_digest != version_digest(version):
-                        self._update_version(ref, version, recorded.model_dump(mode="json"), fact)
+                if recorded is not None and registered:
+                    self._update_version(ref, version, recorded.model_dump(mode="json"), fact)
                     continue
                 blocked = self._artifact_problems(
                     version, fact, recorded.sha256 if recorded else None

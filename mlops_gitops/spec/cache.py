@@ -14,8 +14,11 @@ written atomically, so concurrent runs at worst lose each other's additions.
   inode, size, modification and change times in nanoseconds), the way git's index trusts a
   file's stat data. Files changed too recently to tell apart from a later same-size edit
   within the file system's time granularity are not remembered ("racy" files).
+- `DerivedCache`: values the tool computes from a spec file's typed objects (the digest of
+  each model version the planner compares with recorded state), keyed by the file's content
+  key and valid only for the exact code that computed them.
 
-`MLOPS_GITOPS_NO_CACHE=1` turns both off.
+`MLOPS_GITOPS_NO_CACHE=1` turns them off.
 """
 
 from __future__ import annotations
@@ -47,17 +50,17 @@ def enabled() -> bool:
     return os.environ.get(DISABLE_ENV, "") in ("", "0")
 
 
-def _fingerprint(*extra: str) -> str:
+def _fingerprint(*extra: str, sources: tuple[Path, ...] = ()) -> str:
     """The tool that wrote a cache: a cache from any other build is ignored."""
     digest = hashlib.sha256()
     for part in (__version__, sys.version, *extra):
         digest.update(part.encode() + b"\0")
     here = Path(__file__).parent
-    for name in ("cache.py", "yamlsource.py", "templates.py"):
+    for path in (here / "cache.py", here / "yamlsource.py", here / "templates.py", *sources):
         try:
-            digest.update((here / name).read_bytes())
+            digest.update(path.read_bytes())
         except OSError:
-            digest.update(b"missing " + name.encode())
+            digest.update(b"missing " + str(path).encode())
     return digest.hexdigest()
 
 
@@ -254,3 +257,53 @@ class HashCache:
 
 def now_ns() -> int:
     return time.time_ns()
+
+
+class DerivedCache:
+    """Content key -> a value computed from the typed objects of the file with that content.
+
+    `sources`: the modules whose code decides the value (with the tool, Python and pydantic
+    versions they make the fingerprint), so a changed rule never meets an old answer.
+    """
+
+    def __init__(self, root: Path | None, name: str, sources: tuple[Path, ...] = ()) -> None:
+        self.root = root
+        self.name = name
+        self.fingerprint = ""
+        if root is not None:
+            import pydantic
+            import pydantic_core
+
+            self.fingerprint = _fingerprint(
+                name, pydantic.VERSION, pydantic_core.__version__, sources=sources
+            )
+        self.stored: dict[str, Any] = {}
+        self.kept: dict[str, Any] = {}
+        self.changed = False
+
+    @classmethod
+    def open(cls, root: Path, name: str, sources: tuple[Path, ...] = ()) -> DerivedCache:
+        if not enabled():
+            return cls(None, name)
+        cache = cls(root, name, sources)
+        body = _read(root / CACHE_DIR / name, cache.fingerprint)
+        if isinstance(body, dict):
+            cache.stored = body
+        return cache
+
+    def get(self, key: str) -> Any:
+        value = self.stored.get(key)
+        if value is not None:
+            self.kept[key] = value
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        if self.kept.get(key) != value:
+            self.kept[key] = value
+            self.changed = True
+
+    def save(self) -> None:
+        """Keep the values asked for or given in this run; write only when that changes."""
+        if self.root is None or (not self.changed and self.kept.keys() == self.stored.keys()):
+            return
+        _write(self.root, self.name, self.fingerprint, dict(sorted(self.kept.items())))

@@ -195,10 +195,10 @@ def _inside(root: Path, path: Path) -> bool:
     return True
 
 
-def _spec_files(repo: Repository, spec_dirs: list[str]) -> list[tuple[Path, str]]:
-    """Spec files under the spec folders with their relative paths, sorted by those;
+def _spec_files(repo: Repository, spec_dirs: list[str]) -> list[tuple[str, str]]:
+    """Spec files under the spec folders (path, relative path), sorted by relative path;
     symlinks may not leave the repository."""
-    found: dict[str, Path] = {}
+    found: dict[str, str] = {}
     visited: set[Path] = set()
     for folder in spec_dirs:
         top = repo.root / folder
@@ -232,7 +232,7 @@ def _spec_files(repo: Repository, spec_dirs: list[str]) -> list[tuple[Path, str]
                     continue
                 rel = prefix + name
                 if rel not in found:
-                    found[rel] = here / name
+                    found[rel] = os.path.join(dirpath, name)
     return [(found[rel], rel) for rel in sorted(found)]
 
 
@@ -242,7 +242,7 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 """A FIFO must not block the prefetch: it is not a regular file, `_read_text` handles it."""
 
 
-def _prefetch(path: Path) -> Prefetched | None:
+def _prefetch(path: str) -> Prefetched | None:
     """The bytes of a plain file of acceptable size; anything unusual is left to `_read_text`."""
     if not _NOFOLLOW:
         return None  # symlinks must be checked first: `_read_text` does
@@ -270,11 +270,12 @@ def _prefetch(path: Path) -> Prefetched | None:
 
 
 def _read_text(
-    repo: Repository, path: Path, rel: str, content: Prefetched | None = None
+    repo: Repository, path: Path | str, rel: str, content: Prefetched | None = None
 ) -> str | None:
     if content is not None:
         data, repo.inputs[rel] = content
         return _decode(repo, data, rel)
+    path = Path(path)
     if path.is_symlink() and not _inside(repo.root, path.resolve()):
         repo.problems.append(
             Problem(
@@ -321,7 +322,7 @@ def _decode(repo: Repository, data: bytes, rel: str) -> str | None:
 
 def _load_file(
     repo: Repository,
-    path: Path,
+    path: Path | str,
     rel: str,
     values: dict[str, Any],
     cache: ParseCache,
@@ -338,14 +339,14 @@ def _load_file(
 
 def _parse_file(
     repo: Repository,
-    path: Path,
+    path: Path | str,
     values: dict[str, Any],
     cache: ParseCache,
     content: Prefetched | None = None,
     template_key: str | None = None,
     rel: str | None = None,
 ) -> Source | None:
-    rel = _relative(repo, path) if rel is None else rel
+    rel = _relative(repo, Path(path)) if rel is None else rel
     text = _read_text(repo, path, rel, content)
     if text is None:
         return None
@@ -382,7 +383,7 @@ def _parse_file(
 
 def _parse_ahead(
     cache: ParseCache,
-    files: list[tuple[Path, str]],
+    files: list[tuple[str, str]],
     contents: list[Prefetched | None],
     values: dict[str, Any],
     template_key: str | None,

@@ -73,27 +73,27 @@ class StateStore:
                 "from the specs and can be rebuilt by apply",
             ) from None
 
-    def _read_fast(self, path: Path, model: type[R]) -> R:
+    def _read_fast(self, path: str, model: type[R]) -> R:
         """One pass from bytes to record for files of the current schema (10x faster);
         anything else, including every kind of damage, goes the way of `_read`."""
         try:
             with open(path, "rb") as handle:
                 record = model.model_validate_json(handle.read())
         except (OSError, ValueError):
-            return self._read(path, model)
+            return self._read(Path(path), model)
         version = getattr(record, "schema_version", None)
         if version != SCHEMA_VERSION or "schema_version" not in record.model_fields_set:
-            return self._read(path, model)  # an older file: `migrate` upgrades it
+            return self._read(Path(path), model)  # an older file: `migrate` upgrades it
         return record
 
-    def _json_files(self, folder: str) -> list[Path]:
+    def _json_files(self, folder: str) -> list[str]:
         """Like `sorted(glob("*.json"))`, without pathlib's cost per name."""
-        top = self.root / folder
+        top = str(self.root / folder)
         try:
             names = sorted(name for name in os.listdir(top) if name.endswith(".json"))
         except OSError:
             return []
-        return [top / name for name in names]
+        return [os.path.join(top, name) for name in names]
 
     def load(self) -> StateView:
         # Reading makes many acyclic objects; collecting cycles meanwhile only costs time.
