@@ -107,13 +107,13 @@ class Workspace:
         enabled = gc.isenabled()
         gc.disable()  # many small acyclic objects: cycle collections only cost time
         try:
-            digests = self._recall_digests()
+            digests, recalled = self._recall_digests()
             for model, version, spec in needs_facts(self.manifest, state):
                 record = state.models.get(model)
                 recorded = record.versions.get(version) if record else None
                 expected = {spec.sha256, recorded.sha256 if recorded else None} - {None}
                 out[(model, version)] = self._inspect(spec, hashes, expected, inside)
-            self._keep_digests(digests)
+            self._keep_digests(digests, recalled)
         finally:
             if enabled:
                 gc.enable()
@@ -130,10 +130,12 @@ class Workspace:
                 out.append((model, key))
         return out
 
-    def _recall_digests(self) -> DerivedCache:
+    def _recall_digests(self) -> tuple[DerivedCache, set[str]]:
         """Version digests of model files read before: hashing 20,000 versions costs more
-        than the rest of an unchanged plan. Keyed by file content and by the code involved."""
+        than the rest of an unchanged plan. Keyed by file content and by the code involved.
+        Returns the cache and the keys whose digests it knew."""
         cache = DerivedCache.open(self.root, DIGEST_FILE, _DIGEST_SOURCES)
+        recalled = set()
         for model, key in self._model_keys():
             known = cache.get(key)
             versions = model.spec.versions
@@ -149,11 +151,13 @@ class Workspace:
             ):
                 for version, entry in pairs:
                     remember_digest(version, entry[1])
-        return cache
+                recalled.add(key)
+        return cache, recalled
 
-    def _keep_digests(self, cache: DerivedCache) -> None:
+    def _keep_digests(self, cache: DerivedCache, recalled: set[str]) -> None:
         for model, key in self._model_keys():
-            cache.put(key, [[v.version, version_digest(v)] for v in model.spec.versions])
+            if key not in recalled:
+                cache.put(key, [[v.version, version_digest(v)] for v in model.spec.versions])
         cache.save()
 
     def _inspect(

@@ -77,7 +77,7 @@ class StateStore:
         """One pass from bytes to record for files of the current schema (10x faster);
         anything else, including every kind of damage, goes the way of `_read`."""
         try:
-            with open(path, "rb") as handle:
+            with open(path, "rb", buffering=0) as handle:  # unbuffered: 3 syscalls fewer
                 record = model.model_validate_json(handle.read())
         except (OSError, ValueError):
             return self._read(Path(path), model)
