@@ -453,4 +453,10 @@ def serve(repo_root: Path, host: str, port: int) -> None:
         raise MlopsError("serve needs the serve extra: pip install 'mlops-gitops[serve]'") from None
     server = Server(repo_root, freeze_gc=True)
     server.start_reloader()
-    uvicorn.run(create_app(server), host=host, port=port, log_level="warning", access_log=False)
+    try:
+        uvicorn.run(create_app(server), host=host, port=port, log_level="warning", access_log=False)
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot bind; 3 means "blocked" here
+        if exc.code:
+            raise MlopsError(
+                f"the server could not start on {host}:{port} (port in use?)"
+            ) from None

@@ -160,6 +160,14 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
     spec = pipeline.spec
     model = workspace.manifest.models[spec.model]
     root = workspace.root
+    _check_editable(workspace, spec)
+    try:
+        import sklearn  # noqa: F401
+        import skops.io
+    except ImportError:
+        raise MlopsError(
+            "training needs scikit-learn and skops: pip install 'mlops-gitops[sklearn]'"
+        ) from None
     result = TrainResult(name, spec.model, False)
     frames, lineage_sources = [], []
     for source in spec.data_sources:
@@ -190,7 +198,12 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
     prep = _preprocessor(spec.features, features)
     Xt_train = prep.fit_transform(X_train, y_train)
     train = _trainer(spec.trainer.entrypoint, root)
-    fitted = train(Xt_train, y_train, **spec.trainer.hyperparameters)
+    try:
+        fitted = train(Xt_train, y_train, **spec.trainer.hyperparameters)
+    except Exception as exc:  # the trainer is user code: its failure is a failed run, not our bug
+        raise MlopsError(
+            f"trainer {spec.trainer.entrypoint} raised {type(exc).__name__}: {exc}"
+        ) from None
     bundle = Pipeline([("prep", prep), ("model", fitted)])
     predictions = bundle.predict(X_test)
     if model.spec.task == "classification":
@@ -262,6 +275,17 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
         )
         result.commit = git.commit(root, result.files, message, workspace.project.git.author)
     return result
+
+
+def _check_editable(workspace: Workspace, spec: m.TrainingPipelineSpec) -> None:
+    """Refuse before writing anything when the files to edit are templates."""
+    model_source = workspace.manifest.sources[f"Model/{spec.model}"]
+    if model_source.endswith(".j2"):
+        raise MlopsError(f"{model_source} is a template; train cannot add a version to it")
+    if spec.canary is not None:
+        source = workspace.manifest.sources.get(f"Deployment/{spec.canary.deployment}", "")
+        if source.endswith(".j2"):
+            raise MlopsError(f"{source} is a template; train cannot put a canary in it")
 
 
 def append_version(text: str, path: str, entry: dict[str, Any]) -> str:
