@@ -620,3 +620,21 @@ def test_version_digests_of_other_code_are_not_used(
     rule.write_text("# version 2\n")  # ...until the code that decides it changes
     planner._DIGESTS.clear()
     assert steps(repo) == []
+
+
+def test_the_helper_is_waited_for_only_for_its_own_files() -> None:
+    from mlops_gitops.spec.cache import ParseCache
+
+    cache = ParseCache(None)
+    calls: list[str] = []
+
+    def collect(into: ParseCache) -> None:
+        calls.append("collected")
+        into.put("helper-key", {"kind": "Model"}, None, used=False)
+
+    cache.pending = collect
+    cache.awaited = {"helper-key"}
+    assert cache.get("own-key") is None
+    assert calls == []  # this process parses its own files meanwhile
+    assert cache.get("helper-key") == ({"kind": "Model"}, None)
+    assert calls == ["collected"]

@@ -140,7 +140,9 @@ class ParseCache:
         self.reused: set[str] = set()
         self.used: set[str] = set()
         self.pending: Callable[[ParseCache], None] | None = None
-        """Something that can still add entries (a helper process), asked on a miss."""
+        """Something that will add entries (a helper process), asked on a miss of one of the
+        `awaited` keys."""
+        self.awaited: set[str] = set()
 
     @classmethod
     def open(cls, root: Path) -> ParseCache:
@@ -158,7 +160,7 @@ class ParseCache:
         The data is shared by files with the same content: nobody may change it.
         """
         found = self._lookup(key)
-        if found is None and self.pending is not None:
+        if found is None and self.pending is not None and key in self.awaited:
             pending, self.pending = self.pending, None
             pending(self)
             found = self._lookup(key)
