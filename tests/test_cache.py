@@ -638,3 +638,13 @@ def test_the_helper_is_waited_for_only_for_its_own_files() -> None:
     assert calls == []  # this process parses its own files meanwhile
     assert cache.get("helper-key") == ({"kind": "Model"}, None)
     assert calls == ["collected"]
+
+
+def test_text_beyond_ascii(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    odd = model("a").replace("task: classification", 'task: classification\n  owner: "é ✓ 𝄞"')
+    repo = make_repo(tmp_path / "repo", {"a.yaml": odd, "b.yaml": model("b")})
+    truth = fresh(repo, monkeypatch)
+    assert truth["objects"]["Model/a"][1]["spec"]["owner"] == "é ✓ 𝄞"
+    assert summary(repo) == truth
+    assert len(entries(repo)) == 3
+    assert summary(repo) == truth

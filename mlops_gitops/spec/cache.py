@@ -86,7 +86,7 @@ def _write(root: Path, name: str, fingerprint: str, body: Any) -> None:
     """Atomically; a cache that cannot be written (read-only checkout) is simply not kept."""
     folder = root / CACHE_DIR
     try:
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        data = json.dumps(body, separators=(",", ":")).encode()  # ASCII: lone surrogates too
         header = {"format": FORMAT, "tool": fingerprint, "sha256": hashlib.sha256(data).hexdigest()}
         if not (folder / ".gitignore").exists():
             atomic_write(folder / ".gitignore", _GITIGNORE.encode())
@@ -133,7 +133,11 @@ class ParseCache:
     def __init__(self, root: Path | None) -> None:
         self.root = root
         """None: nothing is read or written (the cache is off)."""
-        self.fingerprint = _fingerprint() if root is not None else ""
+        self.fingerprint = ""
+        if root is not None:
+            import yaml  # what parses the files is part of what wrote the cache
+
+            self.fingerprint = _fingerprint(yaml.__version__, str(yaml.__with_libyaml__))
         self.stored: dict[str, Any] = {}
         self.entries: dict[str, tuple[Any, str | None]] = {}
         """Served or parsed during this run; only plain values are kept for the next one."""
