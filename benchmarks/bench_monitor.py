@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -112,15 +111,16 @@ def write_repo(root: Path, log_format: str, records: int, window: int) -> None:
 
 
 def run_monitor(root: Path) -> tuple[float, float]:
-    """Wall seconds and the child's peak RSS in MB."""
+    """Wall seconds and the child's peak RSS in MB (VmHWM: getrusage's maxrss would carry
+    the parent's high-water mark across fork and exec)."""
     start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     code = (
-        "import resource, sys\n"
+        "import sys\n"
         "from mlops_gitops.cli import main\n"
         "args = ['--repo', sys.argv[1], 'monitor', '--no-commit', '--now', '2026-12-31']\n"
         "rc = main(args)\n"
-        "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]\n"
+        "print('RSS', hwm[0].split()[1], file=sys.stderr)\n"
         "sys.exit(rc)\n"
     )
     done = subprocess.run(
@@ -130,7 +130,6 @@ def run_monitor(root: Path) -> tuple[float, float]:
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     rss = [line for line in done.stderr.splitlines() if line.startswith("RSS")]
-    del before
     return elapsed, int(rss[-1].split()[1]) / 1024 if rss else float("nan")
 
 
@@ -138,9 +137,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--big", type=int, default=0, help="also run a chunked log this big")
+    parser.add_argument("--formats", default="parquet,jsonl", help="log formats to time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for log_format in ("parquet", "jsonl"):
+        for log_format in args.formats.split(","):
             root = Path(tmp) / log_format
             start = time.perf_counter()
             write_repo(root, log_format, args.records, window=args.records)
