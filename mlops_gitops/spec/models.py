@@ -33,6 +33,11 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Strict:
+        # Immutable: a default instance can be shared, not copied for every object (pydantic
+        # deep-copies defaults such as `Resources()`; this was a third of validation time).
+        return self
+
 
 class Metadata(Strict):
     """Name and free-form labels of an object."""
