@@ -443,6 +443,26 @@ def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:
 # ---------------------------------------------------------------- parser
 
 
+def _format_option(
+    parser: argparse.ArgumentParser,
+    choices: Sequence[str] = ("text", "json"),
+    help: str = "output format",
+) -> None:
+    parser.add_argument("--format", choices=list(choices), default="text", help=help)
+
+
+def _now_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--now", help=f"{what} (ISO 8601; default: now)")
+
+
+def _no_commit_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--no-commit", action="store_true", help=help)
+
+
+def _lock_timeout_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--lock-timeout", type=float, default=0.0, metavar="S", help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="mlops-gitops",
@@ -468,10 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load and check every "
         "spec file; report every problem at once as path:line:col: Kind/name: field: message.",
     )
-    validate.add_argument(
-        "--format",
-        choices=["text", "json", "github"],
-        default="text",
+    _format_option(
+        validate,
+        ["text", "json", "github"],
         help="text (default), json, or github (workflow annotations)",
     )
     validate.set_defaults(func=cmd_validate)
@@ -493,15 +512,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Diff the desired state (specs) against the recorded state and show the "
         "ordered steps, with gates and blocked reasons.",
     )
-    plan.add_argument(
-        "--format", choices=["text", "markdown", "json"], default="text", help="output format"
-    )
+    _format_option(plan, ["text", "markdown", "json"])
     plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
         help="exit 2 when there are changes, 0 when none",
     )
-    plan.add_argument("--now", help="the time to plan at (ISO 8601; default: now)")
+    _now_option(plan, "the time to plan at")
     plan.add_argument("-o", "--out", metavar="PLANFILE", help="save the plan for apply")
     plan.set_defaults(func=cmd_plan)
 
@@ -512,16 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
         "per step. Exit 0 all done, 1 a step failed, 3 blocked steps remain.",
     )
     apply.add_argument("planfile", nargs="?", help="a plan saved with plan -o (refused if stale)")
-    apply.add_argument("--now", help="the time to apply at (ISO 8601; default: now)")
-    apply.add_argument("--no-commit", action="store_true", help="record state but do not commit")
-    apply.add_argument(
-        "--lock-timeout",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="seconds to wait for another apply's lock (default 0)",
-    )
-    apply.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    _now_option(apply, "the time to apply at")
+    _no_commit_option(apply, "record state but do not commit")
+    _lock_timeout_option(apply, "seconds to wait for another apply's lock (default 0)")
+    _format_option(apply)
     apply.set_defaults(func=cmd_apply)
 
     status = commands.add_parser(
@@ -530,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Per deployment: desired and actual versions, Synced/OutOfSync, health. "
         "Per model version: pending, registered, staging, production or archived.",
     )
-    status.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    _format_option(status)
     status.set_defaults(func=cmd_status)
 
     history = commands.add_parser(
@@ -540,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     history.add_argument("--model", help="only this model's versions and deployments")
     history.add_argument("--deployment", help="only this deployment")
-    history.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    _format_option(history)
     history.set_defaults(func=cmd_history)
 
     rollback = commands.add_parser(
@@ -563,9 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
         "charts, and commit them. No new data, no commit.",
     )
     monitor.add_argument("--deployment", help="only this deployment")
-    monitor.add_argument("--now", help="end of the window (ISO 8601; default: now)")
-    monitor.add_argument("--no-commit", action="store_true", help="write reports, do not commit")
-    monitor.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    _now_option(monitor, "end of the window")
+    _no_commit_option(monitor, "write reports, do not commit")
+    _format_option(monitor)
     monitor.set_defaults(func=cmd_monitor)
 
     report = commands.add_parser("report", help="monitoring report tools")
@@ -581,9 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report_history.add_argument("deployment", metavar="D", help="the deployment")
     report_history.add_argument("--metric", required=True, metavar="M", help="the metric")
-    report_history.add_argument(
-        "--format", choices=["text", "json"], default="text", help="output format"
-    )
+    _format_option(report_history)
     report_history.set_defaults(func=cmd_report_history)
 
     reconcile = commands.add_parser(
@@ -592,16 +601,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every phase; each does nothing when nothing is new, so running on the "
         "tool's own commit does nothing. Exit codes as apply.",
     )
-    reconcile.add_argument("--now", help="the time to run at (ISO 8601; default: now)")
+    _now_option(reconcile, "the time to run at")
     reconcile.add_argument("--push", action="store_true", help="push the commits, retrying")
     reconcile.add_argument("--remote", help="remote to push to (default: the Project's git.remote)")
     reconcile.add_argument("--branch", help="branch to push to (default: the Project's git.branch)")
-    reconcile.add_argument(
-        "--lock-timeout", type=float, default=0.0, metavar="S", help="seconds to wait for the lock"
-    )
-    reconcile.add_argument(
-        "--format", choices=["text", "json"], default="text", help="output format"
-    )
+    _lock_timeout_option(reconcile, "seconds to wait for the lock")
+    _format_option(reconcile)
     reconcile.set_defaults(func=cmd_reconcile)
 
     train = commands.add_parser(
@@ -612,9 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the model's spec (comments kept). On failure nothing is committed (exit 1).",
     )
     train.add_argument("pipeline", metavar="PIPELINE", help="the TrainingPipeline name")
-    train.add_argument("--now", help="the creation date to record (ISO 8601; default: now)")
-    train.add_argument("--no-commit", action="store_true", help="write files but do not commit")
-    train.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    _now_option(train, "the creation date to record")
+    _no_commit_option(train, "write files but do not commit")
+    _format_option(train)
     train.set_defaults(func=cmd_train)
 
     serve = commands.add_parser(
