@@ -16,7 +16,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -286,7 +286,22 @@ def _validate(record: Any) -> tuple[dict[str, Any] | None, str]:
     return clean, ""
 
 
-def _jsonl(handle: io.BufferedReader, mark: Watermark, rel: str, bad: Malformed) -> Iterator[Batch]:
+class _BadLine(Exception):
+    """A line that is not a record; the message says why."""
+
+
+def _lines(
+    handle: io.BufferedReader,
+    mark: Watermark,
+    rel: str,
+    bad: Malformed,
+    parse: Callable[[bytes], Any],
+) -> Iterator[Batch]:
+    """Complete lines from the watermark on, parsed, validated and yielded in chunks.
+
+    `parse` turns one raw line into a record or raises `_BadLine`; the watermark advances
+    past every complete line, and a trailing line without its newline is left for next time.
+    """
     collector = _Collector()
     handle.seek(mark.offset)
     for raw in handle:
@@ -294,13 +309,12 @@ def _jsonl(handle: io.BufferedReader, mark: Watermark, rel: str, bad: Malformed)
             break  # a record still being written: read it next time
         mark.offset += len(raw)
         mark.line += 1
-        text = raw.strip()
-        if not text:
+        if not raw.strip():
             continue
         try:
-            record = json.loads(text)
-        except ValueError as exc:
-            bad.add(rel, mark.line, f"invalid JSON: {str(exc).split(':')[0]}")
+            record = parse(raw)
+        except _BadLine as exc:
+            bad.add(rel, mark.line, str(exc))
             continue
         clean, why = _validate(record)
         if clean is None:
@@ -311,6 +325,17 @@ def _jsonl(handle: io.BufferedReader, mark: Watermark, rel: str, bad: Malformed)
             yield collector.batch()
     if collector.rows:
         yield collector.batch()
+
+
+def _json_line(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.strip())
+    except ValueError as exc:
+        raise _BadLine(f"invalid JSON: {str(exc).split(':')[0]}") from None
+
+
+def _jsonl(handle: io.BufferedReader, mark: Watermark, rel: str, bad: Malformed) -> Iterator[Batch]:
+    return _lines(handle, mark, rel, bad, _json_line)
 
 
 def _csv_record(row: dict[str, str]) -> dict[str, Any]:
@@ -348,32 +373,17 @@ def _csv(handle: io.BufferedReader, mark: Watermark, rel: str, bad: Malformed) -
     header = next(csv.reader([header_line.decode("utf-8-sig", "replace")]))
     if mark.offset == 0:
         mark.offset, mark.line = len(header_line), 1
-    handle.seek(mark.offset)
-    collector = _Collector()
-    for raw in handle:
-        if not raw.endswith(b"\n"):
-            break
-        mark.offset += len(raw)
-        mark.line += 1
-        if not raw.strip():
-            continue
+
+    def parse(raw: bytes) -> Any:
         try:
             values = next(csv.reader([raw.decode("utf-8")]))
             if len(values) != len(header):
                 raise ValueError(f"{len(values)} fields, the header has {len(header)}")
-            record = _csv_record(dict(zip(header, values, strict=True)))
+            return _csv_record(dict(zip(header, values, strict=True)))
         except (ValueError, csv.Error) as exc:
-            bad.add(rel, mark.line, f"bad CSV row: {exc}")
-            continue
-        clean, why = _validate(record)
-        if clean is None:
-            bad.add(rel, mark.line, why)
-            continue
-        collector.add(clean)
-        if collector.rows >= CHUNK_RECORDS:
-            yield collector.batch()
-    if collector.rows:
-        yield collector.batch()
+            raise _BadLine(f"bad CSV row: {exc}") from None
+
+    yield from _lines(handle, mark, rel, bad, parse)
 
 
 def _row_group_batches(parquet: Any, skip: int) -> Iterator[tuple[int, Any]]:
