@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_gitops.errors import Problem, SpecError
-from mlops_gitops.spec.loader import Repository, load_repository
-from mlops_gitops.spec.validate import cross_check
+from mlops_gitops.spec.check import ValidationResult, load, validate
+
+__all__ = ["ValidationResult", "load", "validate"]
 
 if TYPE_CHECKING:
     from mlops_gitops.apply.run import ApplyResult
@@ -21,43 +20,6 @@ if TYPE_CHECKING:
     from mlops_gitops.plan.model import Plan
     from mlops_gitops.state.lock import LockInfo
     from mlops_gitops.train.pipeline import TrainResult
-
-
-@dataclass(frozen=True)
-class ValidationResult:
-    repository: Repository
-    problems: list[Problem]
-
-    @property
-    def valid(self) -> bool:
-        return not self.problems
-
-    def counts(self) -> dict[str, int]:
-        from collections import Counter
-
-        counted = Counter(kind for kind, _ in self.repository.objects)
-        if self.repository.project is not None:
-            counted["Project"] += 1
-        return dict(sorted(counted.items()))
-
-
-def validate(repo: Path | str = ".") -> ValidationResult:
-    """Load every spec file and check it; collects all problems instead of stopping."""
-    repository = load_repository(repo)
-    problems = list(repository.problems)
-    if repository.project is None and not problems:
-        problems.append(Problem("mlops.yaml holds no valid Project", path="mlops.yaml"))
-    problems.extend(cross_check(repository))
-    unique = {(p.sort_key(), p.kind, p.name): p for p in problems}
-    return ValidationResult(repository, [unique[k] for k in sorted(unique)])
-
-
-def load(repo: Path | str = ".") -> Repository:
-    """A repository that validated cleanly; raises SpecError with every problem otherwise."""
-    result = validate(repo)
-    if not result.valid:
-        raise SpecError(result.problems)
-    return result.repository
 
 
 def compile_manifest(repo: Path | str = ".") -> Manifest:
@@ -87,7 +49,7 @@ def open_workspace(repo: Path | str = ".") -> Workspace:
     """Validated specs compiled and ready for planning; raises SpecError when invalid."""
     from mlops_gitops.apply.workspace import Workspace
 
-    return Workspace.open(load(repo))
+    return Workspace.load(repo)
 
 
 def plan(repo: Path | str = ".", now: str | None = None) -> Plan:

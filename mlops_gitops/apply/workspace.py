@@ -78,6 +78,13 @@ class Workspace:
     def open(cls, repository: Repository) -> Workspace:
         return cls(repository.root, repository, build(repository))
 
+    @classmethod
+    def load(cls, repo: Path | str) -> Workspace:
+        """Validate and compile a repository; raises SpecError with every problem."""
+        from mlops_gitops.spec.check import load
+
+        return cls.open(load(repo))
+
     @property
     def project(self) -> m.ProjectSpec:
         return self.manifest.project.spec

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_gitops import git
+from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.errors import MlopsError
 
 PUSH_ATTEMPTS = 4
@@ -53,20 +54,19 @@ class ReconcileResult:
 
 
 def _phases(repo: Path, now: datetime, result: ReconcileResult, lock_timeout: float) -> None:
-    from mlops_gitops import api
     from mlops_gitops.apply import run
     from mlops_gitops.automate.retirement import run_retirements
     from mlops_gitops.automate.rules import run_rules
     from mlops_gitops.monitor.run import monitor
 
-    workspace = api.open_workspace(repo)
+    workspace = Workspace.load(repo)
     result.monitor = monitor(workspace, now)
     result.rules = run_rules(workspace, now)
     if any(o.commit for o in result.rules):
-        workspace = api.open_workspace(repo)  # rules edited the specs
+        workspace = Workspace.load(repo)  # rules edited the specs
     result.retirements = run_retirements(workspace, now)
     if any(o.edited for o in result.retirements):
-        workspace = api.open_workspace(repo)  # retirement phases edited the specs
+        workspace = Workspace.load(repo)  # retirement phases edited the specs
     result.apply = run.apply(workspace, now, None, True, lock_timeout)
 
 
@@ -80,9 +80,8 @@ def reconcile(
 ) -> ReconcileResult:
     if not git.is_repo(repo):
         raise MlopsError(f"{repo} is not a git repository; reconcile commits its work")
-    from mlops_gitops import api
 
-    settings = api.open_workspace(repo).project.git
+    settings = Workspace.load(repo).project.git
     remote = remote or settings.remote
     branch = branch or settings.branch
     result = ReconcileResult()

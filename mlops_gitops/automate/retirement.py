@@ -48,6 +48,7 @@ from mlops_gitops.automate.edit import SpecEditor
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.retirements import next_phase, phase_start, started
 from mlops_gitops.spec import models as m
+from mlops_gitops.spec.check import validate as validate_repository
 from mlops_gitops.state.store import StateView, dumps
 from mlops_gitops.util import atomic_write, sweep_temp_files
 
@@ -353,14 +354,10 @@ class RetirementRunner:
                 self.ws.project.git.author,
             )
         if change.files:
-            from mlops_gitops import api
-
-            self.ws = api.open_workspace(self.root)
+            self.ws = Workspace.load(self.root)
 
     def _problems(self) -> list[str]:
-        from mlops_gitops import api
-
-        found = api.validate(self.root).problems
+        found = validate_repository(self.root).problems
         return [p.render() for p in found[:5]]
 
     # ------------------------------------------------------------ phases

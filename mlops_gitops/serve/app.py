@@ -74,9 +74,9 @@ def _state_signature(state_dir: Path) -> str:
 
 def build_registry(repo_root: Path, logs: dict[str, PredictionLog]) -> Registry:
     """Load every deployed local deployment; one that fails is not ready, the rest serve."""
-    from mlops_gitops import api
+    from mlops_gitops.apply.workspace import Workspace
 
-    workspace = api.open_workspace(repo_root)
+    workspace = Workspace.load(repo_root)
     state_dir = workspace.state_store.root
     view = workspace.state_store.load()
     registry = Registry(signature=_state_signature(state_dir))
@@ -264,9 +264,9 @@ class Server:
     def _watch(self) -> None:
         state_dir = self.root / ".mlops" / "state"
         try:
-            from mlops_gitops import api
+            from mlops_gitops.apply.workspace import Workspace
 
-            state_dir = api.open_workspace(self.root).state_store.root
+            state_dir = Workspace.load(self.root).state_store.root
         except Exception:
             pass
         while not self._stop.wait(RELOAD_SECONDS):
