@@ -9,7 +9,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -122,10 +123,22 @@ def _escape_property(value: str) -> str:
     )
 
 
+@contextmanager
+def _writing(target: str | Path) -> Iterator[None]:
+    """An OSError while writing an output the user named (-o, DIR) is their error, not a bug."""
+    from mlops_gitops.errors import MlopsError
+
+    try:
+        yield
+    except OSError as exc:
+        raise MlopsError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
 def cmd_compile(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
 
-    path = api.write_manifest(args.repo, Path(args.output))
+    with _writing(args.output):
+        path = api.write_manifest(args.repo, Path(args.output))
     out.line(f"Wrote {path}")
     return EXIT_OK
 
@@ -133,7 +146,9 @@ def cmd_compile(args: argparse.Namespace, out: Output) -> int:
 def cmd_schema_export(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
 
-    for path in api.export_schemas(Path(args.directory)):
+    with _writing(args.directory):
+        paths = api.export_schemas(Path(args.directory))
+    for path in paths:
         out.line(f"Wrote {path}")
     return EXIT_OK
 
@@ -145,7 +160,8 @@ def cmd_plan(args: argparse.Namespace, out: Output) -> int:
     if args.out:
         from mlops_gitops.util import atomic_write
 
-        atomic_write(Path(args.out), render.plan_json(plan).encode())
+        with _writing(args.out):
+            atomic_write(Path(args.out), render.plan_json(plan).encode())
     if args.format == "json":
         out.stream.write(render.plan_json(plan))
     elif args.format == "markdown":
