@@ -20,6 +20,7 @@ import pandas as pd
 
 from mlops_gitops import git
 from mlops_gitops.apply.workspace import Workspace
+from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import charts, metrics
 from mlops_gitops.monitor.drift import DriftReport, compute_drift
 from mlops_gitops.monitor.profile import ReferenceProfile, build_profile
@@ -198,8 +199,16 @@ class Monitor:
                 return ReferenceProfile.from_json(json.loads(stored.read_text()))
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # rebuilt below
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        try:
+            frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        except (OSError, ValueError) as exc:  # pandas' and pyarrow's parse errors are ValueErrors
+            raise MlopsError(f"reference data {reference} cannot be read: {exc}") from None
         profile = build_profile(frame, sha)
+        if not profile.rows or not profile.features:
+            raise MlopsError(
+                f"reference data {reference} has no rows or no feature columns to measure drift"
+                " against (numeric or categorical, besides target)"
+            )
         atomic_write(stored, _json_bytes(profile.to_json()))
         return profile
 
