@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from mlops_gitops.errors import Problem
 from mlops_gitops.spec import models as m
@@ -78,19 +78,27 @@ def _missing_version(
     )
 
 
+def _model_version(
+    item: Loaded, model: str, version: str, repo: Repository
+) -> Generator[Problem, None, dict[str, m.ModelVersion] | None]:
+    """Check spec.model and spec.version; the model's versions, or None when it is missing."""
+    versions = _versions(repo, model)
+    if versions is None:
+        if ("Model", model) not in repo.broken:
+            yield _missing_model(item, ("spec", "model"), model, repo)
+        return None
+    if version not in versions:
+        yield _missing_version(item, ("spec", "version"), model, version, list(versions))
+    return versions
+
+
 def _deployments(repo: Repository) -> Iterator[Problem]:
     for item in repo.of_kind("Deployment"):
         assert isinstance(item.obj, m.Deployment)
         spec = item.obj.spec
-        versions = _versions(repo, spec.model)
+        versions = yield from _model_version(item, spec.model, spec.version, repo)
         if versions is None:
-            if ("Model", spec.model) not in repo.broken:
-                yield _missing_model(item, ("spec", "model"), spec.model, repo)
             continue
-        if spec.version not in versions:
-            yield _missing_version(
-                item, ("spec", "version"), spec.model, spec.version, list(versions)
-            )
         if spec.canary is not None:
             if spec.canary.version not in versions:
                 yield _missing_version(
@@ -155,15 +163,9 @@ def _retirements(repo: Repository) -> Iterator[Problem]:
     for item in repo.of_kind("RetirementPlan"):
         assert isinstance(item.obj, m.RetirementPlan)
         spec = item.obj.spec
-        versions = _versions(repo, spec.model)
+        versions = yield from _model_version(item, spec.model, spec.version, repo)
         if versions is None:
-            if ("Model", spec.model) not in repo.broken:
-                yield _missing_model(item, ("spec", "model"), spec.model, repo)
             continue
-        if spec.version not in versions:
-            yield _missing_version(
-                item, ("spec", "version"), spec.model, spec.version, list(versions)
-            )
         if spec.replacement == spec.version:
             yield _at(
                 item,
