@@ -186,6 +186,8 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
     target = spec.features.target
     if target not in data:
         raise MlopsError(f"target column {target!r} not in the data (columns: {list(data)[:10]})")
+    if data[target].isna().all():
+        raise MlopsError(f"target column {target!r} has no values: every row is missing it")
     features = spec.features.columns or [c for c in data.columns if c != target]
     X, y = data[features], data[target]
     from sklearn.model_selection import train_test_split
@@ -204,6 +206,11 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
         raise MlopsError(
             f"trainer {spec.trainer.entrypoint} raised {type(exc).__name__}: {exc}"
         ) from None
+    if not callable(getattr(fitted, "predict", None)):
+        raise MlopsError(
+            f"trainer {spec.trainer.entrypoint} returned {type(fitted).__name__},"
+            " not a fitted estimator (an object with a predict method)"
+        )
     bundle = Pipeline([("prep", prep), ("model", fitted)])
     predictions = bundle.predict(X_test)
     if model.spec.task == "classification":

@@ -21,7 +21,10 @@ def load(source: Any, repo_root: Path) -> tuple[pd.DataFrame, str]:
         if not path.is_file():
             raise MlopsError(f"data source {source.path} not found")
         fmt = source.format or ("parquet" if path.suffix == ".parquet" else "csv")
-        frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+        try:
+            frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+        except (OSError, ValueError) as exc:  # pandas' and pyarrow's parse errors are ValueErrors
+            raise MlopsError(f"data source {source.path} cannot be read: {exc}") from None
         return frame, source.path
     if isinstance(source, m.DatabaseSource):
         return _database(source, repo_root), _redact(source.url)

@@ -1,0 +1,72 @@
+"""`train` on input it cannot use: a clear error (exit 1) that names the problem, never a
+traceback, and nothing committed."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops_gitops import cli
+from tests.serve.helpers import EXAMPLE_REPO, commit_all, git, isolate
+
+TRAIN_CSV = "data/train/cancer.csv"
+TRAINER = "trainers/cancer.py"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    isolate(monkeypatch, tmp_path / "home")
+    repo = Path(
+        shutil.copytree(EXAMPLE_REPO, tmp_path / "repo", ignore=shutil.ignore_patterns("__py*"))
+    )
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "Initial specs")
+    return repo
+
+
+def train_fails(repo: Path) -> str:
+    before = git(repo, "rev-parse", "HEAD")
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        code = cli.main(["--no-color", "--repo", str(repo), "train", "cancer-train"])
+    out = buffer.getvalue()
+    assert code == 1, out
+    assert "internal error" not in out and "Traceback" not in out, out
+    assert git(repo, "rev-parse", "HEAD") == before
+    return out
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"a,b\n1,2\n1,2,3,4\n", b"\xff\xfe\x00garbage\n\x81\x82,\x83\n", b""],
+    ids=["ragged", "not-utf8", "empty"],
+)
+def test_an_unparseable_training_file(repo: Path, content: bytes) -> None:
+    (repo / TRAIN_CSV).write_bytes(content)
+    commit_all(repo, "Damage the training data")
+    out = train_fails(repo)
+    assert f"data source {TRAIN_CSV}" in out
+
+
+def test_a_target_that_is_all_missing(repo: Path) -> None:
+    frame = pd.read_csv(repo / TRAIN_CSV)
+    frame["target"] = float("nan")
+    frame.to_csv(repo / TRAIN_CSV, index=False)
+    commit_all(repo, "Lose the labels")
+    out = train_fails(repo)
+    assert "target column 'target'" in out
+
+
+@pytest.mark.parametrize("returned", ["None", "'a model'", "X_train"])
+def test_a_trainer_that_returns_no_estimator(repo: Path, returned: str) -> None:
+    (repo / TRAINER).write_text(
+        f"def train(X_train, y_train, **hyperparameters):\n    return {returned}\n"
+    )
+    commit_all(repo, "A trainer that forgets to return its model")
+    out = train_fails(repo)
+    assert "trainer trainers.cancer:train returned" in out
