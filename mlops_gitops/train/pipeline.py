@@ -29,6 +29,7 @@ from mlops_gitops import git
 from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import metrics
+from mlops_gitops.providers.artifacts import hash_file
 from mlops_gitops.spec import models as m
 from mlops_gitops.train import sources
 from mlops_gitops.util import atomic_write
@@ -149,10 +150,6 @@ def _provides(repo_root: Path, top: str) -> bool:
     return (repo_root / top).is_dir() or (repo_root / f"{top}.py").is_file()
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> TrainResult:
     pipeline = workspace.manifest.pipelines.get(name)
     if pipeline is None:
@@ -249,7 +246,7 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
         "version": version,
         "artifact": artifact_rel,
         "format": "skops",
-        "sha256": _sha(artifact),
+        "sha256": hash_file(artifact_rel, root)[0],
         "metrics": result.metrics,
         "hyperparameters": spec.trainer.hyperparameters,
         "reference_data": reference_rel,
