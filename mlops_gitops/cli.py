@@ -459,6 +459,17 @@ def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:
 # ---------------------------------------------------------------- parser
 
 
+def _port(text: str) -> int:
+    """A TCP port: 99999 would otherwise be bound as 34463 (the kernel keeps 16 bits)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not between 0 and 65535")
+    return port
+
+
 def _format_option(
     parser: argparse.ArgumentParser,
     choices: Sequence[str] = ("text", "json"),
@@ -646,7 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
         "logged for monitor; the server reloads when apply changes the state.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
     serve.set_defaults(func=cmd_serve)
 
     unlock = commands.add_parser(

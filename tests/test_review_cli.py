@@ -55,3 +55,11 @@ def test_bad_input_is_a_one_line_error_and_exit_1(
     assert "Traceback" not in run.seen
     assert "internal error" not in run.seen
     assert any(line.startswith("error: ") for line in run.err.splitlines()), run.seen
+
+
+@pytest.mark.parametrize("port", ["99999", "-5", "http"])
+def test_serve_refuses_a_port_out_of_range(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(capsys, ["serve", "--port", port])
+    assert exit_.value.code == 1
+    assert "--port" in capsys.readouterr().err
