@@ -76,6 +76,20 @@ class Policies(Strict):
     freeze_windows: list[FreezeWindow] = Field(default_factory=list)
 
 
+class SecuritySettings(Strict):
+    """Opt-ins that widen what repository content may make the tool reach; all off by default."""
+
+    allow_local_uris: bool = Field(
+        False, description="Accept file:// URIs for artifacts, data and logs (outside the repo)."
+    )
+    allow_insecure_http: bool = Field(
+        False, description="Accept plain http:// URIs for artifacts, data and logs."
+    )
+    allow_private_webhooks: bool = Field(
+        False, description="Let webhooks reach loopback and private addresses."
+    )
+
+
 DEFAULT_SPEC_DIRS = ["models", "deployments", "rules", "retirements", "pipelines"]
 
 
@@ -93,6 +107,7 @@ class ProjectSpec(Strict):
     git: GitSettings = GitSettings()
     values: dict[str, Any] = Field({}, description="Variables for *.yaml.j2 templates.")
     policies: Policies = Policies()
+    security: SecuritySettings = SecuritySettings()
     prune: bool = Field(False, description="Allow removing a deployment file to undeploy it.")
 
 
