@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from mlops_gitops import api
-from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.spec import cache as cache_mod
 from mlops_gitops.spec import loader
 from mlops_gitops.spec.cache import CACHE_DIR, HASH_FILE, PARSE_FILE, DerivedCache, HashCache
 from mlops_gitops.state.records import SCHEMA_VERSION
 from mlops_gitops.state.store import StateStore, dumps
+from mlops_gitops.workspace import Workspace
 from tests.conftest import (
     CORPUS_BASE,
     CORPUS_CASES,
@@ -472,7 +472,7 @@ def test_a_cached_hash_contradicting_the_pinned_one_is_checked(
 
 
 def workspace_now() -> Any:
-    from mlops_gitops.apply.workspace import parse_now
+    from mlops_gitops.workspace import parse_now
 
     return parse_now("2026-03-01T12:00:00Z")
 
@@ -567,8 +567,8 @@ def steps(root: Path) -> list[tuple[str, str]]:
 def test_version_digests_are_reused_and_an_edit_is_seen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops_gitops.apply.workspace import DIGEST_FILE
     from mlops_gitops.plan import planner
+    from mlops_gitops.workspace import DIGEST_FILE
 
     repo = plan_repo(tmp_path / "repo")
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
@@ -602,7 +602,7 @@ def test_version_digests_are_reused_and_an_edit_is_seen(
 def test_version_digests_of_other_code_are_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops_gitops.apply import workspace
+    from mlops_gitops import workspace
     from mlops_gitops.plan import planner
 
     rule = tmp_path / "digest_rule.py"

@@ -38,7 +38,7 @@ from mlops_gitops.state.records import (
     Revision,
     VersionRecord,
 )
-from mlops_gitops.state.store import StateView
+from mlops_gitops.state.view import StateView
 from tests.conftest import EXAMPLE_REPO
 
 API = "mlops-gitops/v1"

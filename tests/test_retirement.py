@@ -18,10 +18,10 @@ import pytest
 
 from mlops_gitops import api, cli
 from mlops_gitops.apply.status import status
-from mlops_gitops.automate.edit import EditError, SpecEditor
 from mlops_gitops.automate.retirement import run_retirements
 from mlops_gitops.plan.retirements import active_phase, next_phase
 from mlops_gitops.spec import models as m
+from mlops_gitops.spec.edit import EditError, SpecEditor
 
 PROJECT = """\
 # The project: one model, two deployments.

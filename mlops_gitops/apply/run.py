@@ -12,12 +12,12 @@ from typing import Any
 from mlops_gitops import git
 from mlops_gitops.apply.executor import Context, Outcome, fault_point, run_steps
 from mlops_gitops.apply.journal import Journal
-from mlops_gitops.apply.workspace import JOURNAL_FILE, LOCK_FILE, Workspace
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.model import Plan
 from mlops_gitops.plan.policies import POLICY
 from mlops_gitops.state import lock
 from mlops_gitops.util import sweep_temp_files
+from mlops_gitops.workspace import JOURNAL_FILE, LOCK_FILE, Workspace
 
 PAST = {
     "register": "registered",

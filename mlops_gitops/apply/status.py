@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlops_gitops import git
-from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.plan.planner import DEFAULT_STAGE_ORDER, deployment_config, recorded_config
 from mlops_gitops.plan.retirements import deprecations
-from mlops_gitops.state.store import StateView
+from mlops_gitops.state.view import StateView
+from mlops_gitops.workspace import Workspace
 
 
 def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops_gitops import git
-from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.workspace import Workspace
 
 PUSH_ATTEMPTS = 4
 

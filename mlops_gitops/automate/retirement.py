@@ -43,14 +43,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlops_gitops import git
-from mlops_gitops.apply.workspace import Workspace
-from mlops_gitops.automate.edit import SpecEditor
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.retirements import next_phase, phase_start, started
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.check import validate as validate_repository
-from mlops_gitops.state.store import StateView, dumps
+from mlops_gitops.spec.edit import SpecEditor
+from mlops_gitops.state.store import dumps
+from mlops_gitops.state.view import StateView
 from mlops_gitops.util import atomic_write, sweep_temp_files
+from mlops_gitops.workspace import Workspace
 
 STATE_SCHEMA_VERSION = 1
 DEFAULT_CANARY_STEP = 25

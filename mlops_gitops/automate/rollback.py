@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlops_gitops import git
-from mlops_gitops.apply.workspace import Workspace
-from mlops_gitops.automate.edit import SpecEditor
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.util import atomic_write
+from mlops_gitops.workspace import Workspace
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from mlops_gitops import git
-from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.automate import alerts
-from mlops_gitops.automate.edit import SpecEditor
 from mlops_gitops.automate.triggers import Evaluation, evaluate_rule, watched_version
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.spec import models as m
+from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.util import atomic_write
+from mlops_gitops.workspace import Workspace
 
 STATE_SCHEMA_VERSION = 1
 HISTORY_LIMIT = 20

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from mlops_gitops import git
-from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.workspace import Workspace
 
 TOP_LEVEL = {
     "share_drifted": ("drift", "share_drifted"),

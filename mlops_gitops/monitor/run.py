@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from mlops_gitops import git
-from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import charts, metrics
 from mlops_gitops.monitor.drift import DriftReport, compute_drift
@@ -36,6 +35,7 @@ from mlops_gitops.monitor.readers import (
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.types import format_duration
 from mlops_gitops.util import atomic_write
+from mlops_gitops.workspace import Workspace
 
 REPORT_FORMAT_VERSION = "1"
 STATE_SCHEMA_VERSION = 1

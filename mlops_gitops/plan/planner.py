@@ -22,7 +22,7 @@ from mlops_gitops.plan.policies import enforce as enforce_policies
 from mlops_gitops.plan.retirements import deprecation_warnings
 from mlops_gitops.spec import models as m
 from mlops_gitops.state.records import DeploymentRecord
-from mlops_gitops.state.store import StateView
+from mlops_gitops.state.view import StateView
 
 DEFAULT_STAGE_ORDER = ("development", "staging", "canary", "production")
 SETTINGS_FIELDS = ("stage", "target", "resources", "scaling", "health_check")

@@ -53,7 +53,7 @@ from mlops_gitops.plan.gates import Observations, evaluate
 from mlops_gitops.plan.model import GateResult, Step
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.types import format_duration
-from mlops_gitops.state.store import StateView
+from mlops_gitops.state.view import StateView
 
 POLICY = "policy "
 """How every reason this module adds to a step's `blocked_by` starts."""

@@ -74,7 +74,7 @@ def _state_signature(state_dir: Path) -> str:
 
 def build_registry(repo_root: Path, logs: dict[str, PredictionLog]) -> Registry:
     """Load every deployed local deployment; one that fails is not ready, the rest serve."""
-    from mlops_gitops.apply.workspace import Workspace
+    from mlops_gitops.workspace import Workspace
 
     workspace = Workspace.load(repo_root)
     state_dir = workspace.state_store.root
@@ -264,7 +264,7 @@ class Server:
     def _watch(self) -> None:
         state_dir = self.root / ".mlops" / "state"
         try:
-            from mlops_gitops.apply.workspace import Workspace
+            from mlops_gitops.workspace import Workspace
 
             state_dir = Workspace.load(self.root).state_store.root
         except Exception:

@@ -101,7 +101,7 @@ class Document:
     @property
     def root(self) -> yaml.Node | None:
         if self._root is None and not self.empty:
-            self._root = _compose(self.text)
+            self._root = compose(self.text)
         return self._root
 
     def _walk(self, path: Path) -> tuple[list[tuple[yaml.Node, yaml.Node | None]], int]:
@@ -249,7 +249,7 @@ class _Builder:
         return out
 
 
-def _compose(text: str) -> yaml.Node | None:
+def compose(text: str) -> yaml.Node | None:
     loader = _Loader(text)
     try:
         return loader.get_single_node()
@@ -260,7 +260,7 @@ def _compose(text: str) -> yaml.Node | None:
 def parse(text: str) -> Document:
     """Parse one YAML document; raise YamlProblem with the place of the first defect."""
     try:
-        root = _compose(text)
+        root = compose(text)
     except yaml.MarkedYAMLError as exc:
         raise _problem(exc, text) from None
     except yaml.reader.ReaderError as exc:

@@ -6,8 +6,6 @@ import gc
 import json
 import os
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +19,7 @@ from mlops_gitops.state.records import (
     ModelRecord,
     migrate,
 )
+from mlops_gitops.state.view import StateView
 from mlops_gitops.util import atomic_write
 
 R = TypeVar("R", bound=BaseModel)
@@ -31,23 +30,6 @@ FOLDERS = {"models": ModelRecord, "deployments": DeploymentRecord}
 def dumps(data: Any) -> bytes:
     """Sorted keys, two-space indent, trailing newline: readable, stable git diffs."""
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
-@dataclass(frozen=True)
-class StateView:
-    """A read-only snapshot of the recorded state, the planner's only view of it."""
-
-    models: Mapping[str, ModelRecord] = field(default_factory=dict)
-    deployments: Mapping[str, DeploymentRecord] = field(default_factory=dict)
-    meta: Meta | None = None
-
-    @property
-    def lineage(self) -> str | None:
-        return self.meta.lineage if self.meta else None
-
-    @property
-    def serial(self) -> int:
-        return self.meta.serial if self.meta else 0
 
 
 class StateStore:

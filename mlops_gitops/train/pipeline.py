@@ -26,13 +26,14 @@ import numpy as np
 import pandas as pd
 
 from mlops_gitops import git
-from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import metrics
 from mlops_gitops.providers.artifacts import hash_file
 from mlops_gitops.spec import models as m
+from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.train import sources
 from mlops_gitops.util import atomic_write
+from mlops_gitops.workspace import Workspace
 
 
 @dataclass
@@ -294,40 +295,16 @@ def _check_editable(workspace: Workspace, spec: m.TrainingPipelineSpec) -> None:
 
 def append_version(text: str, path: str, entry: dict[str, Any]) -> str:
     """Append a version item to spec.versions, matching the list's indentation."""
-    import yaml
-
-    from mlops_gitops.spec.yamlsource import _compose
-
-    root = _compose(text)
-    spec = next((v for k, v in root.value if k.value == "spec"), None) if root else None
-    versions = next((v for k, v in spec.value if k.value == "versions"), None) if spec else None
-    if not isinstance(versions, yaml.SequenceNode) or versions.flow_style or not versions.value:
-        raise MlopsError(f"{path}: spec.versions is not a block list the tool can extend")
-    indent = versions.value[0].start_mark.column
-    end = versions.value[-1].end_mark.index
-    line_start = text.rfind("\n", 0, end) + 1
-    insert_at = line_start if not text[line_start:end].strip() else text.find("\n", end) + 1
-    if insert_at <= 0:
-        text += "\n"
-        insert_at = len(text)
-    body = yaml.safe_dump(entry, sort_keys=False, default_flow_style=False, width=100)
-    # Versions, dates and hashes are always double-quoted strings, like the hand-written ones.
-    body = re.sub(
-        r"^(version|created|sha256): '?([^'\n]+?)'?$",
-        lambda match: f"{match.group(1)}: {json.dumps(match.group(2))}",
-        body,
-        flags=re.MULTILINE,
+    editor = SpecEditor(text, path)
+    editor.append_item(
+        ("spec", "versions"),
+        entry,
+        note=f"Trained by mlops-gitops (pipeline {entry['lineage']['pipeline']}).",
     )
-    lines = body.rstrip("\n").split("\n")
-    pad = " " * (indent - 2)
-    block = [f"{pad}- {lines[0]}"] + [f"{pad}  {line}" for line in lines[1:]]
-    note = f"{pad}# Trained by mlops-gitops (pipeline {entry['lineage']['pipeline']})."
-    return text[:insert_at] + "\n" + note + "\n" + "\n".join(block) + "\n" + text[insert_at:]
+    return editor.text
 
 
 def _canary(workspace: Workspace, target: m.CanaryTarget, version: str) -> str:
-    from mlops_gitops.automate.edit import SpecEditor
-
     source = workspace.manifest.sources.get(f"Deployment/{target.deployment}")
     if source is None or source.endswith(".j2"):
         raise MlopsError(f"deployment {target.deployment!r} cannot be edited")

@@ -43,7 +43,7 @@ from mlops_gitops.state.records import (
     ScanRecord,
     VersionRecord,
 )
-from mlops_gitops.state.store import StateView
+from mlops_gitops.state.view import StateView
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_REPO = PROJECT_ROOT / "example-repo"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_gitops.apply.workspace import LOCK_FILE
 from mlops_gitops.state import lock
+from mlops_gitops.workspace import LOCK_FILE
 from tests.engine.helpers import (
     NOW,
     SpecRepo,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_gitops.automate.edit import EditError, SpecEditor
+from mlops_gitops.spec.edit import EditError, SpecEditor
 
 CASES = {
     "block canary, last in the file without a final newline": (

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_gitops.apply.workspace import LOCK_FILE
 from mlops_gitops.state import lock
+from mlops_gitops.workspace import LOCK_FILE
 from tests.engine.conftest import RunCli
 from tests.engine.helpers import (
     NOW,

@@ -11,7 +11,7 @@ from mlops_gitops.plan.gates import Observed
 from mlops_gitops.plan.model import Plan, Step
 from mlops_gitops.spec import models as m
 from mlops_gitops.state.records import Revision
-from mlops_gitops.state.store import StateView
+from mlops_gitops.state.view import StateView
 from tests.engine.helpers import (
     deployment,
     deployment_record,

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from mlops_gitops import api
 from mlops_gitops.apply import run
-from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.plan.model import Plan
 from mlops_gitops.render import plan_json
+from mlops_gitops.workspace import Workspace
 from tests.engine.helpers import NOW, SpecRepo, tensor_artifact
 
 MODELS = ("m0", "m1", "m2")

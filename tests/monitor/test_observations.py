@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mlops_gitops import api, cli
-from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.plan.gates import Observed
+from mlops_gitops.workspace import Workspace
 from tests.monitor.helpers import NOW, MonitorRepo, append, git, jsonl, record
 
 STAGING_LOGS = "logs/clf-staging"

@@ -31,7 +31,8 @@ from mlops_gitops.providers.scan import scan
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import DerivedCache, HashCache, now_ns
 from mlops_gitops.spec.loader import Repository
-from mlops_gitops.state.store import StateStore, StateView
+from mlops_gitops.state.store import StateStore
+from mlops_gitops.state.view import StateView
 
 LOCK_FILE = ".mlops/apply.lock"
 DIGEST_FILE = "version-digests.json"

@@ -7,13 +7,14 @@ value it changes; the rest of the file stays identical, which keeps git diffs mi
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.spec.yamlsource import _compose
+from mlops_gitops.spec.yamlsource import compose
 
 Path = tuple[str | int, ...]
 
@@ -78,7 +79,7 @@ class SpecEditor:
         self.path = path
 
     def _root(self) -> yaml.Node:
-        root = _compose(self.text)
+        root = compose(self.text)
         if root is None:
             raise EditError(f"{self.path} is empty")
         return root
@@ -169,6 +170,39 @@ class SpecEditor:
             line_end = len(self.text)
         line = " " * indent + f"{key}: {value_text}\n"
         self.text = self.text[:line_end] + line + self.text[line_end:]
+
+    def append_item(self, path: Path, entry: dict[str, Any], note: str | None = None) -> None:
+        """Append a mapping to a non-empty block list, matching the list's indentation, with an
+        optional comment line above it. Versions, dates and hashes are written as
+        double-quoted strings, like hand-written ones."""
+        found = _find(self._root(), path)
+        items = found.value if found is not None else None
+        if not isinstance(items, yaml.SequenceNode) or items.flow_style or not items.value:
+            where = ".".join(map(str, path))
+            raise EditError(f"{self.path}: {where} is not a block list the tool can extend")
+        indent = items.value[0].start_mark.column
+        end = items.value[-1].end_mark.index
+        line_start = self.text.rfind("\n", 0, end) + 1
+        insert_at = (
+            line_start if not self.text[line_start:end].strip() else self.text.find("\n", end) + 1
+        )
+        if insert_at <= 0:
+            self.text += "\n"
+            insert_at = len(self.text)
+        body = yaml.safe_dump(entry, sort_keys=False, default_flow_style=False, width=100)
+        body = re.sub(
+            r"^(version|created|sha256): '?([^'\n]+?)'?$",
+            lambda match: f"{match.group(1)}: {json.dumps(match.group(2))}",
+            body,
+            flags=re.MULTILINE,
+        )
+        lines = body.rstrip("\n").split("\n")
+        pad = " " * (indent - 2)
+        block = [f"{pad}- {lines[0]}"] + [f"{pad}  {line}" for line in lines[1:]]
+        if note is not None:
+            block.insert(0, f"{pad}# {note}")
+        text = self.text
+        self.text = text[:insert_at] + "\n" + "\n".join(block) + "\n" + text[insert_at:]
 
     def delete_item(self, path: Path) -> None:
         """Remove one item of a sequence. In a block sequence the item's whole lines go, with
