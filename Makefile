@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check mlops_gitops tests benchmarks scripts
 	$(BIN)/ruff format --check mlops_gitops tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_validate.py

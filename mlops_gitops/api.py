@@ -12,7 +12,6 @@ __all__ = ["ValidationResult", "load", "validate"]
 if TYPE_CHECKING:
     from mlops_gitops.apply.run import ApplyResult
     from mlops_gitops.apply.status import Event
-    from mlops_gitops.apply.workspace import Workspace
     from mlops_gitops.automate.reconcile import ReconcileResult
     from mlops_gitops.automate.rollback import SpecChange
     from mlops_gitops.compile.manifest import Manifest
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     from mlops_gitops.plan.model import Plan
     from mlops_gitops.state.lock import LockInfo
     from mlops_gitops.train.pipeline import TrainResult
+    from mlops_gitops.workspace import Workspace
 
 
 def compile_manifest(repo: Path | str = ".") -> Manifest:
@@ -47,13 +47,13 @@ def export_schemas(out_dir: Path) -> list[Path]:
 
 def open_workspace(repo: Path | str = ".") -> Workspace:
     """Validated specs compiled and ready for planning; raises SpecError when invalid."""
-    from mlops_gitops.apply.workspace import Workspace
+    from mlops_gitops.workspace import Workspace
 
     return Workspace.load(repo)
 
 
 def plan(repo: Path | str = ".", now: str | None = None) -> Plan:
-    from mlops_gitops.apply.workspace import parse_now
+    from mlops_gitops.workspace import parse_now
 
     return open_workspace(repo).plan(parse_now(now))
 
@@ -66,14 +66,14 @@ def apply(
     lock_timeout: float = 0.0,
 ) -> ApplyResult:
     from mlops_gitops.apply import run
-    from mlops_gitops.apply.workspace import parse_now
+    from mlops_gitops.workspace import parse_now
 
     return run.apply(open_workspace(repo), parse_now(now), plan_file, commit, lock_timeout)
 
 
 def force_unlock(repo: Path | str, lock_id: str) -> LockInfo:
-    from mlops_gitops.apply.workspace import LOCK_FILE
     from mlops_gitops.state import lock
+    from mlops_gitops.workspace import LOCK_FILE
 
     return lock.force_unlock(Path(repo).resolve() / LOCK_FILE, lock_id)
 
@@ -104,8 +104,8 @@ def monitor(
     now: str | None = None,
     commit: bool = True,
 ) -> list[MonitorOutcome]:
-    from mlops_gitops.apply.workspace import parse_now
     from mlops_gitops.monitor.run import monitor as run_monitor
+    from mlops_gitops.workspace import parse_now
 
     return run_monitor(open_workspace(repo), parse_now(now), deployment, commit)
 
@@ -124,8 +124,8 @@ def reconcile(
     branch: str | None = None,
     lock_timeout: float = 0.0,
 ) -> ReconcileResult:
-    from mlops_gitops.apply.workspace import parse_now
     from mlops_gitops.automate.reconcile import reconcile as run_reconcile
+    from mlops_gitops.workspace import parse_now
 
     return run_reconcile(Path(repo).resolve(), parse_now(now), push, remote, branch, lock_timeout)
 
@@ -133,7 +133,14 @@ def reconcile(
 def train(
     repo: Path | str, pipeline: str, now: str | None = None, commit: bool = True
 ) -> TrainResult:
-    from mlops_gitops.apply.workspace import parse_now
     from mlops_gitops.train.pipeline import run
+    from mlops_gitops.workspace import parse_now
 
     return run(open_workspace(repo), pipeline, parse_now(now), commit)
+
+
+def serve(repo: Path | str, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve the deployments of target `local` until interrupted."""
+    from mlops_gitops.serve.app import serve as run_server
+
+    run_server(Path(repo).resolve(), host, port)

@@ -16,12 +16,19 @@ class Problem:
     kind: str = ""
     name: str = ""
     field: str = ""
+    context: str = ""
+    """A source excerpt shown under the problem, such as `6 |   a0: &a0 [x, x]`."""
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.path, self.line or 0, self.column or 0, self.field, self.message)
 
     def render(self) -> str:
-        """`path:line:col: Kind/name: field.path: message`, leaving out unknown parts."""
+        """`path:line:col: Kind/name: field.path: message`, then the excerpt if any."""
+        return "\n".join(self.render_lines())
+
+    def render_lines(self) -> list[str]:
+        """The problem's line and its excerpt's line: a renderer escapes each on its own,
+        so a line break inside a path or message never starts a line of its own."""
         where = self.path or "<repository>"
         if self.line is not None:
             where += f":{self.line}"
@@ -33,7 +40,12 @@ class Problem:
         if self.field:
             parts.append(self.field)
         parts.append(self.message)
-        return ": ".join(parts)
+        head = ": ".join(parts)
+        return [head, f"    {self.context}"] if self.context else [head]
+
+    @property
+    def full_message(self) -> str:
+        return f"{self.message}\n    {self.context}" if self.context else self.message
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -43,7 +55,7 @@ class Problem:
             "kind": self.kind or None,
             "name": self.name or None,
             "field": self.field or None,
-            "message": self.message,
+            "message": self.full_message,
         }
 
 

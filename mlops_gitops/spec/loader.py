@@ -368,12 +368,14 @@ def _parse_file(
     try:
         doc = parse(text)
     except YamlProblem as exc:
-        message = exc.message
+        context = ""
         if exc.line is not None:
             lines = text.splitlines()
             if 0 < exc.line <= len(lines):
-                message += f"\n    {exc.line} | {lines[exc.line - 1]}"
-        repo.problems.append(Problem(message, path=rel, line=exc.line, column=exc.column))
+                context = f"{exc.line} | {lines[exc.line - 1]}"
+        repo.problems.append(
+            Problem(exc.message, path=rel, line=exc.line, column=exc.column, context=context)
+        )
         _mark_broken(repo, text)
         return None
     if key is not None:

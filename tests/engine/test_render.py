@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 
 from mlops_gitops.plan.model import GateResult, ObjectRef, Plan, Step
-from mlops_gitops.render import MARKDOWN_LIMIT, plan_json, plan_markdown, plan_text, summary_line
+from mlops_gitops.render.plan import (
+    MARKDOWN_LIMIT,
+    plan_json,
+    plan_markdown,
+    plan_text,
+    summary_line,
+)
 
 
 def step(i: int, *, blocked: bool = False, reason: str = "a reason") -> Step:

@@ -1,4 +1,4 @@
-"""Renderers for plans and apply results: text (terminal), Markdown (PR comment), JSON.
+"""Plans as text (terminal), Markdown (PR comment) and JSON.
 
 One implementation per format so the PR comment is never a second code path.
 """
@@ -6,10 +6,10 @@ One implementation per format so the PR comment is never a second code path.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from mlops_gitops.plan.model import ACTIONS, Plan, Step
+from mlops_gitops.render.base import Lines, Paint, document, plain, scrub
 
 SYMBOLS = {
     "register": "+",
@@ -21,11 +21,6 @@ SYMBOLS = {
     "undeploy": "-",
 }
 MARKDOWN_LIMIT = 65_000
-Paint = Callable[[str, str], str]
-
-
-def _plain(text: str, _style: str) -> str:
-    return text
 
 
 def _change(step: Step) -> str:
@@ -94,30 +89,30 @@ def summary_line(plan: Plan) -> str:
     return line
 
 
-def plan_text(plan: Plan, paint: Paint = _plain) -> str:
-    lines: list[str] = []
+def plan_text(plan: Plan, paint: Paint = plain) -> str:
+    out = Lines(paint)
     colors = {"+": "green", "~": "yellow", "-": "red"}
     for step in plan.steps:
         symbol = SYMBOLS[step.action]
-        head = f"{symbol} {step.action} {step.object}"
-        lines.append(
-            paint(head, colors[symbol])
-            + (paint("  [blocked]", "red") if step.status == "blocked" else "")
-        )
-        lines.append(f"    {_change(step)}")
-        lines.append(paint(f"    reason: {step.reason}", "dim"))
+        head: list[tuple[str, str | None]] = [
+            (f"{symbol} {step.action} {step.object}", colors[symbol])
+        ]
+        if step.status == "blocked":
+            head.append(("  [blocked]", "red"))
+        out.add_parts(head)
+        out.add(f"    {_change(step)}")
+        out.add(f"    reason: {step.reason}", "dim")
         for gate in step.gates:
-            style = "green" if gate.passed else "red"
-            lines.append(paint(f"    gate {gate.describe()}", style))
+            out.add(f"    gate {gate.describe()}", "green" if gate.passed else "red")
         for why in step.blocked_by:
-            lines.append(paint(f"    blocked: {why}", "red"))
+            out.add(f"    blocked: {why}", "red")
         for warning in step.warnings:
-            lines.append(paint(f"    warning: {warning}", "yellow"))
-        lines.append("")
+            out.add(f"    warning: {warning}", "yellow")
+        out.add()
     for warning in plan.warnings:
-        lines.append(paint(f"warning: {warning}", "yellow"))
-    lines.append(paint(summary_line(plan), "bold"))
-    return "\n".join(lines) + "\n"
+        out.add(f"warning: {warning}", "yellow")
+    out.add(summary_line(plan), "bold")
+    return out.text()
 
 
 TABLE_CUT = "\n_Plan truncated: {n} more steps not shown. Run `mlops-gitops plan` for all._\n"
@@ -172,11 +167,12 @@ def _details(step: Step) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Text that stays inside its table cell or list item and cannot open HTML."""
+    return scrub(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def plan_json(plan: Plan) -> str:
-    return json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n"
+    return document(plan.to_json())
 
 
 __all__ = ["ACTIONS", "plan_json", "plan_markdown", "plan_text", "summary_line"]

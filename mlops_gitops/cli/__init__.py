@@ -1,0 +1,134 @@
+"""Command line: parse arguments, call `api`, render, map exit codes. Nothing imports this package.
+
+Each command group lives in its own module with its arguments beside its handler; this module
+assembles the parser and turns exceptions into exit codes. Library imports happen inside the
+handlers so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from mlops_gitops import __version__
+from mlops_gitops.cli import automation, monitoring, plans, records, serving, specs
+from mlops_gitops.cli.base import (
+    EXIT_BLOCKED,
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    Handler,
+    Output,
+    Parser,
+    find_repo,
+    repo_option,
+)
+
+__all__ = [
+    "EXIT_BLOCKED",
+    "EXIT_CHANGES",
+    "EXIT_ERROR",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "build_parser",
+    "main",
+    "run",
+]
+
+COMMANDS = (
+    specs.add_validate,
+    specs.add_compile,
+    plans.add_plan,
+    plans.add_apply,
+    records.add_status,
+    records.add_history,
+    automation.add_rollback,
+    monitoring.add_monitor,
+    monitoring.add_report,
+    automation.add_reconcile,
+    automation.add_train,
+    serving.add_serve,
+    records.add_force_unlock,
+    specs.add_schema,
+)
+"""Each command's parser, in the order `--help` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="mlops-gitops",
+        description="Run the lifecycle of machine-learning models the GitOps way.",
+        epilog="Exit codes: 0 ok, 1 error, 2 changes (plan --detailed-exitcode), "
+        "3 blocked steps remain, 4 internal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlops-gitops {__version__}")
+    repo_option(parser)
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the Python traceback on errors"
+    )
+    parser.add_argument("--no-color", action="store_true", help="never color the output")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=Parser
+    )
+    for add in COMMANDS:
+        add(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.repo = find_repo(args.repo)
+    color = False if args.no_color else None
+    out = Output(sys.stdout, color)
+    err = Output(sys.stderr, color)
+    func: Handler = args.func
+    try:
+        return func(args, out)
+    except KeyboardInterrupt:
+        err.line("interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`status | head`): not an error of ours. Point stdout at
+        # devnull so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:
+        return _report(exc, args, err)
+
+
+def _report(exc: Exception, args: argparse.Namespace, err: Output) -> int:
+    from mlops_gitops.errors import MlopsError, SpecError
+    from mlops_gitops.render.base import scrub
+    from mlops_gitops.render.validate import problems_text
+
+    if args.traceback:
+        import traceback
+
+        traceback.print_exception(exc, file=err.stream)
+    if isinstance(exc, SpecError):
+        err.write(problems_text(exc.problems, err.paint))
+        err.line(f"error: {scrub(exc.message)}")
+        return exc.exit_code
+    if isinstance(exc, MlopsError):
+        text = f"error: {scrub(exc.message)}"
+        if exc.hint:
+            text += f"\nhint: {scrub(exc.hint)}"
+        err.line(err.paint(text, "red"))
+        return exc.exit_code
+    err.line(
+        f"internal error: {type(exc).__name__}: {scrub(str(exc))} (this is a bug in "
+        "mlops-gitops; rerun with --traceback and report it)"
+    )
+    return EXIT_INTERNAL
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,76 @@
+"""Commands that read what was recorded: status, history, force-unlock."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlops_gitops.cli.base import EXIT_OK, Commands, Output, command, format_option
+
+
+def cmd_status(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+    from mlops_gitops.render import status as render
+
+    report = api.status(args.repo)
+    if args.format == "json":
+        out.write(render.status_json(report))
+    else:
+        out.write(render.status_text(report, out.paint))
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+    from mlops_gitops.render import status as render
+
+    events = api.history(args.repo, args.model, args.deployment)
+    if args.format == "json":
+        out.write(render.history_json(events))
+    else:
+        out.write(render.history_text(events, out.paint))
+    return EXIT_OK
+
+
+def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+    from mlops_gitops.render.base import scrub
+
+    holder = api.force_unlock(args.repo, args.lock_id)
+    out.line(f"Removed the state lock held by {scrub(holder.describe())}.")
+    return EXIT_OK
+
+
+def add_status(commands: Commands) -> None:
+    status = command(
+        commands,
+        "status",
+        cmd_status,
+        help="desired vs recorded state, sync and health",
+        description="Per deployment: desired and actual versions, Synced/OutOfSync, health. "
+        "Per model version: pending, registered, staging, production or archived.",
+    )
+    format_option(status)
+
+
+def add_history(commands: Commands) -> None:
+    history = command(
+        commands,
+        "history",
+        cmd_history,
+        help="the audit log of applied steps, read from git",
+        description="One event per applied step, rebuilt from the trailers of the tool's commits.",
+    )
+    history.add_argument("--model", help="only this model's versions and deployments")
+    history.add_argument("--deployment", help="only this deployment")
+    format_option(history)
+
+
+def add_force_unlock(commands: Commands) -> None:
+    unlock = command(
+        commands,
+        "force-unlock",
+        cmd_force_unlock,
+        help="remove a stale state lock",
+        description="Remove the state lock; the id must match the lock's holder.",
+    )
+    unlock.add_argument("lock_id", metavar="ID", help="the id printed with the stale lock")

@@ -1,0 +1,59 @@
+"""Reconcile runs as text and JSON: every phase's decisions, in the order they ran."""
+
+from __future__ import annotations
+
+from mlops_gitops.automate.reconcile import ReconcileResult
+from mlops_gitops.render.apply import counts_text
+from mlops_gitops.render.base import Lines, Paint, document, plain
+
+
+def reconcile_text(result: ReconcileResult, paint: Paint = plain, pushed: bool = False) -> str:
+    """`pushed`: whether the run was asked to push (then the push outcome is shown)."""
+    out = Lines(paint)
+    for outcome in result.monitor:
+        if outcome.changed:
+            drift = (outcome.report or {}).get("drift", {})
+            committed = f", committed {outcome.commit[:12]}" if outcome.commit else ""
+            out.add(
+                f"monitor {outcome.deployment}: {outcome.new_records} new records, "
+                f"drift share {drift.get('share_drifted', 0):.2f}{committed}"
+            )
+    for rule in result.rules:
+        for line in rule.log_lines:
+            out.add(line)
+        fired = "fired, not acting" if rule.evaluation.fired else "quiet"
+        verdict = "ACTED" if rule.acted else fired
+        out.add(
+            f"rule {rule.evaluation.rule}: {verdict}: {rule.evaluation.explanation}",
+            "yellow" if rule.acted else "dim",
+        )
+        for action in rule.actions:
+            detail = action.get("detail") or action.get("error") or ""
+            out.add(f"  {action['type']}: {detail}")
+    for retirement in result.retirements:
+        style = "red" if retirement.blocked_by else "yellow" if retirement.acted else "dim"
+        out.add(retirement.summary(), style)
+        for line in retirement.details():
+            out.add(f"  {line}")
+    applied = result.apply
+    if applied is not None and applied.outcomes:
+        committed = f", committed {applied.commit[:12]}" if applied.commit else ""
+        out.add(f"apply: {counts_text(applied)}{committed}")
+        for outcome in applied.outcomes:
+            if outcome.status != "done":
+                step = outcome.step
+                out.add(f"  {outcome.status} {step.action} {step.object}: {outcome.message}")
+    quiet = not any(o.changed for o in result.monitor) and not any(r.acted for r in result.rules)
+    quiet = quiet and not any(r.acted for r in result.retirements)
+    if quiet and (applied is None or not applied.outcomes):
+        out.add("Nothing to do: no new data, no rule fired, recorded state matches the specs.")
+    for note in result.notes:
+        out.add(f"note: {note}")
+    if pushed:
+        attempts = f"pushed after {result.push_attempts} attempt(s)"
+        out.add(attempts if result.pushed else "not pushed")
+    return out.text()
+
+
+def reconcile_json(result: ReconcileResult) -> str:
+    return document(result.to_json())
