@@ -21,10 +21,16 @@ from mlops_gitops.automate.triggers import Evaluation, evaluate_rule, watched_ve
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor
+from mlops_gitops.state.progress import (
+    Firing,
+    RuleProgress,
+    progress_bytes,
+    read_progress,
+    restore_hint,
+)
 from mlops_gitops.util import atomic_write
 from mlops_gitops.workspace import Workspace
 
-STATE_SCHEMA_VERSION = 1
 HISTORY_LIMIT = 20
 
 
@@ -45,10 +51,6 @@ class RuleOutcome:
         }
 
 
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 class RuleRunner:
     def __init__(self, workspace: Workspace, now: datetime, commit: bool = True) -> None:
         self.ws = workspace
@@ -60,12 +62,17 @@ class RuleRunner:
     def _state_path(self, name: str) -> Path:
         return self.root / self.state_dir / "rules" / f"{name}.json"
 
-    def _state(self, name: str) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = json.loads(self._state_path(name).read_text())
-        except (OSError, ValueError):
-            return {}
-        return data
+    def _state(self, name: str) -> RuleProgress:
+        rel = f"{self.state_dir}/rules/{name}.json"
+        found = read_progress(self._state_path(name), rel, RuleProgress)
+        if found is None:
+            return RuleProgress(rule=name)
+        if found.rule != name:
+            raise MlopsError(
+                f"{rel}: records rule {found.rule!r}, not {name!r}",
+                hint=restore_hint(rel),
+            )
+        return found
 
     def _report(self, deployment: str) -> tuple[dict[str, Any] | None, str, str | None]:
         rel = f"{self.ws.project.reports_dir}/{deployment}/latest.json"
@@ -104,8 +111,8 @@ class RuleRunner:
             rel,
             dict(entry.metrics) if entry else {},
             self.now,
-            _parse(state.get("last_schedule_run")),
-            _parse(state.get("last_fired")),
+            state.last_schedule_run,
+            state.last_fired,
         )
         evaluation = Evaluation(
             evaluation.rule,
@@ -120,9 +127,9 @@ class RuleRunner:
             return outcome
         schedule_only = all(t.type == "schedule" for t in evaluation.triggers if t.fired)
         seen = _fingerprint(report)
-        if not schedule_only and seen is not None and seen == state.get("last_data"):
+        if not schedule_only and seen is not None and seen == state.last_data:
             outcome.evaluation = _why(
-                evaluation, f"already acted on this data ({state.get('last_evidence')})"
+                evaluation, f"already acted on this data ({state.last_evidence})"
             )
             return outcome
         newer = self._changed_since(deployment, sha)
@@ -142,29 +149,19 @@ class RuleRunner:
             )
             return outcome
         self._act(name, rule, deployment, report or {}, outcome)
-        fired_history = list(state.get("fired", []))[-(HISTORY_LIMIT - 1) :]
-        fired_history.append(
-            {
-                "time": self.now.isoformat(timespec="seconds"),
-                "evidence": evidence,
-                "actions": [a["type"] for a in outcome.actions],
-            }
+        scheduled = any(t.type == "schedule" and t.fired for t in evaluation.triggers)
+        firing = Firing(
+            time=self.now, evidence=evidence, actions=[a["type"] for a in outcome.actions]
         )
-        new_state = {
-            "schema_version": STATE_SCHEMA_VERSION,
-            "rule": name,
-            "last_fired": self.now.isoformat(timespec="seconds"),
-            "last_evidence": evidence if not schedule_only else state.get("last_evidence"),
-            "last_data": seen if not schedule_only else state.get("last_data"),
-            "last_schedule_run": self.now.isoformat(timespec="seconds")
-            if any(t.type == "schedule" and t.fired for t in evaluation.triggers)
-            else state.get("last_schedule_run"),
-            "fired": fired_history,
-        }
-        atomic_write(
-            self._state_path(name),
-            (json.dumps(new_state, indent=2, sort_keys=True) + "\n").encode(),
+        new_state = RuleProgress(
+            rule=name,
+            last_fired=self.now,
+            last_evidence=state.last_evidence if schedule_only else evidence,
+            last_data=state.last_data if schedule_only else seen,
+            last_schedule_run=self.now if scheduled else state.last_schedule_run,
+            fired=[*state.fired[-(HISTORY_LIMIT - 1) :], firing],
         )
+        atomic_write(self._state_path(name), progress_bytes(new_state))
         outcome.acted = True
         if self.commit:
             paths = [f"{self.state_dir}/rules/{name}.json"]

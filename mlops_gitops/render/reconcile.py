@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlops_gitops.automate.reconcile import ReconcileResult
+from mlops_gitops.automate.retirement import RetirementOutcome
 from mlops_gitops.render.apply import counts_text
 from mlops_gitops.render.base import Lines, Paint, document, plain
 
@@ -32,8 +33,8 @@ def reconcile_text(result: ReconcileResult, paint: Paint = plain, pushed: bool =
             out.add(f"  {action['type']}: {detail}")
     for retirement in result.retirements:
         style = "red" if retirement.blocked_by else "yellow" if retirement.acted else "dim"
-        out.add(retirement.summary(), style)
-        for line in retirement.details():
+        out.add(retirement_summary(retirement), style)
+        for line in retirement_details(retirement):
             out.add(f"  {line}")
     applied = result.apply
     if applied is not None and applied.outcomes:
@@ -53,6 +54,29 @@ def reconcile_text(result: ReconcileResult, paint: Paint = plain, pushed: bool =
         attempts = f"pushed after {result.push_attempts} attempt(s)"
         out.add(attempts if result.pushed else "not pushed")
     return out.text()
+
+
+def retirement_summary(outcome: RetirementOutcome) -> str:
+    head = (
+        f"retirement {outcome.plan}: {outcome.model} {outcome.version} -> "
+        f"{outcome.replacement} on {outcome.retirement_date}"
+    )
+    if outcome.active_phase is None:
+        upcoming = outcome.next_phase or {}
+        return f"{head}: scheduled, {upcoming.get('name')} starts {upcoming.get('starts')}"
+    done = ", ".join(f"{p.phase} {p.status}" for p in outcome.phases) or "nothing due"
+    return f"{head}: phase {outcome.active_phase}: {outcome.status.upper()} ({done})"
+
+
+def retirement_details(outcome: RetirementOutcome) -> list[str]:
+    lines = []
+    for result in outcome.phases:
+        lines += [f"{result.phase}: edited {e.describe()}" for e in result.edits]
+        lines += [f"{result.phase}: {note}" for note in result.notes]
+        lines += [f"{result.phase}: BLOCKED: {why}" for why in result.blocked_by]
+        if result.commit:
+            lines.append(f"{result.phase}: committed {result.commit[:12]}")
+    return lines
 
 
 def reconcile_json(result: ReconcileResult) -> str:
