@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mlops_gitops.compile.manifest import Manifest
     from mlops_gitops.monitor.run import MonitorOutcome
     from mlops_gitops.plan.model import Plan
+    from mlops_gitops.scaffold import Scaffold
     from mlops_gitops.state.lock import LockInfo
     from mlops_gitops.train.pipeline import TrainResult
     from mlops_gitops.workspace import Workspace
@@ -144,3 +145,12 @@ def serve(repo: Path | str, host: str = "127.0.0.1", port: int = 8080) -> None:
     from mlops_gitops.serve.app import serve as run_server
 
     run_server(Path(repo).resolve(), host, port)
+
+
+def init(directory: Path | str = ".", ci: str = "github", name: str | None = None) -> Scaffold:
+    """Scaffold a new GitOps repository in `directory` (created if missing)."""
+    from mlops_gitops.scaffold import init_repository
+
+    if ci not in ("github", "gitlab", "none"):
+        raise ValueError(f"ci must be github, gitlab or none, not {ci!r}")
+    return init_repository(Path(directory), ci, name)  # type: ignore[arg-type]

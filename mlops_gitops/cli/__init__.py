@@ -12,7 +12,7 @@ import os
 import sys
 
 from mlops_gitops import __version__
-from mlops_gitops.cli import automation, monitoring, plans, records, serving, specs
+from mlops_gitops.cli import automation, monitoring, plans, records, serving, setup, specs
 from mlops_gitops.cli.base import (
     EXIT_BLOCKED,
     EXIT_CHANGES,
@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 COMMANDS = (
+    setup.add_init,
     specs.add_validate,
     specs.add_compile,
     plans.add_plan,
@@ -52,6 +53,7 @@ COMMANDS = (
     serving.add_serve,
     records.add_force_unlock,
     specs.add_schema,
+    setup.add_completion,
 )
 """Each command's parser, in the order `--help` lists them."""
 
@@ -79,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None and "_ARGCOMPLETE" in os.environ:
+        from mlops_gitops.cli.complete import hook
+
+        hook(parser)  # answers the shell and exits
     args = parser.parse_args(argv)
     args.repo = find_repo(args.repo)
     color = False if args.no_color else None

@@ -10,6 +10,7 @@ from mlops_gitops.cli.base import (
     Commands,
     Output,
     command,
+    complete_names,
     format_option,
     lock_timeout_option,
     no_commit_option,
@@ -80,7 +81,12 @@ def add_rollback(commands: Commands) -> None:
         description="Rewrite spec.version (and drop the canary) in the deployment's file, keeping "
         "every comment, and commit. Does not apply.",
     )
-    rollback.add_argument("deployment", metavar="DEPLOYMENT", help="the deployment to roll back")
+    complete_names(
+        rollback.add_argument(
+            "deployment", metavar="DEPLOYMENT", help="the deployment to roll back"
+        ),
+        "Deployment",
+    )
     rollback.add_argument(
         "--to", metavar="VERSION", help="the version (default: the previous stable version)"
     )
@@ -96,7 +102,10 @@ def add_train(commands: Commands) -> None:
         "on success store the artifact and reference data and commit a new version entry into "
         "the model's spec (comments kept). On failure nothing is committed (exit 1).",
     )
-    train.add_argument("pipeline", metavar="PIPELINE", help="the TrainingPipeline name")
+    complete_names(
+        train.add_argument("pipeline", metavar="PIPELINE", help="the TrainingPipeline name"),
+        "TrainingPipeline",
+    )
     now_option(train, "the creation date to record")
     no_commit_option(train, "write files but do not commit")
     format_option(train)

@@ -57,15 +57,21 @@ class Parser(argparse.ArgumentParser):
 
 
 def command(
-    commands: Commands, name: str, handler: Handler, help: str, description: str | None = None
+    commands: Commands,
+    name: str,
+    handler: Handler,
+    help: str,
+    description: str | None = None,
+    repo: bool = True,
 ) -> argparse.ArgumentParser:
-    """A sub-command that accepts the global options after its name too."""
+    """A sub-command; one that works on a repository accepts `--repo` after its name too."""
     parser: argparse.ArgumentParser = commands.add_parser(
         name, help=help, description=description or help
     )
-    parser.add_argument(
-        "--repo", default=argparse.SUPPRESS, metavar="DIR", help="as the global --repo"
-    )
+    if repo:
+        parser.add_argument(
+            "--repo", default=argparse.SUPPRESS, metavar="DIR", help="as the global --repo"
+        )
     parser.set_defaults(func=handler)
     return parser
 
@@ -74,6 +80,17 @@ def group(commands: Commands, name: str, help: str, dest: str) -> Commands:
     """A command with actions of its own (`report history`, `schema export`)."""
     parser = commands.add_parser(name, help=help, description=help)
     return parser.add_subparsers(dest=dest, metavar="ACTION", required=True, parser_class=Parser)
+
+
+def complete_names(action: argparse.Action, kind: str) -> None:
+    """Let shell completion offer the names of objects of `kind` for this argument."""
+
+    def complete(prefix: str, parsed_args: argparse.Namespace, **kwargs: Any) -> list[str]:
+        from mlops_gitops.cli.complete import names
+
+        return names(kind)(prefix, parsed_args, **kwargs)
+
+    action.completer = complete  # type: ignore[attr-defined]
 
 
 def repo_option(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from mlops_gitops.cli.base import EXIT_OK, Commands, Output, command, format_option
+from mlops_gitops.cli.base import (
+    EXIT_OK,
+    Commands,
+    Output,
+    command,
+    complete_names,
+    format_option,
+)
 
 
 def cmd_status(args: argparse.Namespace, out: Output) -> int:
@@ -60,8 +67,11 @@ def add_history(commands: Commands) -> None:
         help="the audit log of applied steps, read from git",
         description="One event per applied step, rebuilt from the trailers of the tool's commits.",
     )
-    history.add_argument("--model", help="only this model's versions and deployments")
-    history.add_argument("--deployment", help="only this deployment")
+    complete_names(
+        history.add_argument("--model", help="only this model's versions and deployments"),
+        "Model",
+    )
+    complete_names(history.add_argument("--deployment", help="only this deployment"), "Deployment")
     format_option(history)
 
 
