@@ -44,6 +44,37 @@ def run(root: Path, *args: str, stdin: str | None = None, check: bool = True) ->
     return done.stdout
 
 
+def common_dir(root: Path) -> Path | None:
+    """What `git rev-parse --git-common-dir` names for the work tree holding `root` (the
+    folder shared by all its worktrees), found the way git finds it but without running git:
+    the nearest `.git` folder, or `.git` file of a worktree or submodule (`gitdir: ...`), then
+    its `commondir` file. None outside a repository or when anything looks wrong."""
+    if os.environ.get("GIT_DIR") or os.environ.get("GIT_COMMON_DIR"):
+        out = run(root, "rev-parse", "--git-common-dir", check=False).strip()
+        return (root / out).resolve() if out else None
+    start = root.resolve()
+    for folder in (start, *start.parents):
+        dot = folder / ".git"
+        try:
+            if dot.is_dir():
+                gitdir = dot
+            elif dot.is_file():
+                with open(dot, encoding="utf-8") as handle:
+                    line = handle.readline(4096).strip()
+                if not line.startswith("gitdir:"):
+                    return None
+                gitdir = folder / line.removeprefix("gitdir:").strip()
+            else:
+                continue
+            common = gitdir
+            if (gitdir / "commondir").is_file():
+                common = gitdir / (gitdir / "commondir").read_text(encoding="utf-8").strip()
+            return common.resolve() if (common / "objects").is_dir() else None
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+    return None
+
+
 def is_repo(root: Path) -> bool:
     done = subprocess.run(
         ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],

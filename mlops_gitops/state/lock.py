@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops_gitops import __version__
+from mlops_gitops import __version__, fsguard
 from mlops_gitops.errors import MlopsError
 
 
@@ -74,7 +74,11 @@ def _user() -> str:
 
 
 @contextlib.contextmanager
-def hold(path: Path, operation: str, timeout: float) -> Iterator[LockInfo]:
+def hold(
+    path: Path, operation: str, timeout: float, root: Path | None = None
+) -> Iterator[LockInfo]:
+    """Hold the lock file `path` (written below `root`, by default its folder)."""
+    top = root or path.parent
     info = LockInfo(
         id=str(uuid.uuid4()),
         operation=operation,
@@ -83,30 +87,21 @@ def hold(path: Path, operation: str, timeout: float) -> Iterator[LockInfo]:
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         version=__version__,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(asdict(info), indent=2, sort_keys=True).encode()
     deadline = time.monotonic() + max(timeout, 0.0)
     delay = 0.05
-    while True:
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            # A stale lock is never released: say so now instead of waiting it out.
-            if time.monotonic() >= deadline or _stale(read(path)):
-                raise _held(path, timeout) from None
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
-            continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(info), handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        break
+    while not fsguard.write_new(top, path, data):
+        # A stale lock is never released: say so now instead of waiting it out.
+        if time.monotonic() >= deadline or _stale(read(path)):
+            raise _held(path, timeout)
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
     try:
         yield info
     finally:
         current = read(path)
         if current is not None and current.id == info.id:
-            path.unlink(missing_ok=True)
+            fsguard.remove(top, path)
 
 
 def _stale(holder: LockInfo | None) -> bool:
@@ -135,7 +130,7 @@ def _held(path: Path, timeout: float) -> LockError:
     )
 
 
-def force_unlock(path: Path, lock_id: str) -> LockInfo:
+def force_unlock(path: Path, lock_id: str, root: Path | None = None) -> LockInfo:
     holder = read(path)
     if holder is None:
         raise LockError("the state is not locked")
@@ -144,5 +139,5 @@ def force_unlock(path: Path, lock_id: str) -> LockInfo:
             f"lock id does not match: the lock is held as {holder.id}, not {lock_id}",
             hint=f"holder: {holder.describe()}",
         )
-    path.unlink()
+    fsguard.remove(root or path.parent, path)
     return holder
