@@ -70,12 +70,14 @@ def apply(
     return run.apply(open_workspace(repo), parse_now(now), plan_file, commit, lock_timeout)
 
 
-def force_unlock(repo: Path | str, lock_id: str) -> LockInfo:
+def force_unlock(repo: Path | str, lock_id: str, force: bool = False) -> LockInfo:
+    """Remove the state lock `lock_id`; refused while its holder runs on this host unless
+    `force` (which risks two applies at once)."""
     from mlops_gitops.state import lock
     from mlops_gitops.workspace import LOCK_FILE
 
     root = Path(repo).resolve()
-    return lock.force_unlock(root / LOCK_FILE, lock_id, root)
+    return lock.force_unlock(root / LOCK_FILE, lock_id, force, root)
 
 
 def status(repo: Path | str = ".") -> dict[str, Any]:

@@ -139,7 +139,7 @@ def apply(
     if commit and workspace.project.git.author:
         # Checked before any step runs: failing at commit time would leave state uncommitted.
         git.parse_author(workspace.project.git.author)
-    with lock.hold(root / LOCK_FILE, "apply", lock_timeout, root):
+    with lock.hold(root / LOCK_FILE, "apply", lock_timeout, root) as held:
         _sweep(workspace)
         journal, resumed = Journal.open(root, root / JOURNAL_FILE, now.isoformat())
         current = workspace.plan(now)
@@ -176,6 +176,7 @@ def apply(
         result = ApplyResult(plan=plan, outcomes=outcomes, resumed=resumed, warnings=warnings)
         done = journal.completed()
         if done:
+            lock.check_held(root / LOCK_FILE, held)
             if journal.meta_serial is None:
                 fault_point("before-serial")
                 serial = None if journal.base_serial is None else journal.base_serial + 1
