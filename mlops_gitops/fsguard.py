@@ -36,9 +36,11 @@ class UnsafePath(MlopsError):
 
 
 def _split(root: Path | str, path: Path | str) -> tuple[str, list[str]]:
-    """The root as a string and the components of `path` below it (`path` may be relative)."""
+    """The root as a string and the components of `path` below it. Both are taken as the
+    operating system would (a relative one from the working directory), with `..` resolved
+    by name: a path that leaves the root that way is refused like any other."""
     top = os.path.abspath(root)
-    full = os.path.abspath(os.path.join(top, path))
+    full = os.path.abspath(path)
     for base in dict.fromkeys((top, os.path.realpath(top))):
         if full == base:
             return base, []
