@@ -5,7 +5,7 @@ Targets (2-core machine): cold plan <= 5 s, unchanged plan <= 1 s with 5,000 mod
 versions and 5,000 deployments; status --format json of 300 models x 20 versions <= 0.5 s.
 
 The first run of each command is shown apart: it is the only one that finds no cache in
-`.mlops/cache/` (parsed spec files, artifact hashes). "no cache" runs set
+`.git/mlops-gitops/` (parsed spec files, artifact hashes). "no cache" runs set
 MLOPS_GITOPS_NO_CACHE=1, as a fresh CI checkout would be.
 """
 
@@ -139,7 +139,7 @@ def main() -> None:
         write_repo(wide, 300, 20, 300)
         subprocess.run(["git", "init", "-q", "-b", "main", str(wide)], check=True, env=ENV)
         cli(wide, "apply", "--no-commit")
-        shutil.rmtree(wide / ".mlops" / "cache", ignore_errors=True)
+        shutil.rmtree(wide / ".git" / "mlops-gitops", ignore_errors=True)
         print("300 models x 20 versions (6,000 versions)")
         print(f"status --format json {timed(wide, args.runs, 'status', '--format', 'json')}")
 

@@ -4,7 +4,7 @@ Run: .venv/bin/python benchmarks/bench_validate.py [--files 10000]
 Targets on a 2-core machine: validate 10,000 files in at most 3 s; --help in at most 150 ms.
 
 "no cache" runs set MLOPS_GITOPS_NO_CACHE=1 (a fresh checkout); the others reuse the parse
-cache in `.mlops/cache/` that the first of them writes (shown apart).
+cache that the first of them writes (shown apart): outside git, in $XDG_CACHE_HOME/mlops-gitops/.
 """
 
 from __future__ import annotations

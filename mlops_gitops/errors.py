@@ -73,6 +73,10 @@ class MlopsError(Exception):
         return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
 
 
+class MlopsWarning(UserWarning):
+    """Something a user should know that does not stop the run; the CLI shows each once."""
+
+
 @dataclass
 class ProblemCollector:
     """Gathers every problem so a run reports them all at once."""

@@ -92,7 +92,7 @@ class Workspace:
 
     @property
     def state_store(self) -> StateStore:
-        return StateStore(self.root / self.project.state_dir)
+        return StateStore(self.root / self.project.state_dir, self.root)
 
     @property
     def artifact_store(self) -> ArtifactStore:

@@ -19,7 +19,7 @@ import pytest
 from mlops_gitops import api
 from mlops_gitops.spec import cache as cache_mod
 from mlops_gitops.spec import loader
-from mlops_gitops.spec.cache import CACHE_DIR, HASH_FILE, PARSE_FILE, DerivedCache, HashCache
+from mlops_gitops.spec.cache import HASH_FILE, PARSE_FILE, DerivedCache, HashCache
 from mlops_gitops.state.records import SCHEMA_VERSION
 from mlops_gitops.state.store import StateStore, dumps
 from mlops_gitops.workspace import Workspace
@@ -78,8 +78,14 @@ def fresh(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return summary(root)
 
 
+def cache_file(root: Path, name: str) -> Path:
+    where = cache_mod.place(root)
+    assert where is not None
+    return where.file(name)
+
+
 def entries(root: Path) -> dict[str, Any]:
-    raw = (root / CACHE_DIR / PARSE_FILE).read_bytes()
+    raw = cache_file(root, PARSE_FILE).read_bytes()
     body: dict[str, Any] = json.loads(raw.partition(b"\n")[2])
     return body
 
@@ -110,21 +116,23 @@ def test_unchanged_files_are_not_parsed_again(
     repo = make_repo(tmp_path / "repo", {f"m{i}.yaml": model(f"m{i}") for i in range(3)})
     first = summary(repo)
     assert len(entries(repo)) == 4  # the Project and three models
-    stamp = (repo / CACHE_DIR / PARSE_FILE).stat().st_mtime_ns
+    stamp = cache_file(repo, PARSE_FILE).stat().st_mtime_ns
     counter = ParseCounter(monkeypatch)
     assert summary(repo) == first
     assert counter.count == 0
     assert first == fresh(repo, monkeypatch)
-    assert (repo / CACHE_DIR / PARSE_FILE).stat().st_mtime_ns == stamp  # nothing to rewrite
+    assert cache_file(repo, PARSE_FILE).stat().st_mtime_ns == stamp  # nothing to rewrite
 
 
-def test_cache_folder_ignores_itself_in_git(tmp_path: Path) -> None:
+def test_the_cache_lives_in_the_git_directory_not_the_work_tree(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"m.yaml": model("m")})
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     summary(repo)
-    assert (repo / CACHE_DIR / ".gitignore").read_text().endswith("*\n")
+    path = cache_file(repo, PARSE_FILE)
+    assert path.is_relative_to((repo / ".git" / "mlops-gitops").resolve()) and path.exists()
+    assert not (repo / ".mlops").exists()
     status = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"],
+        ["git", "status", "--porcelain", "--untracked-files=all", "--ignored"],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -137,6 +145,7 @@ def test_disabled_cache_writes_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     repo = make_repo(tmp_path / "repo", {"m.yaml": model("m")})
     fresh(repo, monkeypatch)
     assert not (repo / ".mlops").exists()
+    assert not cache_file(repo, PARSE_FILE).parent.exists()
 
 
 def test_an_edit_is_seen_even_with_the_same_size_and_times(
@@ -209,7 +218,7 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(
     repo = make_repo(tmp_path / "repo", {"a.yaml": model("a"), "b.yaml": "kind: [\n"})
     truth = fresh(repo, monkeypatch)
     assert summary(repo) == truth
-    path = repo / CACHE_DIR / PARSE_FILE
+    path = cache_file(repo, PARSE_FILE)
     raw = path.read_bytes()
     head, _, body = raw.partition(b"\n")
     if damage == "truncated":
@@ -238,7 +247,7 @@ def test_cached_entry_of_other_data_under_a_key_is_revalidated(
     """Cached data goes through the same typed checks as freshly parsed data."""
     repo = make_repo(tmp_path / "repo", {"a.yaml": model("a")})
     summary(repo)
-    path = repo / CACHE_DIR / PARSE_FILE
+    path = cache_file(repo, PARSE_FILE)
     head, _, body = path.read_bytes().partition(b"\n")
     stored = json.loads(body)
     key = hashlib.sha256((repo / "models" / "a.yaml").read_bytes()).hexdigest()
@@ -278,11 +287,11 @@ def test_values_that_json_cannot_keep_are_not_cached(
 
 def test_read_only_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = make_repo(tmp_path / "repo", {"a.yaml": model("a")})
-    monkeypatch.setattr(cache_mod, "atomic_write", _refuse)
+    monkeypatch.setattr(cache_mod.fsguard, "write", _refuse)
     assert summary(repo) == fresh(repo, monkeypatch)
 
 
-def _refuse(path: Path, data: bytes) -> None:
+def _refuse(root: Path, path: Path, data: bytes) -> None:
     raise PermissionError(13, "Permission denied", str(path))
 
 
@@ -316,12 +325,15 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
     files["bad-yaml.yaml"] = "kind: [\n"
     files["bad-field.yaml"] = model("bad").replace("task:", "tsak:")
     files["bad-utf8.yaml"] = "kind: Model\n"
+    files["dated.yaml"] = model("dated").replace(
+        "format: onnx\n", "format: onnx\n      created: 2026-01-10\n"
+    )
     repo = make_repo(tmp_path / "repo", files)
     (repo / "models" / "bad-utf8.yaml").write_bytes(b"kind: Model\nmetadata: {name: \xff}\n")
     (repo / "models" / "t.yaml.j2").write_text(model("t{{ 1 + 1 }}"))
     truth = fresh(repo, monkeypatch)
     text = run_cli(capsys, ["--repo", str(repo), "validate"])
-    (repo / ".mlops").rename(tmp_path / "first")  # run without the cache the run above wrote
+    cache_file(repo, "").rename(tmp_path / "first")  # run without the cache written above
 
     spawned = []
     real = loader._spawn_helper
@@ -341,7 +353,7 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
     assert spawned and spawned[-1] >= 30
     assert summary(repo) == truth
     assert run_cli(capsys, ["--repo", str(repo), "validate"]) == text
-    assert len(entries(repo)) == 63  # all but the two files that do not parse
+    assert len(entries(repo)) == 63  # all but the two that do not parse and the dated one
     assert summary(repo) == truth
 
 
@@ -375,7 +387,7 @@ def test_concurrent_runs_leave_a_usable_cache(tmp_path: Path) -> None:
     outputs = {run.communicate(timeout=120)[0] for run in runs}
     assert len(outputs) == 1 and all(run.returncode == 0 for run in runs)
     assert len(entries(repo)) == 31
-    assert not [p for p in (repo / CACHE_DIR).iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in cache_file(repo, PARSE_FILE).parent.iterdir() if p.name.endswith(".tmp")]
     done = run_subprocess(["--repo", str(repo), "validate"])
     assert done.returncode == 0 and done.stdout.encode() in outputs
 
@@ -419,7 +431,7 @@ def test_hashes_of_unchanged_artifacts_are_reused(
     repo = plan_repo(tmp_path / "repo")
     shorten_racy_window(monkeypatch)
     first = facts(repo)
-    assert (repo / CACHE_DIR / HASH_FILE).exists()
+    assert cache_file(repo, HASH_FILE).exists()
     opened: list[str] = []
     real_open = open
 
@@ -450,7 +462,7 @@ def test_a_changed_artifact_is_hashed_again(
 def test_racy_files_are_not_remembered(tmp_path: Path) -> None:
     repo = plan_repo(tmp_path / "repo")  # just written: within the racy window
     facts(repo)
-    assert not (repo / CACHE_DIR / HASH_FILE).exists()
+    assert not cache_file(repo, HASH_FILE).exists()
 
 
 def test_a_cached_hash_contradicting_the_pinned_one_is_checked(
@@ -481,7 +493,7 @@ def test_a_damaged_hash_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.Mon
     repo = plan_repo(tmp_path / "repo")
     shorten_racy_window(monkeypatch)
     first = facts(repo)
-    (repo / CACHE_DIR / HASH_FILE).write_bytes(b"\x00garbage")
+    cache_file(repo, HASH_FILE).write_bytes(b"\x00garbage")
     assert facts(repo) == first
     assert HashCache.open(repo).entries  # rebuilt
 
@@ -575,7 +587,7 @@ def test_version_digests_are_reused_and_an_edit_is_seen(
     result = api.apply(repo, now="2026-03-01T12:00:00Z", commit=False)
     assert [s.action for s in result.plan.steps] == ["register"]
     assert steps(repo) == []
-    assert (repo / CACHE_DIR / DIGEST_FILE).exists()
+    assert cache_file(repo, DIGEST_FILE).exists()
 
     computed: list[str] = []
     real = planner.json.dumps

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mlops_gitops import fsguard
 from mlops_gitops.spec import models as m
 
 
@@ -38,13 +39,12 @@ def send(
         return AlertResult("log", True, "printed", tuple(lines))
     if action.channel == "file":
         rel = f"alerts/{now.date().isoformat()}.md"
-        path = repo_root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists()
-        with open(path, "a", encoding="utf-8") as handle:
-            if fresh:
-                handle.write(f"# Alerts of {now.date().isoformat()}\n\n")
-            handle.write(f"- {now.isoformat(timespec='seconds')} {text}\n")
+        fsguard.append(
+            repo_root,
+            repo_root / rel,
+            f"- {now.isoformat(timespec='seconds')} {text}\n".encode(),
+            header=f"# Alerts of {now.date().isoformat()}\n\n".encode(),
+        )
         return AlertResult("file", True, f"appended to {rel}", path=rel)
     assert action.url is not None
     return _webhook(action.url, {"text": text, **payload}, action.timeout_seconds, action.retries)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_gitops import git
+from mlops_gitops import fsguard, git
 from mlops_gitops.automate import alerts
 from mlops_gitops.automate.triggers import Evaluation, evaluate_rule, watched_version
 from mlops_gitops.errors import MlopsError
@@ -28,7 +28,6 @@ from mlops_gitops.state.progress import (
     read_progress,
     restore_hint,
 )
-from mlops_gitops.util import atomic_write
 from mlops_gitops.workspace import Workspace
 
 HISTORY_LIMIT = 20
@@ -161,7 +160,7 @@ class RuleRunner:
             last_schedule_run=self.now if scheduled else state.last_schedule_run,
             fired=[*state.fired[-(HISTORY_LIMIT - 1) :], firing],
         )
-        atomic_write(self._state_path(name), progress_bytes(new_state))
+        fsguard.write(self.root, self._state_path(name), progress_bytes(new_state))
         outcome.acted = True
         if self.commit:
             paths = [f"{self.state_dir}/rules/{name}.json"]
@@ -267,7 +266,7 @@ class RuleRunner:
                 record |= {"error": exc.message}
             outcome.actions.append(record)
         if editor is not None:
-            atomic_write(self.root / source, editor.text.encode())
+            fsguard.write(self.root, self.root / source, editor.text.encode())
 
     def _message(self, name: str, rule: m.Rule, outcome: RuleOutcome) -> str:
         dname = rule.spec.deployment

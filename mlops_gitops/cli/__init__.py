@@ -24,6 +24,7 @@ from mlops_gitops.cli.base import (
     Parser,
     find_repo,
     repo_option,
+    warnings_shown,
 )
 
 __all__ = [
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     err = Output(sys.stderr, color)
     func: Handler = args.func
     try:
-        return func(args, out)
+        with warnings_shown(err):
+            return func(args, out)
     except KeyboardInterrupt:
         err.line("interrupted")
         return 130

@@ -144,3 +144,26 @@ def writing(target: str | Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise MlopsError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+@contextmanager
+def warnings_shown(err: Output) -> Iterator[None]:
+    """The library's warnings (MlopsWarning) on stderr, each message once per run."""
+    import warnings
+
+    from mlops_gitops.errors import MlopsWarning
+
+    shown: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", MlopsWarning)
+        others = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+            if not issubclass(category, MlopsWarning):
+                others(message, category, *rest, **kw)
+            elif str(message) not in shown:
+                shown.add(str(message))
+                err.line(err.paint(f"warning: {message}", "yellow"))
+
+        warnings.showwarning = show
+        yield

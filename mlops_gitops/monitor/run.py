@@ -7,7 +7,9 @@ window in a local cache (rebuilt from the logs on a fresh clone), compute the nu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_gitops import git
+from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import charts, metrics
 from mlops_gitops.monitor.drift import DriftReport, compute_drift
@@ -32,14 +34,13 @@ from mlops_gitops.monitor.readers import (
     read_labels,
     read_new,
 )
+from mlops_gitops.spec import cache
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.types import format_duration
-from mlops_gitops.util import atomic_write
 from mlops_gitops.workspace import Workspace
 
 REPORT_FORMAT_VERSION = "1"
 STATE_SCHEMA_VERSION = 1
-CACHE_DIR = ".mlops/cache/monitor"
 
 
 @dataclass
@@ -106,11 +107,16 @@ class Monitor:
             return {}
         return data
 
-    def _cache_path(self, name: str) -> Path:
-        return self.root / CACHE_DIR / f"{name}.pkl"
+    def _cache_path(self, name: str) -> tuple[Path, Path] | None:
+        """(the folder writes stay below, the window file): never in the work tree."""
+        where = cache.place(self.root) if cache.enabled() else None
+        return (where.top, where.file(f"monitor/{name}.pkl")) if where else None
 
     def _load_window(self, name: str, state: dict[str, Any]) -> pd.DataFrame | None:
-        path = self._cache_path(name)
+        found = self._cache_path(name)
+        if found is None:
+            return None
+        path = found[1]
         meta = path.with_suffix(".json")
         if not (path.exists() and meta.exists()):
             return None
@@ -125,15 +131,15 @@ class Monitor:
     def _save_window(
         self, name: str, frame: pd.DataFrame, watermarks: list[dict[str, Any]]
     ) -> None:
-        path = self._cache_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ignore = self.root / ".mlops" / "cache" / ".gitignore"
-        if not ignore.exists():  # local and rebuildable: never committed, never in git status
-            atomic_write(ignore, b"# written by mlops-gitops monitor: a local cache\n*\n")
-        tmp = path.with_suffix(".pkl.tmp")
-        frame.to_pickle(tmp)
-        tmp.replace(path)
-        atomic_write(path.with_suffix(".json"), _json_bytes({"watermarks": watermarks}))
+        found = self._cache_path(name)
+        if found is None:
+            return
+        top, path = found
+        buffer = io.BytesIO()
+        frame.to_pickle(buffer, compression=None)
+        with contextlib.suppress(OSError, MlopsError):  # a cache not kept is no error
+            fsguard.write(top, path, buffer.getvalue())
+            fsguard.write(top, path.with_suffix(".json"), _json_bytes({"watermarks": watermarks}))
 
     # ------------------------------------------------------------ window
 
@@ -209,27 +215,32 @@ class Monitor:
                 f"reference data {reference} has no rows or no feature columns to measure drift"
                 " against (numeric or categorical, besides target)"
             )
-        atomic_write(stored, _json_bytes(profile.to_json()))
+        fsguard.write(self.root, stored, _json_bytes(profile.to_json()))
         return profile
 
     def _reference_sha(self, reference: str, path: Path) -> str:
-        """Hash reference files once per content: a local index keyed by size and mtime."""
-        index_path = self.root / ".mlops" / "cache" / "references.json"
+        """Hash reference files once per content: an index keyed by size and mtime, kept with
+        the other caches (never in the work tree)."""
+        where = cache.place(self.root) if cache.enabled() else None
+        index_path = where.file("references.json") if where else None
         try:
-            index = json.loads(index_path.read_text())
+            index = json.loads(index_path.read_text()) if index_path else {}
+            index = index if isinstance(index, dict) else {}
         except (OSError, ValueError):
             index = {}
         stat = path.stat()
         key = [stat.st_size, stat.st_mtime_ns]
         entry = index.get(reference)
-        if entry and entry.get("key") == key:
+        if isinstance(entry, dict) and entry.get("key") == key:
             return str(entry["sha256"])
         digest = hashlib.sha256()
         with open(path, "rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
         index[reference] = {"key": key, "sha256": digest.hexdigest()}
-        atomic_write(index_path, _json_bytes(index))
+        if where is not None and index_path is not None:
+            with contextlib.suppress(OSError, MlopsError):  # a cache not kept is no error
+                fsguard.write(where.top, index_path, _json_bytes(index))
         return digest.hexdigest()
 
     # ------------------------------------------------------------ numbers
@@ -376,7 +387,7 @@ class Monitor:
             "last_run": self.now.isoformat(timespec="seconds"),
             "window_records": len(frame),
         }
-        atomic_write(self._state_path(name), _json_bytes(state_out))
+        fsguard.write(self.root, self._state_path(name), _json_bytes(state_out))
         outcome = MonitorOutcome(name, True, f"{new} new records", report, files, new_records=new)
         if commit and git.is_repo(self.root):
             paths = [
@@ -470,21 +481,22 @@ class Monitor:
                     n += 1
                     rel = f"charts/{_safe(feature)}-{n}.svg"
                 taken.add(rel)
-                atomic_write(folder / rel, svg.encode())
+                fsguard.write(self.root, folder / rel, svg.encode())
                 chart_files[feature] = rel
         service = _service_chart(frame)
         if service:
-            atomic_write(charts_dir / "latency.svg", service[0].encode())
-            atomic_write(charts_dir / "volume.svg", service[1].encode())
+            fsguard.write(self.root, charts_dir / "latency.svg", service[0].encode())
+            fsguard.write(self.root, charts_dir / "volume.svg", service[1].encode())
             service_files = {"latency": "charts/latency.svg", "volume": "charts/volume.svg"}
         current = {*chart_files.values(), *service_files.values()}
-        if charts_dir.exists():  # drop charts of features that no longer drift
-            for old in charts_dir.glob("*.svg"):
-                if f"charts/{old.name}" not in current:
-                    old.unlink()
-        atomic_write(folder / "latest.json", _json_bytes(report))
+        for old in fsguard.listdir(
+            self.root, charts_dir
+        ):  # charts of features that no longer drift
+            if old.endswith(".svg") and f"charts/{old}" not in current:
+                fsguard.remove(self.root, charts_dir / old)
+        fsguard.write(self.root, folder / "latest.json", _json_bytes(report))
         markdown = render_markdown(report, chart_files, service_files)
-        atomic_write(folder / "latest.md", markdown.encode())
+        fsguard.write(self.root, folder / "latest.md", markdown.encode())
         for rel in ("latest.json", "latest.md", *sorted(current)):
             written.append(f"{self.reports_dir}/{name}/{rel}")
         return written

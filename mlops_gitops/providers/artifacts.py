@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from mlops_gitops import fsguard
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.spec.types import is_uri
-from mlops_gitops.util import sweep_temp_files
 
 CHUNK = 1024 * 1024
 INCOMING = ".incoming."
@@ -85,6 +83,9 @@ class ArtifactStore:
         if not self.remote:
             path = Path(location.removeprefix("file://"))
             self.root: Path = path if path.is_absolute() else repo_root / path
+            self.top = self.root if path.is_absolute() else repo_root
+            """No write below this folder goes through a symlink: the repository for a store
+            inside it, else the store's own folder."""
         self.repo_root = repo_root
 
     def uri(self, blob: str) -> str:
@@ -108,36 +109,26 @@ class ArtifactStore:
     def sweep(self) -> None:
         """Drop partial copies an interrupted `put` left behind, idle for an hour (local only)."""
         if not self.remote:
-            sweep_temp_files(self.root, prefix=INCOMING, suffix="", idle_seconds=3600)
+            fsguard.sweep_temp_files(
+                self.top, self.root, prefix=INCOMING, suffix="", idle_seconds=3600
+            )
 
     def put(self, source: str) -> Stored:
         """Copy an artifact into the store while hashing it; idempotent for the same content."""
         if self.remote:
             return self._put_remote(source)
-        self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        fd, tmp = tempfile.mkstemp(prefix=INCOMING, dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as out, open_source(source, self.repo_root) as handle:
-                while chunk := handle.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+        with (
+            fsguard.staged(self.top, self.root, INCOMING) as temp,
+            open_source(source, self.repo_root) as handle,
+        ):
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                temp.handle.write(chunk)
             sha = digest.hexdigest()
-            target = self.root / blob_path(sha)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                os.unlink(tmp)
-            else:
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+            temp.keep(self.root / blob_path(sha), mode=0o444, replace=False)
         return Stored(sha, size, blob_path(sha))
 
     def _put_remote(self, source: str) -> Stored:

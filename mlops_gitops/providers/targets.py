@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 
+from mlops_gitops import fsguard
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.providers.artifacts import ArtifactStore
 from mlops_gitops.state.records import VersionRecord
-from mlops_gitops.util import atomic_write
 
 KSERVE_FORMATS = {
     "skops": "sklearn",
@@ -115,6 +115,7 @@ class KServeTarget:
 
     def __init__(self, store: ArtifactStore, repo_root: Path, rendered_dir: str) -> None:
         self.store = store
+        self.repo_root = repo_root
         self.folder = repo_root / rendered_dir / "kserve"
         self.relative = f"{rendered_dir.rstrip('/')}/kserve"
         """The folder as recorded in state: relative to the repository, so state is portable."""
@@ -131,15 +132,13 @@ class KServeTarget:
     ) -> TargetResult:
         path = self.path(name)
         if config is None:
-            removed = [path] if path.exists() else []
-            if removed:
-                path.unlink()
+            removed = [path] if fsguard.remove(self.repo_root, path) else []
             return TargetResult(serving={}, removed=removed)
         serving = serving_config(self.store, config, versions)
         manifest = render_inference_service(name, config, serving, meta)
         text = "# Rendered by mlops-gitops from the specs; do not edit by hand.\n"
         text += yaml.safe_dump(manifest, sort_keys=True, default_flow_style=False)
-        atomic_write(path, text.encode())
+        fsguard.write(self.repo_root, path, text.encode())
         warnings = []
         if not self.store.remote:
             warnings.append(

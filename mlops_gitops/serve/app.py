@@ -104,7 +104,10 @@ def build_registry(repo_root: Path, logs: dict[str, PredictionLog]) -> Registry:
         if location and "://" not in location:
             log = logs.get(name)
             if log is None or log.folder != repo_root / location:
-                log = PredictionLog(repo_root / location)
+                try:
+                    log = PredictionLog(repo_root / location, root=repo_root)
+                except MlopsError as exc:  # e.g. the log folder is a symlink: log nothing
+                    served.error, log = str(exc), None
             served.log = log
         registry.deployments[name] = served
     return registry

@@ -14,16 +14,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlops_gitops import fsguard
+
 FLUSH_SECONDS = 1.0
 ROTATE_BYTES = 64 * 1024 * 1024
 
 
 class PredictionLog:
     def __init__(
-        self, folder: Path, flush_seconds: float = FLUSH_SECONDS, rotate_bytes: int = ROTATE_BYTES
+        self,
+        folder: Path,
+        flush_seconds: float = FLUSH_SECONDS,
+        rotate_bytes: int = ROTATE_BYTES,
+        root: Path | None = None,
     ) -> None:
         self.folder = folder
+        self.root = root or folder
+        """No write below it goes through a symlink (the repository)."""
         self.path = folder / "predictions.jsonl"
+        fsguard.check_folder(self.root, folder)  # a folder that would be refused fails now
         self.rotate_bytes = rotate_bytes
         self._buffer: list[str] = []
         self._lock = threading.Lock()
@@ -51,11 +60,10 @@ class PredictionLog:
                 lines, self._buffer = self._buffer, []
             if not lines:
                 return
-            data = "".join(lines)
-            self.folder.mkdir(parents=True, exist_ok=True)
+            data = "".join(lines).encode("utf-8")
             if self.path.exists() and self.path.stat().st_size + len(data) > self.rotate_bytes:
-                os.replace(self.path, self._rotated_path())
-            with open(self.path, "a", encoding="utf-8") as handle:
+                fsguard.rename(self.root, self.path, self._rotated_path())
+            with fsguard.open_append(self.root, self.path) as handle:
                 handle.write(data)
 
     def _rotated_path(self) -> Path:

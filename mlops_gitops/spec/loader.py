@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlops_gitops.errors import MlopsError, Problem
 from mlops_gitops.spec import models as m
-from mlops_gitops.spec.cache import ParseCache, content_key, values_key
+from mlops_gitops.spec.cache import ParseCache, content_key, is_plain, values_key
 from mlops_gitops.spec.templates import TemplateProblem, render
 from mlops_gitops.spec.types import NAME_PATTERN, SHA256_PATTERN, VERSION_PATTERN
 from mlops_gitops.spec.yamlsource import Document, YamlProblem, parse
@@ -442,8 +442,11 @@ def _parse_job(job: Job, values: dict[str, Any]) -> tuple[str, Any, str | None] 
 
 
 def _spawn_helper(jobs: list[Job], values: dict[str, Any]) -> Callable[[ParseCache], None] | None:
-    """Fork a process that parses `jobs`; returns what collects its results into a cache."""
-    import pickle
+    """Fork a process that parses `jobs`; returns what collects its results into a cache.
+
+    Results travel as JSON: only plain data (no dates, bytes or sets), the rest is parsed
+    here again. Never pickle, even from our own child."""
+    import json
 
     try:
         read_fd, write_fd = os.pipe()
@@ -459,8 +462,12 @@ def _spawn_helper(jobs: list[Job], values: dict[str, Any]) -> Callable[[ParseCac
         code = 1
         try:
             os.close(read_fd)
-            results = [found for job in jobs if (found := _parse_job(job, values)) is not None]
-            payload = pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
+            results = [
+                found
+                for job in jobs
+                if (found := _parse_job(job, values)) is not None and is_plain(found[1])
+            ]
+            payload = json.dumps(results, separators=(",", ":")).encode()
             with os.fdopen(write_fd, "wb") as pipe:
                 pipe.write(payload)
             code = 0
@@ -477,8 +484,8 @@ def _spawn_helper(jobs: list[Job], values: dict[str, Any]) -> Callable[[ParseCac
         if os.waitstatus_to_exitcode(status) != 0:
             return  # the files are parsed here instead
         try:
-            results = pickle.loads(payload)
-        except Exception:  # a helper that died mid-write: parse here instead
+            results = json.loads(payload)
+        except (ValueError, RecursionError):  # a helper that died mid-write: parse here
             return
         for key, data, text in results:
             cache.put(key, data, text, used=False)

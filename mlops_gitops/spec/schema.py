@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mlops_gitops import fsguard
 from mlops_gitops.spec import models as m
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -27,12 +28,9 @@ def render_schemas() -> dict[str, str]:
 
 
 def export(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in render_schemas().items():
         path = directory / name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        fsguard.write(directory, path, text.encode("utf-8"))
         written.append(path)
     return written

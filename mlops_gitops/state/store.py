@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from mlops_gitops import fsguard
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.state.records import (
     SCHEMA_VERSION,
@@ -20,7 +22,6 @@ from mlops_gitops.state.records import (
     migrate,
 )
 from mlops_gitops.state.view import StateView
-from mlops_gitops.util import atomic_write
 
 R = TypeVar("R", bound=BaseModel)
 META_FILE = "meta.json"
@@ -35,8 +36,10 @@ def dumps(data: Any) -> bytes:
 class StateStore:
     """Reads and writes the state folder (`spec.state_dir`, default `.mlops/state`)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, top: Path | None = None) -> None:
         self.root = root
+        self.top = top or root
+        """The folder no write may leave or reach through a symlink: the repository."""
 
     def path_of(self, folder: str, name: str) -> Path:
         return self.root / folder / f"{name}.json"
@@ -115,9 +118,10 @@ class StateStore:
         """Write a record if its content changed; returns whether it did."""
         path = self.path_of(folder, name)
         data = dumps(record.model_dump(mode="json"))
-        if path.exists() and path.read_bytes() == data:
-            return False
-        atomic_write(path, data)
+        with contextlib.suppress(OSError):
+            if not path.is_symlink() and path.read_bytes() == data:
+                return False
+        fsguard.write(self.top, path, data)
         return True
 
     def bump(
@@ -134,5 +138,5 @@ class StateStore:
             spec_commit=spec_commit,
             updated_at=now,
         )
-        atomic_write(self.root / META_FILE, dumps(meta.model_dump(mode="json")))
+        fsguard.write(self.top, self.root / META_FILE, dumps(meta.model_dump(mode="json")))
         return meta

@@ -25,14 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_gitops import git
+from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import metrics
 from mlops_gitops.providers.artifacts import hash_file
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.train import sources
-from mlops_gitops.util import atomic_write
 from mlops_gitops.workspace import Workspace
 
 
@@ -236,11 +235,10 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
     import skops.io
 
     artifact = root / artifact_rel
-    artifact.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(artifact, skops.io.dumps(bundle))
+    fsguard.write(root, artifact, skops.io.dumps(bundle))
     reference = X_test.copy()
     reference[target] = y_test
-    atomic_write(root / reference_rel, reference.to_csv(index=False).encode())
+    fsguard.write(root, root / reference_rel, reference.to_csv(index=False).encode())
     result.files = [artifact_rel, reference_rel]
     head = git.head(root)
     entry = {
@@ -266,7 +264,7 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
     if model_source.endswith(".j2"):
         raise MlopsError(f"{model_source} is a template; cannot add the version to it")
     text = (root / model_source).read_text(encoding="utf-8")
-    atomic_write(root / model_source, append_version(text, model_source, entry).encode())
+    fsguard.write(root, root / model_source, append_version(text, model_source, entry).encode())
     result.files.append(model_source)
     if spec.canary is not None:
         result.files.append(_canary(workspace, spec.canary, version))
@@ -321,5 +319,5 @@ def _canary(workspace: Workspace, target: m.CanaryTarget, version: str) -> str:
             .replace('"version"', "version")
             .replace('"traffic"', "traffic"),
         )
-    atomic_write(workspace.root / source, editor.text.encode())
+    fsguard.write(workspace.root, workspace.root / source, editor.text.encode())
     return source

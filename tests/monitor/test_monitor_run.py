@@ -20,6 +20,7 @@ from sklearn import metrics as skm
 from mlops_gitops import api, cli
 from mlops_gitops.monitor import metrics
 from mlops_gitops.monitor.run import MonitorOutcome
+from mlops_gitops.spec import cache
 from tests.monitor.helpers import (
     NOW,
     START,
@@ -179,7 +180,7 @@ def test_fresh_clone_rebuilds_the_window_and_changes_nothing(
     assert commit_count(clone) == count
     assert git(clone, "status", "--porcelain") == ""  # the cache ignores itself
     assert (clone / "reports/clf-prod/latest.json").read_bytes() == report
-    assert (clone / ".mlops/cache/monitor/clf-prod.pkl").exists()
+    assert window_cache(clone).exists()
     # the rebuilt window is the real one: a new record gives the same numbers in both
     for where in (root, clone):
         log(where, [record(40)], name="q.jsonl")
@@ -190,12 +191,18 @@ def test_fresh_clone_rebuilds_the_window_and_changes_nothing(
     assert rebuilt["drift"] == original["drift"]
 
 
+def window_cache(root: Path) -> Path:
+    """Where monitor keeps a deployment's window: with the other caches, outside the tree."""
+    where = cache.place(root)
+    assert where is not None
+    return where.file("monitor/clf-prod.pkl")
+
+
 def test_the_cache_is_rebuilt_when_it_is_stale_or_damaged(repo: MonitorRepo) -> None:
     root = repo.root
     log(root, [record(i) for i in range(5)])
     run(root)
-    cache = root / ".mlops/cache/monitor/clf-prod.pkl"
-    cache.write_bytes(b"not a pickle")
+    window_cache(root).write_bytes(b"not a pickle")
     log(root, [record(5)])
     outcome = run(root)["clf-prod"]
     assert outcome.changed and outcome.commit  # rebuilt from the start of the logs
