@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from mlops_gitops import git
+from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.spec.models import DEFAULT_SPEC_DIRS
 from mlops_gitops.spec.schema import render_schemas
@@ -79,14 +79,11 @@ def init_repository(root: Path, ci: CI = "github", name: str | None = None) -> S
 
 
 def _write(done: Scaffold, rel: str, text: str) -> None:
-    path = done.root / rel
-    if path.exists() or path.is_symlink():
+    """Create `rel` unless something is there; never through a symlink."""
+    if fsguard.write_new(done.root, done.root / rel, text.encode()):
+        done.written.append(rel)
+    else:
         done.kept.append(rel)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "x", encoding="utf-8") as handle:
-        handle.write(text)
-    done.written.append(rel)
 
 
 def _gitignore(done: Scaffold) -> None:
@@ -109,5 +106,6 @@ def _gitignore(done: Scaffold) -> None:
         done.kept.append(".gitignore")
         return
     sep = "" if have.endswith("\n") or not have else "\n"
-    path.write_text(have + sep + "\n# mlops-gitops\n" + "\n".join(missing) + "\n", encoding="utf-8")
+    text = have + sep + "\n# mlops-gitops\n" + "\n".join(missing) + "\n"
+    fsguard.write(done.root, path, text.encode())
     done.written.append(".gitignore")
