@@ -6,6 +6,7 @@ Every problem is collected with its place; nothing stops at the first error.
 from __future__ import annotations
 
 import difflib
+import errno
 import gc
 import hashlib
 import os
@@ -20,6 +21,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from mlops_gitops.errors import MlopsError, Problem
+from mlops_gitops.safeio import TooLarge, file_kind, read_regular
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import ParseCache, content_key, values_key
 from mlops_gitops.spec.templates import TemplateProblem, render
@@ -107,6 +109,12 @@ def load_repository(root: Path | str) -> Repository:
 def _load_repository(root: Path | str) -> Repository:
     base = Path(root).resolve()
     project_path = base / PROJECT_FILE
+    if not project_path.is_file() and os.path.lexists(project_path):
+        try:
+            what = file_kind(os.stat(project_path).st_mode)
+        except OSError as exc:  # a symlink loop or a dangling symlink
+            what = "a symlink loop" if exc.errno == errno.ELOOP else "a broken symlink"
+        raise MlopsError(f"{PROJECT_FILE} in {base} is {what}, not a regular file")
     if not project_path.is_file():
         raise MlopsError(
             f"{PROJECT_FILE} not found in {base}",
@@ -275,26 +283,29 @@ def _read_text(
     if content is not None:
         data, repo.inputs[rel] = content
         return _decode(repo, data, rel)
-    path = Path(path)
-    if path.is_symlink() and not _inside(repo.root, path.resolve()):
+    try:
+        real = os.path.realpath(path, strict=True)
+    except OSError as exc:
+        why = "a symlink loop" if exc.errno == errno.ELOOP else exc.strerror
+        repo.problems.append(Problem(f"cannot read file: {why}", path=rel))
+        return None
+    if not _inside(repo.root, Path(real)):
         repo.problems.append(
             Problem(
-                f"symlink points outside the repository ({path.resolve()}); refusing to read it",
+                f"symlink points outside the repository ({real}); refusing to read it",
                 path=rel,
             )
         )
         return None
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            repo.problems.append(
-                Problem(
-                    f"file is {size} bytes; spec files may be at most {MAX_FILE_BYTES} bytes",
-                    path=rel,
-                )
-            )
-            return None
-        data = path.read_bytes()
+        data = read_regular(real, MAX_FILE_BYTES)
+    except TooLarge as exc:
+        message = f"file is {exc.size} bytes; spec files may be at most {exc.limit} bytes"
+        repo.problems.append(Problem(message, path=rel))
+        return None
+    except ValueError as exc:  # a FIFO, a device, a socket: reading could block forever
+        repo.problems.append(Problem(f"cannot read file: it {exc}", path=rel))
+        return None
     except OSError as exc:
         repo.problems.append(Problem(f"cannot read file: {exc.strerror}", path=rel))
         return None
