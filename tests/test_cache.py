@@ -326,9 +326,9 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
     spawned = []
     real = loader._spawn_helper
 
-    def spy(jobs: list[loader.Job], values: dict[str, Any]) -> Any:
+    def spy(jobs: list[loader.Job], values: dict[str, Any], budget: Any) -> Any:
         spawned.append(len(jobs))
-        return real(jobs, values)
+        return real(jobs, values, budget)
 
     monkeypatch.setattr(loader, "PARALLEL_MIN", 10)
     monkeypatch.setattr(loader, "_spawn_helper", spy)

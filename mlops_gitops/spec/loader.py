@@ -24,7 +24,7 @@ from mlops_gitops.errors import MlopsError, Problem
 from mlops_gitops.safeio import TooLarge, file_kind, read_regular
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import ParseCache, content_key, values_key
-from mlops_gitops.spec.templates import TemplateProblem, render
+from mlops_gitops.spec.templates import DEFAULT_BUDGET, Budget, TemplateProblem, render
 from mlops_gitops.spec.types import NAME_PATTERN, SHA256_PATTERN, VERSION_PATTERN
 from mlops_gitops.spec.yamlsource import Document, YamlProblem, parse
 
@@ -37,6 +37,9 @@ PARALLEL_MIN = 400
 HELPER_SHARE = 0.55
 """The share (in bytes) of the files to parse that the helper process takes: the main
 process also type-checks every object while the helper only parses."""
+
+EXCERPT_CHARS = 160
+"""Characters of a source line shown under a YAML error."""
 
 FREEZE_MIN = 1000
 """Files loaded from which the loaded objects are exempted from garbage collection passes."""
@@ -149,15 +152,17 @@ def _load_into(repo: Repository, project_path: Path, cache: ParseCache) -> None:
     spec = repo.project.obj.spec if repo.project else m.ProjectSpec()
     assert isinstance(spec, m.ProjectSpec)
     values = spec.values if repo.project else _raw_values(project_source)
+    budget = Budget(spec.security.template_cpu_seconds, spec.security.template_output_bytes)
     if project_source is not None:
         project_source.doc.data = None
     files = _spec_files(repo, spec.spec_dirs)
     contents = [_prefetch(path) for path, _ in files]
     templates = any(rel.endswith(".j2") for _, rel in files)
-    template_key = values_key(values) if templates else None
-    _parse_ahead(cache, files, contents, values, template_key)
+    # Budgets are part of the key: a render that fit a larger budget may not fit this one.
+    template_key = f"{values_key(values)}/{budget.key()}" if templates else None
+    _parse_ahead(cache, files, contents, values, template_key, budget)
     for (path, rel), content in zip(files, contents, strict=True):
-        loaded = _load_file(repo, path, rel, values, cache, content, template_key)
+        loaded = _load_file(repo, path, rel, values, cache, content, template_key, budget)
         if loaded is None:
             continue
         if isinstance(loaded.obj, m.Project):
@@ -339,8 +344,9 @@ def _load_file(
     cache: ParseCache,
     content: Prefetched | None,
     template_key: str | None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> Loaded | None:
-    source = _parse_file(repo, path, values, cache, content, template_key, rel)
+    source = _parse_file(repo, path, values, cache, content, template_key, rel, budget)
     if source is None:
         return None
     loaded = _typed(repo, source)
@@ -356,6 +362,7 @@ def _parse_file(
     content: Prefetched | None = None,
     template_key: str | None = None,
     rel: str | None = None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> Source | None:
     rel = _relative(repo, Path(path)) if rel is None else rel
     text = _read_text(repo, path, rel, content)
@@ -371,7 +378,7 @@ def _parse_file(
             return Source(rel, Document(data, rendered if rendered is not None else text))
     if template:
         try:
-            text = render(text, rel, values)
+            text = render(text, rel, values, budget)
         except TemplateProblem as exc:
             repo.problems.append(Problem(exc.message, path=rel, line=exc.line))
             _mark_broken(repo, text)
@@ -383,7 +390,10 @@ def _parse_file(
         if exc.line is not None:
             lines = text.splitlines()
             if 0 < exc.line <= len(lines):
-                context = f"{exc.line} | {lines[exc.line - 1]}"
+                excerpt = lines[exc.line - 1]
+                if len(excerpt) > EXCERPT_CHARS:  # a 1 MB line is not shown whole
+                    excerpt = excerpt[:EXCERPT_CHARS] + "..."
+                context = f"{exc.line} | {excerpt}"
         repo.problems.append(
             Problem(exc.message, path=rel, line=exc.line, column=exc.column, context=context)
         )
@@ -400,6 +410,7 @@ def _parse_ahead(
     contents: list[Prefetched | None],
     values: dict[str, Any],
     template_key: str | None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> None:
     """Let a second process parse part of the files the cache does not know, when it helps.
 
@@ -423,7 +434,7 @@ def _parse_ahead(
     while start > 0 and left > 0:
         start -= 1
         left -= len(jobs[start][1])
-    cache.pending = _spawn_helper(jobs[start:], values)
+    cache.pending = _spawn_helper(jobs[start:], values, budget)
     cache.awaited = {job[0] for job in jobs[start:]} if cache.pending else set()
 
 
@@ -440,19 +451,23 @@ Job = tuple[str, bytes, str, bool]
 """Cache key, bytes, relative path, whether the file is a template."""
 
 
-def _parse_job(job: Job, values: dict[str, Any]) -> tuple[str, Any, str | None] | None:
+def _parse_job(
+    job: Job, values: dict[str, Any], budget: Budget
+) -> tuple[str, Any, str | None] | None:
     """(key, data, rendered text) for a file that parses cleanly; None leaves it to the loader."""
     key, data, rel, template = job
     try:
         text = data.decode("utf-8")
         if template:
-            text = render(text, rel, values)
+            text = render(text, rel, values, budget)
         return key, parse(text).data, text if template else None
     except (UnicodeDecodeError, TemplateProblem, YamlProblem):
         return None
 
 
-def _spawn_helper(jobs: list[Job], values: dict[str, Any]) -> Callable[[ParseCache], None] | None:
+def _spawn_helper(
+    jobs: list[Job], values: dict[str, Any], budget: Budget
+) -> Callable[[ParseCache], None] | None:
     """Fork a process that parses `jobs`; returns what collects its results into a cache."""
     import pickle
 
@@ -470,7 +485,9 @@ def _spawn_helper(jobs: list[Job], values: dict[str, Any]) -> Callable[[ParseCac
         code = 1
         try:
             os.close(read_fd)
-            results = [found for job in jobs if (found := _parse_job(job, values)) is not None]
+            results = [
+                found for job in jobs if (found := _parse_job(job, values, budget)) is not None
+            ]
             payload = pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_fd, "wb") as pipe:
                 pipe.write(payload)

@@ -91,6 +91,16 @@ class SecuritySettings(Strict):
     allow_private_webhooks: bool = Field(
         False, description="Let webhooks reach loopback and private addresses."
     )
+    template_cpu_seconds: float = Field(
+        2.0, gt=0, le=60, description="CPU time one *.yaml.j2 template may take to render."
+    )
+    template_output_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Output one *.yaml.j2 template may render, and the largest value it may "
+        "build; everything it builds together may be ten times this.",
+    )
 
 
 DEFAULT_SPEC_DIRS = ["models", "deployments", "rules", "retirements", "pipelines"]
