@@ -53,7 +53,7 @@ def file_kind(mode: int) -> str:
     ):
         if test(mode):
             return name
-    return "not a regular file"
+    return "a special file"
 
 
 def read_regular(path: Path | str, max_bytes: int) -> bytes:
@@ -67,8 +67,12 @@ def read_regular(path: Path | str, max_bytes: int) -> bytes:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ValueError("is a symbolic link; refusing to follow it") from None
-        if exc.errno in (errno.ENXIO, errno.EWOULDBLOCK):  # a FIFO without writer, a socket
-            raise ValueError("is not a regular file") from None
+        if exc.errno in (errno.ENXIO, errno.EWOULDBLOCK, errno.EOPNOTSUPP):  # a socket...
+            try:
+                what = file_kind(os.lstat(path).st_mode)
+            except OSError:
+                what = "a special file"
+            raise ValueError(f"is {what}, not a regular file") from None
         raise
     try:
         info = os.fstat(fd)
