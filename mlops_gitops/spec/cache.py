@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_gitops import __version__
+from mlops_gitops.safeio import dumps
 from mlops_gitops.util import atomic_write
 
 CACHE_DIR = ".mlops/cache"
@@ -86,11 +87,11 @@ def _write(root: Path, name: str, fingerprint: str, body: Any) -> None:
     """Atomically; a cache that cannot be written (read-only checkout) is simply not kept."""
     folder = root / CACHE_DIR
     try:
-        data = json.dumps(body, separators=(",", ":")).encode()  # ASCII: lone surrogates too
+        data = dumps(body, separators=(",", ":")).encode()  # ASCII: lone surrogates too
         header = {"format": FORMAT, "tool": fingerprint, "sha256": hashlib.sha256(data).hexdigest()}
         if not (folder / ".gitignore").exists():
             atomic_write(folder / ".gitignore", _GITIGNORE.encode())
-        atomic_write(folder / name, json.dumps(header).encode() + b"\n" + data)
+        atomic_write(folder / name, dumps(header).encode() + b"\n" + data)
     except (OSError, ValueError, RecursionError):
         pass
 

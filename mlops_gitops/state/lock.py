@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import json
 import os
 import socket
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from mlops_gitops import __version__
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.safeio import dumps, loads
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _alive(pid: int) -> bool:
 
 def read(path: Path) -> LockInfo | None:
     try:
-        return LockInfo(**json.loads(path.read_text()))
+        return LockInfo(**loads(path.read_text()))
     except FileNotFoundError:
         return None
     except (ValueError, TypeError):
@@ -97,7 +97,7 @@ def hold(path: Path, operation: str, timeout: float) -> Iterator[LockInfo]:
             delay = min(delay * 1.5, 0.5)
             continue
         with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(info), handle, indent=2, sort_keys=True)
+            handle.write(dumps(asdict(info), indent=2, sort_keys=True))
             handle.flush()
             os.fsync(handle.fileno())
         break
