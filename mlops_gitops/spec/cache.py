@@ -57,7 +57,13 @@ def _fingerprint(*extra: str, sources: tuple[Path, ...] = ()) -> str:
     for part in (__version__, sys.version, *extra):
         digest.update(part.encode() + b"\0")
     here = Path(__file__).parent
-    for path in (here / "cache.py", here / "yamlsource.py", here / "templates.py", *sources):
+    rendering = ("templates.py", "sandbox.py", "meter.py")
+    for path in (
+        here / "cache.py",
+        here / "yamlsource.py",
+        *(here / n for n in rendering),
+        *sources,
+    ):
         try:
             digest.update(path.read_bytes())
         except OSError:
