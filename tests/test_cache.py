@@ -578,13 +578,13 @@ def test_version_digests_are_reused_and_an_edit_is_seen(
     assert (repo / CACHE_DIR / DIGEST_FILE).exists()
 
     computed: list[str] = []
-    real = planner.json.dumps
+    real = planner.dumps
 
     def counting(data: Any, **kwargs: Any) -> str:
         computed.append("x")
         return real(data, **kwargs)
 
-    monkeypatch.setattr(planner.json, "dumps", counting)
+    monkeypatch.setattr(planner, "dumps", counting)
     planner._DIGESTS.clear()
     assert steps(repo) == []
     assert computed == []  # every digest came from the cache
