@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from mlops_gitops.workspace import Workspace
 
 from mlops_gitops.automate.retirement import RetirementRunner
 from mlops_gitops.automate.rules import RuleRunner
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.safeio import dumps, finite, loads
 from mlops_gitops.serve.logs import PredictionLog
+from mlops_gitops.workspace import Workspace
 from tests.conftest import CORPUS_BASE, copy_repo
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)

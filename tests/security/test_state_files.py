@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from mlops_gitops.safeio import MAX_JSON_DEPTH
 from mlops_gitops.state.store import MAX_STATE_BYTES
 from tests.engine.helpers import SpecRepo, commit_all, git, init_git, tensor_artifact
 from tests.security.conftest import RunCli
@@ -197,7 +196,3 @@ def test_damaged_or_forged_state_file_is_a_clear_error_naming_it(
         assert "internal error" not in done.seen
     after = {p: p.read_bytes() for p in (applied / STATE).rglob("*.json") if p.is_file()}
     assert after == before  # nothing rewritten, nothing dropped
-
-
-def test_depth_budget_is_the_documented_one() -> None:
-    assert MAX_JSON_DEPTH == 64
