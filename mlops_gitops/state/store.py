@@ -57,7 +57,7 @@ class StateStore:
         self.root = root
 
     def path_of(self, folder: str, name: str) -> Path:
-        if not _NAME.match(name):  # never a path: `../x` must not leave the state folder
+        if not _NAME.fullmatch(name):  # never a path: `../x` must not leave the state folder
             raise MlopsError(f"{name!r} is not a valid object name; no state file is named so")
         return self.root / folder / f"{name}.json"
 

@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from mlops_gitops.state.store import MAX_STATE_BYTES
+from mlops_gitops.errors import MlopsError
+from mlops_gitops.state.records import DeploymentRecord
+from mlops_gitops.state.store import MAX_STATE_BYTES, StateStore
 from tests.engine.helpers import SpecRepo, commit_all, git, init_git, tensor_artifact
 from tests.security.conftest import RunCli
 
@@ -196,3 +198,12 @@ def test_damaged_or_forged_state_file_is_a_clear_error_naming_it(
         assert "internal error" not in done.seen
     after = {p: p.read_bytes() for p in (applied / STATE).rglob("*.json") if p.is_file()}
     assert after == before  # nothing rewritten, nothing dropped
+
+
+@pytest.mark.parametrize("name", ["../../../outside-victim", "x\n", "X", "", "a/b", "a" * 64])
+def test_a_state_path_is_never_built_from_an_invalid_name(tmp_path: Path, name: str) -> None:
+    store = StateStore(tmp_path / STATE)
+    with pytest.raises(MlopsError, match="is not a valid object name"):
+        store.path_of("deployments", name)
+    with pytest.raises(MlopsError):
+        store.load_one("deployments", name, DeploymentRecord)
