@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
 import stat
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from mlops_gitops.plan.planner import (
 )
 from mlops_gitops.providers.artifacts import ArtifactStore, hash_file, local_artifact_path
 from mlops_gitops.providers.scan import scan
+from mlops_gitops.safeio import read_json
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import DerivedCache, HashCache, now_ns
 from mlops_gitops.spec.loader import Repository
@@ -245,7 +245,7 @@ class Workspace:
             if not path.is_file():
                 continue
             try:
-                report = json.loads(path.read_text())
+                report = read_json(path)
             except (OSError, ValueError):
                 continue
             for version, numbers in (report.get("versions") or {}).items():

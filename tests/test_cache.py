@@ -338,9 +338,9 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
     spawned = []
     real = loader._spawn_helper
 
-    def spy(jobs: list[loader.Job], values: dict[str, Any]) -> Any:
+    def spy(jobs: list[loader.Job], values: dict[str, Any], budget: Any) -> Any:
         spawned.append(len(jobs))
-        return real(jobs, values)
+        return real(jobs, values, budget)
 
     monkeypatch.setattr(loader, "PARALLEL_MIN", 10)
     monkeypatch.setattr(loader, "_spawn_helper", spy)
@@ -590,13 +590,13 @@ def test_version_digests_are_reused_and_an_edit_is_seen(
     assert cache_file(repo, DIGEST_FILE).exists()
 
     computed: list[str] = []
-    real = planner.json.dumps
+    real = planner.dumps
 
     def counting(data: Any, **kwargs: Any) -> str:
         computed.append("x")
         return real(data, **kwargs)
 
-    monkeypatch.setattr(planner.json, "dumps", counting)
+    monkeypatch.setattr(planner, "dumps", counting)
     planner._DIGESTS.clear()
     assert steps(repo) == []
     assert computed == []  # every digest came from the cache

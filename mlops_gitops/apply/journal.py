@@ -7,13 +7,13 @@ final commit lists every completed step exactly once.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from mlops_gitops import fsguard
+from mlops_gitops.safeio import dumps, loads
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Journal:
         if resumed:
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
-                    record = json.loads(line)
+                    record = loads(line)
                 except ValueError:
                     continue  # a record torn by the crash: its step is simply redone
                 journal._replay(record)
@@ -74,7 +74,7 @@ class Journal:
 
     def _write(self, record: dict[str, Any]) -> None:
         assert self._handle is not None
-        self._handle.write((json.dumps(record, sort_keys=True) + "\n").encode())
+        self._handle.write((dumps(record, sort_keys=True) + "\n").encode())
         self._handle.flush()
         os.fdatasync(self._handle.fileno())
 

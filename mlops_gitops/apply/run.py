@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +14,7 @@ from mlops_gitops.apply.journal import Journal
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.model import Plan
 from mlops_gitops.plan.policies import POLICY
+from mlops_gitops.safeio import loads
 from mlops_gitops.state import lock
 from mlops_gitops.workspace import JOURNAL_FILE, LOCK_FILE, Workspace
 
@@ -77,7 +77,7 @@ class ApplyResult:
 
 def load_plan_file(path: Path) -> Plan:
     try:
-        data = json.loads(path.read_text())
+        data = loads(path.read_text())
         if data.get("format_version") != "1":
             raise ValueError(f"unsupported plan format_version {data.get('format_version')!r}")
         return Plan.from_json(data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import urllib.error
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_gitops import fsguard
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 
 
@@ -52,7 +52,7 @@ def send(
 
 def _webhook(url: str, body: dict[str, Any], timeout: float, retries: int) -> AlertResult:
     """POST JSON; retry on network errors and 5xx with a short backoff, never on 4xx."""
-    data = json.dumps(body, sort_keys=True).encode()
+    data = dumps(body, sort_keys=True).encode()
     last = ""
     for attempt in range(retries + 1):
         request = urllib.request.Request(

@@ -9,7 +9,6 @@ after the report it is judging.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from mlops_gitops import fsguard, git
 from mlops_gitops.automate import alerts
 from mlops_gitops.automate.triggers import Evaluation, evaluate_rule, watched_version
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.safeio import dumps, loads, read_json
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.state.progress import (
@@ -79,7 +79,7 @@ class RuleRunner:
         if not path.is_file():
             return None, rel, None
         try:
-            report = json.loads(path.read_text())
+            report = read_json(path)
         except (OSError, ValueError):
             return None, rel, None
         commits = git.log(self.root, [rel], max_count=1) if git.is_repo(self.root) else []
@@ -194,7 +194,7 @@ class RuleRunner:
         if not changes:
             return None
         try:
-            then = json.loads(git.show(self.root, changes[0].sha, rel))
+            then = loads(git.show(self.root, changes[0].sha, rel))
         except (MlopsError, ValueError):
             return None  # no report yet when the deployment last changed
         end_then = _window_end(then)
@@ -296,7 +296,7 @@ def _fingerprint(report: dict[str, Any] | None) -> str | None:
 
     window = report.get("window") or {}
     key = [window.get(k) for k in ("start", "end", "records", "labelled")]
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _window_end(report: Any) -> datetime | None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.loader import Repository
 
@@ -87,7 +87,7 @@ class Manifest:
 
     def dumps(self) -> str:
         """Byte-identical for identical inputs: sorted keys, fixed indentation, no timestamps."""
-        return json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def _model_json(obj: m.Model) -> dict[str, Any]:

@@ -281,7 +281,10 @@ def _validate(record: Any) -> tuple[dict[str, Any] | None, str]:
     request = record.get("request_id")
     if request is not None and not isinstance(request, str):
         clean["request_id"] = (
-            json.dumps(request) if isinstance(request, dict | list) else str(request)
+            # An identifier as text, not JSON the tool writes: a NaN inside stays readable.
+            json.dumps(request)  # noqa: TID251
+            if isinstance(request, dict | list)
+            else str(request)
         )
     return clean, ""
 

@@ -34,6 +34,7 @@ from mlops_gitops.monitor.readers import (
     read_labels,
     read_new,
 )
+from mlops_gitops.safeio import dump_bytes, dumps, read_json
 from mlops_gitops.spec import cache
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.types import format_duration
@@ -66,9 +67,7 @@ class MonitorOutcome:
 
 
 def _json_bytes(data: Any) -> bytes:
-    return (
-        json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
-    ).encode()
+    return dump_bytes(data)
 
 
 def _clean(value: Any) -> Any:
@@ -102,7 +101,7 @@ class Monitor:
         if not path.exists():
             return {}
         try:
-            data: dict[str, Any] = json.loads(path.read_text())
+            data: dict[str, Any] = read_json(path)
         except (OSError, ValueError):
             return {}
         return data
@@ -202,7 +201,7 @@ class Monitor:
         stored = self.root / self.state_dir / "profiles" / f"{sha}.json"
         if stored.exists():
             try:
-                return ReferenceProfile.from_json(json.loads(stored.read_text()))
+                return ReferenceProfile.from_json(read_json(stored))
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # rebuilt below
         try:
@@ -327,7 +326,7 @@ class Monitor:
             model.spec.task,
             sorted((v.version, v.reference_data or "") for v in model.spec.versions),
         ]
-        digest = hashlib.sha256(json.dumps(judged, sort_keys=True).encode()).hexdigest()
+        digest = hashlib.sha256(dumps(judged, sort_keys=True).encode()).hexdigest()
         frame, marks, malformed, events, new = self._read(name, spec, state)
         labels_digest = _files_digest(spec.monitoring.labels, self.root)
         report_rel = f"{self.reports_dir}/{name}/latest.json"

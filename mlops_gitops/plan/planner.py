@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import heapq
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -20,6 +19,7 @@ from mlops_gitops.plan.gates import Observations, Observed, evaluate
 from mlops_gitops.plan.model import Action, GateResult, ObjectRef, Plan, Step
 from mlops_gitops.plan.policies import enforce as enforce_policies
 from mlops_gitops.plan.retirements import deprecation_warnings
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.view import StateView
@@ -66,7 +66,7 @@ def version_digest(version: m.ModelVersion) -> str:
     if known is not None and known[0] is version:
         return known[1]
     data = version.model_dump(mode="json")
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(dumps(data, sort_keys=True).encode()).hexdigest()
     if len(_DIGESTS) >= 200_000:
         _DIGESTS.clear()
     _DIGESTS[id(version)] = (version, digest)

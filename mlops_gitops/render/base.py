@@ -8,10 +8,11 @@ builds through `scrub`, and only then adds colour of its own.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+from mlops_gitops.safeio import dumps
 
 Paint = Callable[[str, str], str]
 """`paint(text, style)`: colour text for a terminal, or return it unchanged."""
@@ -77,7 +78,7 @@ class Lines:
 
 def document(payload: dict[str, Any]) -> str:
     """A JSON output document: sorted keys, two-space indent, no NaN, newline-terminated."""
-    return json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    return dumps(payload, indent=2, sort_keys=True) + "\n"
 
 
 def versioned(**fields: Any) -> dict[str, Any]:

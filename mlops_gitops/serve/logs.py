@@ -7,7 +7,6 @@ stamp), which the monitor's watermarks recognise.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_gitops import fsguard
+from mlops_gitops.safeio import dumps, finite
 
 FLUSH_SECONDS = 1.0
 ROTATE_BYTES = 64 * 1024 * 1024
@@ -44,7 +44,7 @@ class PredictionLog:
         self._thread.start()
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+        line = dumps(finite(record), separators=(",", ":"), default=str) + "\n"
         with self._lock:
             self._buffer.append(line)
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from mlops_gitops import __version__, fsguard, git
 from mlops_gitops.errors import MlopsWarning
+from mlops_gitops.safeio import dumps
 
 STRAY_DIR = ".mlops/cache"
 """Where older versions kept caches inside the work tree: ignored now."""
@@ -109,7 +110,13 @@ def _fingerprint(*extra: str, sources: tuple[Path, ...] = ()) -> str:
     for part in (__version__, sys.version, *extra):
         digest.update(part.encode() + b"\0")
     here = Path(__file__).parent
-    for path in (here / "cache.py", here / "yamlsource.py", here / "templates.py", *sources):
+    rendering = ("templates.py", "sandbox.py", "meter.py")
+    for path in (
+        here / "cache.py",
+        here / "yamlsource.py",
+        *(here / n for n in rendering),
+        *sources,
+    ):
         try:
             digest.update(path.read_bytes())
         except OSError:
@@ -138,9 +145,9 @@ def _read(where: Place, name: str, fingerprint: str) -> Any:
 def _write(where: Place, name: str, fingerprint: str, body: Any) -> None:
     """Atomically; a cache that cannot be written (read-only checkout) is simply not kept."""
     try:
-        data = json.dumps(body, separators=(",", ":")).encode()  # ASCII: lone surrogates too
+        data = dumps(body, separators=(",", ":")).encode()  # ASCII: lone surrogates too
         header = {"format": FORMAT, "tool": fingerprint, "sha256": hashlib.sha256(data).hexdigest()}
-        fsguard.write(where.top, where.file(name), json.dumps(header).encode() + b"\n" + data)
+        fsguard.write(where.top, where.file(name), dumps(header).encode() + b"\n" + data)
     except (OSError, ValueError, RecursionError, fsguard.UnsafePath):
         pass
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mlops_gitops.spec.types import (
+    MAX_DURATION_DAYS,
     Cron,
+    Date,
     Duration,
     Entrypoint,
     Name,
@@ -26,12 +27,14 @@ Format = Literal["skops", "onnx", "joblib", "pickle", "python", "safetensors", "
 DriftMethod = Literal["auto", "ks", "psi", "js", "wasserstein", "chi2"]
 Percent = Annotated[int, Field(ge=0, le=100)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+INT32 = 2**31 - 1
+"""Upper bound of counts that end up in Kubernetes manifests (int32 there)."""
 
 
 class Strict(BaseModel):
     """Base of every spec model: immutable, and unknown fields are errors."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Strict:
         # Immutable: a default instance can be shared, not copied for every object (pydantic
@@ -87,6 +90,16 @@ class SecuritySettings(Strict):
     )
     allow_private_webhooks: bool = Field(
         False, description="Let webhooks reach loopback and private addresses."
+    )
+    template_cpu_seconds: float = Field(
+        2.0, gt=0, le=60, description="CPU time one *.yaml.j2 template may take to render."
+    )
+    template_output_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Output one *.yaml.j2 template may render, and the largest value it may "
+        "build; everything it builds together may be ten times this.",
     )
 
 
@@ -145,7 +158,7 @@ class ModelVersion(Strict):
         [], description="Types outside scikit-learn, numpy and scipy a skops file may load."
     )
     author: str | None = None
-    created: date | None = None
+    created: Date | None = None
     description: str | None = None
     lineage: dict[str, Any] = Field({}, description="Where the version came from.")
 
@@ -185,14 +198,14 @@ class Resources(Strict):
 
     cpu: Quantity | None = None
     memory: Quantity | None = None
-    gpu: Annotated[int, Field(ge=0)] | None = None
+    gpu: Annotated[int, Field(ge=0, le=INT32)] | None = None
 
 
 class Scaling(Strict):
     """Replica bounds."""
 
-    min_replicas: Annotated[int, Field(ge=0)] = 1
-    max_replicas: Annotated[int, Field(ge=1)] = 1
+    min_replicas: Annotated[int, Field(ge=0, le=INT32)] = 1
+    max_replicas: Annotated[int, Field(ge=1, le=INT32)] = 1
 
     @model_validator(mode="after")
     def _ordered(self) -> Scaling:
@@ -207,7 +220,7 @@ class HealthCheck(Strict):
     """How the target checks a replica is alive."""
 
     path: str = "/healthz"
-    interval_seconds: Annotated[int, Field(ge=1)] = 10
+    interval_seconds: Annotated[int, Field(ge=1, le=INT32)] = 10
 
 
 class Promotion(Strict):
@@ -236,7 +249,7 @@ class DriftSettings(Strict):
 class Window(Strict):
     """The rolling window statistics use: the last N records or a duration."""
 
-    records: Annotated[int, Field(ge=1)] | None = None
+    records: Annotated[int, Field(ge=1, le=INT32)] | None = None
     duration: Duration | None = None
 
     @model_validator(mode="after")
@@ -353,7 +366,7 @@ class Conditions(Strict):
     """How triggers combine and how often the rule may act."""
 
     match: Literal["any", "all"] = "any"
-    min_samples: Annotated[int, Field(ge=0)] = 0
+    min_samples: Annotated[int, Field(ge=0, le=INT32)] = 0
     cooldown: Duration | None = None
 
 
@@ -375,8 +388,8 @@ class ScaleAction(Strict):
     """Change the replica bounds."""
 
     type: Literal["scale_deployment"]
-    min_replicas: Annotated[int, Field(ge=0)]
-    max_replicas: Annotated[int, Field(ge=1)]
+    min_replicas: Annotated[int, Field(ge=0, le=INT32)]
+    max_replicas: Annotated[int, Field(ge=1, le=INT32)]
 
     @model_validator(mode="after")
     def _ordered(self) -> ScaleAction:
@@ -448,7 +461,7 @@ class Phase(Strict):
     """A retirement phase starting a number of days before the retirement date."""
 
     name: PhaseName
-    days_before: Annotated[int, Field(ge=0)]
+    days_before: Annotated[int, Field(ge=0, le=MAX_DURATION_DAYS)]
 
 
 DEFAULT_PHASES = (
@@ -464,7 +477,7 @@ class RetirementPlanSpec(Strict):
 
     model: Name
     version: Version
-    retirement_date: date
+    retirement_date: Date
     replacement: Version
     phases: list[Phase] = Field(default_factory=lambda: list(DEFAULT_PHASES))
 
@@ -541,7 +554,7 @@ class FeatureSelectionTransform(Strict):
     type: Literal["feature_selection"]
     method: Literal["variance", "kbest"] = "variance"
     threshold: float | None = None
-    k: Annotated[int, Field(ge=1)] | None = None
+    k: Annotated[int, Field(ge=1, le=INT32)] | None = None
 
     @model_validator(mode="after")
     def _k(self) -> FeatureSelectionTransform:
@@ -568,7 +581,7 @@ class Split(Strict):
     """Train/test split."""
 
     test_size: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
     stratify: bool = False
 
 

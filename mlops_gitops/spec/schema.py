@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from mlops_gitops import fsguard
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -22,7 +22,7 @@ def schema_for(kind: str) -> dict[str, Any]:
 def render_schemas() -> dict[str, str]:
     """File name -> JSON text, deterministic so a stale checked-in copy is detectable."""
     return {
-        m.SCHEMA_FILES[kind]: json.dumps(schema_for(kind), indent=2, ensure_ascii=False) + "\n"
+        m.SCHEMA_FILES[kind]: dumps(schema_for(kind), indent=2, ensure_ascii=False) + "\n"
         for kind in m.KINDS
     }
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -29,11 +30,33 @@ Version = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
 
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 
+# ---------------------------------------------------------------- times and dates
+
+MIN_YEAR = 1900
+MAX_YEAR = 9000
+"""Dates and times outside these years are typos or attacks; inside them, adding any allowed
+duration to a date never overflows Python's calendar (which ends in 9999)."""
+
+
+def check_year(year: int) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"year {year} is out of range; dates must be in {MIN_YEAR}-{MAX_YEAR}")
+
+
+def check_date(value: date) -> date:
+    check_year(value.year)
+    return value
+
+
+Date = Annotated[date, AfterValidator(check_date)]
+
 # ---------------------------------------------------------------- durations
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 DURATION_PATTERN = r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
+MAX_DURATION_DAYS = 36500
+"""About 100 years: any longer duration is a typo, and would overflow date arithmetic."""
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -44,10 +67,14 @@ def parse_duration(value: Any) -> timedelta:
     match = _DURATION_RE.match(value.strip())
     if not value.strip() or match is None:
         raise ValueError(f"{value!r} is not a duration; use e.g. 90s, 30m, 24h, 7d, 2w or 1h30m")
+    limit = MAX_DURATION_DAYS * _DURATION_UNITS["d"]
     seconds = 0
     for amount, unit in zip(match.groups(), "wdhms", strict=True):
         if amount:
-            seconds += int(amount) * _DURATION_UNITS[unit]
+            # Compare digit counts first: a 5,000-digit amount is not even an int to Python.
+            seconds += int(amount) * _DURATION_UNITS[unit] if len(amount) <= 15 else limit + 1
+    if seconds > limit:
+        raise ValueError(f"{value!r} is too long; a duration may be at most {MAX_DURATION_DAYS}d")
     return timedelta(seconds=seconds)
 
 
@@ -114,7 +141,10 @@ def parse_threshold(value: Any) -> Threshold:
             f"{value!r} is not a threshold; use an operator (>=, >, <=, <, ==, !=) and a number,"
             ' e.g. ">= 0.90"'
         )
-    return Threshold(match.group(1), float(match.group(2)))
+    number = float(match.group(2))
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} compares with {number}; a threshold needs a finite number")
+    return Threshold(match.group(1), number)
 
 
 ThresholdExpr = Annotated[

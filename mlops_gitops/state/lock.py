@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import json
 import os
 import socket
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from mlops_gitops import __version__, fsguard
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.safeio import dumps, loads
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ _FIELDS = {f.name for f in fields(LockInfo)}
 
 def read(path: Path) -> LockInfo | None:
     try:
-        data = json.loads(path.read_text())
+        data = loads(path.read_text())
         return LockInfo(**{k: v for k, v in data.items() if k in _FIELDS})
     except FileNotFoundError:
         return None
@@ -124,7 +124,7 @@ def hold(
         version=__version__,
         started=process_started(pid),
     )
-    data = json.dumps(asdict(info), indent=2, sort_keys=True).encode()
+    data = dumps(asdict(info), indent=2, sort_keys=True).encode()
     deadline = time.monotonic() + max(timeout, 0.0)
     delay = 0.05
     while not fsguard.write_new(top, path, data):

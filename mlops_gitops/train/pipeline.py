@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import metrics
 from mlops_gitops.providers.artifacts import hash_file
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.train import sources
@@ -220,7 +221,9 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
             np.asarray(y_test, dtype=float), np.asarray(predictions, dtype=float)
         )
     wanted = spec.evaluation.metrics or [k for k, v in evaluated.items() if isinstance(v, float)]
-    result.metrics = {k: round(float(evaluated[k]), 4) for k in wanted if k in evaluated}
+    # A metric that is not a number (roc_auc of one class) is left out: specs hold no NaN.
+    finite = {k: float(evaluated[k]) for k in wanted if k in evaluated}
+    result.metrics = {k: round(v, 4) for k, v in finite.items() if math.isfinite(v)}
     for metric, threshold in sorted(spec.evaluation.thresholds.items()):
         value = evaluated.get(metric)
         if value is None or not threshold.check(float(value)):
@@ -315,7 +318,7 @@ def _canary(workspace: Workspace, target: m.CanaryTarget, version: str) -> str:
         editor.insert_key(
             ("spec",),
             "canary",
-            json.dumps({"version": version, "traffic": target.traffic})
+            dumps({"version": version, "traffic": target.traffic})
             .replace('"version"', "version")
             .replace('"traffic"', "traffic"),
         )
