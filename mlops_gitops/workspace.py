@@ -107,7 +107,7 @@ class Workspace:
         Hashes of unchanged local files come from the hash cache, unless the cached hash
         contradicts the one the spec pins or the state recorded: then the file is read.
         """
-        out = {}
+        found = {}
         hashes = HashCache.open(self.root)
         inspector = Inspector(self.root, self.project.security, hashes)
         enabled = gc.isenabled()
@@ -118,16 +118,20 @@ class Workspace:
                 record = state.models.get(model)
                 recorded = record.versions.get(version) if record else None
                 expected = {spec.sha256, recorded.sha256 if recorded else None} - {None}
-                out[(model, version)] = inspector.inspect(
+                found[(model, version)] = inspector.inspect(
                     (model, version), spec, {e for e in expected if e}, recorded
                 )
             self._keep_digests(digests, recalled)
         finally:
             if enabled:
                 gc.enable()
-        inspector.finish(out)
+        inspector.finish(found)
         hashes.save()
-        return out
+        facts: dict[int, ArtifactFact] = {}  # versions naming one file share one fact
+        for item in found.values():
+            if id(item) not in facts:
+                facts[id(item)] = ArtifactFact(**vars(item))
+        return {key: facts[id(item)] for key, item in found.items()}
 
     def _model_keys(self) -> list[tuple[m.Model, str]]:
         """Models with the content key of their file (templates have none here)."""

@@ -1,5 +1,6 @@
 """What the plan needs to know about artifacts: where they are, that they hold what their
-format says, their hash and size, and the security scan's verdict.
+format says, their hash and size, and the security scan's verdict (the workspace hands these
+to the planner as its facts).
 
 Many versions may name one file, and a file may keep its content across runs, so work is
 done once per content: a file is read once per run (its stat data the key), its content
@@ -12,12 +13,11 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.plan.planner import ArtifactFact
 from mlops_gitops.providers import formats
 from mlops_gitops.providers.artifacts import hash_file
 from mlops_gitops.providers.scan import (
@@ -35,6 +35,19 @@ from mlops_gitops.state.records import VersionRecord
 
 Key = tuple[str, str]
 """(model, version)."""
+
+
+@dataclass(frozen=True)
+class ArtifactFact:
+    """What was found about a version's artifact (the planner's fact has the same fields)."""
+
+    exists: bool
+    sha256: str | None = None
+    size: int | None = None
+    scan_verdict: str | None = None
+    scan_findings: tuple[str, ...] = ()
+    scanner: str | None = None
+    error: str | None = None
 
 
 class Inspector:

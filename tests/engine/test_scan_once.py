@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import skops.io
 
-from mlops_gitops.apply.workspace import Workspace
 from mlops_gitops.providers import scan as scan_mod
 from mlops_gitops.providers.scan import ScanJob, scan_many, verdict_key
 from mlops_gitops.spec.check import load
+from mlops_gitops.workspace import Workspace
 from tests.engine.conftest import RunCli
 from tests.engine.helpers import EXAMPLE_REPO, NOW, SpecRepo, init_git
 from tests.security.crafted import evil_pickle
