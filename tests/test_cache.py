@@ -17,8 +17,11 @@ from typing import Any
 import pytest
 
 from mlops_gitops import api
+from mlops_gitops.errors import MlopsError, SpecError
+from mlops_gitops.providers.facts import Inspector
 from mlops_gitops.spec import cache as cache_mod
 from mlops_gitops.spec import loader
+from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import HASH_FILE, PARSE_FILE, DerivedCache, HashCache
 from mlops_gitops.state.records import SCHEMA_VERSION
 from mlops_gitops.state.store import StateStore, dumps
@@ -32,6 +35,7 @@ from tests.conftest import (
     run_cli,
     run_subprocess,
 )
+from tests.engine.helpers import onnx_bytes
 
 PROJECT = "apiVersion: mlops-gitops/v1\nkind: Project\nmetadata: {name: cached}\n"
 MODEL = """apiVersion: mlops-gitops/v1
@@ -404,7 +408,7 @@ def plan_repo(root: Path, pinned: str | None = None) -> Path:
         )
         path.write_text(text)
     (root / "artifacts").mkdir()
-    (root / "artifacts" / "m.onnx").write_bytes(b"onnx model one")
+    (root / "artifacts" / "m.onnx").write_bytes(onnx_bytes("model one"))
     return root
 
 
@@ -453,10 +457,10 @@ def test_a_changed_artifact_is_hashed_again(
     shorten_racy_window(monkeypatch)
     before = artifact.stat()
     facts(repo)
-    artifact.write_bytes(b"onnx model two")  # same size; the times are put back
+    artifact.write_bytes(onnx_bytes("model two"))  # same size; the times are put back
     os.utime(artifact, ns=(before.st_atime_ns, before.st_mtime_ns))
     [fact] = facts(repo).values()
-    assert fact.sha256 == hashlib.sha256(b"onnx model two").hexdigest()
+    assert fact.sha256 == hashlib.sha256(onnx_bytes("model two")).hexdigest()
 
 
 def test_racy_files_are_not_remembered(tmp_path: Path) -> None:
@@ -468,7 +472,7 @@ def test_racy_files_are_not_remembered(tmp_path: Path) -> None:
 def test_a_cached_hash_contradicting_the_pinned_one_is_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = hashlib.sha256(b"onnx model one").hexdigest()
+    real = hashlib.sha256(onnx_bytes("model one")).hexdigest()
     repo = plan_repo(tmp_path / "repo", pinned=real)
     shorten_racy_window(monkeypatch)
     facts(repo)
@@ -555,17 +559,24 @@ def test_symlinks_leaving_the_repository_are_refused_as_before(link: str, tmp_pa
     if link == "artifacts":
         (repo / "artifacts").rmdir()
     (repo / link).symlink_to(target)
-    [fact] = facts(repo).values()
-    with pytest.raises(Exception) as refused:
-        local_artifact_path("artifacts/m.onnx", repo)
-    assert fact.error == f"artifact artifacts/m.onnx cannot be read: {refused.value}"
+    with pytest.raises(SpecError) as invalid:  # validate refuses it first ...
+        facts(repo)
+    [problem] = invalid.value.problems
+    assert (problem.path, problem.field) == ("models/m.yaml", "spec.versions[0].artifact")
+    assert "leads outside the repository through a symlink" in problem.message
+    with pytest.raises(MlopsError, match="leads outside the repository"):
+        local_artifact_path("artifacts/m.onnx", repo)  # ... and opening it too
+    inspector = Inspector(repo, m.SecuritySettings(), HashCache(None))
+    version = m.ModelVersion(version="1.0.0", artifact="artifacts/m.onnx", format="onnx")
+    fact = inspector.inspect(("m", "1.0.0"), version, set())
+    assert fact.error is not None and "leads outside the repository" in fact.error
     # a symlink that stays inside is followed
     (repo / link).unlink()
     inner = repo / "store"
     (outside).rename(inner)
     (repo / link).symlink_to(inner if link == "artifacts" else inner / "m.onnx")
     [fact] = facts(repo).values()
-    assert fact.exists and fact.sha256 == hashlib.sha256(b"onnx model one").hexdigest()
+    assert fact.exists and fact.sha256 == hashlib.sha256(onnx_bytes("model one")).hexdigest()
 
 
 # ---------------------------------------------------------------- version digests

@@ -20,7 +20,14 @@ from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.model import Plan, Step
 from mlops_gitops.plan.planner import version_digest
 from mlops_gitops.providers.artifacts import ArtifactStore
-from mlops_gitops.providers.scan import scan
+from mlops_gitops.providers.scan import (
+    ScanVerdict,
+    remember,
+    scan,
+    scanned,
+    trusted_types,
+    verdict_key,
+)
 from mlops_gitops.providers.targets import KServeTarget, LocalTarget, TargetResult
 from mlops_gitops.state.records import (
     CanaryRecord,
@@ -151,10 +158,16 @@ def _register(ctx: Context, step: Step) -> list[str]:
     if spec.sha256 and stored.sha256 != spec.sha256:
         raise StepFailed(f"sha256 of {spec.artifact} does not match the spec")
     path = ctx.store.local_path(stored.blob)
-    if path is not None:
-        verdict = scan(path, spec.format, spec.trusted_types)
-    else:
-        verdict = _scan_remote(ctx, spec, stored.sha256)
+    trusted = trusted_types(spec) if spec.format == "skops" else ()
+    key = verdict_key(stored.sha256, spec.format, trusted)
+    verdict = scanned(key)  # scanned in this process: the store's blob has this content
+    if verdict is None:
+        verdict = (
+            scan(path, spec.format, trusted)
+            if path
+            else _scan_remote(ctx, spec, stored.sha256, trusted)
+        )
+        remember(key, verdict, scanned=True)
     if verdict.verdict in ("unsafe", "error"):
         raise StepFailed(
             f"security scan ({verdict.scanner}) {verdict.verdict}: {'; '.join(verdict.findings)}"
@@ -178,6 +191,7 @@ def _register(ctx: Context, step: Step) -> list[str]:
             scanner_version=verdict.scanner_version,
             verdict=verdict.verdict,
             findings=list(verdict.findings),
+            key=key,
         ),
         stages=dict(previous.stages) if previous else {},
     )
@@ -186,7 +200,7 @@ def _register(ctx: Context, step: Step) -> list[str]:
     return []
 
 
-def _scan_remote(ctx: Context, spec: Any, sha256: str) -> Any:
+def _scan_remote(ctx: Context, spec: Any, sha256: str, trusted: tuple[str, ...]) -> ScanVerdict:
     """With a remote store, scan a local copy, checked to hold exactly the stored bytes."""
     import hashlib
     import tempfile
@@ -195,14 +209,14 @@ def _scan_remote(ctx: Context, spec: Any, sha256: str) -> Any:
 
     digest = hashlib.sha256()
     with tempfile.NamedTemporaryFile(suffix=Path(spec.artifact).suffix) as tmp:
-        with open_source(spec.artifact, ctx.repo_root) as handle:
+        with open_source(spec.artifact, ctx.repo_root, ctx.store.security) as handle:
             while chunk := handle.read(CHUNK):
                 digest.update(chunk)
                 tmp.write(chunk)
         tmp.flush()
         if digest.hexdigest() != sha256:
             raise StepFailed(f"artifact {spec.artifact} changed while it was being registered")
-        return scan(Path(tmp.name), spec.format, spec.trusted_types)
+        return scan(Path(tmp.name), spec.format, trusted)
 
 
 def _update_version(ctx: Context, step: Step) -> list[str]:
@@ -249,7 +263,11 @@ def _deployment(ctx: Context, step: Step) -> list[str]:
         if entry is None or entry.status != "registered":
             raise StepFailed(f"version {version} of {model_name} is not registered")
     settings = after["settings"]
-    meta = {"model": model_name, "labels": dict(desired.metadata.labels) if desired else {}}
+    meta = {
+        "model": model_name,
+        "labels": dict(desired.metadata.labels) if desired else {},
+        "trusted_types": {v: trusted_types(ctx.manifest.version(model_name, v)) for v in wanted},
+    }
     target = settings.get("target", "local")
     result = ctx.target(target).apply(name, after, dict(model.versions), meta)
     ctx.touched.update(result.written + result.removed)

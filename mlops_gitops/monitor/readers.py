@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlops_gitops.spec import locations
+
 LOG_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet")
 ROTATED = re.compile(r"\.\d{1,6}$")
 """A numeric suffix added by log rotation (`predictions.jsonl.1`); compressed ones are skipped."""
@@ -106,7 +108,7 @@ class ReadResult:
 
 def list_log_files(location: str, repo_root: Path) -> list[Path]:
     """A folder, a glob or a single file, relative to the repository; URIs need fsspec."""
-    if "://" in location and not location.startswith("file://"):
+    if locations.is_remote(location):
         return []  # remote logs are listed by read_remote
     base = Path(location.removeprefix("file://"))
     base = base if base.is_absolute() else repo_root / base
@@ -118,6 +120,8 @@ def list_log_files(location: str, repo_root: Path) -> list[Path]:
         found = [base]
     else:
         found = []
+    if not location.startswith("file://"):  # a repository path: no symlink leads out of it
+        found = [p for p in found if locations.is_inside(p, repo_root)]
     return sorted(p for p in found if log_format(p) and not p.name.startswith("."))
 
 

@@ -35,7 +35,7 @@ from mlops_gitops.monitor.readers import (
     read_new,
 )
 from mlops_gitops.safeio import dump_bytes, dumps, read_json
-from mlops_gitops.spec import cache
+from mlops_gitops.spec import cache, locations
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.types import format_duration
 from mlops_gitops.workspace import Workspace
@@ -197,6 +197,8 @@ class Monitor:
         path = self.root / reference
         if not path.is_file():
             return None
+        if not locations.is_inside(path, self.root):
+            raise MlopsError(f"reference data {reference} leads outside the repository")
         sha = self._reference_sha(reference, path)
         stored = self.root / self.state_dir / "profiles" / f"{sha}.json"
         if stored.exists():

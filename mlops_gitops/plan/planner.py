@@ -42,6 +42,7 @@ class ArtifactFact:
     scan_findings: tuple[str, ...] = ()
     scanner: str | None = None
     error: str | None = None
+    """Why the artifact cannot be used at all (missing, unreadable, not its format)."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class _Builder:
     ) -> list[str]:
         if fact is None:
             return [f"artifact {version.artifact} was not inspected"]
-        if not fact.exists:
+        if not fact.exists or fact.error:
             return [fact.error or f"artifact {version.artifact} not found"]
         problems = []
         if version.sha256 and fact.sha256 != version.sha256:
@@ -213,7 +214,9 @@ class _Builder:
             problems.append(f"security scan ({fact.scanner}) found unsafe content: {findings}")
         elif fact.scan_verdict == "error":
             findings = "; ".join(fact.scan_findings) or "no details"
-            problems.append(f"security scan ({fact.scanner}) could not check the file: {findings}")
+            problems.append(
+                f"security scan ({fact.scanner}) could not check {version.artifact}: {findings}"
+            )
         return problems
 
     def _update_version(

@@ -15,6 +15,8 @@ from typing import IO, Any
 
 from mlops_gitops import fsguard
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.spec import locations
+from mlops_gitops.spec.models import SecuritySettings
 from mlops_gitops.spec.types import is_uri
 
 CHUNK = 1024 * 1024
@@ -34,9 +36,13 @@ def blob_path(sha256: str) -> str:
 
 
 @contextlib.contextmanager
-def open_source(location: str, repo_root: Path) -> Iterator[IO[bytes]]:
-    """Open an artifact named in a spec: a path inside the repository or a URI."""
-    if is_uri(location) and not location.startswith("file://"):
+def open_source(
+    location: str, repo_root: Path, security: SecuritySettings | None = None
+) -> Iterator[IO[bytes]]:
+    """Open an artifact named in a spec: a path inside the repository or an allowed URI
+    (the rules of `spec.locations`, checked again here: validation may have been skipped)."""
+    locations.check(location, security)
+    if locations.is_remote(location):
         try:
             import fsspec
         except ImportError:
@@ -46,30 +52,24 @@ def open_source(location: str, repo_root: Path) -> Iterator[IO[bytes]]:
         with fsspec.open(location, "rb") as handle:
             yield handle
         return
-    with open(local_artifact_path(location, repo_root), "rb") as handle:
+    with locations.open_local(location, repo_root, security) as handle:
         yield handle
 
 
-def local_artifact_path(location: str, repo_root: Path) -> Path:
+def local_artifact_path(
+    location: str, repo_root: Path, security: SecuritySettings | None = None
+) -> Path:
     """The file a local artifact location names; a repository path may not leave the
-    repository through a symlink (an explicit file:// URI may point anywhere)."""
-    path = Path(location.removeprefix("file://"))
-    if path.is_absolute():
-        return path
-    path = repo_root / path
-    real, top = path.resolve(), repo_root.resolve()
-    if real != top and top not in real.parents:
-        raise MlopsError(
-            f"artifact {location} leads outside the repository ({real}); refusing to read it"
-            " (name it with a file:// URI if that is intended)"
-        )
-    return path
+    repository through `..` or a symlink, a file:// URI needs `security.allow_local_uris`."""
+    return locations.local_path(location, repo_root, security)
 
 
-def hash_file(location: str, repo_root: Path) -> tuple[str, int]:
+def hash_file(
+    location: str, repo_root: Path, security: SecuritySettings | None = None
+) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
-    with open_source(location, repo_root) as handle:
+    with open_source(location, repo_root, security) as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
             size += len(chunk)
@@ -77,8 +77,11 @@ def hash_file(location: str, repo_root: Path) -> tuple[str, int]:
 
 
 class ArtifactStore:
-    def __init__(self, location: str, repo_root: Path) -> None:
+    def __init__(
+        self, location: str, repo_root: Path, security: SecuritySettings | None = None
+    ) -> None:
         self.location = location
+        self.security = security
         self.remote = is_uri(location) and not location.startswith("file://")
         if not self.remote:
             path = Path(location.removeprefix("file://"))
@@ -121,7 +124,7 @@ class ArtifactStore:
         size = 0
         with (
             fsguard.staged(self.top, self.root, INCOMING) as temp,
-            open_source(source, self.repo_root) as handle,
+            open_source(source, self.repo_root, self.security) as handle,
         ):
             while chunk := handle.read(CHUNK):
                 digest.update(chunk)
@@ -132,12 +135,15 @@ class ArtifactStore:
         return Stored(sha, size, blob_path(sha))
 
     def _put_remote(self, source: str) -> Stored:
-        sha, size = hash_file(source, self.repo_root)
+        sha, size = hash_file(source, self.repo_root, self.security)
         blob = blob_path(sha)
         fs = self._fs()
         target = self.uri(blob)
         if not fs.exists(target):
-            with open_source(source, self.repo_root) as handle, fs.open(target, "wb") as out:
+            with (
+                open_source(source, self.repo_root, self.security) as handle,
+                fs.open(target, "wb") as out,
+            ):
                 while chunk := handle.read(CHUNK):
                     out.write(chunk)
         return Stored(sha, size, blob)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import yaml
 from mlops_gitops import fsguard
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.providers.artifacts import ArtifactStore
+from mlops_gitops.providers.scan import load_skops
 from mlops_gitops.state.records import VersionRecord
 
 KSERVE_FORMATS = {
@@ -55,19 +57,24 @@ def serving_config(
     }
 
 
-def check_loads(store: ArtifactStore, record: VersionRecord) -> str | None:
-    """Load the artifact the way serving will; returns a warning when it cannot be checked."""
+def check_loads(
+    store: ArtifactStore, record: VersionRecord, trusted: Sequence[str] = ()
+) -> str | None:
+    """Load the artifact the way serving will; returns a warning when it cannot be checked.
+
+    `trusted`: the version's `providers.scan.trusted_types`; skops trusts its defaults and
+    exactly these, and audits the file before constructing anything.
+    """
     path = store.local_path(record.blob)
     if path is None:
         return f"{record.version}: remote artifact not load-checked"
     if record.format == "skops":
         try:
-            from skops.io import get_untrusted_types, load
+            import skops.io  # noqa: F401
         except ImportError:
             return f"{record.version}: skops not installed; load check skipped"
-        trusted = get_untrusted_types(file=path)
         try:
-            load(path, trusted=trusted)
+            load_skops(path, trusted)
         except Exception as exc:
             raise MlopsError(f"artifact of version {record.version} does not load: {exc}") from None
         return None
@@ -104,7 +111,8 @@ class LocalTarget:
         for role in ("stable", "canary"):
             entry = serving[role]
             if entry is not None:
-                warning = check_loads(self.store, versions[entry["version"]])
+                trusted = meta.get("trusted_types", {}).get(entry["version"], ())
+                warning = check_loads(self.store, versions[entry["version"]], trusted)
                 if warning:
                     warnings.append(warning)
         return TargetResult(serving=serving, warnings=warnings)

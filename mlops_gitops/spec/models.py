@@ -17,6 +17,7 @@ from mlops_gitops.spec.types import (
     RepoPath,
     Sha256,
     ThresholdExpr,
+    TypeName,
     Version,
 )
 
@@ -83,7 +84,9 @@ class SecuritySettings(Strict):
     """Opt-ins that widen what repository content may make the tool reach; all off by default."""
 
     allow_local_uris: bool = Field(
-        False, description="Accept file:// URIs for artifacts, data and logs (outside the repo)."
+        False,
+        description="Accept file:// URIs for artifacts, data and logs (outside the repo), and"
+        " http(s) URIs naming loopback or private addresses.",
     )
     allow_insecure_http: bool = Field(
         False, description="Accept plain http:// URIs for artifacts, data and logs."
@@ -154,8 +157,10 @@ class ModelVersion(Strict):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     training_data: DataRef | None = None
     reference_data: RepoPath | None = Field(None, description="Baseline for drift.")
-    trusted_types: list[str] = Field(
-        [], description="Types outside scikit-learn, numpy and scipy a skops file may load."
+    trusted_types: list[TypeName] = Field(
+        [],
+        description="Exact type names (module.Name) a skops file may load beyond skops'"
+        " default trusted types; never a prefix.",
     )
     author: str | None = None
     created: Date | None = None

@@ -18,6 +18,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from mlops_gitops.spec.locations import ACCEPTED_SCHEMES, problem, scheme
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -49,6 +51,10 @@ def check_date(value: date) -> date:
 
 
 Date = Annotated[date, AfterValidator(check_date)]
+
+TYPE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+TypeName = Annotated[str, StringConstraints(pattern=TYPE_NAME_PATTERN, max_length=300)]
+"""A fully qualified Python name such as `sklearn.tree._tree.Tree`: no wildcard, no prefix."""
 
 # ---------------------------------------------------------------- durations
 
@@ -180,23 +186,28 @@ Cron = Annotated[
 
 # ---------------------------------------------------------------- repository paths
 
-_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
 
 def is_uri(value: str) -> bool:
-    return bool(_SCHEME_RE.match(value))
+    """Whether a location has a scheme (`s3://...`, `file://...`, `data:...`)."""
+    return scheme(value) is not None
 
 
 def check_repo_path(value: str) -> str:
-    """Paths in specs stay inside the repository unless they are URIs with a scheme."""
+    """Paths in specs stay inside the repository; URIs need a scheme the tool may read.
+
+    Whether http and file URIs are allowed depends on the Project: `validate` checks that.
+    """
     if not value.strip():
         raise ValueError("must not be empty")
-    if is_uri(value):
+    found = scheme(value)
+    if found is not None:
+        if found not in ACCEPTED_SCHEMES or "chained" in (problem(value, None) or ""):
+            raise ValueError(problem(value, None))
         return value
     if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", value):
         raise ValueError(
             f"{value!r} is an absolute path; use a path inside the repository"
-            " or a URI with a scheme (s3://, gs://, file://)"
+            " or a URI (s3://, gs://, https://; file:// needs security.allow_local_uris)"
         )
     depth = 0
     for part in re.split(r"[\\/]", value):

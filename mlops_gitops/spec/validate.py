@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 
 from mlops_gitops.errors import Problem
+from mlops_gitops.spec import locations
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.loader import Loaded, Repository, field_path
 
@@ -44,6 +45,7 @@ def cross_check(repo: Repository) -> list[Problem]:
     problems: list[Problem] = []
     for check in (_models, _deployments, _rules, _retirements, _pipelines, _tombstones):
         problems.extend(check(repo))
+    problems.extend(_locations(repo))
     return problems
 
 
@@ -224,3 +226,58 @@ def _tombstones(repo: Repository) -> Iterator[Problem]:
                 f"{item.obj.spec.kind} {item.obj.metadata.name!r} still exists in "
                 f"{live.source.path}; delete that file or this tombstone",
             )
+
+
+def _located(repo: Repository) -> Iterator[tuple[Loaded, FieldPath, str]]:
+    """Every artifact, data and log location in the specs, with its field."""
+    for item in repo.of_kind("Model"):
+        assert isinstance(item.obj, m.Model)
+        for index, version in enumerate(item.obj.spec.versions):
+            at: FieldPath = ("spec", "versions", index)
+            yield item, (*at, "artifact"), version.artifact
+            if version.training_data is not None:
+                yield item, (*at, "training_data", "uri"), version.training_data.uri
+            if version.reference_data is not None:
+                yield item, (*at, "reference_data"), version.reference_data
+    for item in repo.of_kind("Deployment"):
+        assert isinstance(item.obj, m.Deployment)
+        monitoring = item.obj.spec.monitoring
+        for key in ("predictions", "labels"):
+            value = getattr(monitoring, key)
+            if value is not None:
+                yield item, ("spec", "monitoring", key), value
+    for item in repo.of_kind("TrainingPipeline"):
+        assert isinstance(item.obj, m.TrainingPipeline)
+        for index, source in enumerate(item.obj.spec.data_sources):
+            if isinstance(source, m.FileSource):
+                yield item, ("spec", "data_sources", index, "path"), source.path
+            elif isinstance(source, m.HttpSource):
+                yield item, ("spec", "data_sources", index, "url"), source.url
+
+
+def _locations(repo: Repository) -> Iterator[Problem]:
+    """Schemes the Project allows, and repository paths whose symlinks stay inside it."""
+    project = repo.project.obj if repo.project is not None else None
+    security = project.spec.security if isinstance(project, m.Project) else None
+    inside = locations.Inside(repo.root)
+    for item, path, value in _located(repo):
+        problem = locations.problem(value, security)
+        if (
+            problem is None
+            and path[-1] == "url"
+            and locations.scheme(value)
+            not in (
+                "http",
+                "https",
+            )
+        ):
+            problem = f"{value!r}: an http data source needs an https:// (or http://) URL"
+        if problem is None:
+            real = inside.escapes(value)
+            if real is not None:
+                problem = (
+                    f"{value} leads outside the repository through a symlink ({real});"
+                    " the tool does not read it"
+                )
+        if problem is not None:
+            yield _at(item, path, problem)

@@ -66,6 +66,9 @@ class ScanRecord(Record):
     scanner_version: str
     verdict: Literal["clean", "unsafe", "error", "not-needed"]
     findings: list[str] = Field(default_factory=list)
+    key: str | None = None
+    """`providers.scan.verdict_key` of the scan: a later run with the same key (content,
+    format, scanner and its version, rules, trusted types) reuses the verdict."""
 
 
 class VersionRecord(Record):

@@ -29,6 +29,7 @@ from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import metrics
 from mlops_gitops.providers.artifacts import hash_file
+from mlops_gitops.providers.scan import scan, trusted_types
 from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor
@@ -169,7 +170,7 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
     result = TrainResult(name, spec.model, False)
     frames, lineage_sources = [], []
     for source in spec.data_sources:
-        frame, where = sources.load(source, root)
+        frame, where = sources.load(source, root, workspace.project.security)
         frames.append(frame)
         lineage_sources.append(
             {
@@ -256,13 +257,19 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
         "created": now.date().isoformat(),
         "lineage": {"pipeline": name, "commit": head, "data": lineage_sources},
     }
-    trusted = sorted(
-        t
-        for t in skops.io.get_untrusted_types(file=artifact)
-        if not t.startswith(("sklearn.", "numpy.", "scipy."))
-    )
-    if trusted:
-        entry["trusted_types"] = trusted
+    # The exact types beyond skops' defaults this model needs, listed in the new version
+    # (reviewable in the commit), then the file checked as `plan` will check it.
+    needed = sorted(set(skops.io.get_untrusted_types(file=artifact)))
+    if needed:
+        entry["trusted_types"] = needed
+    checked = scan(artifact, "skops", trusted_types(m.ModelVersion.model_validate(entry)))
+    if checked.verdict != "clean":
+        for written in result.files:
+            (root / written).unlink(missing_ok=True)
+        raise MlopsError(
+            f"the trained artifact {artifact_rel} does not pass the security scan:"
+            f" {'; '.join(checked.findings)}"
+        )
     model_source = workspace.manifest.sources[f"Model/{spec.model}"]
     if model_source.endswith(".j2"):
         raise MlopsError(f"{model_source} is a template; cannot add the version to it")

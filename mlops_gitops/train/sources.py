@@ -11,13 +11,19 @@ from typing import Any
 import pandas as pd
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.spec import locations
 from mlops_gitops.spec import models as m
 
 
-def load(source: Any, repo_root: Path) -> tuple[pd.DataFrame, str]:
-    """The rows of one source and a short description for lineage."""
+def load(
+    source: Any, repo_root: Path, security: m.SecuritySettings | None = None
+) -> tuple[pd.DataFrame, str]:
+    """The rows of one source and a short description for lineage; locations are checked
+    again against the Project's `security` (the strictest rules when None)."""
     if isinstance(source, m.FileSource):
-        path = repo_root / source.path if "://" not in source.path else Path(source.path)
+        if locations.is_remote(source.path):
+            raise MlopsError(f"data source {source.path}: train reads local files only")
+        path = locations.local_path(source.path, repo_root, security)
         if not path.is_file():
             raise MlopsError(f"data source {source.path} not found")
         fmt = source.format or ("parquet" if path.suffix == ".parquet" else "csv")
@@ -29,6 +35,9 @@ def load(source: Any, repo_root: Path) -> tuple[pd.DataFrame, str]:
     if isinstance(source, m.DatabaseSource):
         return _database(source, repo_root), _redact(source.url)
     if isinstance(source, m.HttpSource):
+        if locations.scheme(source.url) not in ("http", "https"):
+            raise MlopsError(f"http source {_redact(source.url)}: not an http(s) URL")
+        locations.check(source.url, security)
         return _http(source), _redact(source.url)
     raise MlopsError(f"unknown data source {source!r}")
 

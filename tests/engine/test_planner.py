@@ -552,7 +552,8 @@ def test_scan_error_blocks() -> None:
         scan_verdict="error", scanner="picklescan", scan_findings=("cannot parse: truncated",)
     )
     assert step.blocked_by == (
-        "security scan (picklescan) could not check the file: cannot parse: truncated",
+        "security scan (picklescan) could not check artifacts/m/1.0.0/model.bin:"
+        " cannot parse: truncated",
     )
 
 
