@@ -15,6 +15,7 @@ from typing import Any
 from mlops_gitops import git
 from mlops_gitops.compile.manifest import Manifest, build
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.net import NetError
 from mlops_gitops.plan import planner
 from mlops_gitops.plan.gates import Observations, Observed
 from mlops_gitops.plan.model import Plan
@@ -33,6 +34,7 @@ from mlops_gitops.spec.cache import DerivedCache, HashCache, now_ns
 from mlops_gitops.spec.loader import Repository
 from mlops_gitops.state.store import StateStore
 from mlops_gitops.state.view import StateView
+from mlops_gitops.urls import redact_url
 
 LOCK_FILE = ".mlops/apply.lock"
 DIGEST_FILE = "version-digests.json"
@@ -96,7 +98,11 @@ class Workspace:
 
     @property
     def artifact_store(self) -> ArtifactStore:
-        return ArtifactStore(self.project.artifact_store, self.root)
+        return ArtifactStore(
+            self.project.artifact_store,
+            self.root,
+            allow_private=self.project.security.allow_private_webhooks,
+        )
 
     def tombstones(self) -> frozenset[str]:
         return frozenset(
@@ -176,6 +182,7 @@ class Workspace:
         inside: _Inside | None = None,
     ) -> ArtifactFact:
         location = spec.artifact
+        shown = redact_url(location)
         local = None if "://" in location and not location.startswith("file://") else location
         if local is not None:
             path = _under(self.root, local.removeprefix("file://"))
@@ -187,13 +194,13 @@ class Workspace:
             except (OSError, ValueError):
                 info = None
             if info is None or not stat.S_ISREG(info.st_mode):
-                return ArtifactFact(exists=False, error=f"artifact {location} not found")
+                return ArtifactFact(exists=False, error=f"artifact {shown} not found")
             if inside is None or not inside.contains(path, link):
                 try:  # the rule and its message live with the artifact store
                     local_artifact_path(location, self.root)
                 except MlopsError as exc:
                     return ArtifactFact(
-                        exists=False, error=f"artifact {location} cannot be read: {exc}"
+                        exists=False, error=f"artifact {shown} cannot be read: {_reason(exc)}"
                     )
             sha = hashes.get(local, info) if hashes is not None else None
             if sha is not None and expected and sha not in expected:
@@ -207,16 +214,20 @@ class Workspace:
                         size = handle.tell()
                 except OSError as exc:
                     return ArtifactFact(
-                        exists=False, error=f"artifact {location} cannot be read: {exc}"
+                        exists=False, error=f"artifact {shown} cannot be read: {_reason(exc)}"
                     )
                 if hashes is not None and size == info.st_size:
                     hashes.put(local, info, sha, started)
         else:
             try:
-                sha, size = hash_file(location, self.root)
+                sha, size = hash_file(
+                    location,
+                    self.root,
+                    allow_private=self.project.security.allow_private_webhooks,
+                )
             except (OSError, MlopsError) as exc:
                 return ArtifactFact(
-                    exists=False, error=f"artifact {location} cannot be read: {exc}"
+                    exists=False, error=f"artifact {shown} cannot be read: {_reason(exc)}"
                 )
         verdict = None
         if local is not None:
@@ -332,3 +343,8 @@ def _flatten_report(numbers: dict[str, Any], report: dict[str, Any]) -> dict[str
     if isinstance(drift.get("share_drifted"), int | float):
         flat["drift_share"] = float(drift["share_drifted"])
     return flat
+
+
+def _reason(exc: Exception) -> str:
+    """An error's reason without the location it names again (a failed download's does)."""
+    return exc.reason if isinstance(exc, NetError) else str(exc)

@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from mlops_gitops import net
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.spec.types import is_uri
+from mlops_gitops.urls import redact_url
 from mlops_gitops.util import sweep_temp_files
 
 CHUNK = 1024 * 1024
+ARTIFACT_TIMEOUT_SECONDS = 600.0
+"""The whole download of one http(s) artifact, headers and body, ends within this."""
 INCOMING = ".incoming."
 
 
@@ -36,14 +40,27 @@ def blob_path(sha256: str) -> str:
 
 
 @contextlib.contextmanager
-def open_source(location: str, repo_root: Path) -> Iterator[IO[bytes]]:
-    """Open an artifact named in a spec: a path inside the repository or a URI."""
+def open_source(
+    location: str, repo_root: Path, *, allow_private: bool = False
+) -> Iterator[IO[bytes]]:
+    """Open an artifact named in a spec: a path inside the repository or a URI.
+
+    http(s) goes through `net` (deadline, no redirects, address checks; `allow_private` is
+    the Project's security.allow_private_webhooks), never through fsspec's HTTP client.
+    """
+    if location.lower().startswith(("http://", "https://")):
+        with net.open_stream(
+            location, timeout=ARTIFACT_TIMEOUT_SECONDS, allow_private=allow_private
+        ) as handle:
+            yield handle
+        return
     if is_uri(location) and not location.startswith("file://"):
         try:
             import fsspec
         except ImportError:
             raise MlopsError(
-                f"artifact {location} is a URI; install mlops-gitops[remote] (fsspec) to read it"
+                f"artifact {redact_url(location)} is a URI;"
+                " install mlops-gitops[remote] (fsspec) to read it"
             ) from None
         with fsspec.open(location, "rb") as handle:
             yield handle
@@ -68,19 +85,26 @@ def local_artifact_path(location: str, repo_root: Path) -> Path:
     return path
 
 
-def hash_file(location: str, repo_root: Path) -> tuple[str, int]:
+def hash_file(location: str, repo_root: Path, *, allow_private: bool = False) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
-    with open_source(location, repo_root) as handle:
+    with open_source(location, repo_root, allow_private=allow_private) as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
 
 
+def suffix(location: str) -> str:
+    """The file extension of an artifact location, its query and fragment left out."""
+    return Path(location.split("#", 1)[0].split("?", 1)[0]).suffix
+
+
 class ArtifactStore:
-    def __init__(self, location: str, repo_root: Path) -> None:
+    def __init__(self, location: str, repo_root: Path, *, allow_private: bool = False) -> None:
         self.location = location
+        self.allow_private = allow_private
+        """Whether http(s) artifacts may come from private addresses (see `open_source`)."""
         self.remote = is_uri(location) and not location.startswith("file://")
         if not self.remote:
             path = Path(location.removeprefix("file://"))
@@ -119,7 +143,10 @@ class ArtifactStore:
         size = 0
         fd, tmp = tempfile.mkstemp(prefix=INCOMING, dir=self.root)
         try:
-            with os.fdopen(fd, "wb") as out, open_source(source, self.repo_root) as handle:
+            with (
+                os.fdopen(fd, "wb") as out,
+                open_source(source, self.repo_root, allow_private=self.allow_private) as handle,
+            ):
                 while chunk := handle.read(CHUNK):
                     digest.update(chunk)
                     size += len(chunk)
@@ -141,12 +168,15 @@ class ArtifactStore:
         return Stored(sha, size, blob_path(sha))
 
     def _put_remote(self, source: str) -> Stored:
-        sha, size = hash_file(source, self.repo_root)
+        sha, size = hash_file(source, self.repo_root, allow_private=self.allow_private)
         blob = blob_path(sha)
         fs = self._fs()
         target = self.uri(blob)
         if not fs.exists(target):
-            with open_source(source, self.repo_root) as handle, fs.open(target, "wb") as out:
+            with (
+                open_source(source, self.repo_root, allow_private=self.allow_private) as handle,
+                fs.open(target, "wb") as out,
+            ):
                 while chunk := handle.read(CHUNK):
                     out.write(chunk)
         return Stored(sha, size, blob)

@@ -11,6 +11,7 @@ from mlops_gitops.spec.types import (
     Cron,
     Duration,
     Entrypoint,
+    HttpUrl,
     Name,
     Quantity,
     RepoPath,
@@ -86,7 +87,9 @@ class SecuritySettings(Strict):
         False, description="Accept plain http:// URIs for artifacts, data and logs."
     )
     allow_private_webhooks: bool = Field(
-        False, description="Let webhooks reach loopback and private addresses."
+        False,
+        description="Let webhooks, HTTP training sources and http(s) artifacts reach"
+        " loopback and private addresses (link-local and metadata ones stay refused).",
     )
 
 
@@ -399,7 +402,7 @@ class AlertAction(Strict):
 
     type: Literal["send_alert"]
     channel: Literal["log", "file", "webhook"]
-    url: str | None = None
+    url: HttpUrl | None = None
     message: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
     retries: Annotated[int, Field(ge=0, le=10)] = 3
@@ -408,8 +411,6 @@ class AlertAction(Strict):
     def _url(self) -> AlertAction:
         if self.channel == "webhook" and not self.url:
             raise ValueError("a webhook alert needs a url")
-        if self.url and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"url {self.url!r} must start with http:// or https://")
         return self
 
 
@@ -511,7 +512,7 @@ class HttpSource(Strict):
     """Records from an HTTP endpoint returning JSON."""
 
     type: Literal["http"]
-    url: str
+    url: HttpUrl
     records_path: str | None = Field(None, description="Dotted path to the list of records.")
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
 

@@ -7,6 +7,7 @@ from collections.abc import Generator, Iterator
 from mlops_gitops.errors import Problem
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.loader import Loaded, Repository, field_path
+from mlops_gitops.urls import host_problem, parse_http_url
 
 FieldPath = tuple[str | int, ...]
 
@@ -42,7 +43,8 @@ def _known(names: list[str]) -> str:
 def cross_check(repo: Repository) -> list[Problem]:
     """Every reference and combined-value problem, in file order."""
     problems: list[Problem] = []
-    for check in (_models, _deployments, _rules, _retirements, _pipelines, _tombstones):
+    checks = (_models, _deployments, _rules, _retirements, _pipelines, _tombstones, _outbound)
+    for check in checks:
         problems.extend(check(repo))
     return problems
 
@@ -224,3 +226,37 @@ def _tombstones(repo: Repository) -> Iterator[Problem]:
                 f"{item.obj.spec.kind} {item.obj.metadata.name!r} still exists in "
                 f"{live.source.path}; delete that file or this tombstone",
             )
+
+
+def _outbound(repo: Repository) -> Iterator[Problem]:
+    """URLs the tool calls over HTTP whose host is written as a forbidden address (or a
+    loopback or private one without the Project's opt-in). Names are checked again after
+    lookup, at call time."""
+    project = repo.project.obj if repo.project is not None else None
+    allow = isinstance(project, m.Project) and project.spec.security.allow_private_webhooks
+    for item, path, url in _http_urls(repo):
+        try:
+            target = parse_http_url(url)
+        except ValueError:
+            continue  # an artifact URI of another scheme; webhook and source URLs were checked
+        problem = host_problem(target, allow)
+        if problem is not None:
+            yield _at(item, path, f"the URL's host {target.host} is {problem}")
+
+
+def _http_urls(repo: Repository) -> Iterator[tuple[Loaded, FieldPath, str]]:
+    for item in repo.of_kind("Rule"):
+        assert isinstance(item.obj, m.Rule)
+        for index, action in enumerate(item.obj.spec.actions):
+            if isinstance(action, m.AlertAction) and action.url:
+                yield item, ("spec", "actions", index, "url"), action.url
+    for item in repo.of_kind("TrainingPipeline"):
+        assert isinstance(item.obj, m.TrainingPipeline)
+        for index, source in enumerate(item.obj.spec.data_sources):
+            if isinstance(source, m.HttpSource):
+                yield item, ("spec", "data_sources", index, "url"), source.url
+    for item in repo.of_kind("Model"):
+        assert isinstance(item.obj, m.Model)
+        for index, version in enumerate(item.obj.spec.versions):
+            if version.artifact.lower().startswith(("http://", "https://")):
+                yield item, ("spec", "versions", index, "artifact"), version.artifact

@@ -169,7 +169,9 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
     result = TrainResult(name, spec.model, False)
     frames, lineage_sources = [], []
     for source in spec.data_sources:
-        frame, where = sources.load(source, root)
+        frame, where = sources.load(
+            source, root, allow_private=workspace.project.security.allow_private_webhooks
+        )
         frames.append(frame)
         lineage_sources.append(
             {
