@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.urls import redact_text
 
 TRAILER_RE = re.compile(r"^(Mlops-[A-Za-z-]+):\s?(.*)$")
 _AUTHOR_RE = re.compile(r"^\s*([^<>]+?)\s*<([^<>\s]+)>\s*$")
@@ -128,7 +129,11 @@ def commit(
     message: str,
     author: str | None = None,
 ) -> str | None:
-    """Commit exactly `paths` (new, changed or deleted); None when nothing changed."""
+    """Commit exactly `paths` (new, changed or deleted); None when nothing changed.
+
+    The message is scrubbed of URL credentials: the history is published with the repository.
+    """
+    message = redact_text(message)
     files = changed(root, paths)
     if not files:
         return None

@@ -12,6 +12,7 @@ from typing import Any
 from mlops_gitops import git
 from mlops_gitops.compile.manifest import Manifest, build
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.net import NetError
 from mlops_gitops.plan import planner
 from mlops_gitops.plan.gates import Observations, Observed
 from mlops_gitops.plan.model import Plan
@@ -229,3 +230,8 @@ def _flatten_report(numbers: dict[str, Any], report: dict[str, Any]) -> dict[str
     if isinstance(drift.get("share_drifted"), int | float):
         flat["drift_share"] = float(drift["share_drifted"])
     return flat
+
+
+def _reason(exc: Exception) -> str:
+    """An error's reason without the location it names again (a failed download's does)."""
+    return exc.reason if isinstance(exc, NetError) else str(exc)

@@ -38,6 +38,7 @@ from mlops_gitops.state.records import (
     VersionRecord,
 )
 from mlops_gitops.state.store import StateStore
+from mlops_gitops.urls import redact_text, redact_url
 
 FAULT_ENV = "MLOPS_GITOPS_FAULT"
 """Test hook: `<point>:<n>` kills the process with SIGKILL at the n-th time it reaches point."""
@@ -116,8 +117,9 @@ def run_steps(ctx: Context, plan: Plan, journal: Journal) -> list[Outcome]:
         try:
             warnings = HANDLERS[step.action](ctx, step)
         except (MlopsError, OSError) as exc:
-            journal.done(step.id, "failed", str(exc))
-            outcomes.append(Outcome(step, "failed", str(exc)))
+            why = redact_text(str(exc))  # an OSError may name a URL with its credentials
+            journal.done(step.id, "failed", why)
+            outcomes.append(Outcome(step, "failed", why))
             failed.add(step.id)
             continue
         fault_point("step-written")
@@ -152,11 +154,11 @@ def _register(ctx: Context, step: Step) -> list[str]:
     expected = (step.after or {}).get("sha256")
     if expected and stored.sha256 != expected:
         raise StepFailed(
-            f"artifact {spec.artifact} changed since the plan: sha256 {stored.sha256[:12]}... "
-            f"is not the planned {expected[:12]}...; plan again"
+            f"artifact {redact_url(spec.artifact)} changed since the plan: sha256"
+            f" {stored.sha256[:12]}... is not the planned {expected[:12]}...; plan again"
         )
     if spec.sha256 and stored.sha256 != spec.sha256:
-        raise StepFailed(f"sha256 of {spec.artifact} does not match the spec")
+        raise StepFailed(f"sha256 of {redact_url(spec.artifact)} does not match the spec")
     path = ctx.store.local_path(stored.blob)
     trusted = trusted_types(spec) if spec.format == "skops" else ()
     key = verdict_key(stored.sha256, spec.format, trusted)
@@ -181,7 +183,7 @@ def _register(ctx: Context, step: Step) -> list[str]:
         sha256=stored.sha256,
         size=stored.size,
         format=spec.format,
-        source=spec.artifact,
+        source=redact_url(spec.artifact),
         blob=stored.blob,
         registered_at=previous.registered_at if previous else _now(ctx),
         metrics=dict(spec.metrics),
@@ -205,17 +207,19 @@ def _scan_remote(ctx: Context, spec: Any, sha256: str, trusted: tuple[str, ...])
     import hashlib
     import tempfile
 
-    from mlops_gitops.providers.artifacts import CHUNK, open_source
+    from mlops_gitops.providers.artifacts import CHUNK, open_source, suffix
 
     digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(suffix=Path(spec.artifact).suffix) as tmp:
+    with tempfile.NamedTemporaryFile(suffix=suffix(spec.artifact)) as tmp:
         with open_source(spec.artifact, ctx.repo_root, ctx.store.security) as handle:
             while chunk := handle.read(CHUNK):
                 digest.update(chunk)
                 tmp.write(chunk)
         tmp.flush()
         if digest.hexdigest() != sha256:
-            raise StepFailed(f"artifact {spec.artifact} changed while it was being registered")
+            raise StepFailed(
+                f"artifact {redact_url(spec.artifact)} changed while it was being registered"
+            )
         return scan(Path(tmp.name), spec.format, trusted)
 
 

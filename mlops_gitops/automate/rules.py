@@ -233,6 +233,7 @@ class RuleRunner:
                         },
                         self.root,
                         self.now,
+                        allow_private=self.ws.project.security.allow_private_webhooks,
                     )
                     record |= {
                         "channel": result.channel,

@@ -116,7 +116,7 @@ def _report(exc: Exception, args: argparse.Namespace, err: Output) -> int:
     if args.traceback:
         import traceback
 
-        traceback.print_exception(exc, file=err.stream)
+        err.write("".join(traceback.format_exception(exc)))
     if isinstance(exc, SpecError):
         err.write(problems_text(exc.problems, err.paint))
         err.line(f"error: {scrub(exc.message)}")

@@ -40,12 +40,16 @@ class Output:
         return f"\033[{self.CODES[style]}m{text}\033[0m" if self.color else text
 
     def write(self, text: str) -> None:
-        self.stream.write(text)
+        """Everything written loses its URL credentials (userinfo, query values): the last
+        line of defence for a secret a message still carries."""
+        from mlops_gitops.urls import redact_text
+
+        self.stream.write(redact_text(text))
 
     def line(self, text: str = "") -> None:
         """A fixed message of the CLI's own; anything holding repository text goes through a
         renderer, which escapes it."""
-        self.stream.write(text + "\n")
+        self.write(text + "\n")
 
 
 class Parser(argparse.ArgumentParser):

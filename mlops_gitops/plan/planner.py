@@ -23,6 +23,7 @@ from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.view import StateView
+from mlops_gitops.urls import redact_url
 
 DEFAULT_STAGE_ORDER = ("development", "staging", "canary", "production")
 SETTINGS_FIELDS = ("stage", "target", "resources", "scaling", "health_check")
@@ -169,7 +170,7 @@ class _Builder:
                     "sha256": fact.sha256 if fact else version.sha256,
                     "size": fact.size if fact else None,
                     "format": version.format,
-                    "source": version.artifact,
+                    "source": redact_url(version.artifact),
                     "scan": fact.scan_verdict if fact else None,
                 }
                 reason = f"version {version.version} added in {source}"
@@ -194,14 +195,14 @@ class _Builder:
         self, version: m.ModelVersion, fact: ArtifactFact | None, recorded_sha: str | None
     ) -> list[str]:
         if fact is None:
-            return [f"artifact {version.artifact} was not inspected"]
+            return [f"artifact {redact_url(version.artifact)} was not inspected"]
         if not fact.exists or fact.error:
-            return [fact.error or f"artifact {version.artifact} not found"]
+            return [fact.error or f"artifact {redact_url(version.artifact)} not found"]
         problems = []
         if version.sha256 and fact.sha256 != version.sha256:
             problems.append(
                 f"sha256 mismatch: the spec says {version.sha256[:12]}..., "
-                f"the file {version.artifact} is {(fact.sha256 or '')[:12]}..."
+                f"the file {redact_url(version.artifact)} is {(fact.sha256 or '')[:12]}..."
             )
         if recorded_sha and fact.sha256 != recorded_sha:
             problems.append(
@@ -229,7 +230,7 @@ class _Builder:
         blocked = self._artifact_problems(version, fact, before["sha256"])
         after = dict(before) | {
             "metrics": dict(version.metrics),
-            "source": version.artifact,
+            "source": redact_url(version.artifact),
             "spec_digest": version_digest(version),
         }
         self.add(

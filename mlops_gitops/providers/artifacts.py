@@ -13,13 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mlops_gitops import fsguard
+from mlops_gitops import fsguard, net
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.spec import locations
 from mlops_gitops.spec.models import SecuritySettings
 from mlops_gitops.spec.types import is_uri
+from mlops_gitops.urls import redact_url
 
 CHUNK = 1024 * 1024
+ARTIFACT_TIMEOUT_SECONDS = 600.0
+"""The whole download of one http(s) artifact, headers and body, ends within this."""
 INCOMING = ".incoming."
 
 
@@ -40,14 +43,26 @@ def open_source(
     location: str, repo_root: Path, security: SecuritySettings | None = None
 ) -> Iterator[IO[bytes]]:
     """Open an artifact named in a spec: a path inside the repository or an allowed URI
-    (the rules of `spec.locations`, checked again here: validation may have been skipped)."""
+    (the rules of `spec.locations`, checked again here: validation may have been skipped).
+
+    http(s) goes through `net` (deadline, no redirects, every resolved address checked;
+    private ones only with security.allow_local_uris), never through fsspec's HTTP client.
+    """
     locations.check(location, security)
+    if location.lower().startswith(("http://", "https://")):
+        allow_private = security is not None and security.allow_local_uris
+        with net.open_stream(
+            location, timeout=ARTIFACT_TIMEOUT_SECONDS, allow_private=allow_private
+        ) as handle:
+            yield handle
+        return
     if locations.is_remote(location):
         try:
             import fsspec
         except ImportError:
             raise MlopsError(
-                f"artifact {location} is a URI; install mlops-gitops[remote] (fsspec) to read it"
+                f"artifact {redact_url(location)} is a URI;"
+                " install mlops-gitops[remote] (fsspec) to read it"
             ) from None
         with fsspec.open(location, "rb") as handle:
             yield handle
@@ -74,6 +89,11 @@ def hash_file(
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def suffix(location: str) -> str:
+    """The file extension of an artifact location, its query and fragment left out."""
+    return Path(location.split("#", 1)[0].split("?", 1)[0]).suffix
 
 
 class ArtifactStore:

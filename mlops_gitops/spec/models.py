@@ -12,6 +12,7 @@ from mlops_gitops.spec.types import (
     Date,
     Duration,
     Entrypoint,
+    HttpUrl,
     Name,
     Quantity,
     RepoPath,
@@ -92,7 +93,9 @@ class SecuritySettings(Strict):
         False, description="Accept plain http:// URIs for artifacts, data and logs."
     )
     allow_private_webhooks: bool = Field(
-        False, description="Let webhooks reach loopback and private addresses."
+        False,
+        description="Let webhooks reach loopback and private addresses (link-local and"
+        " metadata ones stay refused); what the tool reads follows allow_local_uris.",
     )
     template_cpu_seconds: float = Field(
         2.0, gt=0, le=60, description="CPU time one *.yaml.j2 template may take to render."
@@ -417,7 +420,7 @@ class AlertAction(Strict):
 
     type: Literal["send_alert"]
     channel: Literal["log", "file", "webhook"]
-    url: str | None = None
+    url: HttpUrl | None = None
     message: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
     retries: Annotated[int, Field(ge=0, le=10)] = 3
@@ -426,8 +429,6 @@ class AlertAction(Strict):
     def _url(self) -> AlertAction:
         if self.channel == "webhook" and not self.url:
             raise ValueError("a webhook alert needs a url")
-        if self.url and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"url {self.url!r} must start with http:// or https://")
         return self
 
 
@@ -529,7 +530,7 @@ class HttpSource(Strict):
     """Records from an HTTP endpoint returning JSON."""
 
     type: Literal["http"]
-    url: str
+    url: HttpUrl
     records_path: str | None = Field(None, description="Dotted path to the list of records.")
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
 

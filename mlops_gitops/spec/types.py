@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from mlops_gitops.spec.locations import ACCEPTED_SCHEMES, problem, scheme
+from mlops_gitops.urls import check_http_url
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
@@ -183,6 +184,23 @@ Cron = Annotated[
     AfterValidator(check_cron),
     WithJsonSchema({"type": "string", "examples": ["0 3 * * 1"]}),
 ]
+
+# ---------------------------------------------------------------- outbound URLs
+
+HttpUrl = Annotated[
+    str,
+    AfterValidator(check_http_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "uri",
+            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+            "description": "An http:// or https:// URL. Not a link-local or cloud metadata"
+            " address; loopback and private ones need security.allow_private_webhooks.",
+        }
+    ),
+]
+"""URLs the tool calls (webhooks, HTTP sources): well-formed, never a metadata address."""
 
 # ---------------------------------------------------------------- repository paths
 

@@ -8,6 +8,7 @@ from mlops_gitops.errors import Problem
 from mlops_gitops.spec import locations
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.loader import Loaded, Repository, field_path
+from mlops_gitops.urls import host_problem, parse_http_url
 
 FieldPath = tuple[str | int, ...]
 
@@ -43,7 +44,8 @@ def _known(names: list[str]) -> str:
 def cross_check(repo: Repository) -> list[Problem]:
     """Every reference and combined-value problem, in file order."""
     problems: list[Problem] = []
-    for check in (_models, _deployments, _rules, _retirements, _pipelines, _tombstones):
+    checks = (_models, _deployments, _rules, _retirements, _pipelines, _tombstones, _outbound)
+    for check in checks:
         problems.extend(check(repo))
     problems.extend(_locations(repo))
     return problems
@@ -281,3 +283,24 @@ def _locations(repo: Repository) -> Iterator[Problem]:
                 )
         if problem is not None:
             yield _at(item, path, problem)
+
+
+def _outbound(repo: Repository) -> Iterator[Problem]:
+    """Webhook URLs whose host is written as a forbidden address (or a loopback or private one
+    without `security.allow_private_webhooks`). Names are checked again after lookup, at call
+    time. What the tool reads over HTTP (artifacts, data sources) follows `_locations`."""
+    project = repo.project.obj if repo.project is not None else None
+    allow = isinstance(project, m.Project) and project.spec.security.allow_private_webhooks
+    for item in repo.of_kind("Rule"):
+        assert isinstance(item.obj, m.Rule)
+        for index, action in enumerate(item.obj.spec.actions):
+            if not isinstance(action, m.AlertAction) or not action.url:
+                continue
+            try:
+                target = parse_http_url(action.url)
+            except ValueError:
+                continue  # the URL's own field check reported it
+            problem = host_problem(target, allow)
+            if problem is not None:
+                path = ("spec", "actions", index, "url")
+                yield _at(item, path, f"the URL's host {target.host} is {problem}")

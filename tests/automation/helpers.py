@@ -207,6 +207,12 @@ def write_report(repo: Path, data: Mapping[str, Any], message: str = "report") -
     return commit_all(repo, message)
 
 
+def allow_private_webhooks(repo: Path) -> None:
+    """Let the Project's webhooks reach loopback (the test receivers listen on 127.0.0.1)."""
+    with open(repo / "mlops.yaml", "a") as project:
+        project.write("  security:\n    allow_private_webhooks: true\n")
+
+
 def write_rule(repo: Path, name: str, body: str) -> str:
     """A Rule file for cancer-prod; `body` is the YAML under `spec:` (indented two spaces)."""
     text = (

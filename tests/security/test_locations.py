@@ -218,9 +218,18 @@ def test_http_training_sources_follow_the_same_rules(
         },
     )
     problems = json.loads(run(root, "validate", "--format", "json").out)["errors"]
+    assert [(p["field"], p["message"]) for p in problems] == [
+        ("spec.data_sources[0].url", "the URL must start with http:// or https:// (it has ftp://)"),
+        ("spec.data_sources[1].url", "the URL must start with http:// or https:// (it has s3://)"),
+    ]
+    # With the URLs mended, the file source's location is checked too.
+    text = (root / "pipelines/train.yaml").read_text()
+    text = text.replace("ftp://127.0.0.1/rows.json", "https://data.example.com/rows.json")
+    (root / "pipelines/train.yaml").write_text(
+        text.replace("s3://bucket/rows.json", "https://data.example.com/r.json")
+    )
+    problems = json.loads(run(root, "validate", "--format", "json").out)["errors"]
     assert [(p["field"], p["message"].split(": ", 1)[1][:30]) for p in problems] == [
-        ("spec.data_sources[0].url", "the scheme ftp: is not accepte"),
-        ("spec.data_sources[1].url", "an http data source needs an h"),
         ("spec.data_sources[2].path", "file URIs read outside the rep"),
     ]
 
