@@ -55,6 +55,18 @@ def is_repo(root: Path) -> bool:
     return done.returncode == 0 and done.stdout.strip() == "true"
 
 
+def common_dir(root: Path) -> Path | None:
+    """The git directory shared by all work trees (`git rev-parse --git-common-dir`): a place
+    for local caches that no commit can carry. None outside git."""
+    if not is_repo(root):
+        return None
+    out = run(root, "rev-parse", "--git-common-dir", check=False).strip()
+    if not out:
+        return None
+    path = Path(out)
+    return (path if path.is_absolute() else root / path).resolve()
+
+
 def head(root: Path) -> str | None:
     """The commit checked out, or None outside git or before the first commit."""
     if not is_repo(root):

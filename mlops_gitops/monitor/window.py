@@ -1,0 +1,181 @@
+"""The window: which records count, kept as mergeable summaries while the logs are read.
+
+A **duration** window (``now - duration <= timestamp <= now``) is decided record by record, so
+each batch is summarised as it arrives and merged into one running summary.
+
+A **records** window (the last N by timestamp) cannot be decided until every record has been
+seen: a later file may hold newer records. Records are ordered by (timestamp, partition, row),
+so ties go to the record read last, and each batch becomes a :class:`Segment` that keeps its
+timestamps. When more than about 1.25 N records are held, the cut-off is computed from the
+timestamps seen so far (it only rises as more arrive) and what falls below it is dropped. At
+the end, segments wholly above the cut-off contribute their summaries, and a segment that the
+cut-off splits is read again (its span of the file is known) and summarised without the
+records below it. While N is at most ``exact_max_records`` the segments keep their rows
+(numbers, codes, float32 where exact) instead, and are cut directly; nothing is read twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from mlops_gitops.monitor.formats import Span
+from mlops_gitops.monitor.prepare import Rows, SummaryPlan
+from mlops_gitops.monitor.summary import WindowSummary, summarise
+
+BoolArray = npt.NDArray[np.bool_]
+HEADROOM = 1.25
+"""Records held before a records window is cut, as a multiple of N (plus one batch)."""
+SLACK_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A records window (`records`) or a duration window (`start`..`end`, seconds)."""
+
+    records: int | None = None
+    start: float = -np.inf
+    end: float = np.inf
+
+
+@dataclass
+class Segment:
+    """One batch of a records window: its timestamps and place, and its rows or summary."""
+
+    part: int
+    span: Span
+    batch: int
+    """The batch's number among those its span yields."""
+    row0: int
+    timestamp: npt.NDArray[np.float64]
+    row: npt.NDArray[np.int64]
+    rows: Rows | None = None
+    summary: WindowSummary | None = None
+    keep: BoolArray | None = None
+    """Summary segments: which of the batch's records are still in the window."""
+
+    def kept(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        if self.keep is None:
+            return self.timestamp, self.row
+        return self.timestamp[self.keep], self.row[self.keep]
+
+
+Reread = Callable[[Segment], Rows]
+"""Reads a segment's batch again and prepares it (a records window split inside a sketch)."""
+
+
+@dataclass
+class Window:
+    plan: SummaryPlan
+    policy: Policy
+    segments: list[Segment] = field(default_factory=list)
+    summary: WindowSummary = field(default_factory=WindowSummary)
+    held: int = 0
+
+    @property
+    def exact_rows(self) -> bool:
+        assert self.policy.records is not None
+        return self.policy.records <= self.plan.exact_max_records
+
+    def add(self, rows: Rows, span: Span, batch: int) -> None:
+        if self.policy.records is None:
+            inside = (rows.timestamp >= self.policy.start) & (rows.timestamp <= self.policy.end)
+            if not inside.all():
+                rows = rows.mask(inside)
+            self.summary.merge(summarise(rows, self.plan), self.plan)
+            return
+        segment = Segment(rows.part, span, batch, rows.row0, rows.timestamp, rows.row_numbers())
+        if self.exact_rows:
+            segment.rows = rows
+        else:
+            segment.summary = summarise(rows, self.plan)
+        self.segments.append(segment)
+        self.held += rows.size
+        if self.held > HEADROOM * self.policy.records + SLACK_ROWS:
+            self._cut(None)
+
+    def absorb(self, other: Window) -> None:
+        """Merge a window built elsewhere (another partition, another machine)."""
+        self.summary.merge(other.summary, self.plan)
+        for segment in other.segments:
+            self.segments.append(segment)
+            self.held += segment.kept()[0].size
+        if self.policy.records is not None and self.held > HEADROOM * self.policy.records:
+            self._cut(None)
+
+    def _cut(self, reread: Reread | None) -> None:
+        """Drop what is below the records window's cut-off; at the end (`reread` given), fold
+        the segments into the summary."""
+        assert self.policy.records is not None
+        keep = _newest(self.segments, self.policy.records)
+        kept: list[Segment] = []
+        for segment, mask in zip(self.segments, keep, strict=True):
+            if mask is not None and not mask.any():
+                continue
+            if segment.rows is not None:
+                if mask is not None and not mask.all():
+                    segment.rows = segment.rows.mask(mask)
+                    segment.timestamp = segment.rows.timestamp
+                    segment.row = segment.rows.row_numbers()
+            elif mask is not None:
+                segment.keep = _combine(segment.keep, mask)
+            kept.append(segment)
+        self.segments = kept
+        self.held = sum(s.kept()[0].size for s in kept)
+        if reread is None:
+            return
+        while self.segments:
+            segment = self.segments.pop(0)
+            self.summary.merge(self._fold(segment, reread), self.plan)
+
+    def _fold(self, segment: Segment, reread: Reread) -> WindowSummary:
+        if segment.rows is not None:
+            return summarise(segment.rows, self.plan)
+        if segment.keep is None or segment.keep.all():
+            assert segment.summary is not None
+            return segment.summary
+        rows = reread(segment)
+        return summarise(rows.mask(segment.keep), self.plan)
+
+    def finish(self, reread: Reread) -> WindowSummary:
+        if self.policy.records is not None:
+            self._cut(reread)
+        return self.summary
+
+
+def _combine(old: BoolArray | None, new: BoolArray) -> BoolArray:
+    """`new` is over the still-kept records; spread it over the whole batch."""
+    if old is None:
+        return new
+    out = old.copy()
+    out[old] = new
+    return out
+
+
+def _newest(segments: list[Segment], n: int) -> list[BoolArray | None]:
+    """Per segment, which of its kept records are among the newest n (None: all of them)."""
+    stamps = [s.kept()[0] for s in segments]
+    total = sum(t.size for t in stamps)
+    if total <= n:
+        return [None] * len(segments)
+    everything = np.concatenate(stamps)
+    cutoff = float(np.partition(everything, total - n)[total - n])
+    above = int(np.count_nonzero(everything > cutoff))
+    need = n - above
+    ties = [
+        (s.part, int(r))
+        for s, (t, rows) in zip(segments, (s.kept() for s in segments), strict=True)
+        for r in rows[t == cutoff].tolist()
+    ]
+    ties.sort()
+    first_part, first_row = ties[len(ties) - need]
+    out: list[BoolArray | None] = []
+    for segment in segments:
+        t, rows = segment.kept()
+        at = t == cutoff
+        later = (segment.part > first_part) | ((segment.part == first_part) & (rows >= first_row))
+        out.append((t > cutoff) | (at & later))
+    return out
