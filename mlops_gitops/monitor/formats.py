@@ -38,7 +38,8 @@ BLOCK_BYTES = 16 << 20
 LINE_BY_LINE_BYTES = 256 << 10
 """A failing piece at most this big is parsed line by line."""
 CSV_RECORDS = 50_000
-PARQUET_ROWS = 200_000
+PARQUET_ROWS = 65_536
+"""Rows decoded at a time: small pieces keep the decoder's memory small and reused."""
 
 IntArray = npt.NDArray[np.int64]
 
@@ -281,36 +282,47 @@ def parquet(
         and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
         and (f.name == "model_version" or f.name.startswith(FEATURE_PREFIX))
     ]
-    handle = pq.ParquetFile(path, read_dictionary=repeated)
+    import pyarrow.dataset as ds
+
+    # A dataset scanner decodes a batch at a time with nothing read ahead: memory stays at one
+    # batch (ParquetFile.iter_batches kept all it decoded until the file ended; a whole row
+    # group at a time held 100 MB at 25 features). Groups before the watermark are skipped.
+    options = ds.ParquetReadOptions(dictionary_columns=set(repeated))
+    scan = ds.ParquetFragmentScanOptions(pre_buffer=False)
+    fragment = next(
+        iter(ds.dataset(path, format=ds.ParquetFileFormat(options, scan)).get_fragments())
+    )
     start = 0
-    for index in range(handle.num_row_groups):
-        rows = handle.metadata.row_group(index).num_rows
+    for group in fragment.split_by_row_group():
+        rows = sum(g.num_rows for g in group.row_groups)
         if start + rows <= mark.offset or (end >= 0 and start >= end):
-            start += rows
+            start += rows  # wholly read before (or after the span): not decoded at all
             continue
-        try:
-            table = handle.read_row_group(index, columns=wanted)
-        except Exception as exc:  # a damaged page: report it, keep what was read
-            bad.add(rel, mark.offset + 1, f"unreadable Parquet data: {exc}")
-            return
-        skip = max(mark.offset - start, 0)
-        stop = rows if end < 0 else min(rows, end - start)
-        table = table.slice(skip, stop - skip)
-        first_row = start + skip
-        for offset in range(0, table.num_rows, PARQUET_ROWS):
-            part = table.slice(offset, PARQUET_ROWS)
-            first = first_row + offset
-            span = Span(first, first + part.num_rows, first + 1)
-            mark.offset = mark.line = span.end
-            batch = normalise(
-                part,
-                rel=rel,
-                bad=bad,
-                lines=_offset_rows(first),
-                not_after=not_after,
-                nested=False,
-                strict=False,
-            )
-            if batch is not None:
-                yield batch, span
+        pieces = group.to_batches(columns=wanted, batch_size=PARQUET_ROWS, batch_readahead=0)
+        row = start
+        while True:
+            try:
+                piece = next(pieces, None)
+            except Exception as exc:  # a damaged page: report it, keep what was read
+                bad.add(rel, mark.offset + 1, f"unreadable Parquet data: {exc}")
+                return
+            if piece is None:
+                break
+            lo = max(mark.offset, row) - row
+            hi = piece.num_rows if end < 0 else min(piece.num_rows, end - row)
+            if hi > lo:
+                span = Span(row + lo, row + hi, row + lo + 1)
+                mark.offset = mark.line = span.end
+                batch = normalise(
+                    pa.Table.from_batches([piece.slice(lo, hi - lo)]),
+                    rel=rel,
+                    bad=bad,
+                    lines=_offset_rows(span.start),
+                    not_after=not_after,
+                    nested=False,
+                    strict=False,
+                )
+                if batch is not None:
+                    yield batch, span
+            row += piece.num_rows
         start += rows

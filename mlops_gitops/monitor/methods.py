@@ -53,7 +53,7 @@ def _numeric_ks(feature: FeatureProfile, current: NumericSummary) -> Result:
     details = _sample_details(feature, reference.size)
     quantiles = current.quantiles
     if quantiles.exact:
-        d, p, how = ks_2samp_sorted(reference, np.sort(quantiles.array()))
+        d, p, how = ks_2samp_sorted(reference, quantiles.sorted_array())
     else:
         d, p, how = ks_weighted(reference, *quantiles.sorted_view())
         details |= _sketch_details(quantiles)
@@ -68,7 +68,7 @@ def _numeric_wasserstein(feature: FeatureProfile, current: NumericSummary) -> Re
     quantiles = current.quantiles
     details = _sample_details(feature, reference.size)
     if quantiles.exact:
-        raw = wasserstein_sorted(reference, np.sort(quantiles.array()))
+        raw = wasserstein_sorted(reference, quantiles.sorted_array())
         bound = 0.0
     else:
         items, weights = quantiles.sorted_view()

@@ -76,7 +76,7 @@ class Rows:
     part: int
     row0: int
     timestamp: npt.NDArray[np.float64]
-    version: npt.NDArray[np.int32]
+    version: npt.NDArray[np.signedinteger[Any]]
     versions: list[str]
     error: BoolArray
     latency: npt.NDArray[np.float64]
@@ -84,9 +84,12 @@ class Rows:
     labelled: Labelled
     numeric: dict[str, FloatArray] = field(default_factory=dict)
     invalid: dict[str, BoolArray] = field(default_factory=dict)
-    categorical: dict[str, tuple[npt.NDArray[np.int32], list[str]]] = field(default_factory=dict)
-    present: dict[str, BoolArray] = field(default_factory=dict)
-    """Every feature column of the batch: whether each row has a value (data quality)."""
+    categorical: dict[str, tuple[npt.NDArray[np.signedinteger[Any]], list[str]]] = field(
+        default_factory=dict
+    )
+    present: dict[str, BoolArray | None] = field(default_factory=dict)
+    """Every feature column of the batch: whether each row has a value (data quality); None
+    when every row has one."""
     order: IntArray | None = None
     """Row numbers within the partition (consecutive from row0 unless masked)."""
 
@@ -114,7 +117,7 @@ class Rows:
             {k: v[keep] for k, v in self.numeric.items()},
             {k: v[keep] for k, v in self.invalid.items()},
             {k: (codes[keep], names) for k, (codes, names) in self.categorical.items()},
-            {k: v[keep] for k, v in self.present.items()},
+            {k: None if v is None else v[keep] for k, v in self.present.items()},
             self.row_numbers()[keep],
         )
 
@@ -139,14 +142,16 @@ def numbers(column: pa.Array) -> tuple[FloatArray, BoolArray | None]:
     if pa.types.is_dictionary(kind):
         column = column.dictionary_decode()
         kind = column.type
+    # Copies, not views of Arrow's buffers: the decoder's memory is then reused batch after
+    # batch instead of staying allocated for as long as the window keeps the values.
     if pa.types.is_float32(kind):
-        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float32), None
+        return np.array(column.to_numpy(zero_copy_only=False), dtype=np.float32), None
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
         values = _floats(column)
         narrow = values.astype(np.float32)
         if np.array_equal(narrow, values, equal_nan=True):
             return narrow, None
-        return values, None
+        return np.array(values, dtype=np.float64), None
     if pa.types.is_null(kind):
         return np.full(len(column), np.nan, dtype=np.float32), None
     out = np.full(len(column), np.nan)
@@ -161,13 +166,17 @@ def numbers(column: pa.Array) -> tuple[FloatArray, BoolArray | None]:
     return out, invalid if invalid.any() else None
 
 
-def categories(column: pa.Array) -> tuple[npt.NDArray[np.int32], list[str]]:
+def categories(column: pa.Array) -> tuple[npt.NDArray[np.signedinteger[Any]], list[str]]:
     """Category codes (-1 when missing) and the category names, compared as text."""
     if not pa.types.is_dictionary(column.type):
         if pa.types.is_null(column.type):
-            return np.full(len(column), -1, dtype=np.int32), []
+            return np.full(len(column), -1, dtype=np.int16), []
         column = pc.dictionary_encode(column)
-    codes = np.asarray(column.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int32)
+    indices = column.indices.fill_null(-1)
+    narrow = np.int16 if len(column.dictionary) < 2**15 else np.int32
+    codes: npt.NDArray[np.signedinteger[Any]] = np.asarray(
+        indices.to_numpy(zero_copy_only=False)
+    ).astype(narrow)
     values = column.dictionary
     kind = values.type
     if pa.types.is_boolean(kind):
@@ -177,18 +186,20 @@ def categories(column: pa.Array) -> tuple[npt.NDArray[np.int32], list[str]]:
         names = raw.astype(str).tolist()
         nan = np.flatnonzero(np.isnan(raw))
         if nan.size:  # NaN is a missing value, not a category
-            codes = np.where(np.isin(codes, nan), -1, codes).astype(np.int32)
+            codes[np.isin(codes, nan)] = -1
     else:
         names = [str(v) for v in values.to_pylist()]
     return codes, names
 
 
-def _present(column: pa.Array) -> BoolArray:
-    valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+def _present(column: pa.Array) -> BoolArray | None:
     if pa.types.is_floating(column.type):
-        values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
-        valid &= ~np.isnan(values)
-    return valid
+        missing = pc.is_nan(column).fill_null(True)
+    else:
+        missing = column.is_null()
+    if not pc.any(missing).as_py():
+        return None
+    return ~np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _classes(column: pa.Array) -> npt.NDArray[Any]:

@@ -82,7 +82,16 @@ class Quantiles:
         """All values (exact mode), float64."""
         if not self.values:
             return np.empty(0)
+        if len(self.values) == 1:
+            return self.values[0].astype(np.float64, copy=False)
         return np.concatenate([v.astype(np.float64, copy=False) for v in self.values])
+
+    def sorted_array(self) -> FloatArray:
+        """All values in order (exact mode), float64; sorted as float32 when they all are."""
+        if self.values and all(v.dtype == np.float32 for v in self.values):
+            joined = self.values[0] if len(self.values) == 1 else np.concatenate(self.values)
+            return np.sort(joined).astype(np.float64)
+        return np.sort(self.array())
 
     def sorted_view(self) -> tuple[FloatArray, FloatArray]:
         """Sketch items in order and their weights (sketch mode)."""
@@ -300,27 +309,36 @@ def _version(
     rows: Rows, idx: npt.NDArray[np.int64], sample_keys: npt.NDArray[np.uint64], plan: SummaryPlan
 ) -> VersionSummary:
     limit, k = plan.exact_max_records, plan.sketch_k
-    stamps = rows.timestamp[idx]
-    latency = rows.latency[idx]
+    everything = idx.size == rows.size  # one version: no copies of its columns
+
+    def take(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return values if everything else values[idx]
+
+    stamps = take(rows.timestamp)
+    latency = take(rows.latency)
     summary = VersionSummary(
         records=int(idx.size),
-        errors=int(np.count_nonzero(rows.error[idx])),
-        labelled=int(np.count_nonzero(rows.has_label[idx])),
+        errors=int(np.count_nonzero(take(rows.error))),
+        labelled=int(np.count_nonzero(take(rows.has_label))),
         start=float(stamps.min()),
         end=float(stamps.max()),
     )
     summary.latency.add(latency[~np.isnan(latency)], limit, k)
-    summary.sample.merge(ChartSample(sample_keys[idx], stamps, latency), plan.chart_sample)
+    summary.sample.merge(ChartSample(take(sample_keys), stamps, latency), plan.chart_sample)
     summary.performance = _performance(rows, idx, plan)
     for name, present in rows.present.items():
-        feature = FeatureSummary(present=int(np.count_nonzero(present[idx])))
+        has = int(idx.size) if present is None else int(np.count_nonzero(take(present)))
+        feature = FeatureSummary(present=has)
         values = rows.numeric.get(name)
         if values is not None:
-            feature.numeric = _numeric(values[idx], rows.invalid.get(name), idx, name, plan)
+            invalid = rows.invalid.get(name)
+            feature.numeric = _numeric(
+                take(values), None if invalid is None else take(invalid), name, plan
+            )
         coded = rows.categorical.get(name)
         if coded is not None:
             codes, names = coded
-            chosen = codes[idx]
+            chosen = take(codes)
             counts = np.bincount(chosen[chosen >= 0], minlength=len(names))
             table: dict[str, int] = {}
             for label, n in zip(names, counts.tolist(), strict=True):
@@ -332,15 +350,11 @@ def _version(
 
 
 def _numeric(
-    values: npt.NDArray[Any],
-    invalid: npt.NDArray[np.bool_] | None,
-    idx: npt.NDArray[np.int64],
-    name: str,
-    plan: SummaryPlan,
+    values: npt.NDArray[Any], invalid: npt.NDArray[np.bool_] | None, name: str, plan: SummaryPlan
 ) -> NumericSummary:
     finite = np.isfinite(values)
     data = values if finite.all() else values[finite]
-    bad = int(np.count_nonzero(invalid[idx])) if invalid is not None else 0
+    bad = int(np.count_nonzero(invalid)) if invalid is not None else 0
     nan = int(np.count_nonzero(np.isnan(values)))
     with np.errstate(over="ignore", invalid="ignore"):
         total = float(np.sum(data, dtype=np.float64))

@@ -51,16 +51,20 @@ class Segment:
     """The batch's number among those its span yields."""
     row0: int
     timestamp: npt.NDArray[np.float64]
-    row: npt.NDArray[np.int64]
+    row: npt.NDArray[np.int64] | None
+    """Row numbers of the kept records; None while they are row0, row0 + 1, ..."""
     rows: Rows | None = None
     summary: WindowSummary | None = None
     keep: BoolArray | None = None
     """Summary segments: which of the batch's records are still in the window."""
 
     def kept(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        row = self.row
+        if row is None:
+            row = np.arange(self.row0, self.row0 + self.timestamp.size, dtype=np.int64)
         if self.keep is None:
-            return self.timestamp, self.row
-        return self.timestamp[self.keep], self.row[self.keep]
+            return self.timestamp, row
+        return self.timestamp[self.keep], row[self.keep]
 
 
 Reread = Callable[[Segment], Rows]
@@ -87,7 +91,7 @@ class Window:
                 rows = rows.mask(inside)
             self.summary.merge(summarise(rows, self.plan), self.plan)
             return
-        segment = Segment(rows.part, span, batch, rows.row0, rows.timestamp, rows.row_numbers())
+        segment = Segment(rows.part, span, batch, rows.row0, rows.timestamp, rows.order)
         if self.exact_rows:
             segment.rows = rows
         else:
