@@ -20,6 +20,8 @@ from mlops_gitops.monitor.records import Malformed
 from mlops_gitops.monitor.summary import WindowSummary
 from mlops_gitops.monitor.window import Policy, Segment, Window
 
+CONNECT_TIMEOUT = "30s"
+
 
 @dataclass(frozen=True)
 class Job:
@@ -77,7 +79,7 @@ def run_dask(
             "monitoring.engine dask needs dask.distributed: pip install 'mlops-gitops[dask]'"
         ) from None
     try:
-        client: Any = Client(address, timeout="30s", set_as_default=False)  # type: ignore[no-untyped-call]
+        client: Any = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)  # type: ignore[no-untyped-call]
     except OSError as exc:
         raise MlopsError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     with client:
