@@ -137,10 +137,13 @@ def _identity(head: bytes, suffix: str) -> str:
     return hashlib.sha256(b"\n".join(lines[:keep])).hexdigest()[:32]
 
 
-def _parquet_identity(path: Path, rel: str) -> str:
+def _parquet_identity(path: Path, rel: str, legacy: bool = False) -> str:
     """The footer's description of the first row group: the same under a new name.
 
     Without column statistics the name and size stand in (a renamed file is then read again).
+    Statistics are described by their stored (physical) values: their logical values would load
+    pandas (timestamps) for nothing. `legacy`: the description of earlier versions, so their
+    watermarks still match.
     """
     import pyarrow.parquet as pq
 
@@ -156,11 +159,15 @@ def _parquet_identity(path: Path, rel: str) -> str:
             parts.append("-")
             continue
         described += stats.has_min_max
-        bounds = f"{stats.min!r}:{stats.max!r}" if stats.has_min_max else "-"
+        if legacy:
+            bounds = f"{stats.min!r}:{stats.max!r}" if stats.has_min_max else "-"
+        else:
+            bounds = f"{stats.min_raw!r}:{stats.max_raw!r}" if stats.has_min_max else "-"
         parts.append(f"{bounds}:{stats.null_count}")
     if not described:
         return f"parquet:{rel}:{path.stat().st_size}"
-    return "parquet:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    return ("parquet:" if legacy else "parquet2:") + digest
 
 
 @dataclass(frozen=True)
@@ -235,6 +242,8 @@ def plan_reads(
             result.events.append(f"{rel}: no complete record yet")
             continue
         mark = by_identity.get(identity)
+        if mark is None and identity.startswith("parquet2:") and previous:
+            mark = by_identity.get(_parquet_identity(path, rel, legacy=True))
         if mark is not None and mark.path != rel:
             result.events.append(f"{rel}: rotated from {mark.path}; continuing at its offset")
         if mark is None and rel in by_path:
