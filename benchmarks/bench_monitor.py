@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -139,10 +140,12 @@ def fresh(root: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def run_monitor(root: Path, code: Path) -> tuple[float, float]:
-    """Wall seconds and the child's peak RSS in MB, with the package found in `code`."""
+def run_monitor(root: Path, code: Path) -> tuple[float, float, float]:
+    """Wall seconds, the child's peak RSS in MB and its CPU seconds (user + system: less
+    sensitive than wall time to other work on a shared machine), with the package in `code`."""
     fresh(root)
     env = {**ENV, "PYTHONPATH": str(code)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(root)],
@@ -153,16 +156,22 @@ def run_monitor(root: Path, code: Path) -> tuple[float, float]:
         check=False,
     )
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     rss = [line for line in done.stderr.splitlines() if line.startswith("RSS")]
-    return elapsed, int(rss[-1].split()[1]) / 1024 if rss else float("nan")
+    return elapsed, int(rss[-1].split()[1]) / 1024 if rss else float("nan"), cpu
 
 
-def measure(root: Path, code: Path, runs: int) -> tuple[float, float]:
+def measure(root: Path, code: Path, runs: int) -> tuple[float, float, float]:
     run_monitor(root, code)  # stores the reference profile: later runs measure monitoring
     results = [run_monitor(root, code) for _ in range(runs)]
-    return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
+    return (
+        statistics.median(r[0] for r in results),
+        statistics.median(r[1] for r in results),
+        statistics.median(r[2] for r in results),
+    )
 
 
 def main() -> None:
@@ -189,10 +198,12 @@ def main() -> None:
                 print(f"{log_format} {size:,}: wrote in {time.perf_counter() - start:.0f} s")
             figures = {name: measure(root, code, args.runs) for name, code in codes}
             line = f"{log_format} {size:,} records, window {size:,}: "
-            line += ", ".join(f"{n} {t:.2f} s {m:.0f} MB" for n, (t, m) in figures.items())
+            line += ", ".join(
+                f"{n} {t:.2f} s ({c:.2f} s CPU) {m:.0f} MB" for n, (t, m, c) in figures.items()
+            )
             if "compare" in figures:
-                (t0, m0), (t1, m1) = figures["this"], figures["compare"]
-                line += f"; ratio time {t0 / t1:.2f}, memory {m0 / m1:.2f}"
+                (t0, m0, c0), (t1, m1, c1) = figures["this"], figures["compare"]
+                line += f"; ratio time {t0 / t1:.2f}, CPU {c0 / c1:.2f}, memory {m0 / m1:.2f}"
             print(line, flush=True)
 
 
