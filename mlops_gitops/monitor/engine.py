@@ -18,7 +18,7 @@ from mlops_gitops.monitor.prepare import Rows, SummaryPlan, prepare
 from mlops_gitops.monitor.readers import Partition, PartitionRead, Watermark, read_partition
 from mlops_gitops.monitor.records import Malformed
 from mlops_gitops.monitor.summary import WindowSummary
-from mlops_gitops.monitor.window import Policy, Segment, Window
+from mlops_gitops.monitor.window import Piece, Policy, Window
 
 CONNECT_TIMEOUT = "30s"
 
@@ -46,13 +46,13 @@ def read_window(part: Partition, job: Job) -> tuple[Window, PartitionRead]:
     return window, read
 
 
-def reread(part: Partition, segment: Segment, job: Job) -> Rows:
-    """A segment's batch read again (the same rows, so the same row numbers)."""
+def reread(part: Partition, piece: Piece, job: Job) -> Rows:
+    """A piece of a partition read again (the same rows, so the same row numbers)."""
     read = PartitionRead(Watermark(part.rel, part.identity), Malformed())
-    batches = read_partition(part, read, job.not_after, job.plan.columns(), segment.span)
+    batches = read_partition(part, read, job.not_after, job.plan.columns(), piece.span)
     for number, (table, _) in enumerate(batches):
-        if number == segment.batch:
-            return prepare(table, job.plan, part.index, segment.row0)
+        if number == piece.batch:
+            return prepare(table, job.plan, part.index, piece.row0)
     raise MlopsError(f"{part.rel}: the log changed while it was read; run monitor again")
 
 
@@ -64,7 +64,7 @@ def run_local(parts: list[Partition], job: Job) -> tuple[WindowSummary, list[Par
         window.absorb(partial)
         reads.append(read)
     by_index = {p.index: p for p in parts}
-    summary = window.finish(lambda segment: reread(by_index[segment.part], segment, job))
+    summary = window.finish(lambda index, piece: reread(by_index[index], piece, job))
     return summary, reads
 
 
@@ -92,8 +92,8 @@ def run_dask(
             reads.append(read)
         by_index = {p.index: p for p in parts}
 
-        def again(segment: Segment) -> Rows:
-            future = client.submit(reread, by_index[segment.part], segment, shared, pure=False)
+        def again(index: int, piece: Piece) -> Rows:
+            future = client.submit(reread, by_index[index], piece, shared, pure=False)
             rows: Rows = future.result()
             return rows
 

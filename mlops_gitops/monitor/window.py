@@ -17,7 +17,7 @@ records below it. While N is at most ``exact_max_records`` the segments keep the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,8 @@ from mlops_gitops.monitor.prepare import Rows, SummaryPlan
 from mlops_gitops.monitor.summary import WindowSummary, summarise
 
 BoolArray = npt.NDArray[np.bool_]
+SKETCH_SEGMENT_ROWS = 1_000_000
+"""Records summarised together beyond the exact limit: the fewer segments, the fewer sketches."""
 HEADROOM = 1.25
 """Records held before a records window is cut, as a multiple of N (plus one batch)."""
 SLACK_ROWS = 200_000
@@ -41,14 +43,24 @@ class Policy:
     end: float = np.inf
 
 
-@dataclass
-class Segment:
-    """One batch of a records window: its timestamps and place, and its rows or summary."""
+@dataclass(frozen=True)
+class Piece:
+    """A batch as read: its span of the file, its number among the batches the span yields,
+    its first row and its size; reading the span again gives the same rows."""
 
-    part: int
     span: Span
     batch: int
-    """The batch's number among those its span yields."""
+    row0: int
+    size: int
+
+
+@dataclass
+class Segment:
+    """Consecutive records of one partition in a records window: their timestamps and place,
+    and their rows (one batch) or their summary (up to SKETCH_SEGMENT_ROWS records)."""
+
+    part: int
+    pieces: list[Piece]
     row0: int
     timestamp: npt.NDArray[np.float64]
     row: npt.NDArray[np.int64] | None
@@ -67,8 +79,8 @@ class Segment:
         return self.timestamp[self.keep], row[self.keep]
 
 
-Reread = Callable[[Segment], Rows]
-"""Reads a segment's batch again and prepares it (a records window split inside a sketch)."""
+Reread = Callable[[int, Piece], Rows]
+"""Reads a piece of a partition again and prepares it (a records window split in a sketch)."""
 
 
 @dataclass
@@ -78,6 +90,12 @@ class Window:
     segments: list[Segment] = field(default_factory=list)
     summary: WindowSummary = field(default_factory=WindowSummary)
     held: int = 0
+
+    @property
+    def _sketching(self) -> SummaryPlan:
+        """Beyond the exact limit, segments are sketched from the start: their values would
+        otherwise be kept until the window is complete."""
+        return replace(self.plan, exact_max_records=0)
 
     @property
     def exact_rows(self) -> bool:
@@ -91,12 +109,28 @@ class Window:
                 rows = rows.mask(inside)
             self.summary.merge(summarise(rows, self.plan), self.plan)
             return
-        segment = Segment(rows.part, span, batch, rows.row0, rows.timestamp, rows.order)
+        piece = Piece(span, batch, rows.row0, rows.size)
+        last = self.segments[-1] if self.segments else None
         if self.exact_rows:
-            segment.rows = rows
+            self.segments.append(
+                Segment(rows.part, [piece], rows.row0, rows.timestamp, rows.order, rows=rows)
+            )
+        elif (
+            last is not None
+            and last.summary is not None
+            and last.keep is None
+            and last.part == rows.part
+            and last.row0 + last.timestamp.size == rows.row0
+            and last.timestamp.size + rows.size <= SKETCH_SEGMENT_ROWS
+        ):
+            last.summary.merge(summarise(rows, self._sketching), self._sketching)
+            last.timestamp = np.concatenate([last.timestamp, rows.timestamp])
+            last.pieces.append(piece)
         else:
-            segment.summary = summarise(rows, self.plan)
-        self.segments.append(segment)
+            summary = summarise(rows, self._sketching)
+            self.segments.append(
+                Segment(rows.part, [piece], rows.row0, rows.timestamp, None, summary=summary)
+            )
         self.held += rows.size
         if self.held > HEADROOM * self.policy.records + SLACK_ROWS:
             self._cut(None)
@@ -141,8 +175,15 @@ class Window:
         if segment.keep is None or segment.keep.all():
             assert segment.summary is not None
             return segment.summary
-        rows = reread(segment)
-        return summarise(rows.mask(segment.keep), self.plan)
+        out = WindowSummary()
+        offset = 0
+        for piece in segment.pieces:
+            keep = segment.keep[offset : offset + piece.size]
+            offset += piece.size
+            if keep.any():
+                rows = reread(segment.part, piece)
+                out.merge(summarise(rows.mask(keep), self._sketching), self._sketching)
+        return out
 
     def finish(self, reread: Reread) -> WindowSummary:
         if self.policy.records is not None:
