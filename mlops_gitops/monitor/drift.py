@@ -169,9 +169,8 @@ def compute_drift(
 ) -> DriftReport:
     """Compare the current window with the reference profile, feature by feature.
 
-    ``current`` maps feature names to 1-D array-likes (numpy arrays, pandas Series, lists; None
-    and NaN are missing), or to :data:`Current` pairs (a window summary's feature and its record
-    count). Features of ``current`` that the profile does not know are ignored.
+    ``current`` maps feature names to 1-D array-likes (None and NaN are missing) or to
+    :data:`Current` pairs (a window summary's feature, its record count); others are ignored.
     """
     pending: list[tuple[FeatureProfile, str, float, Result | None, dict[str, Any], int]] = []
     for name, feature in profile.features.items():

@@ -266,6 +266,25 @@ def normalise(
     if nested:
         present = _valid(features) if features is not None else np.zeros(rows, dtype=bool)
         fail(~present, "features missing or not an object")
+    out = _service_columns(columns, rows, strict, fail)
+    with np.errstate(invalid="ignore"):
+        fail(stamps > not_after, "timestamp later than --now plus the allowed clock skew")
+    bad_rows = np.flatnonzero(reason != "")
+    if bad_rows.size:
+        for row, line in zip(bad_rows.tolist(), lines(bad_rows).tolist(), strict=True):
+            bad.add(rel, int(line), str(reason[row]))
+    keep = reason == ""
+    if not keep.any():
+        return None
+    out["timestamp"] = pa.array(stamps)
+    out["model_version"] = version if version is not None else pa.nulls(rows, pa.string())
+    return _assemble(out, columns, features, nested, keep)
+
+
+def _service_columns(
+    columns: dict[str, pa.Array], rows: int, strict: bool, fail: Callable[[BoolArray, str], None]
+) -> dict[str, pa.Array]:
+    """latency_ms and score as float64, error as a flag; wrong types fail the row (strict)."""
     out: dict[str, pa.Array] = {}
     for name in ("latency_ms", "score"):
         column = columns.get(name)
@@ -287,17 +306,18 @@ def normalise(
         if strict and not (_text(error.type) or pa.types.is_null(error.type)):
             fail(_valid(error), "error must be null or a message")
         out["error"] = pa.array(_valid(error))
-    with np.errstate(invalid="ignore"):
-        fail(stamps > not_after, "timestamp later than --now plus the allowed clock skew")
-    bad_rows = np.flatnonzero(reason != "")
-    if bad_rows.size:
-        for row, line in zip(bad_rows.tolist(), lines(bad_rows).tolist(), strict=True):
-            bad.add(rel, int(line), str(reason[row]))
-    keep = reason == ""
-    if not keep.any():
-        return None
-    out["timestamp"] = pa.array(stamps)
-    out["model_version"] = version if version is not None else pa.nulls(rows, pa.string())
+    return out
+
+
+def _assemble(
+    out: dict[str, pa.Array],
+    columns: dict[str, pa.Array],
+    features: pa.StructArray | None,
+    nested: bool,
+    keep: BoolArray,
+) -> pa.RecordBatch:
+    """The normal shape: core fields, then feature columns in name order; the good rows."""
+    rows = len(keep)
     for name in ("request_id", "prediction", "label"):
         column = columns.get(name)
         if column is None or pa.types.is_null(column.type):

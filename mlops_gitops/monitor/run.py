@@ -220,24 +220,7 @@ class Monitor:
         watermarks = [w.to_json() for w in result.watermarks + [r.watermark for r in reads]]
         versions = numbers.versions(summary, model.spec.task, spec)
         total = _total(summary, plan)
-        present = summary.features()
-        settings = spec.monitoring.drift
-        drift = compute_drift(stable, numbers.current(total, present), settings) if stable else None
-        for version, entry in versions.items():
-            version_profile = profiles.get(version)
-            if version_profile is None:
-                continue
-            vs = summary.versions[version]
-            same = stable is not None and version_profile.sha256 == stable.sha256
-            if same and drift is not None and vs.records == total.records:
-                found: DriftReport = drift  # the same data against the same reference
-            else:
-                found = compute_drift(version_profile, numbers.current(vs, present), settings)
-            entry["drift"] = {
-                "dataset_drift": found.dataset_drift,
-                "share_drifted": found.share_drifted,
-                "drifted_features": sorted(k for k, v in found.features.items() if v.drifted),
-            }
+        drift = _drifts(summary, total, versions, profiles, stable, spec.monitoring.drift)
         generated = self.now.isoformat(timespec="seconds")
         content = output.report(
             name, spec, generated, summary, versions, drift, malformed, result.events
@@ -276,6 +259,36 @@ class Monitor:
                 self.ws.project.git.author,
             )
         return outcome
+
+
+def _drifts(
+    summary: WindowSummary,
+    total: Any,
+    versions: dict[str, Any],
+    profiles: dict[str, ReferenceProfile],
+    stable: ReferenceProfile | None,
+    settings: m.DriftSettings,
+) -> DriftReport | None:
+    """The window's drift against the stable reference; each version's against its own
+    (written into `versions`)."""
+    present = summary.features()
+    drift = compute_drift(stable, numbers.current(total, present), settings) if stable else None
+    for version, entry in versions.items():
+        version_profile = profiles.get(version)
+        if version_profile is None:
+            continue
+        vs = summary.versions[version]
+        same = stable is not None and version_profile.sha256 == stable.sha256
+        if same and drift is not None and vs.records == total.records:
+            found: DriftReport = drift  # the same data against the same reference
+        else:
+            found = compute_drift(version_profile, numbers.current(vs, present), settings)
+        entry["drift"] = {
+            "dataset_drift": found.dataset_drift,
+            "share_drifted": found.share_drifted,
+            "drifted_features": sorted(k for k, v in found.features.items() if v.drifted),
+        }
+    return drift
 
 
 def _total(summary: WindowSummary, plan: SummaryPlan) -> Any:
