@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mlops_gitops.cli.base import (
     EXIT_ERROR,
@@ -25,6 +26,8 @@ def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
     result = api.reconcile(
         args.repo, args.now, args.push, args.remote, args.branch, args.lock_timeout
     )
+    for warning in sorted({w for o in result.monitor for w in o.warnings}):
+        sys.stderr.write(f"warning: {warning}\n")
     if args.format == "json":
         out.write(render.reconcile_json(result))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mlops_gitops.cli.base import (
     EXIT_OK,
@@ -22,6 +23,8 @@ def cmd_monitor(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops.render import monitor as render
 
     outcomes = api.monitor(args.repo, args.deployment, args.now, commit=not args.no_commit)
+    for warning in sorted({w for o in outcomes for w in o.warnings}):
+        sys.stderr.write(f"warning: {warning}\n")
     if args.format == "json":
         out.write(render.monitor_json(outcomes))
     else:

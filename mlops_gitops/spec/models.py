@@ -109,6 +109,29 @@ class SecuritySettings(Strict):
     )
 
 
+DASK_SCHEMES = ("tcp://", "tls://")
+
+
+class ProjectMonitoring(Strict):
+    """Where `monitor` computes: in its own process, or on an existing Dask cluster."""
+
+    engine: Literal["local", "dask"] = Field(
+        "local", description="local: this process; dask: the workers of `dask_scheduler`."
+    )
+    dask_scheduler: str | None = Field(
+        None,
+        description="Address of the Dask scheduler (tcp://host:8786 or tls://...); the "
+        "environment variable MLOPS_GITOPS_DASK_SCHEDULER overrides it.",
+    )
+
+    @model_validator(mode="after")
+    def _scheduler(self) -> ProjectMonitoring:
+        address = self.dask_scheduler
+        if address is not None and not address.startswith(DASK_SCHEMES):
+            raise ValueError(f"dask_scheduler must start with tcp:// or tls://, not {address!r}")
+        return self
+
+
 DEFAULT_SPEC_DIRS = ["models", "deployments", "rules", "retirements", "pipelines"]
 
 
@@ -127,6 +150,7 @@ class ProjectSpec(Strict):
     values: dict[str, Any] = Field({}, description="Variables for *.yaml.j2 templates.")
     policies: Policies = Policies()
     security: SecuritySettings = SecuritySettings()
+    monitoring: ProjectMonitoring = ProjectMonitoring()
     prune: bool = Field(False, description="Allow removing a deployment file to undeploy it.")
 
 
@@ -274,6 +298,11 @@ class MonitoringSettings(Strict):
     labels: RepoPath | None = None
     window: Window = Window(records=50_000)
     drift: DriftSettings = DriftSettings()
+    exact_max_records: Annotated[int, Field(ge=1)] = Field(
+        1_000_000,
+        description="Up to this many values, KS, Wasserstein, latency percentiles and ROC-AUC "
+        "are exact; beyond, they come from KLL sketches (the report says so, with the error).",
+    )
 
 
 class DeploymentSpec(Strict):
