@@ -2,22 +2,29 @@
 
 Records are buffered and flushed by a timer and at shutdown, under a lock so concurrent
 requests never interleave; a file past the size limit is rotated (renamed with a time
-stamp), which the monitor's watermarks recognise.
+stamp), which the monitor's watermarks recognise. Everything is bounded: a record's values
+(`bounded`), a request's records (the caller's budget) and the buffer waiting for the disk;
+what is cut is counted, never silently lost.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from mlops_gitops import fsguard
-from mlops_gitops.safeio import dumps, finite
-
 FLUSH_SECONDS = 1.0
 ROTATE_BYTES = 64 * 1024 * 1024
+BUFFER_BYTES = 32 * 1024 * 1024
+"""Most bytes waiting for the disk; records beyond are dropped and counted."""
+MAX_STRING = 256
+"""Longest string value logged; longer ones are cut (and the record marked)."""
+MAX_FEATURES = 1000
+"""Most features logged per record."""
 
 
 class PredictionLog:
@@ -26,15 +33,14 @@ class PredictionLog:
         folder: Path,
         flush_seconds: float = FLUSH_SECONDS,
         rotate_bytes: int = ROTATE_BYTES,
-        root: Path | None = None,
+        buffer_bytes: int = BUFFER_BYTES,
     ) -> None:
         self.folder = folder
-        self.root = root or folder
-        """No write below it goes through a symlink (the repository)."""
         self.path = folder / "predictions.jsonl"
-        fsguard.check_folder(self.root, folder)  # a folder that would be refused fails now
         self.rotate_bytes = rotate_bytes
+        self.buffer_bytes = buffer_bytes
         self._buffer: list[str] = []
+        self._buffered = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
@@ -43,10 +49,18 @@ class PredictionLog:
         )
         self._thread.start()
 
-    def append(self, record: dict[str, Any]) -> None:
-        line = dumps(finite(record), separators=(",", ":"), default=str) + "\n"
+    def append(self, record: dict[str, Any]) -> bool:
+        return self.append_lines([line(record)])
+
+    def append_lines(self, lines: list[str]) -> bool:
+        """Queue whole lines; False (nothing queued) when the buffer is full."""
+        size = sum(len(text) for text in lines)
         with self._lock:
-            self._buffer.append(line)
+            if self._buffered + size > self.buffer_bytes:
+                return False
+            self._buffer.extend(lines)
+            self._buffered += size
+        return True
 
     def _run(self, every: float) -> None:
         while not self._stop.wait(every):
@@ -57,13 +71,14 @@ class PredictionLog:
         # under another, so requests never wait for the file system.
         with self._write_lock:
             with self._lock:
-                lines, self._buffer = self._buffer, []
+                lines, self._buffer, self._buffered = self._buffer, [], 0
             if not lines:
                 return
-            data = "".join(lines).encode("utf-8")
+            data = "".join(lines)
+            self.folder.mkdir(parents=True, exist_ok=True)
             if self.path.exists() and self.path.stat().st_size + len(data) > self.rotate_bytes:
-                fsguard.rename(self.root, self.path, self._rotated_path())
-            with fsguard.open_append(self.root, self.path) as handle:
+                os.replace(self.path, self._rotated_path())
+            with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(data)
 
     def _rotated_path(self) -> Path:
@@ -77,3 +92,49 @@ class PredictionLog:
     def close(self) -> None:
         self._stop.set()
         self.flush()
+
+
+def line(record: dict[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"), allow_nan=False, default=str) + "\n"
+
+
+def bounded(features: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Feature values as the monitor reads them, each bounded; True when any was cut.
+
+    Features past MAX_FEATURES are left out; each value goes through `scalar`.
+    """
+    cut = len(features) > MAX_FEATURES
+    out: dict[str, Any] = {}
+    for count, (name, value) in enumerate(features.items()):
+        if count == MAX_FEATURES:
+            break
+        out[name[:MAX_STRING]], shortened = scalar(value)
+        cut = cut or shortened
+    return out, cut
+
+
+def scalar(value: Any) -> tuple[Any, bool]:
+    """A value as a JSON scalar the monitor reads, and whether it was cut.
+
+    Strings are cut at MAX_STRING characters, nested values become their (cut) JSON text,
+    integers no float column holds become floats, NaN and infinities become null (JSON has
+    none).
+    """
+    kind = type(value)
+    if kind is str:
+        return (value[:MAX_STRING], True) if len(value) > MAX_STRING else (value, False)
+    if kind is float:
+        return (value if math.isfinite(value) else None), False
+    if kind is int:
+        if -(2**63) <= value < 2**63:
+            return value, False
+        try:
+            return float(value), False
+        except OverflowError:
+            return None, True
+    if value is None or kind is bool:
+        return value, False
+    if isinstance(value, int | float):  # numpy scalars
+        return scalar(value.item() if hasattr(value, "item") else float(value))
+    text = json.dumps(value, default=str)
+    return (text[:MAX_STRING], True) if len(text) > MAX_STRING else (text, False)

@@ -9,6 +9,8 @@ machine's configuration, like on a CI runner.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import http.client
 import io
 import json
@@ -30,6 +32,8 @@ import pytest
 
 from mlops_gitops import cli
 from mlops_gitops.serve.app import Server, create_app
+from mlops_gitops.serve.guard import uvicorn_config
+from mlops_gitops.serve.limits import Limits
 
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLE_REPO = PROJECT / "example-repo"
@@ -137,6 +141,19 @@ def copy_repo(source: Path, dest: Path) -> Path:
     return Path(shutil.copytree(source, dest, symlinks=True))
 
 
+@functools.cache
+def reference_model(model: str, version: str) -> Any:
+    from skops.io import get_untrusted_types, load
+
+    path = EXAMPLE_REPO / "artifacts" / model / version / "model.skops"
+    return load(path, trusted=get_untrusted_types(file=path))
+
+
+def bucket(request_id: str) -> int:
+    """The documented split: the first 4 bytes of sha256(X-Request-Id), modulo 100."""
+    return int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:4], "big") % 100
+
+
 def instances(count: int, offset: int = 0) -> list[dict[str, float]]:
     """`count` cancer-detector instances (objects keyed by feature name), cycling the data."""
     frame = pd.read_csv(REFERENCE)[FEATURES]
@@ -197,16 +214,18 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """The real app under uvicorn on a loopback port, in a thread; the reloader runs."""
+    """The real app under uvicorn on a loopback port, in a thread, configured as `serve`
+    configures it (with the limits given); the reloader runs."""
 
-    def __init__(self, repo: Path) -> None:
+    def __init__(
+        self, repo: Path, limits: Limits | None = None, token: bytes | None = None
+    ) -> None:
         import uvicorn
 
-        self.server = Server(repo)
+        self.server = Server(repo, limits=limits)
         self.server.start_reloader()
-        config = uvicorn.Config(
-            create_app(self.server), log_level="warning", lifespan="on", timeout_keep_alive=30
-        )
+        app = create_app(self.server, token)
+        config = uvicorn_config(app, self.server.limits, self.server.metrics, lifespan="on")
         self.uvicorn = uvicorn.Server(config)
         self.socket = socket.socket()
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -236,14 +255,35 @@ class LiveServer:
         return httpx.Client(base_url=self.url, timeout=30, trust_env=False)
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc)."""
+    for text in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if text.startswith("VmRSS:"):
+            return int(text.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def read_response(sock: socket.socket, timeout: float = 10.0) -> tuple[int | None, bytes]:
+    """Everything the server sends until it closes the connection (or `timeout` passes):
+    the status code of the first response, if any, and the bytes."""
+    sock.settimeout(timeout)
+    data = b""
+    with contextlib.suppress(ConnectionResetError, TimeoutError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else None
+    return status, data
+
+
 class CliServer:
     """`mlops-gitops serve` in a subprocess on a free loopback port: the command itself, with
     its own interpreter (so the test's client threads do not share its GIL)."""
 
-    def __init__(self, repo: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, repo: Path, env: Mapping[str, str], args: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = ["-m", "mlops_gitops", "--repo", str(repo), "serve", "--port", str(self.port)]
+        command += args
         self.proc = subprocess.Popen(
             [sys.executable, *command],
             cwd=PROJECT,
@@ -261,11 +301,21 @@ class CliServer:
                 raise AssertionError(f"serve exited {self.proc.returncode}: {output}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False).status_code == 200:
+                    self.output = self._until_announced()
                     return self
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, "serve did not come up in 90 s"
             time.sleep(0.1)
+
+    def _until_announced(self) -> list[str]:
+        """The lines printed up to and including the announcement (warnings come first)."""
+        lines: list[str] = []
+        while self.proc.stdout and not (lines and lines[-1].startswith("Serving")):
+            text = self.proc.stdout.readline()
+            assert text, f"serve printed no announcement: {lines}"
+            lines.append(text.rstrip("\n"))
+        return lines
 
     def stop(self) -> int:
         """SIGTERM: uvicorn shuts down gracefully (the app's lifespan flushes the logs), then

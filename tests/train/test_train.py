@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.serve.app import infer_groups
+from mlops_gitops.serve.batch import infer_groups
+from mlops_gitops.serve.models import Artifact
 from mlops_gitops.serve.models import load as serve_load
 from mlops_gitops.spec import models as m
 from mlops_gitops.train import sources
@@ -121,7 +122,9 @@ def test_cancer_train_commits_a_version_that_validates_plans_and_registers(repo:
     scores = model.predict_proba(test.drop(columns=["target"]))[:, 1]
     assert round(roc_auc_score(test["target"], scores), 4) == result["metrics"]["roc_auc"]
     # The server's loader (transformers run once for predict and proba) agrees exactly.
-    loaded = serve_load(repo, {"format": "skops", "version": NEW, "uri": artifact}, "clean", [])
+    loaded = serve_load(
+        Artifact(NEW, "skops", entry["sha256"], repo / artifact, scan_verdict="clean")
+    )
     (served,) = infer_groups(loaded, [test.drop(columns=["target"]).to_numpy().tolist()])
     assert served.predictions == model.predict(test.drop(columns=["target"])).tolist()
     assert served.probabilities == model.predict_proba(test.drop(columns=["target"])).tolist()
