@@ -89,9 +89,18 @@ class BodyBudget:
             self.used -= size
 
 
+def shown(size: int) -> str:
+    for unit, factor in (("GB", 1024 * MIB), ("MB", MIB), ("KB", KIB)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
+
+
 def too_large(limit: int) -> BodyError:
     return BodyError(
-        413, f"the request body is larger than {limit} bytes (serve --max-body)", "body_too_large"
+        413,
+        f"the request body is larger than {shown(limit)} (the server's --max-body)",
+        "body_too_large",
     )
 
 

@@ -26,6 +26,7 @@ def check_rows(rows: list[list[Any]], model: Loaded) -> None:
     limit = FLOAT32_MAX if model.dtype == "float32" else None
     numbers_only = model.dtype == "float32"
     scalars_only = model.dtype != "any"
+    null_ok = model.allow_nan or not scalars_only  # `python` artifacts take JSON's null
     for index, row in enumerate(rows):
         for column, value in enumerate(row):
             kind = type(value)
@@ -42,7 +43,7 @@ def check_rows(rows: list[list[Any]], model: Loaded) -> None:
             elif kind is bool:
                 continue
             elif value is None:
-                if not model.allow_nan:
+                if not null_ok:
                     _bad(index, column, model, "a missing value (null) is not allowed")
             elif kind is str:
                 if numbers_only:

@@ -1,11 +1,15 @@
-"""`serve` on a port that is taken: a clear one-line error and exit 1, not uvicorn's exit 3."""
+"""`serve` announces its address only once it holds it: on a port that is taken, a clear
+one-line error and exit 1 (not uvicorn's exit 3), and no "Serving ..." line."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from tests.conftest import EXAMPLE_REPO
 
@@ -37,3 +41,32 @@ def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert f"error: the server could not start on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
+    assert "Serving" not in done.stdout
+
+
+def test_serve_announces_the_address_it_bound(repo: Path, env: dict[str, str]) -> None:
+    """With --port 0 the kernel picks the port: the announcement names the one bound, and
+    the server answers there."""
+    command = [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), "serve", "--port", "0"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        announced = proc.stdout.readline().rstrip("\n")
+        prefix = f"Serving the local deployments of {repo} on http://127.0.0.1:"
+        assert announced.startswith(prefix), announced
+        port = int(announced.removeprefix(prefix))
+        assert port != 0
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert answer.json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        if proc.stdout:
+            proc.stdout.close()
