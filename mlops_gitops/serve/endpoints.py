@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mlops_gitops.serve import v1, v2
-from mlops_gitops.serve.limits import BodyBudget, BodyError, ClientGone, body_of
+from mlops_gitops.serve.limits import Body, BodyBudget, BodyError, ClientGone
 from mlops_gitops.serve.models import Loaded
 from mlops_gitops.serve.registry import Served, choose, describe, pinned
 from mlops_gitops.serve.server import HttpError, Server
@@ -87,7 +87,7 @@ class Endpoints:
         if request.method != "POST":
             raise HTTPException(405, "predict with POST", {"Allow": "POST"})
         server = self.server
-        async with body_of(request.receive, self.limits, self.budget) as body:
+        async with Body(request.receive, self.limits, self.budget) as body:
             payload = await self._decoded(len(body), v1.decode, body)
             served = server.lookup(name)
             request_id = request.headers.get("x-request-id")
@@ -103,7 +103,7 @@ class Endpoints:
     async def v2_infer(self, request: Request, name: str) -> Response:
         server = self.server
         version = request.path_params.get("version")
-        async with body_of(request.receive, self.limits, self.budget) as body:
+        async with Body(request.receive, self.limits, self.budget) as body:
             header = request.headers.get(v2.HEADER_LENGTH)
             parsed = await self._decoded(len(body), v2.decode, body, header)
             served = server.lookup(name)

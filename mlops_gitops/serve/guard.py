@@ -1,9 +1,9 @@
-"""What stands between a client and the app: bearer-token auth, early size refusal, and a
-connection that must send its request head in time.
+"""What stands between a client and the app: bearer-token auth, early size refusal, and
+connections that must send their requests in time.
 
-uvicorn closes idle keep-alive connections, but holds a connection that sends nothing, or
-half a request head, forever, and its httptools parser takes headers of any size. The
-protocol class below adds a deadline and a size limit to every request head.
+uvicorn closes idle keep-alive connections, but holds a connection that sends nothing, half
+a request head or half a body forever, and its httptools parser takes headers of any size.
+The protocol class below adds deadlines and a head size limit.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ async def _answer(
     message: str,
     extra: list[tuple[bytes, bytes]],
 ) -> None:
-    body = json.dumps({"error": message}).encode()
+    body = json.dumps({"error": message}, separators=(",", ":")).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -79,7 +79,8 @@ async def _answer(
 
 
 class Guard:
-    """ASGI middleware: the token (401 with WWW-Authenticate), then a declared size (413)."""
+    """ASGI middleware: the head's size (431), the token (401 with WWW-Authenticate), then a
+    declared body size (413)."""
 
     def __init__(self, app: App, token: bytes | None, limits: Limits, metrics: Metrics) -> None:
         self.app = app
@@ -97,6 +98,11 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
+        head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        if head + sum(len(k) + len(v) + 4 for k, v in headers) > self.limits.max_header_bytes:
+            self.metrics.refused("headers_too_large")  # a head that came whole in one read
+            await _answer(send, 431, "the request line and headers are too large", [])
+            return
         if self.expected is not None and scope["path"] not in OPEN_PATHS:
             given = next((v for k, v in headers if k == b"authorization"), None)
             if given is None or not hmac.compare_digest(given, self.expected):
@@ -116,68 +122,88 @@ class Guard:
 
 
 def guarded_protocol(base: type[asyncio.Protocol], limits: Limits, metrics: Metrics) -> type:
-    """`base` (a uvicorn HTTP protocol) with a deadline and a size limit on request heads.
+    """`base` (a uvicorn HTTP protocol) with deadlines on request heads and bodies.
 
-    Armed when the connection opens and after each response; disarmed when a request head
-    was parsed (uvicorn then starts a new request cycle, `self.cycle`).
+    A connection must send a complete request head within `header_timeout` of opening or of
+    its previous response, in at most `max_header_bytes`; a body that stops arriving for
+    `body_timeout` is cut off. One timer per server sweeps every connection a few times per
+    timeout (no timer per request), so a deadline is met within a quarter more.
     """
+    period = max(0.05, min(limits.header_timeout, limits.body_timeout) / 4)
+    connections: set[Any] = set()
+    sweeper: list[asyncio.TimerHandle | None] = [None]
+
+    def sweep(loop: asyncio.AbstractEventLoop) -> None:
+        sweeper[0] = None
+        now = loop.time()
+        for connection in list(connections):
+            connection.check_deadlines(now)
+        if connections:
+            sweeper[0] = loop.call_later(period, sweep, loop)
 
     class Guarded(base):  # type: ignore[valid-type,misc]
-        _head_timer: asyncio.TimerHandle | None = None
-        _head_pending = False
-        _head_bytes = 0
-        _head_cycle: Any = None
+        since = 0.0
+        """When the wait being timed began: the head's start, or the body's last bytes."""
+        head_pending = False
+        head_bytes = 0
+        head_cycle: Any = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            self._await_head()
+            connections.add(self)
+            if sweeper[0] is None:
+                sweeper[0] = self.loop.call_later(period, sweep, self.loop)
+            self.await_head()
 
-        def _await_head(self) -> None:
-            self._stop_head_timer()
-            self._head_pending, self._head_bytes, self._head_cycle = True, 0, self.cycle
-            self._head_timer = self.loop.call_later(limits.header_timeout, self._head_late)
-
-        def _stop_head_timer(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
+        def await_head(self) -> None:
+            """uvicorn starts a new request cycle (`self.cycle`) when a head is parsed."""
+            self.head_pending, self.head_bytes, self.head_cycle = True, 0, self.cycle
+            self.since = self.loop.time()
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            if not self._head_pending:
+            if not self.head_pending or self.cycle is not self.head_cycle:
+                self.head_pending = False
+                self.since = self.loop.time()
                 return
-            if self.cycle is not self._head_cycle:
-                self._head_pending = False
-                self._stop_head_timer()
-                return
-            self._head_bytes += len(data)
-            if self._head_bytes > limits.max_header_bytes:
-                self._refuse(431, "Request Header Fields Too Large", "headers_too_large")
+            self.head_bytes += len(data)
+            if self.head_bytes > limits.max_header_bytes:
+                self.refuse(431, "Request Header Fields Too Large", "headers_too_large")
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
             if not self.transport.is_closing() and self.cycle.response_complete:
-                self._await_head()
+                self.await_head()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._stop_head_timer()
+            connections.discard(self)
             super().connection_lost(exc)
 
-        def _head_late(self) -> None:
-            self._head_timer = None
-            if not self._head_pending or self.transport.is_closing():
+        def check_deadlines(self, now: float) -> None:
+            if self.transport.is_closing():
                 return
-            if self._head_bytes:
-                self._refuse(408, "Request Timeout", "header_timeout")
-            else:
-                self.transport.close()  # idle: nothing to answer
+            if self.head_pending:
+                if now - self.since > limits.header_timeout:
+                    if self.head_bytes:
+                        self.refuse(408, "Request Timeout", "header_timeout")
+                    else:
+                        self.transport.close()  # idle: nothing to answer
+                return
+            cycle = self.cycle
+            waiting = cycle is not None and cycle.more_body and not cycle.response_started
+            if waiting and now - self.since > limits.body_timeout:
+                message = f"the request body stalled for {limits.body_timeout:g} s"
+                self.refuse(408, "Request Timeout", "body_timeout", message)
 
-        def _refuse(self, status: int, reason: str, label: str) -> None:
-            self._head_pending = False
-            self._stop_head_timer()
+        def refuse(self, status: int, reason: str, label: str, message: str = "") -> None:
+            self.head_pending = False
             metrics.refused(label)
-            head = f"HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            self.transport.write(head.encode())
+            body = json.dumps({"error": message or reason}, separators=(",", ":")).encode()
+            head = (
+                f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+            )
+            self.transport.write(head.encode() + body)
             self.transport.close()
 
     return Guarded

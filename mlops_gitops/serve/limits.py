@@ -2,18 +2,15 @@
 
 A body is read as it streams in and refused (413) as soon as it passes `max_body`, before
 more is buffered: a declared Content-Length over the limit is refused before any of it is
-read. Bodies in flight together share a budget (503 past it), and a body that stops
-arriving is cut off (408), so neither many large requests nor slow ones hold memory or
-connections without bound.
+read. Bodies in flight together share a budget (503 past it), so many large requests do
+not hold memory without bound (slow ones are cut off by the connection's deadlines, guard).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +30,7 @@ class Limits:
     """Seconds a connection has to send a complete request head, from its opening or the
     previous response; a half-open connection is closed after it (408 if it sent some)."""
     body_timeout: float = 30.0
-    """Seconds a request body may pause between two parts before it is cut off (408)."""
+    """Seconds a request body may pause before it is cut off (408)."""
     keep_alive: int = 5
     """Seconds an idle keep-alive connection is kept open."""
     max_connections: int = 1000
@@ -117,40 +114,38 @@ def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
-@contextlib.asynccontextmanager
-async def body_of(receive: Receive, limits: Limits, budget: BodyBudget) -> AsyncIterator[bytes]:
-    """The whole body, read within the limits; its bytes count against the budget until
-    the block ends. Raises BodyError (413, 408, 503) or ClientGone."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async with asyncio.timeout(limits.body_timeout) as deadline:
+class Body:
+    """`async with Body(receive, limits, budget) as body:` the whole body, read within the
+    limits; its bytes count against the budget until the block ends. Raises BodyError (413,
+    503) or ClientGone. (A stalled body is cut off by the connection's deadline.)"""
+
+    def __init__(self, receive: Receive, limits: Limits, budget: BodyBudget) -> None:
+        self.receive = receive
+        self.limits = limits
+        self.budget = budget
+        self.size = 0
+
+    async def __aenter__(self) -> bytes:
+        chunks: list[bytes] = []
+        try:
             while True:
-                message = await receive()
+                message = await self.receive()
                 if message["type"] == "http.disconnect":
                     raise ClientGone()
                 chunk = message.get("body", b"")
                 if chunk:
-                    if size + len(chunk) > limits.max_body:
-                        raise too_large(limits.max_body)
-                    if not budget.take(len(chunk)):
-                        raise BodyError(
-                            503, "the server holds too many request bodies; retry", "busy"
-                        )
-                    size += len(chunk)
+                    if self.size + len(chunk) > self.limits.max_body:
+                        raise too_large(self.limits.max_body)
+                    if not self.budget.take(len(chunk)):
+                        why = "the server holds too many request bodies; retry"
+                        raise BodyError(503, why, "busy")
+                    self.size += len(chunk)
                     chunks.append(chunk)
                 if not message.get("more_body", False):
-                    break
-                deadline.reschedule(asyncio.get_running_loop().time() + limits.body_timeout)
-    except TimeoutError:
-        budget.give(size)
-        raise BodyError(
-            408, f"the request body stalled for {limits.body_timeout:g} s", "body_timeout"
-        ) from None
-    except BaseException:
-        budget.give(size)
-        raise
-    try:
-        yield chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    finally:
-        budget.give(size)
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        except BaseException:
+            self.budget.give(self.size)
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self.budget.give(self.size)

@@ -103,6 +103,11 @@ def bounded(features: dict[str, Any]) -> tuple[dict[str, Any], bool]:
 
     Features past MAX_FEATURES are left out; each value goes through `scalar`.
     """
+    if len(features) <= MAX_FEATURES and all(
+        type(v) is float and v - v == 0
+        for v in features.values()  # finite floats
+    ):
+        return features, False
     cut = len(features) > MAX_FEATURES
     out: dict[str, Any] = {}
     for count, (name, value) in enumerate(features.items()):
