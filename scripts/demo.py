@@ -98,6 +98,30 @@ def wait_ready(url: str, deployment: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"demo failed: the server at {url} did not become ready")
 
 
+def v2_request(url: str, repo: Path) -> None:
+    """One Open Inference Protocol (V2) request: a typed tensor of two rows."""
+    import csv
+    import json
+    import urllib.request
+
+    with open(repo / "data/reference/cancer-detector-1.1.0.csv", newline="") as handle:
+        rows = [
+            [float(v) for k, v in row.items() if k != "target"] for row in csv.DictReader(handle)
+        ]
+    body = {
+        "id": "demo-v2",
+        "inputs": [
+            {"name": "input-0", "shape": [2, len(rows[0])], "datatype": "FP64", "data": rows[:2]}
+        ],
+    }
+    print(f"$ curl -s {url}/v2/models/cancer-prod/infer -d '{json.dumps(body)[:90]}...'")
+    request = urllib.request.Request(
+        f"{url}/v2/models/cancer-prod/infer", json.dumps(body).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        print(response.read().decode())
+
+
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     if old not in text:
@@ -223,6 +247,7 @@ def main() -> None:
 
         answered = send_traffic(url, repo, "cancer-prod", 600, drift_after=0.3)
         print(f"sent 600 requests (70% drifted); answered by version: {answered}")
+        v2_request(url, repo)
         time.sleep(1.5)  # the server flushes its prediction log every second
         run(repo, "reconcile")
         print(git_out(repo, "log", "-3", "--format=%h %s"))
