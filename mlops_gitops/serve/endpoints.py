@@ -88,7 +88,8 @@ class Endpoints:
             raise HTTPException(405, "predict with POST", {"Allow": "POST"})
         server = self.server
         async with Body(request.receive, self.limits, self.budget) as body:
-            payload = await self._decoded(len(body), v1.decode, body)
+            most = self.limits.max_values
+            payload = await self._decoded(len(body), v1.decode, body, most)
             served = server.lookup(name)
             request_id = request.headers.get("x-request-id")
             server.check_request_id(request_id)
@@ -105,7 +106,8 @@ class Endpoints:
         version = request.path_params.get("version")
         async with Body(request.receive, self.limits, self.budget) as body:
             header = request.headers.get(v2.HEADER_LENGTH)
-            parsed = await self._decoded(len(body), v2.decode, body, header)
+            most = self.limits.max_values
+            parsed = await self._decoded(len(body), v2.decode, body, header, most)
             served = server.lookup(name)
             request_id = request.headers.get("x-request-id") or parsed.id
             server.check_request_id(request_id)

@@ -24,6 +24,10 @@ class Limits:
     """Largest request body accepted (413 past it)."""
     max_instances: int = 10_000
     """Most instances (rows) in one prediction request (413 past it)."""
+    max_values: int = 2_000_000
+    """Most JSON values (numbers, strings, arrays, objects; binary V2 elements) in one body,
+    counted from its separators before it is parsed (413 past it): parsing holds the
+    interpreter lock, so a body of millions of tiny values would stall every request."""
     max_header_bytes: int = 64 * KIB
     """Largest request line and headers (431 past it)."""
     header_timeout: float = 10.0
@@ -91,6 +95,12 @@ def shown(size: int) -> str:
         if size >= factor and size % factor == 0:
             return f"{size // factor} {unit}"
     return f"{size} bytes"
+
+
+def json_values(text: bytes) -> int:
+    """The values in a JSON text, containers included, from its separators (an upper bound:
+    separators inside strings count too). 10,000 rows of 100 numbers are 1,010,001."""
+    return text.count(b",") + text.count(b"[") + text.count(b"{") + 1
 
 
 def too_large(limit: int) -> BodyError:

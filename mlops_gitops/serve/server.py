@@ -117,7 +117,7 @@ class Server:
 
         served = self.lookup(name)
         model = choose(served, request_id)
-        rows = v1.rows(body, model, self.limits.max_instances)
+        rows = v1.rows(body, model, self.limits.max_instances)  # body: already parsed
         start = time.perf_counter()
         (outcome,) = infer_groups(model, [rows])
         self.record(served, model, rows, outcome, request_id, start)

@@ -9,16 +9,24 @@ import json
 from typing import Any
 
 from mlops_gitops.serve.batch import Outcome
+from mlops_gitops.serve.limits import json_values
 from mlops_gitops.serve.models import Loaded
 from mlops_gitops.serve.server import HttpError
 from mlops_gitops.serve.values import BadValue, check_rows
 
 
-def decode(body: bytes) -> Any:
+def decode(body: bytes, max_values: int) -> Any:
+    count = json_values(body)
+    if count > max_values:
+        raise HttpError(413, too_many(count, max_values))
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise HttpError(400, f"the body is not valid JSON: {_short(exc)}") from None
+
+
+def too_many(count: int, limit: int) -> str:
+    return f"the body holds up to {count} values; at most {limit} are accepted per request"
 
 
 def _short(exc: BaseException) -> str:

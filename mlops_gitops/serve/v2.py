@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from mlops_gitops.serve.batch import Outcome
+from mlops_gitops.serve.limits import json_values
 from mlops_gitops.serve.models import Loaded
 from mlops_gitops.serve.registry import Served
 from mlops_gitops.serve.server import HttpError
+from mlops_gitops.serve.v1 import too_many
 from mlops_gitops.serve.values import BadValue, check_rows
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -76,7 +78,7 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def decode(body: bytes, header_length: str | None) -> InferRequest:
+def decode(body: bytes, header_length: str | None, max_values: int) -> InferRequest:
     """The request's JSON and binary parts as tensors, each checked against its datatype."""
     binary = b""
     if header_length is not None:
@@ -87,6 +89,9 @@ def decode(body: bytes, header_length: str | None) -> InferRequest:
         if not 0 <= split <= len(body):
             raise bad(f"Inference-Header-Content-Length {header_length!r} is not in the body")
         body, binary = body[:split], body[split:]
+    count = json_values(body)
+    if count > max_values:
+        raise HttpError(413, too_many(count, max_values))
     try:
         payload = _object(json.loads(body), "the body")
     except (ValueError, RecursionError) as exc:
@@ -102,6 +107,11 @@ def decode(body: bytes, header_length: str | None) -> InferRequest:
     tensors = []
     for index, item in enumerate(inputs):
         tensor, used = _tensor(_object(item, f"input {index}"), index, binary, offset)
+        if used:  # binary elements count against the same budget, before they are decoded
+            count += math.prod(tensor.shape)
+            if count > max_values:
+                raise HttpError(413, too_many(count, max_values))
+            tensor.data = _from_binary(binary[offset : offset + used], tensor)
         tensors.append(tensor)
         offset += used
     if offset != len(binary):
@@ -132,6 +142,7 @@ def _requested(outputs: Any) -> list[tuple[str, bool | None]] | None:
 
 
 def _tensor(item: dict[str, Any], index: int, binary: bytes, offset: int) -> tuple[Tensor, int]:
+    """The tensor and how many binary bytes it takes (its data is then still to decode)."""
     name, shape, datatype = item.get("name"), item.get("shape"), item.get("datatype")
     if not isinstance(name, str) or not name:
         raise bad(f"input {index} needs a name")
@@ -150,8 +161,7 @@ def _tensor(item: dict[str, Any], index: int, binary: bytes, offset: int) -> tup
     if size is not None:
         if type(size) is not int or size < 0 or offset + size > len(binary):
             raise bad(f"{where}: binary_data_size {size!r} does not fit the binary data")
-        data = _from_binary(binary[offset : offset + size], datatype, count, where)
-        return Tensor(name, shape, datatype, data), size
+        return Tensor(name, shape, datatype, []), size
     if "data" not in item:
         raise bad(f"{where} has no data")
     data = _flat(item["data"], len(shape), where)
@@ -216,7 +226,8 @@ def _fits_float(value: Any, top: float) -> bool:
     return False
 
 
-def _from_binary(raw: bytes, datatype: str, count: int, where: str) -> list[Any]:
+def _from_binary(raw: bytes, tensor: Tensor) -> list[Any]:
+    datatype, count, where = tensor.datatype, math.prod(tensor.shape), f"input {tensor.name!r}"
     if datatype == "BYTES":
         items, position = [], 0
         while position < len(raw):

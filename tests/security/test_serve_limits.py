@@ -8,6 +8,7 @@ bodies, requests with too many instances, many bodies at once.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -206,3 +207,39 @@ def test_a_long_request_id_is_refused(repo: Path) -> None:
         with contextlib.suppress(httpx.HTTPError):  # a 431, or closed while sending
             assert http.get("/healthz", headers={"X-Pad": "a" * 100_000}).status_code == 431
         assert http.get("/healthz").status_code == 200
+
+
+def test_a_body_of_millions_of_tiny_values_is_refused_before_it_is_parsed(repo: Path) -> None:
+    """9.9 MB of `[1],` is 5 million values (arrays and numbers): parsing them would hold the
+    interpreter for seconds and take ~300 MB. It is refused by its separators before it is
+    parsed, and /healthz never waits; binary V2 elements count the same way."""
+    tiny = b'{"instances": [' + b"[1]," * (9_900_000 // 4) + b"[1]]}"
+    binary = {
+        "name": "x",
+        "shape": [3_000_000, 1],
+        "datatype": "INT8",
+        "parameters": {"binary_data_size": 3_000_000},
+    }
+    header = json.dumps({"inputs": [binary]}).encode()
+    with LiveServer(repo, Limits(max_instances=10**7)) as live, live.client() as http:
+        outcome: list[httpx.Response] = []
+        sender = threading.Thread(target=lambda: outcome.append(http.post(PREDICT, content=tiny)))
+        sender.start()
+        slowest = 0.0
+        with httpx.Client(base_url=live.url, trust_env=False, timeout=30) as probe:
+            while sender.is_alive():
+                started = time.monotonic()
+                assert probe.get("/healthz").status_code == 200
+                slowest = max(slowest, time.monotonic() - started)
+        sender.join()
+        assert outcome[0].status_code == 413
+        assert outcome[0].json()["error"] == (
+            "the body holds up to 4950004 values; at most 2000000 are accepted per request"
+        )
+        assert slowest < 1.0
+        refused = http.post(
+            "/v2/models/cancer-prod/infer",
+            content=header + b"\x01" * 3_000_000,
+            headers={"Inference-Header-Content-Length": str(len(header))},
+        )
+        assert refused.status_code == 413 and "at most 2000000" in refused.json()["error"]
