@@ -38,20 +38,23 @@ def load_token(token_file: Path | None, environ: MutableMapping[str, str]) -> by
     """The bearer token: from the file when given, else from the environment, else none."""
     if token_file is None:
         value = environ.get(TOKEN_ENV, "").strip()
+        if value and (any(c.isspace() for c in value) or len(value) > MAX_TOKEN_BYTES):
+            raise MlopsError(f"${TOKEN_ENV}: holds more than one token, or is too long")
         return value.encode() if value else None
+    where = f"--token-file {token_file}"
     try:
         info = token_file.stat()
         if not stat.S_ISREG(info.st_mode):
-            raise MlopsError(f"--token-file {token_file}: not a regular file")
+            raise MlopsError(f"{where}: not a regular file")
         if info.st_size > MAX_TOKEN_BYTES:
-            raise MlopsError(f"--token-file {token_file}: over {MAX_TOKEN_BYTES} bytes")
+            raise MlopsError(f"{where}: over {MAX_TOKEN_BYTES} bytes")
         text = token_file.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise MlopsError(f"--token-file {token_file}: {exc.strerror or exc}") from None
+        raise MlopsError(f"{where}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise MlopsError(f"--token-file {token_file}: not UTF-8 text") from None
+        raise MlopsError(f"{where}: not UTF-8 text") from None
     if not text or any(c.isspace() for c in text):
-        raise MlopsError(f"--token-file {token_file}: empty, or holds more than one token")
+        raise MlopsError(f"{where}: empty, or holds more than one token")
     return text.encode()
 
 

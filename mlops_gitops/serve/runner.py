@@ -44,7 +44,6 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         reason = exc.strerror or str(exc)
         raise MlopsError(f"the server could not start on {host}:{port}: {reason}") from None
-    sock.set_inheritable(True)
     return sock
 
 

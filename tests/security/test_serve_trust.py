@@ -242,3 +242,15 @@ def test_a_bad_token_file_stops_serve(
     assert done.returncode == 1
     assert f"error: --token-file {token_file}" in done.stderr and message in done.stderr
     assert "Serving" not in done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_token_with_spaces_in_the_environment_stops_serve(
+    repo: Path, env: dict[str, str]
+) -> None:
+    argv = [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), "serve", "--port", "0"]
+    environment = env | {"MLOPS_GITOPS_SERVE_TOKEN": "two words"}
+    done = subprocess.run(
+        argv, env=environment, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 1
+    assert "error: $MLOPS_GITOPS_SERVE_TOKEN: holds more than one token" in done.stderr
