@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# KServe's SDK for the serve protocol tests, without its pins (pandas<3): its other
+# requirements are in the dev extra (pyproject.toml).
+KSERVE := kserve==0.21.0
 
 .PHONY: venv demo test lint bench schemas clean
 
@@ -13,6 +16,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps '$(KSERVE)'
 	touch $(STAMP)
 
 demo: $(STAMP)
