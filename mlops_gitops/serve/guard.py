@@ -124,92 +124,113 @@ class Guard:
         await self.app(scope, receive, send)
 
 
-def guarded_protocol(base: type[asyncio.Protocol], limits: Limits, metrics: Metrics) -> type:
-    """`base` (a uvicorn HTTP protocol) with deadlines on request heads and bodies.
+class _Sweep:
+    """One timer per server that checks every connection's deadlines a few times per
+    timeout, instead of a timer armed and cancelled for every request."""
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self.connections: set[_Deadlines] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, connection: _Deadlines, loop: asyncio.AbstractEventLoop) -> None:
+        self.connections.add(connection)
+        if self.timer is None:
+            self.timer = loop.call_later(self.period, self.run, loop)
+
+    def run(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.timer = None
+        now = loop.time()
+        for connection in list(self.connections):
+            connection.check_deadlines(now)
+        if self.connections:
+            self.timer = loop.call_later(self.period, self.run, loop)
+
+
+class _Deadlines(asyncio.Protocol):
+    """Put before a uvicorn HTTP protocol class: deadlines on request heads and bodies.
 
     A connection must send a complete request head within `header_timeout` of opening or of
     its previous response, in at most `max_header_bytes`; a body that stops arriving for
-    `body_timeout` is cut off. One timer per server sweeps every connection a few times per
-    timeout (no timer per request), so a deadline is met within a quarter more.
+    `body_timeout` is cut off. uvicorn starts a new request cycle (`self.cycle`) when it has
+    parsed a head, which is how a head is known to be complete.
     """
-    period = max(0.05, min(limits.header_timeout, limits.body_timeout) / 4)
-    connections: set[Any] = set()
-    sweeper: list[asyncio.TimerHandle | None] = [None]
 
-    def sweep(loop: asyncio.AbstractEventLoop) -> None:
-        sweeper[0] = None
-        now = loop.time()
-        for connection in list(connections):
-            connection.check_deadlines(now)
-        if connections:
-            sweeper[0] = loop.call_later(period, sweep, loop)
+    guard_limits: Limits
+    guard_metrics: Metrics
+    guard_sweep: _Sweep
+    cycle: Any
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    since = 0.0
+    """When the wait being timed began: the head's start, or the body's last bytes."""
+    head_pending = False
+    head_bytes = 0
+    head_cycle: Any = None
 
-    class Guarded(base):  # type: ignore[valid-type,misc]
-        since = 0.0
-        """When the wait being timed began: the head's start, or the body's last bytes."""
-        head_pending = False
-        head_bytes = 0
-        head_cycle: Any = None
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self.guard_sweep.add(self, self.loop)
+        self.await_head()
 
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            connections.add(self)
-            if sweeper[0] is None:
-                sweeper[0] = self.loop.call_later(period, sweep, self.loop)
+    def await_head(self) -> None:
+        self.head_pending, self.head_bytes, self.head_cycle = True, 0, self.cycle
+        self.since = self.loop.time()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self.head_pending or self.cycle is not self.head_cycle:
+            self.head_pending = False
+            self.since = self.loop.time()
+            return
+        self.head_bytes += len(data)
+        if self.head_bytes > self.guard_limits.max_header_bytes:
+            self.refuse(431, "Request Header Fields Too Large", "headers_too_large")
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing() and self.cycle.response_complete:
             self.await_head()
 
-        def await_head(self) -> None:
-            """uvicorn starts a new request cycle (`self.cycle`) when a head is parsed."""
-            self.head_pending, self.head_bytes, self.head_cycle = True, 0, self.cycle
-            self.since = self.loop.time()
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.guard_sweep.connections.discard(self)
+        super().connection_lost(exc)
 
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if not self.head_pending or self.cycle is not self.head_cycle:
-                self.head_pending = False
-                self.since = self.loop.time()
-                return
-            self.head_bytes += len(data)
-            if self.head_bytes > limits.max_header_bytes:
-                self.refuse(431, "Request Header Fields Too Large", "headers_too_large")
+    def check_deadlines(self, now: float) -> None:
+        limits = self.guard_limits
+        if self.transport.is_closing():
+            return
+        if self.head_pending:
+            if now - self.since > limits.header_timeout:
+                if self.head_bytes:
+                    self.refuse(408, "Request Timeout", "header_timeout")
+                else:
+                    self.transport.close()  # idle: nothing to answer
+            return
+        cycle = self.cycle
+        waiting = cycle is not None and cycle.more_body and not cycle.response_started
+        if waiting and now - self.since > limits.body_timeout:
+            message = f"the request body stalled for {limits.body_timeout:g} s"
+            self.refuse(408, "Request Timeout", "body_timeout", message)
 
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing() and self.cycle.response_complete:
-                self.await_head()
+    def refuse(self, status: int, reason: str, label: str, message: str = "") -> None:
+        self.head_pending = False
+        self.guard_metrics.refused(label)
+        body = json.dumps({"error": message or reason}, separators=(",", ":")).encode()
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode() + body)
+        self.transport.close()
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            connections.discard(self)
-            super().connection_lost(exc)
 
-        def check_deadlines(self, now: float) -> None:
-            if self.transport.is_closing():
-                return
-            if self.head_pending:
-                if now - self.since > limits.header_timeout:
-                    if self.head_bytes:
-                        self.refuse(408, "Request Timeout", "header_timeout")
-                    else:
-                        self.transport.close()  # idle: nothing to answer
-                return
-            cycle = self.cycle
-            waiting = cycle is not None and cycle.more_body and not cycle.response_started
-            if waiting and now - self.since > limits.body_timeout:
-                message = f"the request body stalled for {limits.body_timeout:g} s"
-                self.refuse(408, "Request Timeout", "body_timeout", message)
-
-        def refuse(self, status: int, reason: str, label: str, message: str = "") -> None:
-            self.head_pending = False
-            metrics.refused(label)
-            body = json.dumps({"error": message or reason}, separators=(",", ":")).encode()
-            head = (
-                f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-                f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-            )
-            self.transport.write(head.encode() + body)
-            self.transport.close()
-
-    return Guarded
+def guarded_protocol(base: type[asyncio.Protocol], limits: Limits, metrics: Metrics) -> type:
+    """`base` (a uvicorn HTTP protocol) with the deadlines of `limits`; they are met within a
+    quarter more than their value."""
+    period = max(0.05, min(limits.header_timeout, limits.body_timeout) / 4)
+    attributes = {"guard_limits": limits, "guard_metrics": metrics, "guard_sweep": _Sweep(period)}
+    return type("Guarded", (_Deadlines, base), attributes)
 
 
 def uvicorn_config(app: Any, limits: Limits, metrics: Metrics, **options: Any) -> Any:
