@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import os
 import stat
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.safeio import dumps
 from mlops_gitops.serve.limits import Limits, declared_length, too_large
 from mlops_gitops.serve.metrics import Metrics
 
@@ -70,7 +70,7 @@ async def _answer(
     message: str,
     extra: list[tuple[bytes, bytes]],
 ) -> None:
-    body = json.dumps({"error": message}, separators=(",", ":")).encode()
+    body = dumps({"error": message}, separators=(",", ":")).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -216,7 +216,7 @@ class _Deadlines(asyncio.Protocol):
     def refuse(self, status: int, reason: str, label: str, message: str = "") -> None:
         self.head_pending = False
         self.guard_metrics.refused(label)
-        body = json.dumps({"error": message or reason}, separators=(",", ":")).encode()
+        body = dumps({"error": message or reason}, separators=(",", ":")).encode()
         head = (
             f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"

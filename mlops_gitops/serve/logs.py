@@ -9,13 +9,19 @@ what is cut is counted, never silently lost.
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from mlops_gitops import fsguard
+from mlops_gitops.errors import MlopsError
+from mlops_gitops.safeio import dumps, finite
+
+LOG = logging.getLogger("mlops_gitops.serve")
 
 FLUSH_SECONDS = 1.0
 ROTATE_BYTES = 64 * 1024 * 1024
@@ -34,9 +40,15 @@ class PredictionLog:
         flush_seconds: float = FLUSH_SECONDS,
         rotate_bytes: int = ROTATE_BYTES,
         buffer_bytes: int = BUFFER_BYTES,
+        root: Path | None = None,
     ) -> None:
         self.folder = folder
+        self.root = root or folder
+        """No write below it goes through a symlink (the repository)."""
         self.path = folder / "predictions.jsonl"
+        fsguard.check_folder(self.root, folder)  # a folder that would be refused fails now
+        self.lost = 0
+        """Records that reached the buffer but not the disk (the write was refused)."""
         self.rotate_bytes = rotate_bytes
         self.buffer_bytes = buffer_bytes
         self._buffer: list[str] = []
@@ -50,7 +62,7 @@ class PredictionLog:
         self._thread.start()
 
     def append(self, record: dict[str, Any]) -> bool:
-        return self.append_lines([line(record)])
+        return self.append_lines([line(finite(record))])
 
     def append_lines(self, lines: list[str]) -> bool:
         """Queue whole lines; False (nothing queued) when the buffer is full."""
@@ -74,12 +86,23 @@ class PredictionLog:
                 lines, self._buffer, self._buffered = self._buffer, [], 0
             if not lines:
                 return
-            data = "".join(lines)
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if self.path.exists() and self.path.stat().st_size + len(data) > self.rotate_bytes:
-                os.replace(self.path, self._rotated_path())
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(data)
+            try:
+                self._write("".join(lines).encode("utf-8"))
+            except (MlopsError, OSError) as exc:  # e.g. a symlink planted in the log folder
+                self.lost += len(lines)
+                LOG.warning(
+                    "prediction log %s: %d records not written: %s", self.path, len(lines), exc
+                )
+
+    def _write(self, data: bytes) -> None:
+        handle = fsguard.open_append(self.root, self.path)
+        size = os.fstat(handle.fileno()).st_size
+        if size and size + len(data) > self.rotate_bytes:
+            handle.close()
+            fsguard.rename(self.root, self.path, self._rotated_path())
+            handle = fsguard.open_append(self.root, self.path)
+        with handle:
+            handle.write(data)
 
     def _rotated_path(self) -> Path:
         """A new name for the full file; never one in use (two rotations in a second)."""
@@ -95,7 +118,8 @@ class PredictionLog:
 
 
 def line(record: dict[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"), allow_nan=False, default=str) + "\n"
+    """One JSON line; the values must be finite (`bounded`, `scalar` or `safeio.finite`)."""
+    return dumps(record, separators=(",", ":"), default=str) + "\n"
 
 
 def bounded(features: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -141,5 +165,5 @@ def scalar(value: Any) -> tuple[Any, bool]:
         return value, False
     if isinstance(value, int | float):  # numpy scalars
         return scalar(value.item() if hasattr(value, "item") else float(value))
-    text = json.dumps(value, default=str)
+    text = dumps(finite(value), default=str)
     return (text[:MAX_STRING], True) if len(text) > MAX_STRING else (text, False)

@@ -3,9 +3,9 @@
 The blob is read once, checked against the size and sha256 recorded at registration and
 loaded from those same bytes, so a blob swapped in the store is refused (never served as
 the recorded version) and cannot be swapped again between the check and the load. skops
-files load with the types their version trusts; joblib and pickle only when the recorded
-scan passed; ONNX through onnxruntime; `python` artifacts are a source file defining
-`predict(rows)`.
+files load through `providers.scan.load_skops` with the version's trusted types, as the
+scan; joblib and pickle only when the recorded scan passed; ONNX through onnxruntime;
+`python` artifacts are a source file defining `predict(rows)`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.providers.pickles import OverBudget
+from mlops_gitops.providers.scan import load_skops
 
 
 @dataclass(frozen=True)
@@ -107,16 +109,12 @@ def read_verified(artifact: Artifact) -> bytes:
 
 
 def _skops(data: bytes, version: str, trusted: tuple[str, ...]) -> Any:
-    """The one place serve loads skops bytes: the types trusted are those of the scan."""
-    from skops.io import get_untrusted_types, loads
-
-    untrusted = get_untrusted_types(data=data)
-    allowed = [
-        t for t in untrusted if t.startswith(("sklearn.", "numpy.", "scipy.")) or t in trusted
-    ]
-    if len(allowed) != len(untrusted):
-        raise MlopsError(f"skops artifact of {version} holds untrusted types")
-    return loads(data, trusted=allowed)
+    """The verified bytes through the one skops loader of the tool: exactly skops' defaults
+    and the version's `trusted_types` (`providers.scan.trusted_types`), as the scan."""
+    try:
+        return load_skops(data, trusted)
+    except (MlopsError, OverBudget) as exc:
+        raise MlopsError(f"skops artifact of {version}: {exc}") from None
 
 
 def _sklearn(version: str, model: Any) -> Loaded:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.providers.scan import trusted_types
 from mlops_gitops.serve.logs import PredictionLog
 from mlops_gitops.serve.models import Artifact, Loaded, load
 
@@ -105,7 +106,7 @@ def build_registry(repo_root: Path, logs: dict[str, PredictionLog]) -> Registry:
                     path=path,
                     size=version.size,
                     scan_verdict=version.scan.verdict if version.scan else None,
-                    trusted_types=tuple(spec_version.trusted_types) if spec_version else (),
+                    trusted_types=trusted_types(spec_version),
                 )
                 setattr(served, role, load(artifact))
         except Exception as exc:  # a broken model isolates its deployment
@@ -115,7 +116,10 @@ def build_registry(repo_root: Path, logs: dict[str, PredictionLog]) -> Registry:
         if location and "://" not in location:
             log = logs.get(name)
             if log is None or log.folder != repo_root / location:
-                log = PredictionLog(repo_root / location)
+                try:
+                    log = PredictionLog(repo_root / location, root=repo_root)
+                except MlopsError as exc:  # e.g. the log folder is a symlink: log nothing
+                    served.error, log = str(exc), None
             served.log = log
         registry.deployments[name] = served
     return registry

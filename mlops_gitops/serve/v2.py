@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from mlops_gitops.safeio import dumps, finite
 from mlops_gitops.serve.batch import Outcome
 from mlops_gitops.serve.limits import json_values
 from mlops_gitops.serve.models import Loaded
@@ -343,7 +344,10 @@ def encode(
     }
     if request.id is not None:
         body["id"] = request.id
-    text = json.dumps(body, separators=(",", ":"), default=str).encode()
+    try:
+        text = dumps(body, separators=(",", ":"), default=str).encode()
+    except ValueError:  # NaN or infinity in the outputs: null, as JSON has no such number
+        text = dumps(finite(body), separators=(",", ":"), default=str).encode()
     if not raw:
         return text, {"content-type": "application/json"}
     headers = {"content-type": "application/octet-stream", HEADER_LENGTH: str(len(text))}

@@ -6,8 +6,11 @@ Blobs are swapped in a real applied repository; requests are real HTTP on loopba
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +20,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from mlops_gitops.serve.logs import PredictionLog
+from tests.security.crafted import runstring_skops
 from tests.serve.helpers import CliServer, LiveServer, instances, read_response, run_json
 
 PREDICT = "/v1/models/cancer-prod:predict"
@@ -77,6 +82,48 @@ def test_a_blob_changed_in_one_byte_is_refused(repo: Path) -> None:
         assert "the blob was replaced" in error
 
 
+def test_a_code_running_skops_file_with_forged_state_is_never_loaded(
+    repo: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The worst store an attacker can leave: cancer-detector 1.1.0's blob replaced by a skops
+    file built by `numpy.testing._private.utils.runstring`, and the recorded state forged to
+    match it (sha256, size, a clean scan). serve loads skops only through `load_skops` with
+    the version's exact trusted types: the deployments using it are not ready, naming the
+    type, and the payload never runs; the others serve."""
+    marker = tmp_path / "pwned"
+    evil = runstring_skops(marker)
+    digest = hashlib.sha256(evil).hexdigest()
+    blob = f"sha256/{digest[:2]}/{digest[2:]}"
+    models = repo / ".mlops/state/models/cancer-detector.json"
+    record = json.loads(models.read_text())
+    version = record["versions"]["1.1.0"]
+    store = blob_of(repo, "cancer-prod").as_posix().removesuffix(version["blob"])
+    Path(store, blob).parent.mkdir(parents=True, exist_ok=True)
+    Path(store, blob).write_bytes(evil)
+    version |= {"sha256": digest, "size": len(evil), "blob": blob}
+    version["scan"]["verdict"] = "clean"
+    models.write_text(json.dumps(record))
+    for name in ("cancer-prod", "cancer-staging"):
+        path = repo / f".mlops/state/deployments/{name}.json"
+        state = json.loads(path.read_text())
+        stable = state["serving"]["stable"]
+        stable["uri"] = stable["uri"].removesuffix(stable["uri"].split("sha256/")[-1]) + blob[7:]
+        stable["sha256"] = digest
+        path.write_text(json.dumps(state))
+    with CliServer(repo, env) as server, server.client() as http:
+        for name in ("cancer-prod", "cancer-staging"):
+            answer = http.get(f"/v1/models/{name}")
+            assert answer.status_code == 503
+            assert answer.json()["error"] == (
+                "skops artifact of 1.1.0: the skops file holds untrusted types: "
+                "numpy.testing._private.utils.runstring"
+            )
+        assert http.post(PREDICT, json={"instances": instances(1)}).status_code == 503
+        served = http.post("/v1/models/diabetes-prod:predict", json={"instances": [[0.01] * 10]})
+        assert served.status_code == 200
+    assert not marker.exists()
+
+
 # ---------------------------------------------------------------- values that do not fit
 
 
@@ -135,6 +182,44 @@ def test_a_large_request_is_logged_in_part_and_counted(repo: Path) -> None:
         ["--repo", str(repo), "monitor", "--no-commit", "--deployment", "cancer-prod"]
     )
     assert result["deployments"][0]["new_records"] == len(logged)
+
+
+def test_a_symlinked_log_folder_is_never_written_through(repo: Path) -> None:
+    """logs/cancer-prod committed as a symlink to the repository's .git folder (inside the
+    repository, so the spec check lets it pass): the deployment is not ready, saying why, and
+    nothing is written into .git."""
+    folder = repo / "logs/cancer-prod"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.parent.mkdir(exist_ok=True)
+    folder.symlink_to(repo / ".git", target_is_directory=True)
+    before = sorted(p.name for p in (repo / ".git").iterdir())
+    with LiveServer(repo) as live, live.client() as http:
+        answer = http.get("/v1/models/cancer-prod")
+        assert answer.status_code == 503
+        assert "symlink" in answer.json()["error"], answer.json()
+        assert http.post(PREDICT, json={"instances": instances(1)}).status_code == 503
+        assert http.get("/v1/models/cancer-staging").status_code == 200
+    assert sorted(p.name for p in (repo / ".git").iterdir()) == before
+
+
+def test_a_symlink_planted_after_start_drops_records_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "repo"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    log = PredictionLog(root / "logs", flush_seconds=3600, root=root)
+    log.append({"request_id": "a"})
+    log.flush()
+    (root / "logs/predictions.jsonl").unlink()
+    (root / "logs/predictions.jsonl").symlink_to(victim)
+    log.append({"request_id": "b"})
+    with caplog.at_level(logging.WARNING, logger="mlops_gitops.serve"):
+        log.close()
+    assert victim.read_text() == "precious\n"
+    assert log.lost == 1
+    assert "1 records not written" in caplog.text
 
 
 # ---------------------------------------------------------------- bearer token

@@ -143,10 +143,15 @@ def copy_repo(source: Path, dest: Path) -> Path:
 
 @functools.cache
 def reference_model(model: str, version: str) -> Any:
-    from skops.io import get_untrusted_types, load
+    """The example's model, loaded as the tool loads it: the types its spec trusts only."""
+    from mlops_gitops.providers.scan import load_skops, trusted_types
+    from mlops_gitops.spec.check import load as load_specs
+    from mlops_gitops.spec.models import Model
 
-    path = EXAMPLE_REPO / "artifacts" / model / version / "model.skops"
-    return load(path, trusted=get_untrusted_types(file=path))
+    found = load_specs(EXAMPLE_REPO).objects[("Model", model)].obj
+    assert isinstance(found, Model)
+    (spec,) = [v for v in found.spec.versions if v.version == version]
+    return load_skops(EXAMPLE_REPO / spec.artifact, trusted_types(spec))
 
 
 def bucket(request_id: str) -> int:
