@@ -117,6 +117,11 @@ def _sequential(
     found = _estimate(check, stable, canary)
     if isinstance(found, str):
         return {"unavailable": found}
+    return entry(check, found, alpha)
+
+
+def entry(check: m.CompareCheck, found: sequential.Estimate, alpha: float) -> dict[str, Any]:
+    """The report entry of one look: estimate, confidence sequence, effect size, p-values."""
     margin = check.margin
     if check.test == "non_inferiority":
         p_pass = sequential.p_value(found, -margin, "above")
