@@ -70,7 +70,9 @@ def waiting(canary: m.Canary, progress: CanaryProgress, samples: int, now: datet
     """Why no analysis counts now, or None when one is due."""
     analysis = canary.analysis
     assert analysis is not None
-    due = (progress.last_analysis or progress.started) + analysis.interval
+    # The canary may have run for a while before reconcile first saw it: the first analysis
+    # needs only the samples; later ones wait an interval after the last.
+    due = progress.last_analysis + analysis.interval if progress.last_analysis else now
     if now < due:
         return (
             f"waiting: next analysis at {due.isoformat(timespec='minutes')} "

@@ -88,9 +88,7 @@ def _one(
         entry = report_checks.entry(check, found, alpha)
         result, mark = analysis.judge_compare(name, entry, mark)
         now = START + timedelta(hours=look)
-        decision = analysis.conclude(
-            "sim", canary, progress, [result], n, now, None, [], None
-        )
+        decision = analysis.conclude("sim", canary, progress, [result], n, now, None, [], None)
         progress = decision.progress
         if decision.action in ("abort", "promote"):
             return decision.action

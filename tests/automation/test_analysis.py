@@ -57,11 +57,13 @@ def test_waits_for_samples_and_says_how_many() -> None:
     assert why == "waiting: 312 of 500 samples per version at 10% traffic"
 
 
-def test_waits_for_the_interval() -> None:
+def test_waits_for_the_interval_after_an_analysis() -> None:
     c = canary()
-    why = analysis.waiting(c, fresh(c), 5000, T0 + timedelta(minutes=59))
+    assert analysis.waiting(c, fresh(c), 5000, T0) is None  # the first needs only samples
+    done = fresh(c).model_copy(update={"last_analysis": T0})
+    why = analysis.waiting(c, done, 5000, T0 + timedelta(minutes=59))
     assert why is not None and "next analysis at 2026-11-27T10:00" in why
-    assert analysis.waiting(c, fresh(c), 5000, T0 + HOUR) is None
+    assert analysis.waiting(c, done, 5000, T0 + HOUR) is None
 
 
 def test_samples_count_from_the_current_step() -> None:
@@ -151,9 +153,7 @@ def test_compare_check_missing_or_unavailable_waits() -> None:
     assert (found.status, found.detail) == ("wait", "unavailable: no labels")
 
 
-@pytest.mark.parametrize(
-    ("value", "status"), [(0.01, "pass"), (0.03, "fail"), (None, "wait")]
-)
+@pytest.mark.parametrize(("value", "status"), [(0.01, "pass"), (0.03, "fail"), (None, "wait")])
 def test_threshold_checks(value: float | None, status: str) -> None:
     assert analysis.judge_bound("err", value, None, 0.02, "no data").status == status
 

@@ -26,8 +26,9 @@ def test_probability_of_superiority_matches_mann_whitney() -> None:
 def test_rank_comparison_ignores_the_scale_of_errors() -> None:
     rng = np.random.default_rng(4)
     canary, stable = np.abs(rng.normal(0, 1, 300)), np.abs(rng.normal(0, 1.2, 300))
-    absolute, squared = sequential.superiority(canary, stable), sequential.superiority(
-        canary**2, stable**2
+    absolute, squared = (
+        sequential.superiority(canary, stable),
+        sequential.superiority(canary**2, stable**2),
     )
     assert absolute is not None and squared is not None
     assert absolute.delta == pytest.approx(squared.delta)
