@@ -57,7 +57,7 @@ def test_p_values_point_the_right_way() -> None:
 def test_confidence_sequence_is_wider_than_a_fixed_sample_interval() -> None:
     found = sequential.proportions(900, 1000, 900, 1000)
     assert found is not None
-    low, high = sequential.confidence_sequence(found, 0.05)
+    _, high = sequential.confidence_sequence(found, 0.05)
     fixed = 1.96 * math.sqrt(found.variance)
     assert high - found.delta > fixed  # the price of looking at every interval
 
