@@ -15,9 +15,9 @@ from typing import Any
 from mlops_gitops import fsguard, git
 from mlops_gitops.automate import alerts, analysis
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.monitor import prometheus
 from mlops_gitops.monitor.canary import check_name
 from mlops_gitops.plan.policies import open_windows
+from mlops_gitops.providers import prometheus
 from mlops_gitops.safeio import read_json
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor

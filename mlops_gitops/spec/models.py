@@ -464,26 +464,71 @@ class DataDriftTrigger(Strict):
         return self
 
 
+LOWER_IS_BETTER = ("mae", "rmse", "mse", "log_loss", "brier")
+"""Metrics where a rise is the degradation."""
+
+
 class PerformanceTrigger(Strict):
-    """Fires when a metric falls below a value or drops against the offline metric."""
+    """Fires when a metric gets worse than a value, or worse than the offline metric by a share.
+
+    For higher-is-better metrics (accuracy, roc_auc, r2) set `below`; for lower-is-better ones
+    (mae, rmse) set `above`; `relative_drop` means a fall, or a rise, by that share.
+    """
 
     type: Literal["performance_degradation"]
     metric: str
     below: float | None = None
+    above: float | None = None
     relative_drop: Fraction | None = None
 
     @model_validator(mode="after")
     def _one(self) -> PerformanceTrigger:
-        if (self.below is None) == (self.relative_drop is None):
-            raise ValueError("set exactly one of below or relative_drop")
+        if sum(v is not None for v in (self.below, self.above, self.relative_drop)) != 1:
+            raise ValueError("set exactly one of below, above or relative_drop")
+        lower = self.metric in LOWER_IS_BETTER
+        if lower and self.below is not None:
+            raise ValueError(f"{self.metric} is lower-is-better: set above, not below")
+        if not lower and self.above is not None:
+            raise ValueError(f"{self.metric} is higher-is-better: set below, not above")
         return self
 
 
 class ErrorRateTrigger(Strict):
-    """Fires when the error rate exceeds a value."""
+    """Fires when the error rate exceeds a value, or rises against a baseline by some points.
+
+    `compare_to: stable` compares the canary with the stable version of the same window;
+    `previous_window` compares the watched version with the previous report.
+    """
 
     type: Literal["error_rate_increase"]
-    above: Fraction
+    above: Fraction | None = None
+    compare_to: Literal["stable", "previous_window"] | None = None
+    increase_above: Fraction | None = Field(
+        None, description="With compare_to: the rise, in proportion points, that fires."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> ErrorRateTrigger:
+        if (self.above is None) == (self.compare_to is None):
+            raise ValueError("set above, or compare_to with increase_above")
+        if (self.compare_to is None) != (self.increase_above is None):
+            raise ValueError("compare_to and increase_above go together")
+        return self
+
+
+class PrometheusTrigger(Strict):
+    """Fires when a Prometheus instant query is above or below a value."""
+
+    type: Literal["prometheus"]
+    query: Annotated[str, Field(min_length=1, max_length=2000)]
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> PrometheusTrigger:
+        if self.above is None and self.below is None:
+            raise ValueError("set above or below")
+        return self
 
 
 class LatencyTrigger(Strict):
@@ -508,7 +553,12 @@ class ScheduleTrigger(Strict):
 
 
 Trigger = Annotated[
-    DataDriftTrigger | PerformanceTrigger | ErrorRateTrigger | LatencyTrigger | ScheduleTrigger,
+    DataDriftTrigger
+    | PerformanceTrigger
+    | ErrorRateTrigger
+    | LatencyTrigger
+    | ScheduleTrigger
+    | PrometheusTrigger,
     Field(discriminator="type"),
 ]
 

@@ -163,3 +163,50 @@ def test_steps_must_rise_and_need_an_analysis() -> None:
         m.Canary.model_validate({"version": "1", "traffic": 10, "steps": [25, 10]})
     with pytest.raises(ValueError, match="need an analysis"):
         m.Canary.model_validate({"version": "1", "traffic": 10, "steps": [10, 100]})
+
+
+def test_performance_degradation_for_lower_is_better_metrics() -> None:
+    from mlops_gitops.automate.triggers import performance
+
+    rise = m.PerformanceTrigger(type="performance_degradation", metric="mae", relative_drop=0.1)
+    assert performance(rise, 56.0, {"mae": 50.0}, "2", "r").fired  # 12% worse
+    assert not performance(rise, 54.0, {"mae": 50.0}, "2", "r").fired
+    bound = m.PerformanceTrigger(type="performance_degradation", metric="rmse", above=60)
+    assert performance(bound, 61.0, {}, "2", "r").fired
+    with pytest.raises(ValueError, match="lower-is-better: set above"):
+        m.PerformanceTrigger(type="performance_degradation", metric="mae", below=40)
+
+
+def test_error_rate_increase_against_stable_and_the_previous_window() -> None:
+    from mlops_gitops.automate.triggers import error_rate_change
+
+    spec = m.DeploymentSpec(
+        model="x", stage="production", version="1", canary=m.Canary(version="2", traffic=10)
+    )
+    report = {"versions": {"1": {"error_rate": 0.010}, "2": {"error_rate": 0.035}}}
+    vs_stable = m.ErrorRateTrigger(
+        type="error_rate_increase", compare_to="stable", increase_above=0.02
+    )
+    found = error_rate_change(vs_stable, report, None, spec, "2", "r")
+    assert found.fired and "+2.50 points" in found.explanation
+    vs_before = m.ErrorRateTrigger(
+        type="error_rate_increase", compare_to="previous_window", increase_above=0.02
+    )
+    previous = {"versions": {"2": {"error_rate": 0.030}}}
+    assert not error_rate_change(vs_before, report, previous, spec, "2", "r").fired
+    assert not error_rate_change(vs_before, report, None, spec, "2", "r").fired  # no baseline
+
+
+def test_prometheus_answers_are_parsed_strictly() -> None:
+    from mlops_gitops.providers.prometheus import parse
+
+    ok = b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0.25"]}]}}'
+    assert parse(200, ok) == 0.25
+    assert parse(200, b'{"status":"success","data":{"resultType":"vector","result":[]}}') is None
+    assert (
+        parse(200, b'{"status":"success","data":{"resultType":"scalar","result":[1,"NaN"]}}')
+        is None
+    )
+    for bad in (b"<html>", b'{"status":"error","error":"parse error"}', b'{"status":"success"}'):
+        with pytest.raises(ValueError):
+            parse(400, bad)

@@ -58,6 +58,11 @@ def instant(project: m.ProjectSpec, query: str) -> Answer:
             allow_private=security.allow_private_metrics,
             max_body=MAX_ANSWER_BYTES,
         )
+    except net.Refused as exc:
+        why = exc.reason.split(";")[0]
+        if "private" in why:
+            why += "; set security.allow_private_metrics to query it"
+        return Answer(query, None, f"refused Prometheus at {redact_url(base)}: {why}")
     except MlopsError as exc:
         return Answer(query, None, f"Prometheus at {redact_url(base)}: {exc.message}")
     try:
