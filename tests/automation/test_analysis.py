@@ -200,7 +200,10 @@ def test_error_rate_increase_against_stable_and_the_previous_window() -> None:
 def test_prometheus_answers_are_parsed_strictly() -> None:
     from mlops_gitops.providers.prometheus import parse
 
-    ok = b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0.25"]}]}}'
+    ok = (
+        b'{"status":"success","data":{"resultType":"vector",'
+        b'"result":[{"metric":{},"value":[1,"0.25"]}]}}'
+    )
     assert parse(200, ok) == 0.25
     assert parse(200, b'{"status":"success","data":{"resultType":"vector","result":[]}}') is None
     assert (

@@ -124,7 +124,7 @@ def test_an_instant_query_reads_serves_counters(scraped: tuple[Path, Prometheus]
 
 
 def test_a_loopback_prometheus_needs_the_opt_in(scraped: tuple[Path, Prometheus]) -> None:
-    repo, server = scraped
+    repo, _ = scraped
     project = Workspace.load(repo).project
     closed = project.model_copy(update={"security": m.SecuritySettings(allow_insecure_http=True)})
     answer = prometheus.instant(closed, "1")
