@@ -198,7 +198,30 @@ class Workspace:
                 found = out.setdefault((deployment.spec.model, version), {})
                 for metric, value in _flatten_report(numbers, report).items():
                     found[metric] = Observed(value, rel)
+        self._live_gates(out)
         return out
+
+    def _live_gates(self, out: dict[tuple[str, str], dict[str, Observed]]) -> None:
+        """Gates named `prometheus:<query>`: asked now, for the versions each deployment gates.
+
+        A query that gives no number leaves the gate without a value, so it fails closed.
+        """
+        from mlops_gitops.providers import prometheus
+
+        production = [k for k in self.project.policies.production_gates if k.startswith(PROM)]
+        for name, deployment in sorted(self.manifest.deployments.items()):
+            spec = deployment.spec
+            keys = [k for k in spec.promotion.gates if k.startswith(PROM)]
+            keys += production if spec.stage == "production" else []
+            canary = spec.canary.version if spec.canary else None
+            for key in dict.fromkeys(keys):
+                query = prometheus.fill(key[len(PROM) :].strip(), name, spec.version, canary)
+                answer = prometheus.instant(self.project, query)
+                if answer.value is None:
+                    continue
+                seen = Observed(answer.value, f"prometheus: {query[:120]}")
+                for version in filter(None, (spec.version, canary)):
+                    out.setdefault((spec.model, version), {})[key] = seen
 
     def plan(self, now: datetime) -> Plan:
         state = self.state_store.load()
@@ -213,6 +236,9 @@ class Workspace:
                 tombstones=self.tombstones(),
             )
         )
+
+
+PROM = "prometheus:"
 
 
 def _flatten_report(numbers: dict[str, Any], report: dict[str, Any]) -> dict[str, float]:

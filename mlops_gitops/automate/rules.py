@@ -112,6 +112,7 @@ class RuleRunner:
             self.now,
             state.last_schedule_run,
             state.last_fired,
+            self._live(spec, deployment.spec, rel, sha),
         )
         evaluation = Evaluation(
             evaluation.rule,
@@ -169,6 +170,33 @@ class RuleRunner:
                 self.root, paths, self._message(name, rule, outcome), self.ws.project.git.author
             )
         return outcome
+
+    def _live(
+        self, spec: m.RuleSpec, deployment: m.DeploymentSpec, rel: str, sha: str | None
+    ) -> dict[str, Any]:
+        """What some triggers need beyond the report: Prometheus answers, the previous report."""
+        from mlops_gitops.providers import prometheus
+
+        live: dict[str, Any] = {"prometheus": {}}
+        canary = deployment.canary.version if deployment.canary else None
+        for trigger in spec.triggers:
+            if isinstance(trigger, m.PrometheusTrigger):
+                query = prometheus.fill(trigger.query, spec.deployment, deployment.version, canary)
+                answer = prometheus.instant(self.ws.project, query)
+                live["prometheus"][trigger.query] = (answer.value, answer.problem)
+            elif getattr(trigger, "compare_to", None) == "previous_window" and sha:
+                live["previous_report"] = self._previous_report(rel, sha)
+        return live
+
+    def _previous_report(self, rel: str, sha: str) -> dict[str, Any] | None:
+        commits = git.log(self.root, [rel], max_count=2)
+        if len(commits) < 2 or not commits[0].sha.startswith(sha):
+            return None
+        try:
+            found = loads(git.show(self.root, commits[1].sha, rel))
+        except (MlopsError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
 
     def _changed_since(self, deployment: m.Deployment, evidence_sha: str | None) -> str | None:
         """A commit after the evidence that touched the deployment's file, if any."""

@@ -6,6 +6,7 @@ why it did not. No I/O here, so rules can be tested with plain values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,7 +77,12 @@ def evaluate_trigger(
     offline: dict[str, float],
     now: datetime,
     last_schedule_run: datetime | None,
+    live: Mapping[str, Any] | None = None,
 ) -> TriggerResult:
+    """`live`: what the runner fetched for this rule: "prometheus" (query -> value or
+    problem) and "previous_report" (the report before this one)."""
+    if isinstance(trigger, m.PrometheusTrigger):
+        return prometheus_trigger(trigger, (live or {}).get("prometheus") or {})
     if isinstance(trigger, m.ScheduleTrigger):
         due = last_cron_match(trigger.cron, now)
         if last_schedule_run is None or due > last_schedule_run:
@@ -133,7 +139,11 @@ def evaluate_trigger(
             trigger.type, False, f"no records for the deployment's versions in {source}"
         )
     entry = report["versions"][version]
+    if isinstance(trigger, m.ErrorRateTrigger) and trigger.compare_to is not None:
+        previous = (live or {}).get("previous_report")
+        return error_rate_change(trigger, report, previous, spec, version, source)
     if isinstance(trigger, m.ErrorRateTrigger):
+        assert trigger.above is not None
         value = float(entry.get("error_rate") or 0.0)
         fired = value > trigger.above
         return TriggerResult(
@@ -175,39 +185,107 @@ def evaluate_trigger(
             f"latency of {version} within limits ({shown} ms; limits {limits} ms) ({source})",
         )
     if isinstance(trigger, m.PerformanceTrigger):
-        performance = entry.get("performance") or {}
-        measured = performance.get(trigger.metric)
+        measured = (entry.get("performance") or {}).get(trigger.metric)
         if measured is None:
             return TriggerResult(
                 "performance_degradation",
                 False,
                 f"{trigger.metric} of {version} not measured yet (no labelled records) in {source}",
             )
-        if trigger.below is not None:
-            limit = trigger.below
-            why = f"below {limit:g}"
-        else:
-            base = offline.get(trigger.metric)
-            if base is None:
-                return TriggerResult(
-                    "performance_degradation",
-                    False,
-                    f"no offline {trigger.metric} registered for {version} to compare with",
-                )
-            assert trigger.relative_drop is not None
-            limit = base * (1 - trigger.relative_drop)
-            why = f"{trigger.relative_drop:.0%} under the offline {base:.4g}"
-        fired = float(measured) < limit
-        return TriggerResult(
-            "performance_degradation",
-            fired,
-            f"{trigger.metric} of {version} {float(measured):.4f} {'is' if fired else 'is not'} "
-            f"{why} ({source})",
-            float(measured),
-            limit,
-            version,
-        )
+        return performance(trigger, float(measured), offline, version, source)
     return TriggerResult(getattr(trigger, "type", "unknown"), False, "unknown trigger")
+
+
+def performance(
+    trigger: m.PerformanceTrigger,
+    measured: float,
+    offline: Mapping[str, float],
+    version: str,
+    source: str,
+) -> TriggerResult:
+    """Worse than a bound: below it for accuracy-like metrics, above it for errors (mae)."""
+    lower = trigger.metric in m.LOWER_IS_BETTER
+    if trigger.relative_drop is None:
+        limit = trigger.above if lower else trigger.below
+        assert limit is not None
+        why = f"{'above' if lower else 'below'} {limit:g}"
+    else:
+        base = offline.get(trigger.metric)
+        if base is None:
+            return TriggerResult(
+                "performance_degradation",
+                False,
+                f"no offline {trigger.metric} registered for {version} to compare with",
+            )
+        share = trigger.relative_drop
+        limit = base * (1 + share) if lower else base * (1 - share)
+        why = f"{share:.0%} {'over' if lower else 'under'} the offline {base:.4g}"
+    fired = measured > limit if lower else measured < limit
+    return TriggerResult(
+        "performance_degradation",
+        fired,
+        f"{trigger.metric} of {version} {measured:.4f} {'is' if fired else 'is not'} "
+        f"{why} ({source})",
+        measured,
+        limit,
+        version,
+    )
+
+
+def error_rate_change(
+    trigger: m.ErrorRateTrigger,
+    report: dict[str, Any],
+    previous: dict[str, Any] | None,
+    spec: m.DeploymentSpec,
+    version: str,
+    source: str,
+) -> TriggerResult:
+    """The watched version's error rate against stable's, or against the previous window."""
+    assert trigger.increase_above is not None
+    now_rate = float(report["versions"][version].get("error_rate") or 0.0)
+    if trigger.compare_to == "stable":
+        if version == spec.version:
+            return TriggerResult("error_rate_increase", False, "no canary to compare with stable")
+        base_entry = (report.get("versions") or {}).get(spec.version)
+        what = f"stable {spec.version}"
+    else:
+        base_entry = ((previous or {}).get("versions") or {}).get(version)
+        what = "the previous window"
+    if not isinstance(base_entry, dict) or not isinstance(
+        base_entry.get("error_rate"), float | int
+    ):
+        return TriggerResult("error_rate_increase", False, f"no error rate of {what} to compare")
+    base = float(base_entry["error_rate"])
+    rise = now_rate - base
+    fired = rise > trigger.increase_above
+    return TriggerResult(
+        "error_rate_increase",
+        fired,
+        f"error rate of {version} {now_rate:.4f} vs {what} {base:.4f}: rise {rise * 100:+.2f} "
+        f"points {'>' if fired else '<='} {trigger.increase_above * 100:g} ({source})",
+        rise,
+        trigger.increase_above,
+        version,
+    )
+
+
+def prometheus_trigger(
+    trigger: m.PrometheusTrigger, answers: Mapping[str, tuple[float | None, str | None]]
+) -> TriggerResult:
+    value, problem = answers.get(trigger.query, (None, "not queried"))
+    if value is None:
+        return TriggerResult("prometheus", False, f"no value: {problem or 'empty result'}")
+    over = trigger.above is not None and value > trigger.above
+    under = trigger.below is not None and value < trigger.below
+    limit = trigger.above if over or trigger.below is None else trigger.below
+    word = "above" if over else "below" if under else "within bounds, limit"
+    return TriggerResult(
+        "prometheus",
+        over or under,
+        f"{trigger.query[:80]} = {value:.6g}, {word} {limit:g}",
+        value,
+        limit,
+    )
 
 
 def evaluate_rule(
@@ -220,11 +298,12 @@ def evaluate_rule(
     now: datetime,
     last_schedule_run: datetime | None,
     last_fired: datetime | None,
+    live: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     if not rule.enabled:
         return Evaluation(name, rule.deployment, False, "rule is disabled")
     results = [
-        evaluate_trigger(t, report, source, deployment, offline, now, last_schedule_run)
+        evaluate_trigger(t, report, source, deployment, offline, now, last_schedule_run, live)
         for t in rule.triggers
     ]
     fired = [r for r in results if r.fired]

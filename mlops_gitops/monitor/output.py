@@ -68,6 +68,15 @@ def comparison(versions: dict[str, Any], spec: m.DeploymentSpec) -> dict[str, An
     return out
 
 
+def _canary_checks(
+    summary: WindowSummary, versions: dict[str, Any], spec: m.DeploymentSpec
+) -> dict[str, Any]:
+    from mlops_gitops.monitor.canary import checks
+
+    found = checks(summary, versions, spec)
+    return {"checks": found} if found else {}
+
+
 def report(
     name: str,
     spec: m.DeploymentSpec,
@@ -98,7 +107,7 @@ def report(
         },
         "versions": versions,
         "drift": drift.to_json() if drift else dict(NO_REFERENCE),
-        "comparison": comparison(versions, spec),
+        "comparison": comparison(versions, spec) | _canary_checks(summary, versions, spec),
         "data_quality": {
             "malformed_records": malformed.count,
             "malformed_examples": malformed.examples,

@@ -188,6 +188,8 @@ class Performance:
     truth_mean: float = 0.0
     truth_m2: float = 0.0
     """Regression: sums of absolute and squared errors; mean and squared deviations of labels."""
+    abs_errors: Quantiles = field(default_factory=Quantiles)
+    """Regression: each record's absolute error (the canary comparison ranks them)."""
 
     def merge(self, other: Performance, limit: int, k: int) -> None:
         n, m = self.labelled, other.labelled
@@ -200,6 +202,7 @@ class Performance:
         self.labelled = n + m
         self.errors_abs += other.errors_abs
         self.errors_sq += other.errors_sq
+        self.abs_errors.merge(other.abs_errors, limit, k)
         for key, count in other.confusion.items():
             self.confusion[key] = self.confusion.get(key, 0) + count
         for name, scores in other.scores.items():
@@ -400,6 +403,7 @@ def _performance(rows: Rows, idx: npt.NDArray[np.int64], plan: SummaryPlan) -> P
         errors = pred - true
         out.errors_abs = float(np.sum(np.abs(errors)))
         out.errors_sq = float(np.sum(errors**2))
+        out.abs_errors.add(np.abs(errors), plan.exact_max_records, plan.sketch_k)
         out.truth_mean = float(true.mean())
         out.truth_m2 = float(np.sum((true - out.truth_mean) ** 2))
     return out

@@ -102,10 +102,12 @@ def needs_facts(manifest: Manifest, state: StateView) -> list[tuple[str, str, m.
 def deployment_config(spec: m.DeploymentSpec) -> dict[str, Any]:
     """What a deployment's recorded state must equal once applied."""
     data = spec.model_dump(mode="json")
+    canary = data["canary"]
     return {
         "model": spec.model,
         "version": spec.version,
-        "canary": data["canary"],
+        # What serves: the steps and analysis only steer reconcile's spec edits.
+        "canary": {"version": canary["version"], "traffic": canary["traffic"]} if canary else None,
         "settings": {key: data[key] for key in SETTINGS_FIELDS},
     }
 
