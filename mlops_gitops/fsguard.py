@@ -152,7 +152,7 @@ def _temp(fd: int, prefix: str) -> tuple[int, str]:
     """A new file `<prefix><random>.tmp` in the folder `fd`: (descriptor, name)."""
     name = f"{prefix}{os.urandom(6).hex()}{TEMP_SUFFIX}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
-    return os.open(name, flags, 0o644, dir_fd=fd), name
+    return os.open(name, flags, 0o666, dir_fd=fd), name
 
 
 class Staged:
@@ -239,7 +239,7 @@ def write_new(root: Path | str, path: Path | str, data: bytes) -> bool:
     try:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
         try:
-            file_fd = os.open(name, flags, 0o644, dir_fd=fd)
+            file_fd = os.open(name, flags, 0o666, dir_fd=fd)
         except FileExistsError:
             _check_target(fd, name, shown, rel)
             return False
@@ -261,7 +261,7 @@ def open_append(root: Path | str, path: Path | str) -> BinaryIO:
     try:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK
         try:
-            file_fd = os.open(name, flags, 0o644, dir_fd=fd)
+            file_fd = os.open(name, flags, 0o666, dir_fd=fd)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.EMLINK):
                 raise _refuse(fd, name, shown, rel) from None

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from mlops_gitops import git
+from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.planner import DEFAULT_STAGE_ORDER, deployment_config, recorded_config
 from mlops_gitops.plan.retirements import deprecations
+from mlops_gitops.providers.scan import trusted_types
+from mlops_gitops.providers.targets import check_loads
+from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.store import META_FILE
 from mlops_gitops.state.view import StateView
 from mlops_gitops.workspace import Workspace
@@ -18,7 +23,6 @@ from mlops_gitops.workspace import Workspace
 def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
     """`now` (default: the clock) decides which versions retirement plans have deprecated."""
     state = workspace.state_store.load()
-    store = workspace.artifact_store
     deployments = []
     names = sorted(set(workspace.manifest.deployments) | set(state.deployments))
     for name in names:
@@ -34,14 +38,7 @@ def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
         elif record is None:
             health = "Missing"
         else:
-            missing = [
-                entry["version"]
-                for entry in (record.serving.get("stable"), record.serving.get("canary"))
-                if entry and not store.remote and not store.exists(entry["blob"])
-            ]
-            health = (
-                f"Degraded (artifact of {', '.join(missing)} missing)" if missing else "Healthy"
-            )
+            health = _health(workspace, state, record)
         deployments.append(
             {
                 "name": name,
@@ -59,6 +56,42 @@ def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
         "deployments": deployments,
         "models": _versions(workspace, state, now or datetime.now(UTC)),
     }
+
+
+def _health(workspace: Workspace, state: StateView, record: DeploymentRecord) -> str:
+    """What the tool itself can check, per target, and no more: it never sees a server or a
+    cluster, so a local deployment is `Loadable` when its artifacts are present and load
+    (`Present` when no load check exists for the format), a kserve one `Rendered` when its
+    manifest is in the repository."""
+    if record.settings.get("target") == "kserve":
+        manifest = record.serving.get("manifest")
+        path = workspace.root / manifest if isinstance(manifest, str) else None
+        if path is None or path.is_symlink() or not path.is_file():
+            return f"Degraded (manifest {manifest or '(none)'} missing)"
+        return "Rendered"
+    store = workspace.artifact_store
+    if store.remote:
+        return "Recorded (remote artifacts not checked)"
+    recorded = state.models.get(record.model)
+    missing, broken, unchecked = [], [], False
+    for entry in (record.serving.get("stable"), record.serving.get("canary")):
+        if not entry:
+            continue
+        version = recorded.versions.get(entry["version"]) if recorded else None
+        if version is None or not store.exists(entry["blob"]):
+            missing.append(entry["version"])
+            continue
+        spec = workspace.manifest.version(record.model, version.version)
+        trusted = trusted_types(spec) if spec is not None and version.format == "skops" else ()
+        try:
+            unchecked = check_loads(store, version, trusted) is not None or unchecked
+        except MlopsError:
+            broken.append(entry["version"])
+    if missing:
+        return f"Degraded (artifact of {', '.join(missing)} missing)"
+    if broken:
+        return f"Degraded (artifact of {', '.join(broken)} does not load)"
+    return "Present" if unchecked else "Loadable"
 
 
 def _short(config: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +211,36 @@ def history(
             events.append(
                 Event(info.time, info.sha, info.author, action, kind, name, version, reason)
             )
+    _known(workspace, state, models_of, events, model, deployment)
     return events
+
+
+def _known(
+    workspace: Workspace,
+    state: StateView,
+    models_of: dict[str, str],
+    events: list[Event],
+    model: str | None,
+    deployment: str | None,
+) -> None:
+    """A filter naming nothing the specs, the state or the log know is a typo, not an
+    empty history."""
+    if deployment and deployment not in models_of and not events:
+        raise MlopsError(
+            f"no deployment {deployment!r} in the specs, the state or the history",
+            hint=_known_names("deployments", models_of),
+        )
+    known_models = set(workspace.manifest.models) | set(state.models) | set(models_of.values())
+    if model and model not in known_models and not events:
+        raise MlopsError(
+            f"no model {model!r} in the specs, the state or the history",
+            hint=_known_names("models", known_models),
+        )
+
+
+def _known_names(what: str, names: Iterable[str]) -> str:
+    listed = sorted(names)
+    return f"known {what}: {', '.join(listed)}" if listed else f"there are no {what} yet"
 
 
 def _advancing(workspace: Workspace, commits: list[git.CommitInfo]) -> set[str]:

@@ -6,6 +6,7 @@ It changes desired state only; plan and apply carry it out like any other change
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
@@ -20,18 +21,44 @@ class SpecChange:
     summary: str
 
 
-def previous_stable(workspace: Workspace, deployment: str) -> str:
-    record = workspace.state_store.load().deployments.get(deployment)
+def previous_stable(workspace: Workspace, deployment: str, now: datetime | None = None) -> str:
+    """The last version the deployment served before its current one that may still serve:
+    still in the Model spec, not archived, and not past its retirement plan's date."""
+    state = workspace.state_store.load()
+    record = state.deployments.get(deployment)
     if record is None:
         raise MlopsError(f"deployment {deployment!r} has no recorded history; apply it first")
+    recorded = state.models.get(record.model)
+    retired = _retired(workspace, record.model, now or datetime.now(UTC))
+    skipped: list[str] = []
     for revision in reversed(record.history):
-        if revision.version != record.version:
-            return revision.version
+        version = revision.version
+        if version == record.version or version in skipped:
+            continue
+        entry = recorded.versions.get(version) if recorded else None
+        if (
+            version in retired
+            or workspace.manifest.version(record.model, version) is None
+            or (entry is not None and entry.status == "archived")
+        ):
+            skipped.append(version)
+            continue
+        return version
+    because = f" (skipped retired or archived: {', '.join(skipped)})" if skipped else ""
     raise MlopsError(
-        f"deployment {deployment!r} has served only {record.version}; there is nothing to roll"
-        " back to",
+        f"deployment {deployment!r} has no earlier version it may serve{because}; there is "
+        "nothing to roll back to",
         hint="name a version with --to",
     )
+
+
+def _retired(workspace: Workspace, model: str, now: datetime) -> set[str]:
+    day = (now if now.tzinfo else now.replace(tzinfo=UTC)).date()
+    return {
+        plan.spec.version
+        for plan in workspace.manifest.retirements.values()
+        if plan.spec.model == model and plan.spec.retirement_date <= day
+    }
 
 
 def edit_deployment(

@@ -404,7 +404,12 @@ def _edit(
             if editor.delete_key(("spec", "scaling")):
                 pass
             editor.insert_key(("spec",), "scaling", value)
-        return {"min_replicas": action.min_replicas, "max_replicas": action.max_replicas}
+        was = f"{spec.scaling.min_replicas}-{spec.scaling.max_replicas}"
+        return {
+            "min_replicas": action.min_replicas,
+            "max_replicas": action.max_replicas,
+            "detail": f"replicas {was} -> {action.min_replicas}-{action.max_replicas}",
+        }
     raise MlopsError(f"unknown action {getattr(action, 'type', action)!r}")
 
 

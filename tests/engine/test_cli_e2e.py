@@ -567,7 +567,7 @@ def test_status_json(applied: Path, run: RunCli, env: dict[str, str]) -> None:
             "stage": "production",
         },
         "sync": "OutOfSync",
-        "health": "Healthy",
+        "health": "Loadable",
     }
     assert deployments["diabetes-prod"]["sync"] == "Synced"
     versions = {(v["model"], v["version"]): v for v in data["models"]}
