@@ -224,6 +224,14 @@ EXPECTED: dict[str, Expect] = {
         "spec.canary.version",
         "canary version '1.1.0' is the stable version",
     ),
+    "gate-metric-misspelled": Expect(
+        D,
+        16,
+        7,
+        "Deployment/fraud-prod",
+        "spec.promotion.gates.accuracy_uplift",
+        "gate metric 'accuracy_uplift' is not a metric the tool computes or the model declares",
+    ),
     "rule-missing-deployment": Expect(
         R,
         6,

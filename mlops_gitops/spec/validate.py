@@ -48,6 +48,9 @@ def cross_check(repo: Repository) -> list[Problem]:
     for check in checks:
         problems.extend(check(repo))
     problems.extend(_locations(repo))
+    from mlops_gitops.spec import metricnames  # it uses this module's helpers
+
+    problems.extend(metricnames.problems(repo))
     return problems
 
 

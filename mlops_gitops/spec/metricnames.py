@@ -1,0 +1,83 @@
+"""Metric names in gates, triggers and evaluation thresholds, checked at `validate`.
+
+A misspelled name (`accuracy_uplift`) would otherwise pass validation and block a plan
+forever with "no metric recorded". A name is known when monitoring or training computes it,
+or when a version of the model declares it in its offline `metrics`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator
+
+from mlops_gitops.errors import Problem
+from mlops_gitops.spec import models as m
+from mlops_gitops.spec.loader import Loaded, Repository
+
+PERFORMANCE = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2"})
+"""What training evaluates and monitoring computes from labels."""
+SERVICE = frozenset(
+    {"error_rate", "drift_share", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}
+)
+"""What monitoring reports without labels."""
+
+
+def problems(repo: Repository) -> Iterator[Problem]:
+    from mlops_gitops.spec.validate import _at
+
+    everyone = set().union(
+        *(_declared(repo, name) for kind, name in repo.objects if kind == "Model")
+    )
+    for item in repo.of_kind("Project"):
+        assert isinstance(item.obj, m.Project)
+        for metric in item.obj.spec.policies.production_gates:
+            path = ("spec", "policies", "production_gates", metric)
+            yield from _check(item, path, metric, "gate", PERFORMANCE | SERVICE | everyone, _at)
+    for item in repo.of_kind("Deployment"):
+        assert isinstance(item.obj, m.Deployment)
+        known = PERFORMANCE | SERVICE | _declared(repo, item.obj.spec.model)
+        for metric in item.obj.spec.promotion.gates:
+            path = ("spec", "promotion", "gates", metric)
+            yield from _check(item, path, metric, "gate", known, _at)
+    for item in repo.of_kind("Rule"):
+        assert isinstance(item.obj, m.Rule)
+        for index, trigger in enumerate(item.obj.spec.triggers):
+            if isinstance(trigger, m.PerformanceTrigger):
+                path = ("spec", "triggers", index, "metric")
+                yield from _check(item, path, trigger.metric, "trigger", PERFORMANCE, _at)
+    for item in repo.of_kind("TrainingPipeline"):
+        assert isinstance(item.obj, m.TrainingPipeline)
+        evaluation = item.obj.spec.evaluation
+        for index, metric in enumerate(evaluation.metrics):
+            path = ("spec", "evaluation", "metrics", index)
+            yield from _check(item, path, metric, "evaluation", PERFORMANCE, _at)
+        for metric in evaluation.thresholds:
+            path = ("spec", "evaluation", "thresholds", metric)
+            yield from _check(item, path, metric, "threshold", PERFORMANCE, _at)
+
+
+def _declared(repo: Repository, model: str) -> set[str]:
+    loaded = repo.get("Model", model)
+    if loaded is None or not isinstance(loaded.obj, m.Model):
+        return set()
+    return {name for version in loaded.obj.spec.versions for name in version.metrics}
+
+
+def _check(
+    item: Loaded,
+    path: tuple[str | int, ...],
+    metric: str,
+    what: str,
+    known: Iterable[str],
+    at: Callable[[Loaded, tuple[str | int, ...], str], Problem],
+) -> Iterator[Problem]:
+    names = sorted(known)
+    if metric in names:
+        return
+    close = difflib.get_close_matches(metric, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    message = (
+        f"{what} metric {metric!r} is not a metric the tool computes or the model declares "
+        f"(known: {', '.join(names)}){hint}"
+    )
+    yield at(item, path, message)
