@@ -124,7 +124,9 @@ DETAILS_CUT = (
 
 def plan_markdown(plan: Plan) -> str:
     """A PR comment: summary, table, collapsible details; never longer than MARKDOWN_LIMIT."""
-    head = ["### mlops-gitops plan", "", summary_line(plan), ""]
+    # The commit the plan was computed against: a reviewer sees whether it is the PR's head.
+    base = f"`{_md(plan.base_commit[:12])}`" if plan.base_commit else "no commit (work tree)"
+    head = ["### mlops-gitops plan", "", summary_line(plan), "", f"Planned against {base}.", ""]
     if plan.empty:
         return "\n".join(head) + "\n"
     head += ["| | action | object | change | status |", "|---|---|---|---|---|"]

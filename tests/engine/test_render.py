@@ -100,3 +100,16 @@ def test_json_is_the_contract() -> None:
         "passed": False,
         "version": "1.0.0",
     }
+
+
+def test_markdown_names_the_commit_it_planned_against() -> None:
+    plan = Plan(
+        steps=(step(1),),
+        base_commit="0123456789abcdef" * 2 + "01234567",
+        inputs_sha256="0" * 64,
+        lineage=None,
+        serial=0,
+        now="2026-03-01T12:00:00+00:00",
+    )
+    assert "Planned against `0123456789ab`." in plan_markdown(plan)
+    assert "Planned against no commit (work tree)." in plan_markdown(make([]))
