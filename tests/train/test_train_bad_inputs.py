@@ -70,3 +70,13 @@ def test_a_trainer_that_returns_no_estimator(repo: Path, returned: str) -> None:
     commit_all(repo, "A trainer that forgets to return its model")
     out = train_fails(repo)
     assert "trainer trainers.cancer:train returned" in out
+
+
+def test_a_trainer_that_raises_is_a_failed_training_exit_1(repo: Path) -> None:
+    """The documented exit code: the trainer is user code, its exception a failed run."""
+    (repo / TRAINER).write_text(
+        "def train(X_train, y_train, **hyperparameters):\n    raise ValueError('bad C')\n"
+    )
+    commit_all(repo, "A trainer that raises")
+    out = train_fails(repo)
+    assert "trainer trainers.cancer:train raised ValueError: bad C" in out
