@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,10 +53,12 @@ def open_workspace(repo: Path | str = ".") -> Workspace:
     return Workspace.load(repo)
 
 
-def plan(repo: Path | str = ".", now: str | None = None) -> Plan:
+def plan(repo: Path | str = ".", now: str | None = None, targets: Sequence[str] = ()) -> Plan:
+    """`targets` (`Deployment/NAME`, `Model/NAME`): only their steps and their dependencies."""
     from mlops_gitops.workspace import parse_now
 
-    return open_workspace(repo).plan(parse_now(now))
+    workspace = open_workspace(repo)
+    return workspace.limit(workspace.plan(parse_now(now)), targets)
 
 
 def apply(
@@ -65,11 +67,12 @@ def apply(
     now: str | None = None,
     commit: bool = True,
     lock_timeout: float = 0.0,
+    targets: Sequence[str] = (),
 ) -> ApplyResult:
     from mlops_gitops.apply import run
     from mlops_gitops.workspace import parse_now
 
-    return run.apply(open_workspace(repo), parse_now(now), plan_file, commit, lock_timeout)
+    return run.apply(open_workspace(repo), parse_now(now), plan_file, commit, lock_timeout, targets)
 
 
 def force_unlock(repo: Path | str, lock_id: str, force: bool = False) -> LockInfo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -236,6 +237,19 @@ class Workspace:
                 tombstones=self.tombstones(),
             )
         )
+
+    def limit(self, full: Plan, targets: Sequence[str]) -> Plan:
+        """`--target`: the plan cut to the named objects and their dependencies."""
+        if not targets:
+            return full
+        from mlops_gitops.plan import targets as targeting
+
+        state = self.state_store.load()
+        known = {
+            "Deployment": [*self.manifest.deployments, *state.deployments],
+            "Model": [*self.manifest.models, *state.models],
+        }
+        return targeting.restrict(full, targeting.parse(targets, known))
 
 
 PROM = "prometheus:"

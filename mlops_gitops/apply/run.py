@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -130,8 +131,15 @@ def apply(
     plan_file: Path | None = None,
     commit: bool = True,
     lock_timeout: float = 0.0,
+    targets: Sequence[str] = (),
 ) -> ApplyResult:
+    """`targets` (`Kind/NAME`): run only their steps and what they depend on."""
     root = workspace.root
+    if targets and plan_file is not None:
+        raise MlopsError(
+            "--target cannot be combined with a plan file",
+            hint="a plan saved with plan --target -o already holds only its targets' steps",
+        )
     if commit and not git.is_repo(root):
         raise MlopsError(
             f"{root} is not a git repository", hint="run git init, or apply with --no-commit"
@@ -154,7 +162,7 @@ def apply(
         else:
             journal.inputs_sha256 = current.inputs_sha256
             journal.base_serial = current.serial
-        plan = current
+        plan = workspace.limit(current, targets)
         if plan_file is not None:
             plan = load_plan_file(plan_file)
             if not resumed:

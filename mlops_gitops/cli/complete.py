@@ -59,6 +59,9 @@ def names(kind: str) -> Callable[..., list[str]]:
 
     def complete(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
         repo = Path(find_repo(getattr(parsed_args, "repo", None)))
+        if kind == "Target":  # plan --target Deployment/NAME
+            found = [f"{k}/{n}" for k in ("Deployment", "Model") for n in spec_names(repo, k)]
+            return [n for n in found if n.startswith(prefix)]
         return [n for n in spec_names(repo, kind) if n.startswith(prefix)]
 
     return complete

@@ -11,6 +11,7 @@ from mlops_gitops.cli.base import (
     Commands,
     Output,
     command,
+    complete_names,
     format_option,
     lock_timeout_option,
     no_commit_option,
@@ -23,7 +24,7 @@ def cmd_plan(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
     from mlops_gitops.render import plan as render
 
-    plan = api.plan(args.repo, args.now)
+    plan = api.plan(args.repo, args.now, args.target)
     if args.out:
         from mlops_gitops import fsguard
 
@@ -53,6 +54,7 @@ def cmd_apply(args: argparse.Namespace, out: Output) -> int:
         args.now,
         commit=not args.no_commit,
         lock_timeout=args.lock_timeout,
+        targets=args.target,
     )
     if args.format == "json":
         out.write(render.apply_json(result))
@@ -78,6 +80,7 @@ def add_plan(commands: Commands) -> None:
     )
     now_option(plan, "the time to plan at")
     plan.add_argument("-o", "--out", metavar="PLANFILE", help="save the plan for apply")
+    target_option(plan)
 
 
 def add_apply(commands: Commands) -> None:
@@ -93,4 +96,19 @@ def add_apply(commands: Commands) -> None:
     now_option(apply, "the time to apply at")
     no_commit_option(apply, "record state but do not commit")
     lock_timeout_option(apply, "seconds to wait for another apply's lock (default 0)")
+    target_option(apply)
     format_option(apply)
+
+
+def target_option(parser: argparse.ArgumentParser) -> None:
+    complete_names(
+        parser.add_argument(
+            "--target",
+            action="append",
+            default=[],
+            metavar="KIND/NAME",
+            help="only the steps of this Deployment/NAME or Model/NAME and the steps they depend "
+            "on (repeatable); the others wait for a full plan",
+        ),
+        "Target",
+    )

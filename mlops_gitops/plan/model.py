@@ -112,6 +112,8 @@ class Plan:
     serial: int
     now: str
     warnings: tuple[str, ...] = field(default=())
+    targets: tuple[str, ...] = field(default=())
+    """`plan --target`: the objects the plan was limited to (empty: every object)."""
 
     @property
     def empty(self) -> bool:
@@ -140,7 +142,7 @@ class Plan:
             "steps": [s.to_json() for s in self.steps],
             "summary": self.summary(),
             "warnings": list(self.warnings),
-        }
+        } | ({"targets": list(self.targets)} if self.targets else {})
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
@@ -169,4 +171,5 @@ class Plan:
             serial=data["state"]["serial"],
             now=data["now"],
             warnings=tuple(data.get("warnings", ())),
+            targets=tuple(str(t) for t in data.get("targets", ())),
         )

@@ -31,7 +31,7 @@ def problems(repo: Repository) -> Iterator[Problem]:
     for item in repo.of_kind("Project"):
         assert isinstance(item.obj, m.Project)
         for metric in item.obj.spec.policies.production_gates:
-            path = ("spec", "policies", "production_gates", metric)
+            path: tuple[str | int, ...] = ("spec", "policies", "production_gates", metric)
             yield from _check(item, path, metric, "gate", PERFORMANCE | SERVICE | everyone, _at)
     for item in repo.of_kind("Deployment"):
         assert isinstance(item.obj, m.Deployment)
