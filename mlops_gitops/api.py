@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mlops_gitops.apply.status import Event
     from mlops_gitops.automate.reconcile import ReconcileResult
     from mlops_gitops.automate.rollback import SpecChange
+    from mlops_gitops.automate.ruletest import RuleTest
     from mlops_gitops.compile.manifest import Manifest
     from mlops_gitops.monitor.run import MonitorOutcome
     from mlops_gitops.plan.model import Plan
@@ -135,6 +136,17 @@ def reconcile(
     from mlops_gitops.workspace import parse_now
 
     return run_reconcile(Path(repo).resolve(), parse_now(now), push, remote, branch, lock_timeout)
+
+
+def rule_test(
+    repo: Path | str, rule: str, now: str | None = None, report: Path | None = None
+) -> RuleTest:
+    """Judge one rule against the latest report of its deployment (or `report`): whether it
+    would act now and why; nothing is changed, sent or committed."""
+    from mlops_gitops.automate.ruletest import try_rule
+    from mlops_gitops.workspace import parse_now
+
+    return try_rule(open_workspace(repo), rule, parse_now(now), report)
 
 
 def train(

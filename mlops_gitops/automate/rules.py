@@ -28,6 +28,7 @@ from mlops_gitops.state.progress import (
     read_progress,
     restore_hint,
 )
+from mlops_gitops.urls import redact_url
 from mlops_gitops.workspace import Workspace
 
 HISTORY_LIMIT = 20
@@ -51,7 +52,11 @@ class RuleOutcome:
 
 
 class RuleRunner:
-    def __init__(self, workspace: Workspace, now: datetime, commit: bool = True) -> None:
+    def __init__(
+        self, workspace: Workspace, now: datetime, commit: bool = True, dry_run: bool = False
+    ) -> None:
+        self.dry_run = dry_run
+        """Alerts are not sent and pipelines not trained, only described (`--dry-run`)."""
         self.ws = workspace
         self.now = now
         self.commit = commit and git.is_repo(workspace.root)
@@ -95,10 +100,28 @@ class RuleRunner:
         return outcomes
 
     def run(self, name: str, rule: m.Rule) -> RuleOutcome:
+        outcome, report = self.judge(name, rule)
+        if outcome.evaluation.fired:
+            self._fire(name, rule, report, outcome)
+        return outcome
+
+    def judge(
+        self, name: str, rule: m.Rule, given: tuple[dict[str, Any], str] | None = None
+    ) -> tuple[RuleOutcome, dict[str, Any] | None]:
+        """Whether the rule would act now, and why (or why not); changes nothing.
+
+        `given`: a report and its name to judge instead of the deployment's latest one
+        (`rule test --report`); the checks against the deployment's git history then do not
+        apply, since the report is not a committed one.
+        """
         spec = rule.spec
         deployment = self.ws.manifest.deployments[spec.deployment]
-        report, rel, sha = self._report(spec.deployment)
-        evidence = f"{rel}@{sha[:12] if sha else 'uncommitted'}" if report else None
+        if given is None:
+            report, rel, sha = self._report(spec.deployment)
+            evidence = f"{rel}@{sha[:12] if sha else 'uncommitted'}" if report else None
+        else:
+            (report, rel), sha = given, None
+            evidence = rel
         state = self._state(name)
         version = watched_version(report, deployment.spec) if report else None
         entry = self.ws.manifest.version(deployment.spec.model, version) if version else None
@@ -124,14 +147,14 @@ class RuleRunner:
         )
         outcome = RuleOutcome(evaluation)
         if not evaluation.fired:
-            return outcome
+            return outcome, report
         schedule_only = all(t.type == "schedule" for t in evaluation.triggers if t.fired)
         seen = _fingerprint(report)
         if not schedule_only and seen is not None and seen == state.last_data:
             outcome.evaluation = _why(
                 evaluation, f"already acted on this data ({state.last_evidence})"
             )
-            return outcome
+            return outcome, report
         newer = self._changed_since(deployment, sha)
         if newer and not schedule_only and _changes_desired_state(spec):
             outcome.evaluation = _why(
@@ -139,15 +162,26 @@ class RuleRunner:
                 f"the deployment changed after the evidence (commit {newer[:12]}); "
                 "waiting for a report on the new configuration",
             )
-            return outcome
-        stale = self._no_data_since_change(deployment, rel, report)
+            return outcome, report
+        stale = self._no_data_since_change(deployment, rel, report) if given is None else None
         if stale and not schedule_only and _changes_desired_state(spec):
             outcome.evaluation = _why(
                 evaluation,
                 f"the report has no records newer than the deployment's last change (commit "
                 f"{stale[:12]}); waiting for data on the new configuration",
             )
-            return outcome
+            return outcome, report
+        return outcome, report
+
+    def _fire(
+        self, name: str, rule: m.Rule, report: dict[str, Any] | None, outcome: RuleOutcome
+    ) -> None:
+        evaluation = outcome.evaluation
+        deployment = self.ws.manifest.deployments[rule.spec.deployment]
+        state = self._state(name)
+        evidence = evaluation.evidence
+        schedule_only = all(t.type == "schedule" for t in evaluation.triggers if t.fired)
+        seen = _fingerprint(report)
         self._act(name, rule, deployment, report or {}, outcome)
         scheduled = any(t.type == "schedule" and t.fired for t in evaluation.triggers)
         firing = Firing(
@@ -169,7 +203,6 @@ class RuleRunner:
             outcome.commit = git.commit(
                 self.root, paths, self._message(name, rule, outcome), self.ws.project.git.author
             )
-        return outcome
 
     def _live(
         self, spec: m.RuleSpec, deployment: m.DeploymentSpec, rel: str, sha: str | None
@@ -247,7 +280,9 @@ class RuleRunner:
         for action in rule.spec.actions:
             record: dict[str, Any] = {"type": action.type}
             try:
-                if isinstance(action, m.AlertAction):
+                if self.dry_run and isinstance(action, m.AlertAction | m.RetrainAction):
+                    record |= _described(action)
+                elif isinstance(action, m.AlertAction):
                     result = alerts.send(
                         action,
                         message,
@@ -347,6 +382,14 @@ def _describe(action: dict[str, Any]) -> str:
     return text
 
 
+def _described(action: m.AlertAction | m.RetrainAction) -> dict[str, Any]:
+    """What an action with effects outside the repository would do, without doing it."""
+    if isinstance(action, m.RetrainAction):
+        return {"pipeline": action.pipeline, "detail": f"would train pipeline {action.pipeline}"}
+    where = f" to {redact_url(str(action.url))}" if action.url else ""
+    return {"channel": action.channel, "detail": f"would send a {action.channel} alert{where}"}
+
+
 def _why(evaluation: Evaluation, reason: str) -> Evaluation:
     return Evaluation(
         evaluation.rule,
@@ -414,6 +457,10 @@ def _edit(
 
 
 def run_rules(
-    workspace: Workspace, now: datetime, deployment: str | None = None, commit: bool = True
+    workspace: Workspace,
+    now: datetime,
+    deployment: str | None = None,
+    commit: bool = True,
+    dry_run: bool = False,
 ) -> list[RuleOutcome]:
-    return RuleRunner(workspace, now, commit).run_all(deployment)
+    return RuleRunner(workspace, now, commit, dry_run).run_all(deployment)

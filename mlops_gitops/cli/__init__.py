@@ -50,6 +50,7 @@ COMMANDS = (
     monitoring.add_monitor,
     monitoring.add_report,
     automation.add_reconcile,
+    automation.add_rule,
     automation.add_train,
     serving.add_serve,
     records.add_force_unlock,

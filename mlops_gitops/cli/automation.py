@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mlops_gitops.cli.base import (
     EXIT_ERROR,
@@ -13,6 +14,7 @@ from mlops_gitops.cli.base import (
     command,
     complete_names,
     format_option,
+    group,
     lock_timeout_option,
     no_commit_option,
     now_option,
@@ -43,6 +45,19 @@ def cmd_rollback(args: argparse.Namespace, out: Output) -> int:
     where = f"committed {change.commit[:12]}" if change.commit else "not committed"
     out.line(scrub(f"Edited {change.path}: {change.summary} ({where})."))
     out.line("Run plan and apply to carry it out.")
+    return EXIT_OK
+
+
+def cmd_rule_test(args: argparse.Namespace, out: Output) -> int:
+    from mlops_gitops import api
+    from mlops_gitops.render import rules as render
+
+    report = Path(args.report) if args.report else None
+    result = api.rule_test(args.repo, args.rule, args.now, report)
+    if args.format == "json":
+        out.write(render.rule_test_json(result))
+    else:
+        out.write(render.rule_test_text(result, out.paint))
     return EXIT_OK
 
 
@@ -112,3 +127,22 @@ def add_train(commands: Commands) -> None:
     now_option(train, "the creation date to record")
     no_commit_option(train, "write files but do not commit")
     format_option(train)
+
+
+def add_rule(commands: Commands) -> None:
+    rule = group(commands, "rule", "rule tools", "rule_command")
+    test = command(
+        rule,
+        "test",
+        cmd_rule_test,
+        help="would a rule act now, and why; changes nothing",
+        description="Judge RULE against the latest report of its deployment (or --report FILE) "
+        "as reconcile would: every trigger with its number, the conditions, and whether it would "
+        "act. Nothing is changed, sent or committed; exit 0 either way.",
+    )
+    complete_names(test.add_argument("rule", metavar="RULE", help="the rule"), "Rule")
+    test.add_argument(
+        "--report", metavar="FILE", help="a monitoring report (latest.json) to judge instead"
+    )
+    now_option(test, "the time to judge at")
+    format_option(test)
