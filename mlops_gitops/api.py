@@ -13,6 +13,7 @@ __all__ = ["ValidationResult", "load", "validate"]
 if TYPE_CHECKING:
     from mlops_gitops.apply.run import ApplyResult
     from mlops_gitops.apply.status import Event
+    from mlops_gitops.automate.dryrun import DryRun
     from mlops_gitops.automate.reconcile import ReconcileResult
     from mlops_gitops.automate.rollback import SpecChange
     from mlops_gitops.automate.ruletest import RuleTest
@@ -136,6 +137,15 @@ def reconcile(
     from mlops_gitops.workspace import parse_now
 
     return run_reconcile(Path(repo).resolve(), parse_now(now), push, remote, branch, lock_timeout)
+
+
+def reconcile_dry_run(repo: Path | str = ".", now: str | None = None) -> DryRun:
+    """Every decision reconcile would make and the commits it would make; the repository
+    (work tree, index, HEAD, refs) is left byte-identical."""
+    from mlops_gitops.automate.dryrun import dry_run
+    from mlops_gitops.workspace import parse_now
+
+    return dry_run(Path(repo).resolve(), parse_now(now))
 
 
 def rule_test(

@@ -25,6 +25,19 @@ def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
     from mlops_gitops.render import reconcile as render
 
+    if args.dry_run:
+        if args.push:
+            from mlops_gitops.errors import MlopsError
+
+            raise MlopsError("--dry-run never pushes; leave out --push")
+        preview = api.reconcile_dry_run(args.repo, args.now)
+        for warning in sorted({w for o in preview.phases.monitor for w in o.warnings}):
+            sys.stderr.write(f"warning: {warning}\n")
+        if args.format == "json":
+            out.write(render.dry_run_json(preview))
+        else:
+            out.write(render.dry_run_text(preview, out.paint))
+        return preview.exit_code
     result = api.reconcile(
         args.repo, args.now, args.push, args.remote, args.branch, args.lock_timeout
     )
@@ -84,6 +97,12 @@ def add_reconcile(commands: Commands) -> None:
     )
     now_option(reconcile, "the time to run at")
     reconcile.add_argument("--push", action="store_true", help="push the commits, retrying")
+    reconcile.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print every decision, the plan and the commits it would make; change nothing "
+        "(the phases run in a throwaway copy; no alert sent, no training, no apply)",
+    )
     reconcile.add_argument("--remote", help="remote to push to (default: the Project's git.remote)")
     reconcile.add_argument("--branch", help="branch to push to (default: the Project's git.branch)")
     lock_timeout_option(reconcile, "seconds to wait for the lock")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from mlops_gitops.automate.dryrun import DryRun
 from mlops_gitops.automate.reconcile import ReconcileResult
 from mlops_gitops.automate.retirement import RetirementOutcome
 from mlops_gitops.render.apply import counts_text
 from mlops_gitops.render.base import Lines, Paint, document, plain
+from mlops_gitops.render.plan import plan_text
 
 
-def reconcile_text(result: ReconcileResult, paint: Paint = plain, pushed: bool = False) -> str:
-    """`pushed`: whether the run was asked to push (then the push outcome is shown)."""
+def reconcile_text(
+    result: ReconcileResult, paint: Paint = plain, pushed: bool = False, dry: bool = False
+) -> str:
+    """`pushed`: whether the run was asked to push (then the push outcome is shown); `dry`:
+    a `--dry-run` preview, whose rules would act rather than acted."""
     out = Lines(paint)
     for outcome in result.monitor:
         if outcome.changed:
@@ -23,7 +28,7 @@ def reconcile_text(result: ReconcileResult, paint: Paint = plain, pushed: bool =
         for line in rule.log_lines:
             out.add(line)
         fired = "fired, not acting" if rule.evaluation.fired else "quiet"
-        verdict = "ACTED" if rule.acted else fired
+        verdict = ("WOULD ACT" if dry else "ACTED") if rule.acted else fired
         out.add(
             f"rule {rule.evaluation.rule}: {verdict}: {rule.evaluation.explanation}",
             "yellow" if rule.acted else "dim",
@@ -90,4 +95,33 @@ def retirement_details(outcome: RetirementOutcome) -> list[str]:
 
 
 def reconcile_json(result: ReconcileResult) -> str:
+    return document(result.to_json())
+
+
+def dry_run_text(result: DryRun, paint: Paint = plain) -> str:
+    """The phases' decisions as reconcile prints them, then the plan apply would carry out and
+    the commits the run would make."""
+    out = Lines(paint)
+    out.add("Dry run of reconcile: nothing is changed, sent, applied or committed.", "bold")
+    text = out.text() + reconcile_text(result.phases, paint, dry=True)
+    out = Lines(paint)
+    if result.plan is not None:
+        out.add("")
+        out.add("apply would carry out this plan:", "bold")
+    body = plan_text(result.plan, paint) if result.plan is not None else ""
+    tail = Lines(paint)
+    tail.add("")
+    if result.commits:
+        tail.add(f"reconcile would make {len(result.commits)} commit(s) before apply's:", "bold")
+        for commit in result.commits:
+            tail.add(f"  {commit.subject}")
+            tail.add(f"    files: {', '.join(commit.files)}")
+    else:
+        tail.add("reconcile would make no commit before apply's.")
+    if result.plan is not None and result.plan.ready():
+        tail.add("apply would then commit the recorded state of the ready steps.")
+    return text + out.text() + body + tail.text()
+
+
+def dry_run_json(result: DryRun) -> str:
     return document(result.to_json())
