@@ -798,6 +798,21 @@ class Evaluation(Strict):
     thresholds: dict[str, ThresholdExpr] = Field(default_factory=dict)
 
 
+class Join(Strict):
+    """Join the data sources on key columns instead of stacking their rows."""
+
+    on: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    how: Literal["inner", "left"] = "inner"
+
+
+class DataChecks(Strict):
+    """Checks of the combined data before anything is trained."""
+
+    max_missing_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.5, description="The largest share of missing values a feature column may have."
+    )
+
+
 class CanaryTarget(Strict):
     """Put a freshly trained version on canary in a deployment."""
 
@@ -810,6 +825,12 @@ class TrainingPipelineSpec(Strict):
 
     model: Name
     data_sources: list[DataSource] = Field(min_length=1)
+    join: Join | None = Field(
+        None,
+        description="Join the sources (the first is the left side) on key columns; "
+        "without it their rows are stacked, which needs the same columns in each.",
+    )
+    data_checks: DataChecks = DataChecks()
     features: Features
     split: Split = Split()
     trainer: Trainer

@@ -38,6 +38,8 @@ _MERGE = "tag:yaml.org,2002:merge"
 _PLAIN_INT = re.compile(r"^[-+]?[0-9]+$")
 _PLAIN_FLOAT = re.compile(r"^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$")
 _TRUE = {"yes", "true", "on", "y"}
+_WORDS = {"on", "off", "yes", "no", "y", "n"}
+"""Boolean words of YAML 1.1 read as the text they are when used as a key."""
 
 
 class _Loader(_BaseLoader):
@@ -240,7 +242,12 @@ class _Builder:
             if key_node.tag == _MERGE:
                 merges.append(value_node)
                 continue
-            if type(key_node) is not yaml.ScalarNode or key_node.tag != _STR:
+            # A plain `on:` or `yes:` key is text to its writer (YAML 1.2 agrees; 1.1 reads
+            # a boolean): `join: {on: [customer_id]}` must mean the field `on`.
+            word = type(key_node) is yaml.ScalarNode and key_node.tag == _BOOL
+            if word and not key_node.style and key_node.value.lower() in _WORDS:
+                pass
+            elif type(key_node) is not yaml.ScalarNode or key_node.tag != _STR:
                 what = key_node.value if type(key_node) is yaml.ScalarNode else "a collection"
                 raise YamlProblem(f"key {what!r} is not a string; quote it", *_line_col(key_node))
             key = key_node.value

@@ -34,6 +34,7 @@ from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.train import sources
+from mlops_gitops.train.combine import check, combine
 from mlops_gitops.workspace import Workspace
 
 
@@ -168,10 +169,11 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
             "training needs scikit-learn and skops: pip install 'mlops-gitops[sklearn]'"
         ) from None
     result = TrainResult(name, spec.model, False)
-    frames, lineage_sources = [], []
+    frames, names, lineage_sources = [], [], []
     for source in spec.data_sources:
         frame, where = sources.load(source, root, workspace.project.security)
         frames.append(frame)
+        names.append(where)
         lineage_sources.append(
             {
                 "source": where,
@@ -181,13 +183,11 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
                 "rows": len(frame),
             }
         )
-    data = pd.concat(frames, ignore_index=True)
+    data = combine(list(zip(frames, names, strict=True)), spec.join)
     target = spec.features.target
-    if target not in data:
-        raise MlopsError(f"target column {target!r} not in the data (columns: {list(data)[:10]})")
-    if data[target].isna().all():
-        raise MlopsError(f"target column {target!r} has no values: every row is missing it")
-    features = spec.features.columns or [c for c in data.columns if c != target]
+    keys = set(spec.join.on) if spec.join else set()  # identifiers, not features
+    features = spec.features.columns or [c for c in data.columns if c != target and c not in keys]
+    check(data, target, features, spec.data_checks.max_missing_share)
     X, y = data[features], data[target]
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import Pipeline
