@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_gitops import git
+from mlops_gitops import git, progress
 from mlops_gitops.compile.manifest import Manifest, build
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.net import NetError
@@ -116,7 +116,8 @@ class Workspace:
         gc.disable()  # many small acyclic objects: cycle collections only cost time
         try:
             digests, recalled = self._recall_digests()
-            for model, version, spec in needs_facts(self.manifest, state):
+            needed = list(needs_facts(self.manifest, state))
+            for model, version, spec in progress.each(needed, "checking artifacts"):
                 record = state.models.get(model)
                 recorded = record.versions.get(version) if record else None
                 expected = {spec.sha256, recorded.sha256 if recorded else None} - {None}

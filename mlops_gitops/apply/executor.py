@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from mlops_gitops import progress
 from mlops_gitops.apply.journal import Journal
 from mlops_gitops.compile.manifest import Manifest
 from mlops_gitops.errors import MlopsError
@@ -102,7 +103,7 @@ class StepFailed(MlopsError):
 def run_steps(ctx: Context, plan: Plan, journal: Journal) -> list[Outcome]:
     outcomes: list[Outcome] = []
     failed: set[str] = set()
-    for step in plan.steps:
+    for step in progress.each(plan.steps, "apply: steps"):
         if step.status == "blocked":
             outcomes.append(Outcome(step, "blocked", "; ".join(step.blocked_by)))
             failed.add(step.id)

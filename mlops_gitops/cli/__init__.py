@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from mlops_gitops import __version__
+from mlops_gitops import __version__, progress
 from mlops_gitops.cli import automation, monitoring, plans, records, serving, setup, specs
 from mlops_gitops.cli.base import (
     EXIT_BLOCKED,
@@ -23,6 +23,7 @@ from mlops_gitops.cli.base import (
     Output,
     Parser,
     find_repo,
+    quiet_option,
     repo_option,
     warnings_shown,
 )
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--traceback", action="store_true", help="show the Python traceback on errors"
     )
     parser.add_argument("--no-color", action="store_true", help="never color the output")
+    quiet_option(parser, "no progress line and no warnings on stderr (errors still show)")
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=Parser
     )
@@ -93,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Output(sys.stdout, color)
     err = Output(sys.stderr, color)
     func: Handler = args.func
+    # Progress only where a person watches: a terminal, not --quiet, not a JSON document.
+    watched = sys.stderr.isatty() and not args.quiet and getattr(args, "format", "") != "json"
     try:
-        with warnings_shown(err):
+        with warnings_shown(err, args.quiet), progress.shown_on(sys.stderr if watched else None):
             return func(args, out)
     except KeyboardInterrupt:
         err.line("interrupted")

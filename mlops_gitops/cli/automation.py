@@ -32,7 +32,8 @@ def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
             raise MlopsError("--dry-run never pushes; leave out --push")
         preview = api.reconcile_dry_run(args.repo, args.now)
         for warning in sorted({w for o in preview.phases.monitor for w in o.warnings}):
-            sys.stderr.write(f"warning: {warning}\n")
+            if not args.quiet:
+                sys.stderr.write(f"warning: {warning}\n")
         if args.format == "json":
             out.write(render.dry_run_json(preview))
         else:
@@ -42,7 +43,8 @@ def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
         args.repo, args.now, args.push, args.remote, args.branch, args.lock_timeout
     )
     for warning in sorted({w for o in result.monitor for w in o.warnings}):
-        sys.stderr.write(f"warning: {warning}\n")
+        if not args.quiet:
+            sys.stderr.write(f"warning: {warning}\n")
     if args.format == "json":
         out.write(render.reconcile_json(result))
     else:

@@ -76,6 +76,7 @@ def command(
         parser.add_argument(
             "--repo", default=argparse.SUPPRESS, metavar="DIR", help="as the global --repo"
         )
+    quiet_option(parser, "as the global --quiet", argparse.SUPPRESS)
     parser.set_defaults(func=handler)
     return parser
 
@@ -95,6 +96,10 @@ def complete_names(action: argparse.Action, kind: str) -> None:
         return names(kind)(prefix, parsed_args, **kwargs)
 
     action.completer = complete  # type: ignore[attr-defined]
+
+
+def quiet_option(parser: argparse.ArgumentParser, help: str, default: Any = False) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", default=default, help=help)
 
 
 def repo_option(parser: argparse.ArgumentParser) -> None:
@@ -151,8 +156,9 @@ def writing(target: str | Path) -> Iterator[None]:
 
 
 @contextmanager
-def warnings_shown(err: Output) -> Iterator[None]:
-    """The library's warnings (MlopsWarning) on stderr, each message once per run."""
+def warnings_shown(err: Output, quiet: bool = False) -> Iterator[None]:
+    """The library's warnings (MlopsWarning) on stderr, each message once per run; none
+    with `quiet`."""
     import warnings
 
     from mlops_gitops.errors import MlopsWarning
@@ -165,6 +171,8 @@ def warnings_shown(err: Output) -> Iterator[None]:
         def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
             if not issubclass(category, MlopsWarning):
                 others(message, category, *rest, **kw)
+            elif quiet:
+                pass
             elif str(message) not in shown:
                 shown.add(str(message))
                 err.line(err.paint(f"warning: {message}", "yellow"))

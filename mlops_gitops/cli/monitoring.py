@@ -24,7 +24,8 @@ def cmd_monitor(args: argparse.Namespace, out: Output) -> int:
 
     outcomes = api.monitor(args.repo, args.deployment, args.now, commit=not args.no_commit)
     for warning in sorted({w for o in outcomes for w in o.warnings}):
-        sys.stderr.write(f"warning: {warning}\n")
+        if not args.quiet:
+            sys.stderr.write(f"warning: {warning}\n")
     if args.format == "json":
         out.write(render.monitor_json(outcomes))
     else:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_gitops import progress
 from mlops_gitops.monitor import formats
 from mlops_gitops.monitor.formats import Span
 from mlops_gitops.monitor.records import (
@@ -336,6 +337,7 @@ def _count_new(decoded: formats.Decoded, part: Partition, read: PartitionRead) -
     for batch, span in decoded:
         if span.start >= part.new_from:
             read.new_records += batch.num_rows
+        progress.advance(batch.num_rows)
         yield batch, span
 
 

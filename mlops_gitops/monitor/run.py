@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_gitops import fsguard, git
+from mlops_gitops import fsguard, git, progress
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import engine, numbers, output
 from mlops_gitops.monitor.drift import DriftReport, compute_drift, resolve_method
@@ -176,18 +176,16 @@ class Monitor:
             and (self.root / report_rel).exists()
         ):
             return MonitorOutcome(name, False, "no new records")
-        return self._compute(
-            name,
-            spec,
-            model,
-            [rebuild(p) for p in parts],
-            result,
-            commit,
-            (
-                digest,
-                labels_digest,
-            ),
-        )
+        with progress.task(f"monitor {name}: reading", unit="records"):
+            return self._compute(
+                name,
+                spec,
+                model,
+                [rebuild(p) for p in parts],
+                result,
+                commit,
+                (digest, labels_digest),
+            )
 
     def _compute(
         self,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_gitops import fsguard, git
+from mlops_gitops import fsguard, git, progress
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import metrics
 from mlops_gitops.providers.artifacts import hash_file
@@ -154,6 +154,13 @@ def _provides(repo_root: Path, top: str) -> bool:
 
 
 def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> TrainResult:
+    with progress.task(f"train {name}") as task:
+        return _run(workspace, name, now, commit, task)
+
+
+def _run(
+    workspace: Workspace, name: str, now: datetime, commit: bool, task: progress.Task
+) -> TrainResult:
     pipeline = workspace.manifest.pipelines.get(name)
     if pipeline is None:
         raise MlopsError(f"training pipeline {name!r} is not defined in the specs")
@@ -170,6 +177,7 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
         ) from None
     result = TrainResult(name, spec.model, False)
     frames, names, lineage_sources = [], [], []
+    task.stage(f"train {name}: loading data")
     for source in spec.data_sources:
         frame, where = sources.load(source, root, workspace.project.security)
         frames.append(frame)
@@ -199,6 +207,7 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
     prep = _preprocessor(spec.features, features)
     Xt_train = prep.fit_transform(X_train, y_train)
     train = _trainer(spec.trainer.entrypoint, root)
+    task.stage(f"train {name}: fitting {len(X_train)} rows")
     try:
         fitted = train(Xt_train, y_train, **spec.trainer.hyperparameters)
     except Exception as exc:  # the trainer is user code: its failure is a failed run, not our bug
@@ -210,6 +219,7 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
             f"trainer {spec.trainer.entrypoint} returned {type(fitted).__name__},"
             " not a fitted estimator (an object with a predict method)"
         )
+    task.stage(f"train {name}: evaluating")
     bundle = Pipeline([("prep", prep), ("model", fitted)])
     predictions = bundle.predict(X_test)
     if model.spec.task == "classification":

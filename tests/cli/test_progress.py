@@ -1,0 +1,115 @@
+"""Progress lines: on a terminal's stderr only, never in a pipe, with --quiet or --format json."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.automation.helpers import write_traffic
+from tests.engine.helpers import NOW, copy_example, git_env
+
+CLEAR = "\r\x1b[2K"
+
+
+def run_on_tty(repo: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """The CLI with stderr on a pseudo-terminal (as in an interactive shell), stdout a pipe."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), *args],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env={**os.environ, **env},
+    )
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    code = proc.wait(timeout=120)
+    os.close(master)
+    return code, out, seen.decode(errors="replace")
+
+
+def run_piped(repo: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    env = git_env(tmp_path / "home")
+    return copy_example(tmp_path / "repo", env), env
+
+
+def test_apply_draws_progress_on_a_terminal_and_clears_it(
+    example: tuple[Path, dict[str, str]],
+) -> None:
+    repo, env = example
+    code, out, err = run_on_tty(repo, env, "apply", "--now", NOW, "--no-commit")
+    assert code == 0, err
+    assert f"{CLEAR}apply: steps: 0/" in err
+    assert "checking artifacts: " in err
+    last = err.rsplit(CLEAR, 1)[1]
+    assert "apply: steps" not in last and "checking artifacts" not in last  # the line is cleared
+    assert "\r" not in out
+
+
+@pytest.mark.parametrize(
+    "extra", [("--quiet",), ("--format", "json"), ("-q",)], ids=["quiet", "json", "q"]
+)
+def test_no_progress_with_quiet_or_json(
+    example: tuple[Path, dict[str, str]], extra: tuple[str, ...]
+) -> None:
+    repo, env = example
+    code, _, err = run_on_tty(repo, env, "apply", "--now", NOW, "--no-commit", *extra)
+    assert code == 0, err
+    assert "\r" not in err and "apply: steps" not in err
+
+
+def test_no_progress_in_a_pipe(example: tuple[Path, dict[str, str]]) -> None:
+    repo, env = example
+    code, out, err = run_piped(repo, env, "apply", "--now", NOW, "--no-commit")
+    assert code == 0, err
+    assert "\r" not in err + out and "apply: steps" not in err
+
+
+def test_monitor_counts_the_records_it_reads(example: tuple[Path, dict[str, str]]) -> None:
+    repo, env = example
+    write_traffic(repo, {"1.1.0": 1.0}, 3000)
+    code, out, err = run_on_tty(
+        repo, env, "monitor", "--deployment", "cancer-prod", "--no-commit", "--now", NOW
+    )
+    assert code == 0, err
+    assert f"{CLEAR}monitor cancer-prod: reading: " in err
+    assert "records" in err
+    assert "\r" not in out
+
+
+def test_quiet_after_the_command_silences_warnings(example: tuple[Path, dict[str, str]]) -> None:
+    repo, env = example
+    (repo / ".mlops/cache").mkdir(parents=True)  # monitor warns about a work-tree cache folder
+    write_traffic(repo, {"1.1.0": 1.0}, 50)
+    args = ("monitor", "--deployment", "cancer-prod", "--no-commit", "--now", NOW)
+    _, _, loud = run_piped(repo, env, *args)
+    assert "warning:" in loud
+    code, _, quiet = run_piped(repo, env, *args, "--quiet")
+    assert code == 0 and "warning:" not in quiet
