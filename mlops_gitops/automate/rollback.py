@@ -44,10 +44,15 @@ def previous_stable(workspace: Workspace, deployment: str, now: datetime | None 
             skipped.append(version)
             continue
         return version
-    because = f" (skipped retired or archived: {', '.join(skipped)})" if skipped else ""
+    if not skipped:
+        raise MlopsError(
+            f"deployment {deployment!r} has served only {record.version}; there is nothing to"
+            " roll back to",
+            hint="name a version with --to",
+        )
     raise MlopsError(
-        f"deployment {deployment!r} has no earlier version it may serve{because}; there is "
-        "nothing to roll back to",
+        f"deployment {deployment!r} has no earlier version it may serve (skipped retired or "
+        f"archived: {', '.join(skipped)}); there is nothing to roll back to",
         hint="name a version with --to",
     )
 
