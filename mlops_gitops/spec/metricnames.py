@@ -20,6 +20,10 @@ SERVICE = frozenset(
     {"error_rate", "drift_share", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}
 )
 """What monitoring reports without labels."""
+CANARY = (PERFORMANCE | SERVICE | {"records"}) - {"drift_share"}
+"""What a canary analysis `metric` check reads of the canary's own records in the report."""
+PROMETHEUS = "prometheus:"
+"""A gate keyed `prometheus:<query>` asks Prometheus; its query is not a metric name."""
 
 
 def problems(repo: Repository) -> Iterator[Problem]:
@@ -39,6 +43,11 @@ def problems(repo: Repository) -> Iterator[Problem]:
         for metric in item.obj.spec.promotion.gates:
             path = ("spec", "promotion", "gates", metric)
             yield from _check(item, path, metric, "gate", known, _at)
+        analysis = item.obj.spec.canary.analysis if item.obj.spec.canary else None
+        for index, check in enumerate(analysis.checks if analysis else ()):
+            if isinstance(check, m.MetricCheck):
+                path = ("spec", "canary", "analysis", "checks", index, "metric")
+                yield from _check(item, path, check.metric, "check", CANARY, _at)
     for item in repo.of_kind("Rule"):
         assert isinstance(item.obj, m.Rule)
         for index, trigger in enumerate(item.obj.spec.triggers):
@@ -72,7 +81,7 @@ def _check(
     at: Callable[[Loaded, tuple[str | int, ...], str], Problem],
 ) -> Iterator[Problem]:
     names = sorted(known)
-    if metric in names:
+    if metric in names or (what == "gate" and metric.startswith(PROMETHEUS)):
         return
     close = difflib.get_close_matches(metric, names, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -158,3 +158,26 @@ def test_written_files_honour_the_umask(tmp_path: Path, env: dict[str, str], run
         assert stat.S_IMODE((tmp_path / "shared/file.txt").stat().st_mode) == 0o664
     finally:
         os.umask(previous)
+
+
+def test_prometheus_gates_pass_and_misspelled_canary_checks_fail_validate(
+    tmp_path: Path, env: dict[str, str], run: RunCli
+) -> None:
+    repo = SpecRepo(tmp_path / "repo")
+    repo.write_project()
+    repo.write_model("alpha", [tensor_artifact(repo, "alpha", v) for v in ("1.0.0", "1.1.0")])
+    canary = {
+        "version": "1.1.0",
+        "traffic": 10,
+        "analysis": {"interval": "1h", "checks": [{"metric": "error_rate", "max": 0.05}]},
+    }
+    gates = {"prometheus:sum(up)": ">= 1", "roc_auc": ">= 0.9"}
+    spec = {"model": "alpha", "stage": "staging", "version": "1.0.0", "canary": canary}
+    repo.write_deployment("d", {**spec, "promotion": {"gates": gates}})
+    assert run(repo.root, "validate").code == 0
+    canary["analysis"]["checks"] = [{"metric": "eror_rate", "max": 0.05}]  # type: ignore[index]
+    repo.write_deployment("d", {**spec, "canary": canary, "promotion": {"gates": gates}})
+    done = run(repo.root, "validate")
+    assert done.code == 1
+    assert "spec.canary.analysis.checks[0].metric: check metric 'eror_rate'" in done.out
+    assert "did you mean 'error_rate'?" in done.out
