@@ -1,12 +1,12 @@
 """`reconcile --dry-run`: every phase's decisions and the commits it would make, changing nothing.
 
-The phases run for real, in a throwaway copy: a clone that borrows the repository's objects
-(`git clone --shared`, which writes nothing into the original), reset to the same commit, with
-the work tree copied over it (uncommitted and untracked files included), so monitor, rules
-and retirement phases see exactly what reconcile would see. What leaves the repository is
-only described: alerts are not sent, pipelines not trained, nothing applied or pushed. The
-plan is the one apply would then carry out. The original's work tree, index, HEAD and refs
-are never written.
+The phases (monitor, rules, retirements, canary analyses) run for real, in a throwaway copy:
+a clone that borrows the repository's objects (`git clone --shared`, which writes nothing into
+the original), reset to the same commit, with the work tree copied over it (uncommitted and
+untracked files included), so they see exactly what reconcile would see. What leaves the
+repository is only described: alerts are not sent, pipelines not trained, nothing applied or
+pushed (Prometheus is only read). The plan is the one apply would then carry out. The
+original's work tree, index, HEAD and refs are never written.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class DryRun:
 
 
 def dry_run(repo: Path, now: datetime) -> DryRun:
+    from mlops_gitops.automate.canary import run_canaries
     from mlops_gitops.automate.retirement import run_retirements
     from mlops_gitops.automate.rules import run_rules
     from mlops_gitops.monitor.run import monitor
@@ -92,6 +93,11 @@ def dry_run(repo: Path, now: datetime) -> DryRun:
         result.phases.retirements = run_retirements(workspace, now)
         if any(o.edited for o in result.phases.retirements):
             workspace = Workspace.load(root)
+        # Canary analyses: their alerts go to the log and a file in the copy; Prometheus is
+        # only read.
+        result.phases.canaries = run_canaries(workspace, now)
+        if any(o.acted for o in result.phases.canaries):
+            workspace = Workspace.load(root)
         result.plan = workspace.plan(now)
         result.commits = _commits(copy, base)
     _forget_commits(result.phases)
@@ -100,7 +106,7 @@ def dry_run(repo: Path, now: datetime) -> DryRun:
 
 def _forget_commits(phases: ReconcileResult) -> None:
     """The copy's commits vanish with it: naming them would point at nothing."""
-    for outcome in [*phases.monitor, *phases.rules]:
+    for outcome in [*phases.monitor, *phases.rules, *phases.canaries]:
         outcome.commit = None
     for retirement in phases.retirements:
         for phase in retirement.phases:
