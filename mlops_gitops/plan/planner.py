@@ -279,7 +279,7 @@ class _Builder:
         # moving up ranked by the stage it leaves (its version steps run there first).
         def rank(item: tuple[str, m.Deployment]) -> tuple[int, str]:
             order = self.stage_order
-            stages = [item[1].spec.stage]
+            stages: list[str] = [item[1].spec.stage]
             record = self.state.deployments.get(item[0])
             if record is not None and record.status == "deployed":
                 stages.append(str(record.settings.get("stage", "")))
