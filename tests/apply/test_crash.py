@@ -10,13 +10,10 @@ from __future__ import annotations
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,19 +21,12 @@ import pytest
 
 from mlops_gitops.state import lock
 from mlops_gitops.workspace import LOCK_FILE
-from tests.engine.helpers import (
-    NOW,
-    SpecRepo,
-    cli,
-    commit_all,
-    engine_repo_v1,
-    engine_repo_v2,
-    git,
-    git_env,
-    init_git,
-    state_files,
-    trailers,
-)
+from tests.support.cli import run_process, spawn
+from tests.support.git import commit_all, git, init_git, trailers
+from tests.support.repos import SpecRepo, copy_repo, engine_repo_v1, engine_repo_v2, state_files
+from tests.support.values import NOW
+
+pytestmark = pytest.mark.slow
 
 FAULT = "MLOPS_GITOPS_FAULT"
 UUID = re.compile(r'"lineage": "[^"]+"')
@@ -70,37 +60,27 @@ def rendered(repo: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): p.read_text() for p in folder.rglob("*.yaml")}
 
 
-def copy(base: Path, dest: Path) -> Path:
-    shutil.copytree(base, dest, symlinks=True)
-    return dest
-
-
 @pytest.fixture(scope="module")
-def genv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return git_env(tmp_path_factory.mktemp("home"))
-
-
-@pytest.fixture(scope="module")
-def first(tmp_path_factory: pytest.TempPathFactory, genv: dict[str, str]) -> FirstReference:
+def first(tmp_path_factory: pytest.TempPathFactory) -> FirstReference:
     base = tmp_path_factory.mktemp("first") / "repo"
     engine_repo_v1(base)
-    init_git(base, genv)
-    ref = copy(base, base.parent / "ref")
-    done = cli(ref, "apply", "--now", NOW, env=genv)
+    init_git(base)
+    ref = copy_repo(base, base.parent / "ref")
+    done = run_process("--repo", ref, "apply", "--now", NOW)
     assert done.code == 0, done.seen
-    return FirstReference(base, state_files(ref), Counter(trailers(ref, genv)))
+    return FirstReference(base, state_files(ref), Counter(trailers(ref)))
 
 
 @pytest.fixture(scope="module")
-def second(first: FirstReference, genv: dict[str, str]) -> Reference:
+def second(first: FirstReference) -> Reference:
     """State after the first apply (so the lineage is fixed), then a spec commit with 10 steps."""
-    base = copy(first.base, first.base.parent / "second")
-    assert cli(base, "apply", "--now", NOW, env=genv).code == 0
+    base = copy_repo(first.base, first.base.parent / "second")
+    assert run_process("--repo", base, "apply", "--now", NOW).code == 0
     engine_repo_v2(SpecRepo(base))
-    commit_all(base, "Second revision of the specs", genv)
-    ref = copy(base, base.parent / "second-ref")
+    commit_all(base, "Second revision of the specs")
+    ref = copy_repo(base, base.parent / "second-ref")
     started = time.monotonic()
-    done = cli(ref, "apply", "--now", NOW, env=genv)
+    done = run_process("--repo", ref, "apply", "--now", NOW)
     seconds = time.monotonic() - started
     assert done.code == 0, done.seen
     assert done.out.count("done ") == 10, done.out
@@ -108,13 +88,13 @@ def second(first: FirstReference, genv: dict[str, str]) -> Reference:
         base=base,
         state=state_files(ref),
         rendered=rendered(ref),
-        tree=git(ref, "rev-parse", "HEAD^{tree}", env=genv).strip(),
-        trailers=Counter(trailers(ref, genv)),
+        tree=git(ref, "rev-parse", "HEAD^{tree}").strip(),
+        trailers=Counter(trailers(ref)),
         seconds=seconds,
     )
 
 
-def recover(repo: Path, env: Mapping[str, str]) -> None:
+def recover(repo: Path) -> None:
     """Remove the lock the killed run left (its holder is dead), then re-run apply once.
 
     The stale-lock report itself is checked in test_lock.py; doing it here through the CLI
@@ -126,33 +106,27 @@ def recover(repo: Path, env: Mapping[str, str]) -> None:
         with pytest.raises(lock.LockError, match="stale"), lock.hold(path, "test", timeout=0):
             pass
         lock.force_unlock(path, holder.id)
-    done = cli(repo, "apply", "--now", NOW, env=env)
+    done = run_process("--repo", repo, "apply", "--now", NOW)
     assert done.code == 0, done.seen
 
 
-def assert_sound(repo: Path, env: Mapping[str, str]) -> None:
-    fsck = subprocess.run(
-        ["git", "-C", str(repo), "fsck", "--full", "--strict", "--no-dangling"],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert fsck.returncode == 0 and not fsck.stdout.strip(), fsck.stdout + fsck.stderr
+def assert_sound(repo: Path) -> None:
+    fsck = git(repo, "fsck", "--full", "--strict", "--no-dangling")
+    assert not fsck.strip(), fsck
     assert not (repo / ".mlops" / "journal.json").exists()
     assert not (repo / ".mlops" / "apply.lock").exists()
-    dirty = git(repo, "status", "--porcelain", "--", ".mlops/state", "rendered", env=env)
+    dirty = git(repo, "status", "--porcelain", "--", ".mlops/state", "rendered")
     assert dirty == "", dirty
     leftovers = [p for p in (repo / ".mlops/state").rglob(".*") if p.is_file()]
     assert leftovers == [], leftovers
 
 
-def assert_converged(repo: Path, ref: Reference, env: Mapping[str, str]) -> None:
+def assert_converged(repo: Path, ref: Reference) -> None:
     assert state_files(repo) == ref.state
     assert rendered(repo) == ref.rendered
-    assert git(repo, "rev-parse", "HEAD^{tree}", env=env).strip() == ref.tree
-    assert Counter(trailers(repo, env)) == ref.trailers
-    assert_sound(repo, env)
+    assert git(repo, "rev-parse", "HEAD^{tree}").strip() == ref.tree
+    assert Counter(trailers(repo)) == ref.trailers
+    assert_sound(repo)
 
 
 # The second revision plans 10 steps: 2 registers (blob-stored), 5 deployment changes through a
@@ -176,24 +150,27 @@ FAULTS = [
 
 @pytest.mark.parametrize(("point", "n"), FAULTS, ids=[f"{p}-{n}" for p, n in FAULTS])
 def test_killed_at_a_fault_point_the_rerun_converges(
-    point: str, n: int, second: Reference, genv: dict[str, str], tmp_path: Path
+    point: str, n: int, second: Reference, tmp_path: Path
 ) -> None:
-    repo = copy(second.base, tmp_path / "repo")
-    killed = cli(repo, "apply", "--now", NOW, env=genv | {FAULT: f"{point}:{n}"})
+    repo = copy_repo(second.base, tmp_path / "repo")
+    killed = run_process("--repo", repo, "apply", "--now", NOW, env={FAULT: f"{point}:{n}"})
     assert killed.code == -signal.SIGKILL, killed.seen
-    recover(repo, genv)
-    assert_converged(repo, second, genv)
+    recover(repo)
+    assert_converged(repo, second)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_killed_after_a_random_delay_the_rerun_converges(
-    seed: int, second: Reference, genv: dict[str, str], tmp_path: Path
+    seed: int, second: Reference, tmp_path: Path
 ) -> None:
-    repo = copy(second.base, tmp_path / "repo")
+    repo = copy_repo(second.base, tmp_path / "repo")
     delay = random.Random(seed).uniform(0.4, 1.0) * second.seconds
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), "apply", "--now", NOW],
-        env=genv,
+    process = spawn(
+        "--repo",
+        repo,
+        "apply",
+        "--now",
+        NOW,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -209,21 +186,21 @@ def test_killed_after_a_random_delay_the_rerun_converges(
         except ProcessLookupError:
             break
         time.sleep(0.02)
-    recover(repo, genv)
-    assert_converged(repo, second, genv)
+    recover(repo)
+    assert_converged(repo, second)
 
 
 @pytest.mark.parametrize("fault", ["step-written:5", "after-commit:1"])
 def test_killed_during_the_first_apply_the_rerun_converges(
-    fault: str, first: FirstReference, genv: dict[str, str], tmp_path: Path
+    fault: str, first: FirstReference, tmp_path: Path
 ) -> None:
-    repo = copy(first.base, tmp_path / "repo")
-    killed = cli(repo, "apply", "--now", NOW, env=genv | {FAULT: fault})
+    repo = copy_repo(first.base, tmp_path / "repo")
+    killed = run_process("--repo", repo, "apply", "--now", NOW, env={FAULT: fault})
     assert killed.code == -signal.SIGKILL, killed.seen
-    recover(repo, genv)
+    recover(repo)
     # The lineage is a fresh UUID per state: the only difference to another first apply.
     assert {k: UUID.sub("", v) for k, v in state_files(repo).items()} == {
         k: UUID.sub("", v) for k, v in first.state.items()
     }
-    assert Counter(trailers(repo, genv)) == first.trailers
-    assert_sound(repo, genv)
+    assert Counter(trailers(repo)) == first.trailers
+    assert_sound(repo)

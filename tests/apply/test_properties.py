@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 from mlops_gitops import api
 from mlops_gitops.apply import run
 from mlops_gitops.plan.model import Plan
-from mlops_gitops.render import plan_json
+from mlops_gitops.render.plan import plan_json
 from mlops_gitops.workspace import Workspace
-from tests.engine.helpers import NOW, SpecRepo, tensor_artifact
+from tests.support.repos import SpecRepo, tensor_artifact
+from tests.support.values import NOW
 
 MODELS = ("m0", "m1", "m2")
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0", "2.0.0")
@@ -55,7 +56,8 @@ def revisions(draw: st.DrawFn) -> Revision:
             "version": stable,
         }
         others = [v for v in versions if v != stable]
-        if others and draw(st.booleans()):
+        with_canary: bool = bool(others) and draw(st.booleans())
+        if with_canary:
             traffic = draw(st.sampled_from([0, 10, 50, 90]))
             spec["canary"] = {"version": draw(st.sampled_from(others)), "traffic": traffic}
         promotion: dict[str, Any] = {}

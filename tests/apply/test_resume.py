@@ -11,8 +11,11 @@ import pytest
 
 from mlops_gitops import api
 from mlops_gitops.apply import executor
+from mlops_gitops.plan.model import Step
 from mlops_gitops.state.store import StateStore
-from tests.engine.helpers import NOW, engine_repo_v1, init_git, trailers
+from tests.support.git import init_git, trailers
+from tests.support.repos import engine_repo_v1
+from tests.support.values import NOW
 
 
 class Interrupted(BaseException):
@@ -20,10 +23,10 @@ class Interrupted(BaseException):
 
 
 @pytest.fixture
-def repo(tmp_path: Path, env: dict[str, str]) -> Path:
+def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     engine_repo_v1(root)
-    init_git(root, env)
+    init_git(root)
     return root
 
 
@@ -41,7 +44,7 @@ def interrupt_at(monkeypatch: pytest.MonkeyPatch, point: str, n: int = 1) -> Non
 
 
 def test_serial_is_bumped_once_when_interrupted_right_after_the_bump(
-    repo: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+    repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = StateStore.bump
 
@@ -55,11 +58,11 @@ def test_serial_is_bumped_once_when_interrupted_right_after_the_bump(
     result = api.apply(repo, now=NOW)
     assert result.resumed and result.serial == 1
     assert json.loads((repo / ".mlops/state/meta.json").read_text())["serial"] == 1
-    assert len(trailers(repo, env)) == 10
+    assert len(trailers(repo)) == 10
 
 
 def test_step_interrupted_after_its_record_is_committed_once(
-    repo: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+    repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as patch, pytest.raises(Interrupted):
         interrupt_at(patch, "step-written", 3)
@@ -67,13 +70,13 @@ def test_step_interrupted_after_its_record_is_committed_once(
     result = api.apply(repo, now=NOW)
     assert result.resumed
     assert result.outcomes[0].step.id == "register:Model/gamma@1.0.0"
-    assert sorted(trailers(repo, env)) == sorted(set(trailers(repo, env)))
-    assert len(trailers(repo, env)) == 10
-    assert "register Model/beta 1.0.0" in trailers(repo, env)  # the interrupted step
+    assert sorted(trailers(repo)) == sorted(set(trailers(repo)))
+    assert len(trailers(repo)) == 10
+    assert "register Model/beta 1.0.0" in trailers(repo)  # the interrupted step
 
 
 def test_interrupted_step_is_reported_when_the_specs_changed_meanwhile(
-    repo: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+    repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as patch, pytest.raises(Interrupted):
         interrupt_at(patch, "step-written", 1)
@@ -89,13 +92,13 @@ def test_interrupted_step_is_reported_when_the_specs_changed_meanwhile(
 
 
 def test_failed_step_is_retried_by_the_next_apply(
-    repo: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+    repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     artifact = repo / "artifacts/gamma/1.0.0.safetensors"
     data = artifact.read_bytes()
     original = executor.HANDLERS["register"]
 
-    def flaky(ctx: executor.Context, step: executor.Step) -> list[str]:
+    def flaky(ctx: executor.Context, step: Step) -> list[str]:
         if step.object.name == "gamma":
             raise OSError("store unavailable")
         return original(ctx, step)
@@ -114,4 +117,4 @@ def test_failed_step_is_retried_by_the_next_apply(
         "register:Model/gamma@1.0.0",
         "deploy:Deployment/gamma-web@1.0.0:stable",
     ]
-    assert len(trailers(repo, env)) == 10
+    assert len(trailers(repo)) == 10

@@ -1,17 +1,15 @@
-"""Helpers for the automation tests: git without identity, drifting traffic, reports, the CLI.
+"""Helpers for the automation tests: drifting traffic, reports and rules of the numbers a test
+picks, `reconcile` in this process, and a webhook receiver.
 
-The environment mimics a CI runner: an empty HOME, no system git config and no git identity,
-so the tool must supply its own committer (the Project's `git.author`) wherever it writes.
+Most of these tests run marked `no_git_identity`, like a CI runner: the tool must supply its
+own committer (the Project's `git.author`) wherever it writes.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,8 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-PROJECT = Path(__file__).resolve().parents[2]
-EXAMPLE_REPO = PROJECT / "example-repo"
+from tests.support.cli import run_cli
+from tests.support.git import commit_all
+
 DEPLOYMENT = "cancer-prod"
 DEPLOYMENT_FILE = "deployments/cancer-prod.yaml"
 RULE_FILE = "rules/cancer-prod-drift.yaml"
@@ -32,76 +31,6 @@ TRAFFIC_START = datetime(2026, 11, 27, tzinfo=UTC)
 DRIFTED = ("mean_radius", "mean_perimeter", "mean_area")
 CANARY_LINES = ["  canary:", '    version: "1.2.0"']
 """The start of the canary block in example-repo's cancer-prod (its third line is the traffic)."""
-
-
-def ci_env(home: Path) -> dict[str, str]:
-    """os.environ without git settings or identity, with an empty HOME: like a CI runner."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GIT_", "MLOPS_GITOPS_", "GITHUB_"))
-        and key.upper() not in ("EMAIL", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-    }
-    home.mkdir(parents=True, exist_ok=True)
-    env |= {
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "NO_COLOR": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-    return env
-
-
-def git(repo: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
-    """git as a human user of the repository (an identity given on the command line)."""
-    done = subprocess.run(
-        ["git", "-c", "user.name=Human", "-c", "user.email=human@example.com", *args],
-        cwd=repo,
-        env=dict(env) if env is not None else None,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}{done.stdout}")
-    return done.stdout
-
-
-def commit_all(repo: Path, message: str, env: Mapping[str, str] | None = None) -> str:
-    git(repo, "add", "-A", env=env)
-    git(repo, "commit", "-q", "-m", message, env=env)
-    return git(repo, "rev-parse", "HEAD", env=env).strip()
-
-
-def head(repo: Path) -> str:
-    return git(repo, "rev-parse", "HEAD").strip()
-
-
-def subjects(repo: Path, ref: str = "HEAD") -> list[str]:
-    return git(repo, "log", "--format=%s", ref).splitlines()
-
-
-def trailers(repo: Path, key: str, ref: str = "HEAD") -> list[str]:
-    """Every value of the trailer `key` in the history of `ref`, oldest commit first."""
-    out = git(repo, "log", "--reverse", f"--format=%(trailers:key={key},valueonly)%x1e", ref)
-    return [line.strip() for part in out.split("\x1e") for line in part.splitlines() if line]
-
-
-def cli(
-    args: Sequence[str], env: Mapping[str, str], timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """`mlops-gitops args` in a fresh interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "mlops_gitops", "--no-color", *args],
-        cwd=PROJECT,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
 
 
 def _load_model(path: Path) -> Any:
@@ -224,6 +153,19 @@ def write_rule(repo: Path, name: str, body: str) -> str:
     path = repo / "rules" / f"{name}.yaml"
     path.write_text(text)
     return path.relative_to(repo).as_posix()
+
+
+def reconcile(repo: Path, now: str, *extra: str, expect: int = 0) -> dict[str, Any]:
+    """`reconcile --format json` in this process, its exit code asserted; the result."""
+    done = run_cli("--repo", repo, "reconcile", "--now", now, "--format", "json", *extra)
+    assert done.code == expect, done.seen
+    result: dict[str, Any] = done.json()
+    return result
+
+
+def reconcile_text(repo: Path, now: str, *extra: str, expect: int = 0) -> str:
+    """`reconcile` in this process, its exit code asserted; what it prints."""
+    return run_cli("--repo", repo, "reconcile", "--now", now, *extra, expect=expect).out
 
 
 def rule_result(result: Mapping[str, Any], name: str) -> dict[str, Any]:

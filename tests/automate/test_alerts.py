@@ -16,24 +16,27 @@ import pytest
 
 from mlops_gitops.automate import alerts
 from mlops_gitops.spec import models as m
-from tests.automation.conftest import Reconcile
-from tests.automation.helpers import (
+from tests.automate.helpers import (
+    allow_private_webhooks,
     REPORT,
     RULE_FILE,
     Hook,
-    allow_private_webhooks,
-    commit_all,
+    reconcile,
+    reconcile_text,
     report,
     rule_result,
     write_report,
     write_rule,
 )
+from tests.support.git import commit_all
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
+pytestmark = pytest.mark.no_git_identity
+
 
 @pytest.fixture
-def hook(env: dict[str, str]) -> Iterator[Hook]:
+def hook() -> Iterator[Hook]:
     server = Hook()
     yield server
     server.close()
@@ -51,7 +54,7 @@ def send(action: m.AlertAction, tmp_path: Path) -> tuple[alerts.AlertResult, flo
     return result, time.monotonic() - start
 
 
-def test_webhook_payload_from_a_firing_rule(repo: Path, reconcile: Reconcile, hook: Hook) -> None:
+def test_webhook_payload_from_a_firing_rule(repo: Path, hook: Hook) -> None:
     (repo / RULE_FILE).unlink()
     write_rule(
         repo,
@@ -153,7 +156,7 @@ def test_webhook_failure_does_not_show_the_url(hook: Hook, tmp_path: Path) -> No
 
 
 def test_log_channel_writes_a_github_annotation_on_actions(
-    repo: Path, reconcile: Reconcile, monkeypatch: pytest.MonkeyPatch
+    repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (repo / RULE_FILE).unlink()
     write_rule(
@@ -165,7 +168,7 @@ def test_log_channel_writes_a_github_annotation_on_actions(
     commit_all(repo, "note on drift")
     write_report(repo, report(share=0.35))
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    out = reconcile.text(repo, "2026-11-27T12:00:00Z")
+    out = reconcile_text(repo, "2026-11-27T12:00:00Z")
     message = f"rule note on cancer-prod: drift share 0.35 > 0.2 ({REPORT})"
     lines = out.splitlines()
     assert f"ALERT: {message}" in lines

@@ -8,7 +8,6 @@ hook. None sits in this project's own .github/.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -20,10 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
-PROJECT = Path(__file__).resolve().parents[2]
+from tests.support.cli import run_process
+from tests.support.repos import EXAMPLE_REPO, PROJECT, copy_repo
+
 SCAFFOLD = PROJECT / "mlops_gitops" / "scaffold" / "files"
 WORKFLOW = SCAFFOLD / "github-workflow.yml"
-EXAMPLE_WORKFLOW = PROJECT / "example-repo" / ".github" / "workflows" / "mlops-gitops.yml"
+EXAMPLE_WORKFLOW = EXAMPLE_REPO / ".github" / "workflows" / "mlops-gitops.yml"
 GITLAB = SCAFFOLD / "gitlab-ci.yml"
 HOOKS = PROJECT / ".pre-commit-hooks.yaml"
 
@@ -189,24 +190,14 @@ def test_pre_commit_hook_exposes_validate() -> None:
     assert hook["entry"].split()[0] in scripts
 
 
+@pytest.mark.slow
 def test_pre_commit_entry_validates_a_repository(tmp_path: Path) -> None:
     """What the hook runs, run in a GitOps repository the way pre-commit does (cwd = root)."""
-    shutil.copytree(PROJECT / "example-repo", tmp_path / "repo")
+    repo = copy_repo(EXAMPLE_REPO, tmp_path / "repo")
     entry = load(HOOKS)[0]["entry"].split()
-    command = [sys.executable, "-m", "mlops_gitops", *entry[1:]]
-    done = subprocess.run(
-        command,
-        cwd=tmp_path / "repo",
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith("Valid:")
-    (tmp_path / "repo" / "deployments" / "cancer-prod.yaml").write_text("kind: Deployment\n")
-    broken = subprocess.run(
-        command, cwd=tmp_path / "repo", capture_output=True, text=True, check=False
-    )
-    assert broken.returncode == 1
-    assert "deployments/cancer-prod.yaml:1" in broken.stdout + broken.stderr
+    assert entry[0] == "mlops-gitops"
+    done = run_process(*entry[1:], cwd=repo, expect=0)
+    assert done.out.startswith("Valid:")
+    (repo / "deployments" / "cancer-prod.yaml").write_text("kind: Deployment\n")
+    broken = run_process(*entry[1:], cwd=repo, expect=1)
+    assert "deployments/cancer-prod.yaml:1" in broken.seen

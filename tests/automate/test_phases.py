@@ -1,7 +1,7 @@
 """Retirement phases decided with plain values: no repository, no git, no clock.
 
-The runner's end-to-end behaviour is in tests/test_retirement.py; here each scheduling rule of
-`automate/phases.py` is pinned on in-memory specs and records.
+The runner's end-to-end behaviour is in tests/automate/test_retirement.py; here each
+scheduling rule of `automate/phases.py` is pinned on in-memory specs and records.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from mlops_gitops.state.progress import (
     RetirementProgress,
     TrafficMark,
 )
-from tests.engine.helpers import API, deployment, manifest, model, synced_state
+from tests.support.repos import API
+from tests.support.values import deployment, manifest, model, synced_state
 
 NOW = datetime(2027, 2, 10, 9, 0, tzinfo=UTC)  # in traffic_reduction of a 2027-03-01 plan
 

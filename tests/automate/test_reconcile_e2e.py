@@ -10,39 +10,37 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.automation.helpers import (
+from tests.automate.helpers import (
+    allow_private_webhooks,
     DEPLOYMENT_FILE,
-    PROJECT,
     REPORT,
     RULE_FILE,
     Hook,
-    allow_private_webhooks,
-    cli,
-    commit_all,
-    git,
-    head,
-    subjects,
-    trailers,
     write_traffic,
 )
+from tests.support.cli import run_process, spawn
+from tests.support.git import commit_all, git, head, subjects, trailers
+from tests.support.repos import copy_repo
+
+pytestmark = [pytest.mark.slow, pytest.mark.no_git_identity]
 
 T1 = "2026-11-27T12:00:00Z"
 T2 = "2026-11-27T13:00:00Z"
 
 
 @pytest.fixture
-def remote(reconciled: Path, tmp_path: Path, env: dict[str, str]) -> Path:
+def remote(reconciled: Path, tmp_path: Path) -> Path:
     """A bare remote whose main holds the reconciled example plus drifted traffic on cancer-prod."""
     bare = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    seed = Path(shutil.copytree(reconciled, tmp_path / "seed", symlinks=True))
+    seed = copy_repo(reconciled, tmp_path / "seed")
     write_traffic(seed, {"1.1.0": 0.8, "1.2.0": 0.2}, 2000)
     commit_all(seed, "Prediction logs of cancer-prod")
     git(seed, "remote", "add", "origin", str(bare))
@@ -62,16 +60,16 @@ def remote_file(remote: Path, path: str) -> str:
 
 
 def test_drift_rollback_is_a_commit_applied_and_pushed_then_nothing(
-    remote: Path, reconciled: Path, tmp_path: Path, env: dict[str, str]
+    remote: Path, reconciled: Path, tmp_path: Path
 ) -> None:
     work = clone(remote, tmp_path / "work", reconciled)
     before_head = head(work)
     before = (work / DEPLOYMENT_FILE).read_text()
 
-    done = cli(["--repo", str(work), "reconcile", "--now", T1, "--push"], env)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "rule cancer-prod-drift: ACTED: drift share 0.30 > 0.25" in done.stdout
-    assert "pushed after 1 attempt(s)" in done.stdout
+    done = run_process("--repo", work, "reconcile", "--now", T1, "--push")
+    assert done.code == 0, done.seen
+    assert "rule cancer-prod-drift: ACTED: drift share 0.30 > 0.25" in done.out
+    assert "pushed after 1 attempt(s)" in done.out
     assert git(remote, "rev-parse", "main").strip() == head(work)
 
     # Three commits by the tool: the report, the rule's spec edit, the apply.
@@ -128,9 +126,9 @@ def test_drift_rollback_is_a_commit_applied_and_pushed_then_nothing(
     assert "  canary:" not in remote_file(remote, DEPLOYMENT_FILE)
 
     # A second run: no new data, the rule already acted, state matches. No commit, no push.
-    again = cli(["--repo", str(work), "reconcile", "--now", T2, "--push", "--format", "json"], env)
-    assert again.returncode == 0, again.stdout + again.stderr
-    result = json.loads(again.stdout)
+    again = run_process("--repo", work, "reconcile", "--now", T2, "--push", "--format", "json")
+    assert again.code == 0, again.seen
+    result = again.json()
     assert head(work) == apply_sha == git(remote, "rev-parse", "main").strip()
     assert not [o for o in result["monitor"] if o["changed"]]
     assert not [r for r in result["rules"] if r["acted"]]
@@ -148,36 +146,25 @@ sys.exit(subprocess.call(sys.argv[2:]))
 
 
 def test_two_clones_reconciling_at_once_lose_nothing_and_do_nothing_twice(
-    remote: Path, reconciled: Path, tmp_path: Path, env: dict[str, str]
+    remote: Path, reconciled: Path, tmp_path: Path
 ) -> None:
     clones = [clone(remote, tmp_path / name, reconciled) for name in ("a", "b")]
     start = head(clones[0])
-    import time
-
     at = time.time() + 1.0
     runs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                RACE,
-                str(at),
-                sys.executable,
-                "-m",
-                "mlops_gitops",
-                "--no-color",
-                "--repo",
-                str(repo),
-                "reconcile",
-                "--now",
-                now,
-                "--push",
-            ],
-            cwd=PROJECT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        spawn(
+            str(at),
+            sys.executable,
+            "-m",
+            "mlops_gitops",
+            "--no-color",
+            "--repo",
+            repo,
+            "reconcile",
+            "--now",
+            now,
+            "--push",
+            script=RACE,
         )
         for repo, now in zip(clones, ("2026-11-27T12:00:00Z", "2026-11-27T12:05:00Z"), strict=True)
     ]
@@ -213,14 +200,14 @@ def test_two_clones_reconciling_at_once_lose_nothing_and_do_nothing_twice(
     state = json.loads(remote_file(remote, ".mlops/state/deployments/cancer-prod.json"))
     assert state["version"] == "1.1.0" and state.get("canary") is None
     check = clone(remote, tmp_path / "check", reconciled)
-    done = cli(["--repo", str(check), "reconcile", "--now", T2, "--push"], env)
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_process("--repo", check, "reconcile", "--now", T2, "--push")
+    assert done.code == 0, done.seen
     assert head(check) == final == git(remote, "rev-parse", "main").strip()
-    assert "Nothing to do" in done.stdout
+    assert "Nothing to do" in done.out
 
 
 def test_a_commit_landing_during_the_run_is_kept_and_the_tools_commits_rebased(
-    remote: Path, reconciled: Path, tmp_path: Path, env: dict[str, str]
+    remote: Path, reconciled: Path, tmp_path: Path
 ) -> None:
     """main moves while reconcile works: its push is rejected, it rebases (no git identity
     on the runner) and pushes; nothing is redone, so the webhook alert goes out once."""
@@ -241,11 +228,11 @@ def test_a_commit_landing_during_the_run_is_kept_and_the_tools_commits_rebased(
         landed = commit_all(human, "Add notes")
         git(human, "push", "-q", "origin", "main")
 
-        done = cli(["--repo", str(work), "reconcile", "--now", T1, "--push"], env)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "note: rebased the tool's commits onto the new head" in done.stdout
-        assert "re-running" not in done.stdout
-        assert "pushed after 2 attempt(s)" in done.stdout
+        done = run_process("--repo", work, "reconcile", "--now", T1, "--push")
+        assert done.code == 0, done.seen
+        assert "note: rebased the tool's commits onto the new head" in done.out
+        assert "re-running" not in done.out
+        assert "pushed after 2 attempt(s)" in done.out
         assert len(hook.requests) == 1
     finally:
         hook.close()
@@ -273,9 +260,7 @@ def test_a_commit_landing_during_the_run_is_kept_and_the_tools_commits_rebased(
     assert who == "mlops-gitops <mlops-gitops@localhost>|mlops-gitops <mlops-gitops@localhost>"
 
 
-def test_a_push_refused_for_good_fails_at_once(
-    reconciled: Path, tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_a_push_refused_for_good_fails_at_once(reconciled: Path, tmp_path: Path) -> None:
     """A refusal that no retry can fix (a protected branch) is an error naming the reason."""
     remote = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(reconciled), str(remote))
@@ -292,17 +277,15 @@ def test_a_push_refused_for_good_fails_at_once(
     hook.write_text("#!/bin/sh\necho 'main is protected' >&2\nexit 1\n")
     hook.chmod(0o755)
     before = git(remote, "rev-parse", "main").strip()
-    done = cli(["--repo", str(work), "reconcile", "--now", T1, "--push"], env)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "could not push to origin/main" in done.stderr
-    assert "main is protected" in done.stderr
-    assert "after 4 attempts" not in done.stderr
+    done = run_process("--repo", work, "reconcile", "--now", T1, "--push")
+    assert done.code == 1, done.seen
+    assert "could not push to origin/main" in done.err
+    assert "main is protected" in done.err
+    assert "after 4 attempts" not in done.err
     assert git(remote, "rev-parse", "main").strip() == before
 
 
-def test_a_moved_branch_never_costs_uncommitted_changes(
-    reconciled: Path, tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_a_moved_branch_never_costs_uncommitted_changes(reconciled: Path, tmp_path: Path) -> None:
     """Run by hand in a working copy: replaying or resetting would lose local edits."""
     remote = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(reconciled), str(remote))
@@ -320,8 +303,8 @@ def test_a_moved_branch_never_costs_uncommitted_changes(
     commit_all(work, "weekly rule")
     mlops = work / "mlops.yaml"
     mlops.write_text(mlops.read_text() + "# a local edit, not committed\n")
-    done = cli(["--repo", str(work), "reconcile", "--now", T1, "--push"], env)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "the working tree has uncommitted changes to tracked files" in done.stderr
+    done = run_process("--repo", work, "reconcile", "--now", T1, "--push")
+    assert done.code == 1, done.seen
+    assert "the working tree has uncommitted changes to tracked files" in done.err
     assert mlops.read_text().endswith("# a local edit, not committed\n")
     assert trailers(work, "Mlops-Rule", "-1") == ["weekly"]  # its commit is kept too

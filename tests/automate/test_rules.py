@@ -13,22 +13,22 @@ from typing import Any
 
 import pytest
 
-from tests.automation.conftest import Reconcile
-from tests.automation.helpers import (
+from tests.automate.helpers import (
     DEPLOYMENT_FILE,
     REPORT,
     RULE_FILE,
-    commit_all,
-    git,
-    head,
+    reconcile,
+    reconcile_text,
     report,
     rule_result,
-    trailers,
     write_report,
     write_rule,
 )
+from tests.support.git import commit_all, git, head, trailers
 
 LOG_ALERT = "  actions:\n    - {type: send_alert, channel: log}\n"
+
+pytestmark = pytest.mark.no_git_identity
 
 
 def use_rule(repo: Path, name: str, body: str) -> None:
@@ -57,7 +57,7 @@ def state(repo: Path, deployment: str = "cancer-prod") -> dict[str, Any]:
 # ---------------------------------------------------------------- triggers and conditions
 
 
-def test_schedule_fires_once_per_cron_match(repo: Path, reconcile: Reconcile) -> None:
+def test_schedule_fires_once_per_cron_match(repo: Path) -> None:
     use_rule(
         repo,
         "weekly",
@@ -85,13 +85,11 @@ def test_schedule_fires_once_per_cron_match(repo: Path, reconcile: Reconcile) ->
     assert not rule_result(reconcile(repo, "2026-11-30T03:30:00Z"), "weekly")["acted"]
     assert head(repo) == sha
     # A schedule needs no report and no samples: the alert went out on the log each time.
-    text = reconcile.text(repo, "2026-12-07T03:00:00Z")
+    text = reconcile_text(repo, "2026-12-07T03:00:00Z")
     assert "ALERT: rule weekly on cancer-prod: cron '0 3 * * 1' was due at 2026-12-07" in text
 
 
-def test_cooldown_holds_the_rule_and_the_same_evidence_never_acts_twice(
-    repo: Path, reconcile: Reconcile
-) -> None:
+def test_cooldown_holds_the_rule_and_the_same_evidence_never_acts_twice(repo: Path) -> None:
     use_rule(
         repo,
         "drift",
@@ -129,7 +127,7 @@ def test_cooldown_holds_the_rule_and_the_same_evidence_never_acts_twice(
     assert head(repo) == sha
 
 
-def test_min_samples(repo: Path, reconcile: Reconcile) -> None:
+def test_min_samples(repo: Path) -> None:
     use_rule(
         repo,
         "drift",
@@ -144,7 +142,7 @@ def test_min_samples(repo: Path, reconcile: Reconcile) -> None:
     assert rule_result(reconcile(repo, "2026-11-27T13:00:00Z"), "drift")["acted"]
 
 
-def test_match_all_needs_every_trigger(repo: Path, reconcile: Reconcile) -> None:
+def test_match_all_needs_every_trigger(repo: Path) -> None:
     use_rule(
         repo,
         "both",
@@ -175,7 +173,7 @@ def test_match_all_needs_every_trigger(repo: Path, reconcile: Reconcile) -> None
     assert both["triggers"][1]["version"] == "1.2.0"
 
 
-def test_every_evaluation_is_explained(repo: Path, reconcile: Reconcile) -> None:
+def test_every_evaluation_is_explained(repo: Path) -> None:
     (repo / RULE_FILE).unlink()
     write_rule(
         repo,
@@ -228,7 +226,9 @@ def test_every_evaluation_is_explained(repo: Path, reconcile: Reconcile) -> None
     # 1.2.0's registered offline accuracy is the base of the relative drop.
     from mlops_gitops import api
 
-    offline = api.open_workspace(repo).manifest.version("cancer-detector", "1.2.0").metrics
+    version = api.open_workspace(repo).manifest.version("cancer-detector", "1.2.0")
+    assert version is not None
+    offline = version.metrics
     limit = offline["accuracy"] * 0.9
     assert explained == [
         ("data_drift", False, f"drift share 0.10 <= 0.5 ({REPORT})"),
@@ -264,9 +264,7 @@ def test_every_evaluation_is_explained(repo: Path, reconcile: Reconcile) -> None
 # ---------------------------------------------------------------- spec edits
 
 
-def test_update_traffic_allocation_edits_one_value_and_apply_carries_it_out(
-    repo: Path, reconcile: Reconcile
-) -> None:
+def test_update_traffic_allocation_edits_one_value_and_apply_carries_it_out(repo: Path) -> None:
     use_rule(
         repo,
         "ease",
@@ -296,7 +294,7 @@ def test_update_traffic_allocation_edits_one_value_and_apply_carries_it_out(
     assert result["exit_code"] == 0
 
 
-def test_scale_deployment_edits_the_flow_mapping_in_place(repo: Path, reconcile: Reconcile) -> None:
+def test_scale_deployment_edits_the_flow_mapping_in_place(repo: Path) -> None:
     use_rule(
         repo,
         "grow",
@@ -315,9 +313,7 @@ def test_scale_deployment_edits_the_flow_mapping_in_place(repo: Path, reconcile:
     assert state(repo)["settings"]["scaling"] == {"min_replicas": 2, "max_replicas": 8}
 
 
-def test_scale_deployment_adds_scaling_where_the_spec_has_none(
-    repo: Path, reconcile: Reconcile
-) -> None:
+def test_scale_deployment_adds_scaling_where_the_spec_has_none(repo: Path) -> None:
     (repo / RULE_FILE).unlink()
     rel = write_rule(
         repo,
@@ -345,9 +341,7 @@ def test_scale_deployment_adds_scaling_where_the_spec_has_none(
     }
 
 
-def test_a_rule_does_not_undo_a_change_made_after_its_evidence(
-    repo: Path, reconcile: Reconcile
-) -> None:
+def test_a_rule_does_not_undo_a_change_made_after_its_evidence(repo: Path) -> None:
     use_rule(
         repo,
         "back",
@@ -384,7 +378,7 @@ def test_a_rule_does_not_undo_a_change_made_after_its_evidence(
     assert "  canary:" not in deployment.read_text()
 
 
-def test_a_failed_action_is_an_error_and_says_why(repo: Path, reconcile: Reconcile) -> None:
+def test_a_failed_action_is_an_error_and_says_why(repo: Path) -> None:
     deployment = repo / DEPLOYMENT_FILE
     text = deployment.read_text()
     deployment.write_text(text[: text.index("  canary:")] + text[text.index("  resources:") :])
@@ -397,7 +391,7 @@ def test_a_failed_action_is_an_error_and_says_why(repo: Path, reconcile: Reconci
         "    - {type: send_alert, channel: log}\n",
     )
     write_report(repo, report(versions={"1.1.0": {"error_rate": 0.2}}))
-    result = reconcile(repo, "2026-11-27T12:00:00Z", code=1)
+    result = reconcile(repo, "2026-11-27T12:00:00Z", expect=1)
     ease = rule_result(result, "ease")
     assert ease["acted"] and result["exit_code"] == 1
     assert ease["actions"][0] == {
@@ -427,9 +421,7 @@ def freeze_weekends(repo: Path) -> None:
     commit_all(repo, "freeze weekends")
 
 
-def test_freeze_window_lets_a_rule_roll_back_but_holds_other_changes(
-    repo: Path, reconcile: Reconcile
-) -> None:
+def test_freeze_window_lets_a_rule_roll_back_but_holds_other_changes(repo: Path) -> None:
     freeze_weekends(repo)
     use_rule(
         repo,
@@ -442,7 +434,7 @@ def test_freeze_window_lets_a_rule_roll_back_but_holds_other_changes(
     write_report(repo, report(share=0.5))
     # Saturday noon, inside the window opened Friday 18:00: the canary rollback runs, the
     # scaling change waits, named with the window.
-    frozen = reconcile(repo, "2026-11-28T12:00:00Z", code=3)
+    frozen = reconcile(repo, "2026-11-28T12:00:00Z", expect=3)
     assert rule_result(frozen, "guard")["acted"]
     steps = {s["id"]: s for s in frozen["apply"]["steps"]}
     assert frozen["exit_code"] == 3
@@ -463,7 +455,7 @@ def test_freeze_window_lets_a_rule_roll_back_but_holds_other_changes(
     assert quiet["apply"]["steps"] == [] and head(repo) == sha
 
 
-def test_freeze_window_opens_and_closes_by_now(repo: Path, reconcile: Reconcile) -> None:
+def test_freeze_window_opens_and_closes_by_now(repo: Path) -> None:
     freeze_weekends(repo)
     deployment = repo / DEPLOYMENT_FILE
     deployment.write_text(deployment.read_text().replace("max_replicas: 4", "max_replicas: 6"))
@@ -472,7 +464,7 @@ def test_freeze_window_opens_and_closes_by_now(repo: Path, reconcile: Reconcile)
     assert before["exit_code"] == 0 and before["apply"]["steps"][0]["status"] == "done"
     deployment.write_text(deployment.read_text().replace("max_replicas: 6", "max_replicas: 7"))
     commit_all(repo, "even more replicas")
-    during = reconcile(repo, "2026-11-27T18:00:00Z", code=3)  # the window opens on the match
+    during = reconcile(repo, "2026-11-27T18:00:00Z", expect=3)  # the window opens on the match
     assert [s["status"] for s in during["apply"]["steps"]] == ["blocked"]
     after = reconcile(repo, "2026-11-30T06:00:00Z")  # 60 hours later it has closed
     assert [s["status"] for s in after["apply"]["steps"]] == ["done"]

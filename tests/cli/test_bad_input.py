@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.conftest import EXAMPLE_REPO, copy_repo, run_cli
+from tests.support.cli import run_cli
+from tests.support.git import init_git
+from tests.support.repos import EXAMPLE_REPO, copy_repo
 
 # {repo}: a committed copy of the example repository; {tmp}: a scratch folder holding
 # `afile` (a plain file) and `plan.txt` (not JSON).
@@ -36,21 +36,16 @@ BAD_INPUTS = [
 @pytest.fixture(scope="module")
 def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("bad-inputs")
-    repo = copy_repo(EXAMPLE_REPO, tmp / "repo")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
+    repo = copy_repo(EXAMPLE_REPO, tmp / "repo", data=False)
+    init_git(repo, "init")
     (tmp / "afile").write_text("x\n")
     (tmp / "plan.txt").write_text("not json\n")
     return {"repo": str(repo), "tmp": str(tmp)}
 
 
 @pytest.mark.parametrize("argv", BAD_INPUTS, ids=[" ".join(a) for a in BAD_INPUTS])
-def test_bad_input_is_a_one_line_error_and_exit_1(
-    argv: list[str], places: dict[str, str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    run = run_cli(capsys, [arg.format(**places) for arg in argv])
+def test_bad_input_is_a_one_line_error_and_exit_1(argv: list[str], places: dict[str, str]) -> None:
+    run = run_cli(*(arg.format(**places) for arg in argv))
     assert run.code == 1, run.seen
     assert "Traceback" not in run.seen
     assert "internal error" not in run.seen
@@ -58,8 +53,6 @@ def test_bad_input_is_a_one_line_error_and_exit_1(
 
 
 @pytest.mark.parametrize("port", ["99999", "-5", "http"])
-def test_serve_refuses_a_port_out_of_range(port: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        run_cli(capsys, ["serve", "--port", port])
-    assert exit_.value.code == 1
-    assert "--port" in capsys.readouterr().err
+def test_serve_refuses_a_port_out_of_range(port: str) -> None:
+    done = run_cli("serve", "--port", port, expect=1)
+    assert "--port" in done.err

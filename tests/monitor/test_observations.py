@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from mlops_gitops import api, cli
+from mlops_gitops import api
 from mlops_gitops.plan.gates import Observed
 from mlops_gitops.workspace import Workspace
-from tests.monitor.helpers import NOW, MonitorRepo, append, git, jsonl, record
+from tests.monitor.helpers import (
+    NOW,
+    MonitorRepo,
+    append,
+    jsonl,
+    record,
+)
+from tests.support.cli import run_cli
+from tests.support.git import git
 
 STAGING_LOGS = "logs/clf-staging"
 SOURCE = "reports/clf-staging/latest.json"
 GATES = {"error_rate": "<= 0.05", "latency_p95_ms": "<= 50", "f1": ">= 0.5"}
 
 
-def cli_run(capsys: pytest.CaptureFixture[str], root: Path, *argv: str) -> tuple[int, str]:
-    capsys.readouterr()
-    code = cli.main(["--no-color", "--repo", str(root), *argv])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
 @pytest.fixture
-def applied(tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> MonitorRepo:
+def applied(tmp_path: Path) -> MonitorRepo:
     """1.1.0 runs in staging (monitored); production runs 1.0.0; both applied."""
     spec = MonitorRepo(tmp_path / "repo")
     spec.deployment(
@@ -36,8 +37,8 @@ def applied(tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[s
     )
     spec.deployment("clf-prod")
     spec.init_git()
-    code, out = cli_run(capsys, spec.root, "apply", "--now", NOW)
-    assert code == 0, out
+    done = run_cli("--repo", spec.root, "apply", "--now", NOW)
+    assert done.code == 0, done.seen
     return spec
 
 
@@ -56,14 +57,12 @@ def promote(spec: MonitorRepo) -> None:
     git(spec.root, "commit", "-q", "-am", "clf-prod: promote 1.1.0")
 
 
-def gates_of(plan: dict[str, object]) -> dict[str, dict[str, object]]:
-    (step,) = [s for s in plan["steps"] if s["id"] == "promote:Deployment/clf-prod@1.1.0:stable"]  # type: ignore[attr-defined, index]
+def gates_of(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (step,) = [s for s in plan["steps"] if s["id"] == "promote:Deployment/clf-prod@1.1.0:stable"]
     return {g["metric"]: g for g in step["gates"]}
 
 
-def test_workspace_observations_from_the_latest_report(
-    applied: MonitorRepo, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_workspace_observations_from_the_latest_report(applied: MonitorRepo) -> None:
     staging_traffic(applied.root, errors=4)
     observed = api.open_workspace(applied.root).observations()
     numbers = observed[("clf", "1.1.0")]
@@ -75,14 +74,12 @@ def test_workspace_observations_from_the_latest_report(
     assert ("clf", "1.0.0") not in observed  # production has no logs, so no report
 
 
-def test_error_rate_gate_fails_on_a_high_observed_error_rate(
-    applied: MonitorRepo, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_error_rate_gate_fails_on_a_high_observed_error_rate(applied: MonitorRepo) -> None:
     staging_traffic(applied.root, errors=12)  # 30% of 40 requests failed
     promote(applied)
-    code, out = cli_run(capsys, applied.root, "plan", "--now", NOW, "--format", "json")
-    assert code == 0, out
-    gates = gates_of(json.loads(out))
+    done = run_cli("--repo", applied.root, "plan", "--now", NOW, "--format", "json")
+    assert done.code == 0, done.seen
+    gates = gates_of(done.json())
     assert gates["error_rate"] == {
         "metric": "error_rate",
         "op": "<=",
@@ -94,32 +91,28 @@ def test_error_rate_gate_fails_on_a_high_observed_error_rate(
     }
     assert gates["latency_p95_ms"]["passed"] and gates["latency_p95_ms"]["source"] == SOURCE
     assert gates["f1"]["passed"] and gates["f1"]["source"] == SOURCE  # observed beats offline
-    code, out = cli_run(capsys, applied.root, "plan", "--now", NOW)
-    assert f"gate error_rate <= 0.05: 0.3 ({SOURCE}) FAILED" in out
-    assert "[blocked]" in out
-    code, out = cli_run(capsys, applied.root, "apply", "--now", NOW)
-    assert code == 3 and "blocked" in out
+    done = run_cli("--repo", applied.root, "plan", "--now", NOW)
+    assert f"gate error_rate <= 0.05: 0.3 ({SOURCE}) FAILED" in done.seen
+    assert "[blocked]" in done.seen
+    done = run_cli("--repo", applied.root, "apply", "--now", NOW)
+    assert done.code == 3 and "blocked" in done.seen
 
 
-def test_error_rate_gate_passes_on_a_low_observed_error_rate(
-    applied: MonitorRepo, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_error_rate_gate_passes_on_a_low_observed_error_rate(applied: MonitorRepo) -> None:
     staging_traffic(applied.root, errors=1)
     promote(applied)
-    code, out = cli_run(capsys, applied.root, "plan", "--now", NOW, "--format", "json")
-    assert code == 0, out
-    gates = gates_of(json.loads(out))
+    done = run_cli("--repo", applied.root, "plan", "--now", NOW, "--format", "json")
+    assert done.code == 0, done.seen
+    gates = gates_of(done.json())
     assert all(g["passed"] for g in gates.values()), gates
     assert gates["error_rate"]["value"] == 1 / 40 and gates["error_rate"]["source"] == SOURCE
 
 
-def test_without_a_report_gates_fall_back_to_offline_metrics(
-    applied: MonitorRepo, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_without_a_report_gates_fall_back_to_offline_metrics(applied: MonitorRepo) -> None:
     promote(applied)
-    code, out = cli_run(capsys, applied.root, "plan", "--now", NOW, "--format", "json")
-    assert code == 0, out
-    gates = gates_of(json.loads(out))
+    done = run_cli("--repo", applied.root, "plan", "--now", NOW, "--format", "json")
+    assert done.code == 0, done.seen
+    gates = gates_of(done.json())
     assert gates["error_rate"]["value"] is None
     assert gates["error_rate"]["source"] == "no metric recorded"
     assert gates["f1"]["value"] == 0.9 and "offline metrics in models/clf.yaml" in str(

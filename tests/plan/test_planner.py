@@ -12,7 +12,7 @@ from mlops_gitops.plan.model import Plan, Step
 from mlops_gitops.spec import models as m
 from mlops_gitops.state.records import Revision
 from mlops_gitops.state.view import StateView
-from tests.engine.helpers import (
+from tests.support.values import (
     NOW,
     deployment,
     deployment_record,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,19 +22,13 @@ from mlops_gitops.spec import cache as cache_mod
 from mlops_gitops.spec import loader
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import HASH_FILE, PARSE_FILE, DerivedCache, HashCache
-from mlops_gitops.state.records import SCHEMA_VERSION
-from mlops_gitops.state.store import StateStore, dumps
 from mlops_gitops.workspace import Workspace
-from tests.conftest import (
-    CORPUS_BASE,
-    CORPUS_CASES,
-    build_case,
-    copy_repo,
-    normalize,
-    run_cli,
-    run_subprocess,
-)
-from tests.engine.helpers import onnx_bytes
+from tests.support.artifacts import onnx_bytes
+from tests.support.cli import run_cli, run_process, spawn
+from tests.support.corpus import CASES, CORPUS_BASE, CORPUS_CASES, build_case
+from tests.support.git import git
+from tests.support.golden import normalize
+from tests.support.repos import copy_repo
 
 PROJECT = "apiVersion: mlops-gitops/v1\nkind: Project\nmetadata: {name: cached}\n"
 MODEL = """apiVersion: mlops-gitops/v1
@@ -97,7 +90,7 @@ def entries(root: Path) -> dict[str, Any]:
 class ParseCounter:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        real = loader.parse
+        real = loader.parse  # type: ignore[attr-defined]
 
         def counting(text: str) -> Any:
             self.count += 1
@@ -130,18 +123,12 @@ def test_unchanged_files_are_not_parsed_again(
 
 def test_the_cache_lives_in_the_git_directory_not_the_work_tree(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"m.yaml": model("m")})
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    git(repo, "init", "-q")
     summary(repo)
     path = cache_file(repo, PARSE_FILE)
     assert path.is_relative_to((repo / ".git" / "mlops-gitops").resolve()) and path.exists()
     assert not (repo / ".mlops").exists()
-    status = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all", "--ignored"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    status = git(repo, "status", "--porcelain", "--untracked-files=all", "--ignored")
     assert ".mlops" not in status
 
 
@@ -299,23 +286,20 @@ def _refuse(root: Path, path: Path, data: bytes) -> None:
     raise PermissionError(13, "Permission denied", str(path))
 
 
-CASES = sorted(p.name for p in CORPUS_CASES.iterdir() if p.is_dir())
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_error_output_is_identical_with_a_warm_cache(
-    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The corpus goldens, from a cold run, a run that fills the cache and one that uses it."""
-    repo = build_case(CORPUS_CASES / case, tmp_path)
+    repo = build_case(case, tmp_path)
     golden = (CORPUS_CASES / case / "expected.txt").read_text(encoding="utf-8")
     json_path = CORPUS_CASES / case / "expected.json"
     golden_json = json_path.read_text(encoding="utf-8") if json_path.exists() else ""
     for _ in range(3):
-        run = run_cli(capsys, ["--repo", str(repo), "validate"])
+        run = run_cli("--repo", repo, "validate")
         assert normalize(run.seen, tmp_path) == golden
         if golden_json.startswith("{"):
-            run = run_cli(capsys, ["--repo", str(repo), "validate", "--format", "json"])
+            run = run_cli("--repo", repo, "validate", "--format", "json")
             assert normalize(run.out, tmp_path) == golden_json
 
 
@@ -323,7 +307,7 @@ def test_error_output_is_identical_with_a_warm_cache(
 
 
 def test_a_helper_process_parses_many_files_with_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = {f"m{i:03}.yaml": model(f"m{i:03}", digit=i % 10) for i in range(60)}
     files["bad-yaml.yaml"] = "kind: [\n"
@@ -336,7 +320,7 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
     (repo / "models" / "bad-utf8.yaml").write_bytes(b"kind: Model\nmetadata: {name: \xff}\n")
     (repo / "models" / "t.yaml.j2").write_text(model("t{{ 1 + 1 }}"))
     truth = fresh(repo, monkeypatch)
-    text = run_cli(capsys, ["--repo", str(repo), "validate"])
+    text = run_cli("--repo", repo, "validate")
     cache_file(repo, "").rename(tmp_path / "first")  # run without the cache written above
 
     spawned = []
@@ -356,7 +340,7 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
         assert summary(repo) == truth  # the helper works without a cache too
     assert spawned and spawned[-1] >= 30
     assert summary(repo) == truth
-    assert run_cli(capsys, ["--repo", str(repo), "validate"]) == text
+    assert run_cli("--repo", repo, "validate") == text
     assert len(entries(repo)) == 63  # all but the two that do not parse and the dated one
     assert summary(repo) == truth
 
@@ -377,23 +361,16 @@ def test_a_failing_helper_changes_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     assert summary(repo) == truth
 
 
+@pytest.mark.slow
 def test_concurrent_runs_leave_a_usable_cache(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {f"m{i}.yaml": model(f"m{i}") for i in range(30)})
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), "validate"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "NO_COLOR": "1"},
-        )
-        for _ in range(4)
-    ]
+    runs = [spawn("--repo", repo, "validate") for _ in range(4)]
     outputs = {run.communicate(timeout=120)[0] for run in runs}
     assert len(outputs) == 1 and all(run.returncode == 0 for run in runs)
     assert len(entries(repo)) == 31
     assert not [p for p in cache_file(repo, PARSE_FILE).parent.iterdir() if p.name.endswith(".tmp")]
-    done = run_subprocess(["--repo", str(repo), "validate"])
-    assert done.returncode == 0 and done.stdout.encode() in outputs
+    done = run_process("--repo", repo, "validate", expect=0)
+    assert done.out in outputs
 
 
 # ---------------------------------------------------------------- artifact hash cache
@@ -502,50 +479,6 @@ def test_a_damaged_hash_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.Mon
     assert HashCache.open(repo).entries  # rebuilt
 
 
-# ---------------------------------------------------------------- state loading
-
-
-def test_state_files_read_fast_or_slow_give_the_same_records(tmp_path: Path) -> None:
-    root = tmp_path / "state"
-    record = {
-        "kind": "Model",
-        "name": "m",
-        "schema_version": SCHEMA_VERSION,
-        "task": "classification",
-        "versions": {},
-    }
-    (root / "models").mkdir(parents=True)
-    (root / "models" / "m.json").write_bytes(dumps(record))
-    old = dict(record, schema_version=1, name="old")
-    (root / "models" / "old.json").write_bytes(dumps(old))
-    (root / "models" / "implicit.json").write_bytes(
-        dumps({k: v for k, v in record.items() if k != "schema_version"} | {"name": "implicit"})
-    )
-    view = StateStore(root).load()
-    assert sorted(view.models) == ["implicit", "m", "old"]
-    assert {r.schema_version for r in view.models.values()} == {SCHEMA_VERSION}
-
-
-@pytest.mark.parametrize(
-    "content",
-    [b"{", b"[]", b'{"kind": "Model"}', b"\xff\xfe", b'{"schema_version": 99, "name": "x"}'],
-)
-def test_damaged_state_files_are_reported_as_before(content: bytes, tmp_path: Path) -> None:
-    from mlops_gitops.errors import MlopsError
-    from mlops_gitops.state.records import ModelRecord
-
-    root = tmp_path / "state"
-    (root / "models").mkdir(parents=True)
-    path = root / "models" / "m.json"
-    path.write_bytes(content)
-    store = StateStore(root)
-    with pytest.raises(MlopsError) as slow:
-        store._read(path, ModelRecord)
-    with pytest.raises(MlopsError) as loaded:
-        store.load()
-    assert str(loaded.value) == str(slow.value)
-
-
 @pytest.mark.parametrize("link", ["artifacts", "artifacts/m.onnx"])
 def test_symlinks_leaving_the_repository_are_refused_as_before(link: str, tmp_path: Path) -> None:
     """The quick inside-the-repository check agrees with `local_artifact_path`."""
@@ -594,7 +527,7 @@ def test_version_digests_are_reused_and_an_edit_is_seen(
     from mlops_gitops.workspace import DIGEST_FILE
 
     repo = plan_repo(tmp_path / "repo")
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    git(repo, "init", "-q")
     result = api.apply(repo, now="2026-03-01T12:00:00Z", commit=False)
     assert [s.action for s in result.plan.steps] == ["register"]
     assert steps(repo) == []
@@ -632,7 +565,7 @@ def test_version_digests_of_other_code_are_not_used(
     rule.write_text("# version 1\n")
     monkeypatch.setattr(workspace, "_DIGEST_SOURCES", (*workspace._DIGEST_SOURCES, rule))
     repo = plan_repo(tmp_path / "repo")
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    git(repo, "init", "-q")
     api.apply(repo, now="2026-03-01T12:00:00Z", commit=False)
     cache = DerivedCache.open(repo, workspace.DIGEST_FILE, workspace._DIGEST_SOURCES)
     [key] = cache.stored

@@ -1,33 +1,26 @@
 """A corpus of broken repositories, one defect each, with golden `validate` output.
 
 Each case in `corpus/cases/<name>/` overlays `repo/` on a copy of `corpus/base/` (see
-conftest.py for the `.delete`, `.oversize` and `.symlink-outside` directives). `expected.txt`
-is what `validate` shows a user (stdout, then stderr) and `expected.json` is the
-`--format json` output. Regenerate them with `UPDATE_GOLDEN=1 pytest tests/test_corpus.py` and
-review every change: the `EXPECTED` table below pins the place of each error independently of
-the goldens, so a regenerated golden with a wrong line still fails.
+tests/support/corpus.py for the `.delete`, `.oversize` and `.symlink-outside` directives).
+`expected.txt` is what `validate` shows a user (stdout, then stderr) and `expected.json` is
+the `--format json` output. Regenerate them with
+`UPDATE_GOLDEN=1 pytest tests/spec/test_corpus.py` and review every change: the `EXPECTED`
+table below pins the place of each error independently of the goldens, so a regenerated
+golden with a wrong line still fails.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
-    CORPUS_BASE,
-    CORPUS_CASES,
-    build_case,
-    copy_repo,
-    normalize,
-    run_cli,
-    run_subprocess,
-)
-
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+from tests.support.cli import run_cli, run_process
+from tests.support.corpus import CASES, CORPUS_BASE, CORPUS_CASES, NOT_A_REPOSITORY, build_case
+from tests.support.golden import assert_golden, normalize
+from tests.support.repos import copy_repo
 
 M = "models/fraud-detector.yaml"
 D = "deployments/fraud-prod.yaml"
@@ -278,30 +271,18 @@ EXPECTED: dict[str, Expect] = {
     ),
 }
 
-NOT_A_REPOSITORY = {"missing-mlops-yaml"}
-"""Cases where validate stops before reading specs: an `error:` line, no JSON document."""
-
-CASES = sorted(p.name for p in CORPUS_CASES.iterdir() if p.is_dir())
-
 
 def test_every_case_has_an_expectation() -> None:
     assert sorted(EXPECTED) == CASES
     assert len(CASES) >= 30
 
 
-def test_base_repository_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_base_repository_is_valid(tmp_path: Path) -> None:
     """Without this, a case could pass because of a defect the base already has."""
     repo = copy_repo(CORPUS_BASE, tmp_path / "repo")
-    run = run_cli(capsys, ["--repo", str(repo), "validate", "--format", "json"])
+    run = run_cli("--repo", repo, "validate", "--format", "json")
     assert run.code == 0, run.seen
     assert json.loads(run.out)["errors"] == []
-
-
-def _golden(path: Path, actual: str) -> None:
-    if UPDATE:
-        path.write_text(actual, encoding="utf-8")
-    assert path.exists(), f"{path} is missing; run with UPDATE_GOLDEN=1 and review it"
-    assert actual == path.read_text(encoding="utf-8")
 
 
 def _render(expect: Expect) -> str:
@@ -318,9 +299,9 @@ def _render(expect: Expect) -> str:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_case_text(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    repo = build_case(CORPUS_CASES / case, tmp_path)
-    run = run_cli(capsys, ["--repo", str(repo), "validate"])
+def test_case_text(case: str, tmp_path: Path) -> None:
+    repo = build_case(case, tmp_path)
+    run = run_cli("--repo", repo, "validate")
     seen = normalize(run.seen, tmp_path)
     assert run.code == 1, seen
     assert "Traceback" not in seen
@@ -333,13 +314,13 @@ def test_case_text(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
         # exactly one problem: a second one would be a cascade of the first
         assert run.err == "Invalid: 1 problem found.\n"
         assert run.out.count(f"{expect.path}:") == 1, seen
-    _golden(CORPUS_CASES / case / "expected.txt", seen)
+    assert_golden(CORPUS_CASES / case / "expected.txt", seen)
 
 
 @pytest.mark.parametrize("case", sorted(set(CASES) - NOT_A_REPOSITORY))
-def test_case_json(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    repo = build_case(CORPUS_CASES / case, tmp_path)
-    run = run_cli(capsys, ["--repo", str(repo), "validate", "--format", "json"])
+def test_case_json(case: str, tmp_path: Path) -> None:
+    repo = build_case(case, tmp_path)
+    run = run_cli("--repo", repo, "validate", "--format", "json")
     assert run.code == 1
     assert run.err == ""
     out = normalize(run.out, tmp_path)
@@ -354,14 +335,12 @@ def test_case_json(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert (error["kind"], error["name"] if kind else None) == (kind or None, name or None)
     assert error["field"] == expect.field
     assert expect.says in error["message"]
-    _golden(CORPUS_CASES / case / "expected.json", out)
+    assert_golden(CORPUS_CASES / case / "expected.json", out)
 
 
-def test_missing_project_file_in_json_mode(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    repo = build_case(CORPUS_CASES / "missing-mlops-yaml", tmp_path)
-    run = run_cli(capsys, ["--repo", str(repo), "validate", "--format", "json"])
+def test_missing_project_file_in_json_mode(tmp_path: Path) -> None:
+    repo = build_case("missing-mlops-yaml", tmp_path)
+    run = run_cli("--repo", repo, "validate", "--format", "json")
     assert run.code == 1
     payload = json.loads(run.out)
     assert payload["valid"] is False
@@ -371,35 +350,31 @@ def test_missing_project_file_in_json_mode(
     assert "Traceback" not in run.err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case", ["yaml-syntax-error", "symlink-outside", "template-sandbox-escape", "unquoted-version"]
 )
 def test_case_as_a_process(case: str, tmp_path: Path) -> None:
     """The installed entry point prints exactly what the in-process run recorded."""
-    repo = build_case(CORPUS_CASES / case, tmp_path)
-    done = run_subprocess(["--repo", str(repo), "validate"])
-    assert done.returncode == 1
+    repo = build_case(case, tmp_path)
+    done = run_process("--repo", repo, "validate", expect=1)
     expected = (CORPUS_CASES / case / "expected.txt").read_text(encoding="utf-8")
-    assert normalize(done.stdout + done.stderr, tmp_path) == expected
+    assert normalize(done.seen, tmp_path) == expected
 
 
 @pytest.mark.parametrize(
     "artifact", ["s3://bucket/x", "gs://bucket/models/m.onnx", "artifacts/../artifacts/m.skops"]
 )
-def test_artifact_uris_and_inner_paths_are_accepted(
-    artifact: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_artifact_uris_and_inner_paths_are_accepted(artifact: str, tmp_path: Path) -> None:
     repo = copy_repo(CORPUS_BASE, tmp_path / "repo")
     model = repo / M
     text = model.read_text(encoding="utf-8")
     model.write_text(text.replace("artifacts/fraud/1.1.0.skops", artifact), encoding="utf-8")
-    run = run_cli(capsys, ["--repo", str(repo), "validate"])
+    run = run_cli("--repo", repo, "validate")
     assert run.code == 0, run.seen
 
 
-def test_every_error_is_reported_at_once(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
     """Defects in different files are all reported in one run, sorted by file and line."""
     repo = tmp_path / "repo"
     copy_repo(CORPUS_BASE, repo)
@@ -408,22 +383,20 @@ def test_every_error_is_reported_at_once(
             if source.is_file():
                 target = repo / source.relative_to(CORPUS_CASES / case / "repo")
                 target.write_bytes(source.read_bytes())
-    run = run_cli(capsys, ["--repo", str(repo), "validate"])
+    run = run_cli("--repo", repo, "validate")
     assert run.code == 1
     heads = [line.split(": ")[0] for line in run.out.splitlines()]
     assert heads == [f"{D}:7:3", f"{M}:22:7", f"{RT}:8:3", f"{R}:11:7"]
     assert run.err == "Invalid: 4 problems found.\n"
 
 
-def test_symlinked_folder_leaving_the_repository(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_symlinked_folder_leaving_the_repository(tmp_path: Path) -> None:
     repo = copy_repo(CORPUS_BASE, tmp_path / "repo")
     outside = tmp_path / "outside" / "evil"
     outside.mkdir(parents=True)
     (outside / "secret.yaml").write_text("apiVersion: mlops-gitops/v1\n", encoding="utf-8")
     (repo / "rules" / "shared").symlink_to(outside)
-    run = run_cli(capsys, ["--repo", str(repo), "validate"])
+    run = run_cli("--repo", repo, "validate")
     assert run.code == 1
     assert normalize(run.out, tmp_path) == (
         "rules/shared: symlinked folder points outside the repository (<tmp>/outside/evil)\n"
@@ -431,14 +404,12 @@ def test_symlinked_folder_leaving_the_repository(
     assert "secret" not in run.out
 
 
-def test_symlinks_inside_the_repository_are_followed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_symlinks_inside_the_repository_are_followed(tmp_path: Path) -> None:
     repo = copy_repo(CORPUS_BASE, tmp_path / "repo")
     (repo / "shared").mkdir()
     (repo / "pipelines").rename(repo / "shared" / "pipelines")
     (repo / "pipelines").symlink_to(Path("shared") / "pipelines")
-    run = run_cli(capsys, ["--repo", str(repo), "validate", "--format", "json"])
+    run = run_cli("--repo", repo, "validate", "--format", "json")
     assert run.code == 0, run.out
     assert json.loads(run.out)["objects"]["TrainingPipeline"] == 1
 

@@ -8,10 +8,7 @@ deleted, a value of the wrong shape) must give exit 1; mutations that may leave 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +18,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlops_gitops import cli
-from tests.conftest import EXAMPLE_REPO, copy_repo
+from tests.support.cli import run_cli
+from tests.support.repos import EXAMPLE_REPO, copy_repo
 
 SPEC_FILES = [
     "mlops.yaml",
@@ -56,22 +53,19 @@ SETTINGS = settings(
 
 
 @pytest.fixture(scope="module")
-def repo() -> Iterator[Path]:
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One copy for the whole module; each example restores the file it damaged."""
-    with tempfile.TemporaryDirectory(prefix="mlops-mutations-") as tmp:
-        yield copy_repo(EXAMPLE_REPO, Path(tmp) / "repo")
+    return copy_repo(EXAMPLE_REPO, tmp_path_factory.mktemp("mutations") / "repo", data=False)
 
 
 def _validate(repo: Path, rel: str, data: bytes) -> tuple[int, str]:
     target = repo / rel
     target.write_bytes(data)
-    out, err = io.StringIO(), io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main(["--no-color", "--repo", str(repo), "validate"])
+        run = run_cli("--repo", repo, "validate")
     finally:
         target.write_bytes(ORIGINAL[rel])
-    return code, out.getvalue() + err.getvalue()
+    return run.code, run.seen
 
 
 def _check(code: int, seen: str, *, must_fail: bool) -> None:

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.schema import SCHEMA_DIALECT, render_schemas
 from mlops_gitops.spec.templates import render
-from tests.conftest import EXAMPLE_REPO, SCHEMAS
+from tests.support.repos import EXAMPLE_REPO, SCHEMAS
 
 MARKER = "# yaml-language-server: $schema="
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from mlops_gitops.spec.templates import TemplateProblem, render
-from tests.conftest import CORPUS_BASE, copy_repo, run_cli
+from tests.support.cli import run_cli
+from tests.support.corpus import CORPUS_BASE
+from tests.support.repos import copy_repo
 
 VALUES = {"region": "eu", "team": "risk", "replicas": 3, "tags": ["a", "b"], "x": {"k": 1}}
 
@@ -98,13 +100,11 @@ def _repo_with_template(tmp_path: Path, body: str) -> Path:
     return repo
 
 
-def test_escape_in_a_repository_is_a_located_validation_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_escape_in_a_repository_is_a_located_validation_error(tmp_path: Path) -> None:
     body = (CORPUS_BASE / "deployments" / "fraud-staging.yaml.j2").read_text(encoding="utf-8")
     body = body.replace("{{ region }}", "{{ cycler.__init__.__globals__.os }}")
     repo = _repo_with_template(tmp_path, body)
-    run = run_cli(capsys, ["--repo", str(repo), "validate", "--format", "json"])
+    run = run_cli("--repo", str(repo), "validate", "--format", "json")
     assert run.code == 1
     [error] = json.loads(run.out)["errors"]
     assert error["path"] == "deployments/fraud-staging.yaml.j2"
@@ -112,26 +112,22 @@ def test_escape_in_a_repository_is_a_located_validation_error(
     assert error["message"].startswith("unsafe template: access to attribute '__init__'")
 
 
-def test_rendered_values_reach_the_compiled_manifest(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_rendered_values_reach_the_compiled_manifest(tmp_path: Path) -> None:
     repo = copy_repo(CORPUS_BASE, tmp_path / "repo")
-    run = run_cli(capsys, ["--repo", str(repo), "compile", "-o", str(tmp_path / "out")])
+    run = run_cli("--repo", str(repo), "compile", "-o", str(tmp_path / "out"))
     assert run.code == 0, run.seen
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     labels = manifest["deployments"]["fraud-staging"]["metadata"]["labels"]
     assert labels == {"team": "risk", "region": "eu"}
 
 
-def test_rendered_yaml_errors_point_into_the_template(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_rendered_yaml_errors_point_into_the_template(tmp_path: Path) -> None:
     """The rendered text is checked like any file; its lines are the template's lines."""
     body = (CORPUS_BASE / "deployments" / "fraud-staging.yaml.j2").read_text(encoding="utf-8")
     repo = _repo_with_template(
         tmp_path, body.replace("  stage: staging\n", "  stage: {{ team }}\n")
     )
-    run = run_cli(capsys, ["--repo", str(repo), "validate"])
+    run = run_cli("--repo", str(repo), "validate")
     assert run.code == 1
     assert run.out.startswith(
         "deployments/fraud-staging.yaml.j2:10:3: Deployment/fraud-staging: spec.stage: 'risk'"

@@ -16,13 +16,15 @@ import pytest
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.state.records import SCHEMA_VERSION, migrate
 from mlops_gitops.state.store import StateStore
-from tests.engine.conftest import RunCli
-from tests.engine.helpers import NOW, SpecRepo, commit_all, edit_file, init_git, tensor_artifact
+from tests.support.cli import run_cli
+from tests.support.git import commit_all, init_git
+from tests.support.repos import SpecRepo, edit_file, tensor_artifact
+from tests.support.values import NOW
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def v1_repo(root: Path, env: dict[str, str]) -> Path:
+def v1_repo(root: Path) -> Path:
     repo = SpecRepo(root)
     repo.write_project()
     repo.write_model("alpha", [tensor_artifact(repo, "alpha", v) for v in ("1.0.0", "1.1.0")])
@@ -36,13 +38,13 @@ def v1_repo(root: Path, env: dict[str, str]) -> Path:
         },
     )
     shutil.copytree(FIXTURES / "state-v1", root / ".mlops/state")
-    init_git(root, env)
+    init_git(root)
     return root
 
 
 @pytest.fixture
-def repo(tmp_path: Path, env: dict[str, str]) -> Path:
-    return v1_repo(tmp_path / "repo", env)
+def repo(tmp_path: Path) -> Path:
+    return v1_repo(tmp_path / "repo")
 
 
 def test_v1_state_loads_migrated(repo: Path) -> None:
@@ -62,23 +64,21 @@ def test_v1_state_loads_migrated(repo: Path) -> None:
     )
 
 
-def test_migrated_state_matches_the_specs_it_was_written_for(repo: Path, run: RunCli) -> None:
+def test_migrated_state_matches_the_specs_it_was_written_for(repo: Path) -> None:
     """Same meaning after migration: nothing to do, everything Synced."""
-    planned = run(repo, "plan", "--detailed-exitcode", "--now", NOW)
+    planned = run_cli("--repo", repo, "plan", "--detailed-exitcode", "--now", NOW)
     assert (planned.code, planned.out) == (0, "No changes. Recorded state matches the specs.\n")
-    status = json.loads(run(repo, "status", "--format", "json").out)
+    status = json.loads(run_cli("--repo", repo, "status", "--format", "json").out)
     assert [(d["name"], d["sync"]) for d in status["deployments"]] == [("alpha-prod", "Synced")]
     # Reading never rewrites: the files stay as version 1 wrote them until an apply.
     on_disk = json.loads((repo / ".mlops/state/deployments/alpha-prod.json").read_text())
     assert on_disk["schema_version"] == 1
 
 
-def test_apply_rewrites_migrated_records_in_the_current_schema(
-    repo: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_apply_rewrites_migrated_records_in_the_current_schema(repo: Path) -> None:
     edit_file(repo / "deployments/alpha-prod.yaml", "traffic: 5", "traffic: 10")
-    commit_all(repo, "canary to 10%", env)
-    applied = run(repo, "apply", "--now", NOW)
+    commit_all(repo, "canary to 10%")
+    applied = run_cli("--repo", repo, "apply", "--now", NOW)
     assert applied.code == 0, applied.seen
     state = repo / ".mlops/state"
     deployment = json.loads((state / "deployments/alpha-prod.json").read_text())
@@ -92,19 +92,17 @@ def test_apply_rewrites_migrated_records_in_the_current_schema(
     model = json.loads((state / "models/alpha.json").read_text())
     assert model["schema_version"] == SCHEMA_VERSION
     assert "digest" not in model["versions"]["1.0.0"]
-    assert run(repo, "plan", "--detailed-exitcode", "--now", NOW).code == 0
+    assert run_cli("--repo", repo, "plan", "--detailed-exitcode", "--now", NOW).code == 0
 
 
 @pytest.mark.parametrize("rel", ["meta.json", "models/alpha.json", "deployments/alpha-prod.json"])
-def test_state_from_a_newer_tool_is_refused(
-    repo: Path, run: RunCli, rel: str, env: dict[str, str]
-) -> None:
+def test_state_from_a_newer_tool_is_refused(repo: Path, rel: str) -> None:
     path = repo / ".mlops/state" / rel
     data = json.loads(path.read_text())
     data["schema_version"] = SCHEMA_VERSION + 1
     path.write_text(json.dumps(data))
     for command in (["plan"], ["apply", "--now", NOW], ["status"]):
-        done = run(repo, *command)
+        done = run_cli("--repo", repo, *command)
         assert done.code == 1, (command, done.seen)
         assert f"recorded state file {path} is unreadable" in done.err
         assert (

@@ -1,8 +1,6 @@
-"""Progress records of rules: typed, versioned, and never silently forgotten.
-
-Forgetting a rule's record would let it act again on evidence it already acted on, so an
-unreadable one stops the run with the file and a hint instead of starting afresh.
-"""
+"""A rule's progress record: it round-trips with its times, and an unreadable one stops the run
+with the file and a hint instead of starting afresh (forgetting it would let the rule act again
+on evidence it already acted on)."""
 
 from __future__ import annotations
 
@@ -11,22 +9,29 @@ from pathlib import Path
 
 import pytest
 
-from mlops_gitops.errors import MlopsError
-from mlops_gitops.state.progress import RetirementProgress, RuleProgress, read_progress
-from tests.automation.conftest import Reconcile
-from tests.automation.helpers import (
+from mlops_gitops.state.progress import RuleProgress, read_progress
+from tests.automate.helpers import (
     RULE_FILE,
-    commit_all,
+    reconcile,
     report,
     rule_result,
     write_report,
     write_rule,
 )
+from tests.support.cli import run_cli
+from tests.support.git import commit_all
+
+pytestmark = pytest.mark.no_git_identity
 
 PROGRESS = ".mlops/state/rules/drift.json"
 
 
-def _acted_once(repo: Path, reconcile: Reconcile) -> None:
+def reconcile_text_error(repo: Path) -> str:
+    """`reconcile` fails with exit 1; what it says on stderr."""
+    return run_cli("--repo", repo, "reconcile", "--now", "2026-11-27T14:00:00Z", expect=1).err
+
+
+def _acted_once(repo: Path) -> None:
     (repo / RULE_FILE).unlink()
     write_rule(
         repo,
@@ -39,8 +44,8 @@ def _acted_once(repo: Path, reconcile: Reconcile) -> None:
     assert rule_result(reconcile(repo, "2026-11-27T12:00:00Z"), "drift")["acted"]
 
 
-def test_the_record_round_trips_with_its_times(repo: Path, reconcile: Reconcile) -> None:
-    _acted_once(repo, reconcile)
+def test_the_record_round_trips_with_its_times(repo: Path) -> None:
+    _acted_once(repo)
     data = json.loads((repo / PROGRESS).read_text())
     assert data["schema_version"] == 1
     assert data["last_fired"] == "2026-11-27T12:00:00+00:00"
@@ -66,30 +71,12 @@ RESTORE = f"restore it from git history: git log -- {PROGRESS}, then git checkou
     ],
 )
 def test_a_damaged_record_stops_the_run_with_a_hint(
-    repo: Path, reconcile: Reconcile, damage: str, says: str, hint: str
+    repo: Path, damage: str, says: str, hint: str
 ) -> None:
-    _acted_once(repo, reconcile)
+    _acted_once(repo)
     (repo / PROGRESS).write_text(damage)
     commit_all(repo, "damage")
     write_report(repo, report(share=0.5, records=1200, end="2026-11-27T11:00:00+00:00"))
-    reconcile.capsys.readouterr()
-    from mlops_gitops import cli
-
-    code = cli.main(["--repo", str(repo), "reconcile", "--now", "2026-11-27T14:00:00Z"])
-    err = reconcile.capsys.readouterr().err
-    assert code == 1
+    err = reconcile_text_error(repo)
     assert f"error: {PROGRESS}" in err and says in err
     assert f"hint: {hint}" in err
-
-
-def test_a_symlinked_record_is_refused(tmp_path: Path) -> None:
-    target = tmp_path / "elsewhere.json"
-    target.write_text('{"schema_version": 1, "rule": "r"}')
-    link = tmp_path / "r.json"
-    link.symlink_to(target)
-    with pytest.raises(MlopsError, match="not a regular file"):
-        read_progress(link, "rules/r.json", RuleProgress)
-
-
-def test_a_missing_record_is_a_first_run(tmp_path: Path) -> None:
-    assert read_progress(tmp_path / "none.json", "none.json", RetirementProgress) is None

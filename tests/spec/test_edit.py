@@ -1,4 +1,5 @@
-"""Span-exact spec edits: rollback's edit changes the version, drops the canary, keeps the rest."""
+"""Span-exact spec edits: rollback's edit changes the version, drops the canary, keeps the rest;
+retirement's deletes a list item with its comment lines and nothing else."""
 
 from __future__ import annotations
 
@@ -60,3 +61,50 @@ def test_deleting_a_missing_key_changes_nothing() -> None:
 def test_missing_field_is_an_error() -> None:
     with pytest.raises(EditError, match=r"field spec\.version not found"):
         SpecEditor("spec: {}\n", "x.yaml").set_scalar(("spec", "version"), "1")
+
+
+BLOCK = """\
+spec:
+  versions:
+    # first
+    - version: "1"
+      a: 1  # one
+
+    # second
+    - version: "2"
+      a: 2
+
+    # third
+    - version: "3"
+      a: 3
+  # after the list
+other: [x, y, z]  # flow
+"""
+
+
+@pytest.mark.parametrize(
+    ("index", "expected"),
+    [
+        (0, BLOCK.replace('    # first\n    - version: "1"\n      a: 1  # one\n\n', "")),
+        (1, BLOCK.replace('    # second\n    - version: "2"\n      a: 2\n\n', "")),
+        (2, BLOCK.replace('\n    # third\n    - version: "3"\n      a: 3\n', "")),
+    ],
+)
+def test_delete_item_takes_the_item_and_its_comment_lines_only(index: int, expected: str) -> None:
+    editor = SpecEditor(BLOCK, "x.yaml")
+    editor.delete_item(("spec", "versions", index))
+    assert editor.text == expected
+
+
+def test_delete_item_in_flow_lists_and_refusals() -> None:
+    editor = SpecEditor(BLOCK, "x.yaml")
+    editor.delete_item(("other", 1))
+    assert editor.text.endswith("other: [x, z]  # flow\n")
+    editor.delete_item(("other", 1))
+    assert editor.text.endswith("other: [x]  # flow\n")
+    with pytest.raises(EditError, match="only item"):
+        editor.delete_item(("other", 0))
+    with pytest.raises(EditError, match="not found"):
+        editor.delete_item(("spec", "versions", 7))
+    with pytest.raises(EditError, match="not a list item"):
+        editor.delete_item(("spec", "versions"))
