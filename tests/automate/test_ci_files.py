@@ -8,6 +8,7 @@ hook. None sits in this project's own .github/.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -79,10 +80,33 @@ def test_example_repo_carries_the_same_workflow() -> None:
     assert EXAMPLE_WORKFLOW.read_bytes() == WORKFLOW.read_bytes()
 
 
+SKIPPED_FOLDERS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache"}
+
+
+def copies_of_the_workflow() -> list[str]:
+    """Every file in this project whose bytes are the shipped workflow's."""
+    shipped = WORKFLOW.read_bytes()
+    found = []
+    for folder, subfolders, files in os.walk(PROJECT):
+        subfolders[:] = sorted(
+            d for d in subfolders if d not in SKIPPED_FOLDERS and not d.endswith(".egg-info")
+        )
+        for name in files:
+            path = Path(folder, name)
+            if path.suffix in (".yml", ".yaml") and path.read_bytes() == shipped:
+                found.append(path.relative_to(PROJECT).as_posix())
+    return sorted(found)
+
+
 def test_this_project_runs_no_shipped_workflow_by_accident() -> None:
-    own = PROJECT / ".github" / "workflows"
-    if own.exists():
-        assert not (own / WORKFLOW.name).exists()
+    """GitHub runs the workflows in a repository's own .github/workflows: the shipped one
+    stands only where users copy it from, and in example-repo (a GitOps repository of its
+    own once copied out), never in this project's .github/workflows."""
+    assert copies_of_the_workflow() == [
+        "ci/github/mlops-gitops.yml",
+        "example-repo/.github/workflows/mlops-gitops.yml",
+    ]
+    assert not (PROJECT / ".github" / "workflows" / WORKFLOW.name).exists()
 
 
 def test_workflow_runs_what_the_docs_promise() -> None:
@@ -118,11 +142,11 @@ def test_workflow_runs_what_the_docs_promise() -> None:
 
 def test_workflow_interpolates_no_event_text_into_scripts() -> None:
     """Titles, branch names and bodies are attacker-controlled: never `${{ }}` them into run."""
-    workflow = load(WORKFLOW)
-    for job in workflow["jobs"].values():
-        for step in job["steps"]:
-            assert "${{" not in str(step.get("run", "")), step
-            assert "${{" not in str(step.get("with", {}).get("script", "")), step
+    steps = [step for job in load(WORKFLOW)["jobs"].values() for step in job["steps"]]
+    scripts = [str(step["run"]) for step in steps if "run" in step]
+    scripts += [str(step["with"]["script"]) for step in steps if "script" in step.get("with", {})]
+    assert len(scripts) >= 3  # the plan and reconcile jobs' shell steps and the PR comment
+    assert [script for script in scripts if "${{" in script] == []
 
 
 def test_gitlab_example_has_the_same_jobs() -> None:
@@ -156,13 +180,19 @@ def test_gitlab_scripts_pass_shellcheck() -> None:
 
 
 def test_gitlab_python_snippets_compile() -> None:
-    for job in load(GITLAB).values():
-        if not isinstance(job, dict):
-            continue
-        for line in job.get("script", []):
-            match = re.search(r"python - <<'EOF'\n(.*)\nEOF", line, re.S)
-            if match:
-                compile(match.group(1), "<.gitlab-ci.yml>", "exec")
+    """Every `python - <<'EOF'` script in the GitLab example is Python that compiles."""
+    scripts = [
+        line
+        for job in load(GITLAB).values()
+        if isinstance(job, dict)
+        for line in job.get("script", [])
+        if "python - <<'EOF'" in line
+    ]
+    assert len(scripts) == GITLAB.read_text().count("python - <<'EOF'") == 2
+    for script in scripts:
+        match = re.fullmatch(r"python - <<'EOF'\n(.*)\nEOF\n?", script, re.S)
+        assert match, script
+        compile(match.group(1), "<.gitlab-ci.yml>", "exec")
 
 
 def test_pre_commit_hook_exposes_validate() -> None:
