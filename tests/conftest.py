@@ -17,7 +17,8 @@ pytest.register_assert_rewrite("tests.support")
 from tests.support import cli  # noqa: E402
 from tests.support.env import isolate  # noqa: E402
 from tests.support.example import example_in_git  # noqa: E402
-from tests.support.repos import copy_repo  # noqa: E402
+from tests.support.git import init_git  # noqa: E402
+from tests.support.repos import copy_repo, engine_repo_v1  # noqa: E402
 from tests.support.values import NOW  # noqa: E402
 
 SLOW_FIXTURES = {"live", "deployed", "reconciled"}
@@ -53,6 +54,15 @@ def env(
     `no_git_identity` git knows nobody, as on a CI runner."""
     identity = request.node.get_closest_marker("no_git_identity") is None
     return isolate(monkeypatch, tmp_path / "home", identity=identity)
+
+
+@pytest.fixture
+def engine_git(tmp_path: Path) -> Path:
+    """`engine_repo_v1` (small models of safetensors artifacts) in git at tmp_path/repo."""
+    root = tmp_path / "repo"
+    engine_repo_v1(root)
+    init_git(root)
+    return root
 
 
 @pytest.fixture(scope="session")

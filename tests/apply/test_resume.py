@@ -13,8 +13,7 @@ from mlops_gitops import api
 from mlops_gitops.apply import executor
 from mlops_gitops.plan.model import Step
 from mlops_gitops.state.store import StateStore
-from tests.support.git import init_git, trailers
-from tests.support.repos import engine_repo_v1
+from tests.support.git import trailers
 from tests.support.values import NOW
 
 
@@ -22,15 +21,10 @@ class Interrupted(BaseException):
     """Not an Exception: like a kill, nothing in the tool catches it."""
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    engine_repo_v1(root)
-    init_git(root)
-    return root
-
-
-def interrupt_at(monkeypatch: pytest.MonkeyPatch, point: str, n: int = 1) -> None:
+def apply_interrupted_at(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, point: str, n: int = 1
+) -> None:
+    """Apply, interrupted the n-th time the executor reaches the fault point `point`."""
     seen = {"count": 0}
 
     def fault(name: str) -> None:
@@ -39,12 +33,14 @@ def interrupt_at(monkeypatch: pytest.MonkeyPatch, point: str, n: int = 1) -> Non
             if seen["count"] == n:
                 raise Interrupted(point)
 
-    monkeypatch.setattr(executor, "fault_point", fault)
-    monkeypatch.setattr("mlops_gitops.apply.run.fault_point", fault)
+    with monkeypatch.context() as patch, pytest.raises(Interrupted):
+        patch.setattr(executor, "fault_point", fault)
+        patch.setattr("mlops_gitops.apply.run.fault_point", fault)
+        api.apply(repo, now=NOW)
 
 
 def test_serial_is_bumped_once_when_interrupted_right_after_the_bump(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
+    engine_git: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = StateStore.bump
 
@@ -54,36 +50,32 @@ def test_serial_is_bumped_once_when_interrupted_right_after_the_bump(
 
     with monkeypatch.context() as patch, pytest.raises(Interrupted):
         patch.setattr(StateStore, "bump", bump_then_die)
-        api.apply(repo, now=NOW)
-    result = api.apply(repo, now=NOW)
+        api.apply(engine_git, now=NOW)
+    result = api.apply(engine_git, now=NOW)
     assert result.resumed and result.serial == 1
-    assert json.loads((repo / ".mlops/state/meta.json").read_text())["serial"] == 1
-    assert len(trailers(repo)) == 10
+    assert json.loads((engine_git / ".mlops/state/meta.json").read_text())["serial"] == 1
+    assert len(trailers(engine_git)) == 10
 
 
 def test_step_interrupted_after_its_record_is_committed_once(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
+    engine_git: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as patch, pytest.raises(Interrupted):
-        interrupt_at(patch, "step-written", 3)
-        api.apply(repo, now=NOW)
-    result = api.apply(repo, now=NOW)
+    apply_interrupted_at(engine_git, monkeypatch, "step-written", 3)
+    result = api.apply(engine_git, now=NOW)
     assert result.resumed
     assert result.outcomes[0].step.id == "register:Model/gamma@1.0.0"
-    assert sorted(trailers(repo)) == sorted(set(trailers(repo)))
-    assert len(trailers(repo)) == 10
-    assert "register Model/beta 1.0.0" in trailers(repo)  # the interrupted step
+    assert sorted(trailers(engine_git)) == sorted(set(trailers(engine_git)))
+    assert len(trailers(engine_git)) == 10
+    assert "register Model/beta 1.0.0" in trailers(engine_git)  # the interrupted step
 
 
 def test_interrupted_step_is_reported_when_the_specs_changed_meanwhile(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
+    engine_git: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as patch, pytest.raises(Interrupted):
-        interrupt_at(patch, "step-written", 1)
-        api.apply(repo, now=NOW)
-    (repo / "models/gamma.yaml").unlink()
-    (repo / "deployments/gamma-web.yaml").unlink()
-    result = api.apply(repo, now=NOW, commit=False)
+    apply_interrupted_at(engine_git, monkeypatch, "step-written", 1)
+    (engine_git / "models/gamma.yaml").unlink()
+    (engine_git / "deployments/gamma-web.yaml").unlink()
+    result = api.apply(engine_git, now=NOW, commit=False)
     assert result.resumed
     assert result.warnings == [
         "step register:Model/alpha@1.0.0 was interrupted and the specs changed since; "
@@ -92,9 +84,9 @@ def test_interrupted_step_is_reported_when_the_specs_changed_meanwhile(
 
 
 def test_failed_step_is_retried_by_the_next_apply(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
+    engine_git: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    artifact = repo / "artifacts/gamma/1.0.0.safetensors"
+    artifact = engine_git / "artifacts/gamma/1.0.0.safetensors"
     data = artifact.read_bytes()
     original = executor.HANDLERS["register"]
 
@@ -105,16 +97,16 @@ def test_failed_step_is_retried_by_the_next_apply(
 
     with monkeypatch.context() as patch:
         patch.setitem(executor.HANDLERS, "register", flaky)
-        first = api.apply(repo, now=NOW)
+        first = api.apply(engine_git, now=NOW)
     assert first.exit_code == 1
     assert {o.step.id: o.status for o in first.outcomes}[
         "deploy:Deployment/gamma-web@1.0.0:stable"
     ] == ("skipped")
     assert artifact.read_bytes() == data
-    second = api.apply(repo, now=NOW)
+    second = api.apply(engine_git, now=NOW)
     assert second.exit_code == 0 and not second.resumed
     assert [o.step.id for o in second.outcomes] == [
         "register:Model/gamma@1.0.0",
         "deploy:Deployment/gamma-web@1.0.0:stable",
     ]
-    assert len(trailers(repo)) == 10
+    assert len(trailers(engine_git)) == 10

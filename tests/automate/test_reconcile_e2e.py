@@ -59,6 +59,17 @@ def remote_file(remote: Path, path: str) -> str:
     return git(remote, "show", f"main:{path}")
 
 
+def commit_weekly_rule(work: Path) -> None:
+    """Something for the tool to commit: a schedule rule fires on its first run."""
+    (work / "rules" / "weekly.yaml").write_text(
+        "apiVersion: mlops-gitops/v1\nkind: Rule\nmetadata:\n  name: weekly\n"
+        "spec:\n  deployment: cancer-prod\n"
+        '  triggers:\n    - {type: schedule, cron: "0 3 * * 1"}\n'
+        "  actions:\n    - {type: send_alert, channel: log}\n"
+    )
+    commit_all(work, "weekly rule")
+
+
 def test_drift_rollback_is_a_commit_applied_and_pushed_then_nothing(
     remote: Path, reconciled: Path, tmp_path: Path
 ) -> None:
@@ -265,14 +276,7 @@ def test_a_push_refused_for_good_fails_at_once(reconciled: Path, tmp_path: Path)
     remote = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(reconciled), str(remote))
     work = clone(remote, tmp_path / "work", reconciled)
-    # Something for the tool to commit: a schedule rule fires on its first run.
-    (work / "rules" / "weekly.yaml").write_text(
-        "apiVersion: mlops-gitops/v1\nkind: Rule\nmetadata:\n  name: weekly\n"
-        "spec:\n  deployment: cancer-prod\n"
-        '  triggers:\n    - {type: schedule, cron: "0 3 * * 1"}\n'
-        "  actions:\n    - {type: send_alert, channel: log}\n"
-    )
-    commit_all(work, "weekly rule")
+    commit_weekly_rule(work)
     hook = remote / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'main is protected' >&2\nexit 1\n")
     hook.chmod(0o755)
@@ -294,13 +298,7 @@ def test_a_moved_branch_never_costs_uncommitted_changes(reconciled: Path, tmp_pa
     (other / "NOTES.md").write_text("notes\n")
     commit_all(other, "Add notes")
     git(other, "push", "-q", "origin", "main")
-    (work / "rules" / "weekly.yaml").write_text(
-        "apiVersion: mlops-gitops/v1\nkind: Rule\nmetadata:\n  name: weekly\n"
-        "spec:\n  deployment: cancer-prod\n"
-        '  triggers:\n    - {type: schedule, cron: "0 3 * * 1"}\n'
-        "  actions:\n    - {type: send_alert, channel: log}\n"
-    )
-    commit_all(work, "weekly rule")
+    commit_weekly_rule(work)
     mlops = work / "mlops.yaml"
     mlops.write_text(mlops.read_text() + "# a local edit, not committed\n")
     done = run_process("--repo", work, "reconcile", "--now", T1, "--push")
