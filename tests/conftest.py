@@ -21,9 +21,10 @@ from tests.support.git import init_git  # noqa: E402
 from tests.support.repos import copy_repo, engine_repo_v1  # noqa: E402
 from tests.support.values import NOW  # noqa: E402
 
-SLOW_FIXTURES = {"live", "deployed", "reconciled"}
-"""Fixtures that start a server or processes, or build a repository through several applies:
-a test using one is slow."""
+SLOW_FIXTURES = {"live", "hook", "deployed", "reconciled", "loop_template", "example_git"}
+"""A test using one of these (directly or through another fixture) is slow: they start a
+server, or work on example-repo's real models, whose scans, loads and training take seconds.
+Small repositories of safetensors artifacts (`SpecRepo`) are the fast way to the same code."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -63,6 +64,12 @@ def engine_git(tmp_path: Path) -> Path:
     engine_repo_v1(root)
     init_git(root)
     return root
+
+
+@pytest.fixture
+def example_git(tmp_path: Path) -> Path:
+    """example-repo as shipped (policies, models and data) in git at tmp_path/repo."""
+    return example_in_git(tmp_path / "repo")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from tests.support.artifacts import safetensors_bytes
 from tests.support.cli import run_cli
-from tests.support.example import example_in_git
 from tests.support.git import git, init_git
 from tests.support.repos import API
 
@@ -22,9 +21,9 @@ def iso(value: datetime) -> str:
 
 
 def test_example_repo_apply_blocks_production_until_staging_served_long_enough(
-    tmp_path: Path,
+    example_git: Path,
 ) -> None:
-    repo = example_in_git(tmp_path / "repo")
+    repo = example_git
 
     def run(*args: str) -> tuple[int, str]:
         done = run_cli("--repo", repo, *args)

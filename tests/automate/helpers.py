@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tests.support.cli import run_cli
+from tests.support.cli import require_slow, run_cli
 from tests.support.git import commit_all
 
 DEPLOYMENT = "cancer-prod"
@@ -184,6 +184,7 @@ class Hook:
     """
 
     def __init__(self) -> None:
+        require_slow("starts a server")
         self.plan: list[int | str] = []
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()

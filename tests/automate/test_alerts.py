@@ -136,6 +136,7 @@ def test_webhook_to_a_server_that_never_answers_is_bounded(hook: Hook, tmp_path:
     assert 0.9 <= elapsed < 3.0
 
 
+@pytest.mark.slow
 def test_webhook_to_a_closed_port_fails_without_hanging(tmp_path: Path) -> None:
     hook = Hook()
     url = hook.url

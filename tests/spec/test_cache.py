@@ -286,6 +286,7 @@ def _refuse(root: Path, path: Path, data: bytes) -> None:
     raise PermissionError(13, "Permission denied", str(path))
 
 
+@pytest.mark.slow  # the whole corpus again, six runs a case
 @pytest.mark.parametrize("case", CASES)
 def test_error_output_is_identical_with_a_warm_cache(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

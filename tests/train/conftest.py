@@ -6,10 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.example import example_in_git
-
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """example-repo in git (nothing applied: training needs only the specs and data)."""
-    return example_in_git(tmp_path / "repo")
+def repo(example_git: Path) -> Path:
+    """example-repo in git, nothing applied: training needs only the specs and the data."""
+    return example_git
