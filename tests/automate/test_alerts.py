@@ -17,10 +17,10 @@ import pytest
 from mlops_gitops.automate import alerts
 from mlops_gitops.spec import models as m
 from tests.automate.helpers import (
-    allow_private_webhooks,
     REPORT,
     RULE_FILE,
     Hook,
+    allow_private_webhooks,
     reconcile,
     reconcile_text,
     report,

@@ -21,17 +21,18 @@ from mlops_gitops.automate import alerts
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.spec import models as m
 from mlops_gitops.train import sources
-from tests.automation.conftest import Reconcile
-from tests.automation.helpers import (
+from tests.automate.helpers import (
     RULE_FILE,
     allow_private_webhooks,
     commit_all,
+    reconcile,
     report,
     rule_result,
     write_report,
     write_rule,
 )
 from tests.security.servers import Server, answer, redirect, slow_body, slow_headers
+from tests.support.cli import run_cli
 
 NOW = "2026-11-27T12:00:00Z"
 MARGIN = 0.6
@@ -85,7 +86,7 @@ def add_version(repo: Path, url: str) -> None:
 # ---------------------------------------------------------------- deadlines
 
 
-def test_a_slow_header_webhook_cannot_hold_reconcile(repo: Path, reconcile: Reconcile) -> None:
+def test_a_slow_header_webhook_cannot_hold_reconcile(repo: Path) -> None:
     """The server sends its headers one byte every 0.25 s, forever: each try ends at its
     `timeout_seconds`, and reconcile finishes, the alert reported as not delivered."""
     with Server(slow_headers()) as server:
@@ -126,9 +127,7 @@ def test_a_webhook_is_judged_by_its_status_a_slow_body_is_not_waited_for(
 # ---------------------------------------------------------------- redirects
 
 
-def test_a_webhook_redirect_to_an_internal_port_is_reported_not_followed(
-    repo: Path, reconcile: Reconcile
-) -> None:
+def test_a_webhook_redirect_to_an_internal_port_is_reported_not_followed(repo: Path) -> None:
     with Server(answer()) as internal, Server(redirect("")) as front:
         front.behaviour = redirect(f"{internal.url}/admin/delete?all=1")
         allow_private_webhooks(repo)
@@ -151,12 +150,12 @@ def test_an_http_source_redirect_is_an_error(tmp_path: Path) -> None:
         assert internal.connections == []
 
 
-def test_an_artifact_redirect_blocks_the_version_in_plan(repo: Path, reconcile: Reconcile) -> None:
+def test_an_artifact_redirect_blocks_the_version_in_plan(repo: Path) -> None:
     model = (repo / "artifacts/cancer-detector/1.2.0/model.skops").read_bytes()
     with Server(answer(body=model)) as internal, Server(redirect("")) as front:
         front.behaviour = redirect(f"{internal.url}/model.skops", status=301)
         add_version(repo, f"{front.url}/model.skops")
-        plan = json.loads(reconcile.run(["--repo", str(repo), "plan", "--format", "json"]))
+        plan = json.loads(run_cli("--repo", repo, "plan", "--format", "json", expect=0).out)
         assert internal.connections == []
     [step] = [s for s in plan["steps"] if s["id"] == "register:Model/cancer-detector@1.3.0"]
     assert step["status"] == "blocked"
@@ -195,23 +194,21 @@ def test_link_local_and_metadata_addresses_are_refused_even_with_the_opt_in(
 
 
 @pytest.mark.parametrize("url", FORBIDDEN[:4] + FORBIDDEN[-3:])
-def test_validate_refuses_a_metadata_webhook_with_its_place(
-    url: str, repo: Path, reconcile: Reconcile
-) -> None:
+def test_validate_refuses_a_metadata_webhook_with_its_place(url: str, repo: Path) -> None:
     allow_private_webhooks(repo)
     path = page_rule(repo, url)
-    out = reconcile.run(["--repo", str(repo), "validate", "--format", "json"], code=1)
+    out = run_cli("--repo", repo, "validate", "--format", "json", expect=1).out
     [error] = json.loads(out)["errors"]
     assert (error["path"], error["line"], error["field"]) == (path, 10, "spec.actions[0].url")
     assert "metadata" in error["message"]
 
 
-def test_a_loopback_webhook_needs_the_projects_opt_in(repo: Path, reconcile: Reconcile) -> None:
+def test_a_loopback_webhook_needs_the_projects_opt_in(repo: Path) -> None:
     with Server(answer()) as server:
         path = page_rule(repo, f"{server.url}/hook")
-        reconcile.run(["--repo", str(repo), "reconcile", "--now", NOW], code=1)
+        run_cli("--repo", repo, "reconcile", "--now", NOW, expect=1)
         assert server.connections == []
-        out = reconcile.run(["--repo", str(repo), "validate", "--format", "json"], code=1)
+        out = run_cli("--repo", repo, "validate", "--format", "json", expect=1).out
         [error] = json.loads(out)["errors"]
         assert (error["path"], error["line"]) == (path, 10)
         assert "security.allow_private_webhooks: true" in error["message"]
@@ -301,27 +298,27 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("url", "message"), MALFORMED)
 def test_a_malformed_webhook_url_is_a_located_validate_error(
-    url: str, message: str, repo: Path, reconcile: Reconcile
+    url: str, message: str, repo: Path
 ) -> None:
     """`http://[::1/hook` used to pass validate and then fail every reconcile with exit 4."""
     path = page_rule(repo, url.replace("\\", "\\\\"))
-    out = reconcile.run(["--repo", str(repo), "validate", "--format", "json"], code=1)
+    out = run_cli("--repo", repo, "validate", "--format", "json", expect=1).out
     [error] = json.loads(out)["errors"]
     assert (error["path"], error["line"], error["field"]) == (path, 10, "spec.actions[0].url")
     assert message in error["message"]
-    reconcile.run(["--repo", str(repo), "reconcile", "--now", NOW], code=1)
+    run_cli("--repo", repo, "reconcile", "--now", NOW, expect=1)
 
 
 @pytest.mark.parametrize(("url", "message"), [*MALFORMED[:3], (FORBIDDEN[0], "metadata")])
 def test_a_bad_http_source_url_is_a_located_validate_error(
-    url: str, message: str, repo: Path, reconcile: Reconcile
+    url: str, message: str, repo: Path
 ) -> None:
     pipeline = repo / "pipelines/cancer-train.yaml"
     text = pipeline.read_text()
     old = "    - type: file\n      path: data/train/cancer.csv"
     pipeline.write_text(text.replace(old, f'    - type: http\n      url: "{url}"'))
     line = text.splitlines().index("    - type: file") + 2
-    out = reconcile.run(["--repo", str(repo), "validate", "--format", "json"], code=1)
+    out = run_cli("--repo", repo, "validate", "--format", "json", expect=1).out
     [error] = json.loads(out)["errors"]
     assert (error["path"], error["line"]) == ("pipelines/cancer-train.yaml", line)
     assert error["field"] == "spec.data_sources[0].url"

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.automate.helpers import (
-    allow_private_webhooks,
     DEPLOYMENT_FILE,
     REPORT,
     RULE_FILE,
     Hook,
+    allow_private_webhooks,
     write_traffic,
 )
 from tests.support.cli import run_process, spawn

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from mlops_gitops import cli
 from mlops_gitops.urls import redact_text, redact_url
-from tests.automation.helpers import RULE_FILE, commit_all, report, write_report, write_rule
+from tests.automate.helpers import RULE_FILE, commit_all, report, write_report, write_rule
 from tests.security.servers import Server, answer
 
 SECRET = "s3cr3t-Zq9v"

@@ -32,7 +32,7 @@ def scheduler() -> Iterator[str]:
 
 
 def on_dask(spec: MonitorRepo, address: str) -> None:
-    spec._write(
+    spec.write(
         "mlops.yaml",
         {
             "apiVersion": "mlops-gitops/v1",
@@ -79,17 +79,13 @@ def both(tmp_path: Path, address: str, monitoring: dict[str, Any]) -> dict[str, 
     return reports
 
 
-def test_dask_equals_local_below_the_exact_limit(
-    tmp_path: Path, env: dict[str, str], scheduler: str
-) -> None:
+def test_dask_equals_local_below_the_exact_limit(tmp_path: Path, scheduler: str) -> None:
     reports = both(tmp_path, scheduler, {"window": {"records": 2_000}})
     assert reports["dask"]["window"]["records"] == 2_000
     close(reports["local"], reports["dask"])
 
 
-def test_dask_equals_local_within_the_sketch_bound(
-    tmp_path: Path, env: dict[str, str], scheduler: str
-) -> None:
+def test_dask_equals_local_within_the_sketch_bound(tmp_path: Path, scheduler: str) -> None:
     settings = {
         "window": {"records": 2_500},
         "exact_max_records": 400,
@@ -109,7 +105,7 @@ def test_dask_equals_local_within_the_sketch_bound(
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(
-    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(engine, "CONNECT_TIMEOUT", "2s")
     spec = make(tmp_path, "nowhere", {})

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from mlops_gitops.providers.scan import scan
-from tests.support.artifacts import onnx_bytes, safetensors_bytes
 from tests.security.samples import CLEAN_SKOPS, Payload, evil_joblib, evil_pickle, untrusted_skops
+from tests.support.artifacts import onnx_bytes, safetensors_bytes
 
 
 def test_malicious_pickle_is_unsafe(tmp_path: Path) -> None:

@@ -21,9 +21,11 @@ from mlops_gitops.providers import scan as scan_mod
 from mlops_gitops.providers.scan import ScanJob, scan_many, verdict_key
 from mlops_gitops.spec.check import load
 from mlops_gitops.workspace import Workspace
-from tests.engine.conftest import RunCli
-from tests.engine.helpers import EXAMPLE_REPO, NOW, SpecRepo, init_git
 from tests.security.crafted import evil_pickle
+from tests.support.cli import run_in
+from tests.support.git import init_git
+from tests.support.repos import EXAMPLE_REPO, SpecRepo
+from tests.support.values import NOW
 
 SKOPS = EXAMPLE_REPO / "artifacts/cancer-detector/1.0.0/model.skops"
 
@@ -122,15 +124,15 @@ def test_the_key_changes_with_everything_a_verdict_depends_on() -> None:
 
 
 def test_a_recorded_verdict_is_reused_for_unchanged_content(
-    tmp_path: Path, run: RunCli, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After apply, an edit of a version's metrics re-inspects the artifact (an update step):
     the verdict recorded under the same key is used, the file is not audited again. A change
     of the trusted types is a new key: scanned again."""
     root = tmp_path / "repo"
     shared_repo(root, models=1, versions=1)
-    init_git(root, env)
-    assert run(root, "apply", "--now", NOW).code == 0
+    init_git(root)
+    assert run_in(root, "apply", "--now", NOW).code == 0
     record = json.loads((root / ".mlops/state/models/m0.json").read_text())
     scanned = record["versions"]["1.0.0"]["scan"]
     assert scanned["verdict"] == "clean" and len(scanned["key"]) == 64

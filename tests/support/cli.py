@@ -109,3 +109,8 @@ def spawn(*argv: Arg, script: str | None = None, **options: Any) -> subprocess.P
         "cwd": PROJECT,
     }
     return subprocess.Popen([*_command(script), *_strings(argv)], text=True, **settings | options)
+
+
+def run_in(repo: Arg, *argv: Arg, expect: int | None = None) -> Result:
+    """`run_cli("--repo", repo, *argv)`: the CLI in this process, against one repository."""
+    return run_cli("--repo", repo, *argv, expect=expect)

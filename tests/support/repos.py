@@ -74,7 +74,9 @@ class SpecRepo:
     def tensor(self, model: str, version: str) -> dict[str, Any]:
         """A safetensors artifact of fixed pseudo-random bytes; its version entry."""
         rel = f"artifacts/{model}/{version}.safetensors"
-        self.artifact(rel, safetensors_bytes(hashlib.sha256(f"{model}@{version}".encode()).digest() * 8))
+        self.artifact(
+            rel, safetensors_bytes(hashlib.sha256(f"{model}@{version}".encode()).digest() * 8)
+        )
         return {"version": version, "artifact": rel, "format": "safetensors"}
 
     def write_model(

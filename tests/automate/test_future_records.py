@@ -14,18 +14,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.automation.conftest import (  # noqa: F401 - fixtures used by the test
-    Reconcile,
-    env,
-    reconcile,
-    reconciled,
-    repo,
-)
-from tests.automation.helpers import (
+from tests.automate.helpers import (
     DEPLOYMENT,
     DEPLOYMENT_FILE,
     RULE_FILE,
     commit_all,
+    reconcile,
     rule_result,
     write_rule,
     write_traffic,
@@ -34,7 +28,7 @@ from tests.automation.helpers import (
 LOG = f"logs/{DEPLOYMENT}/predictions.jsonl"
 
 
-def test_a_record_from_2099_does_not_freeze_a_drift_rule(repo: Path, reconcile: Reconcile) -> None:  # noqa: F811
+def test_a_record_from_2099_does_not_freeze_a_drift_rule(repo: Path) -> None:
     (repo / RULE_FILE).unlink()
     write_rule(
         repo,
