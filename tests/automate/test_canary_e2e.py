@@ -13,10 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.automation.conftest import Reconcile
-from tests.automation.helpers import commit_all, git, head, subjects, trailers
+from tests.support.cli import run_cli
+from tests.support.git import commit_all, git, head, subjects, trailers
 
 STAGING = "deployments/cancer-staging.yaml"
 START = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -79,9 +77,7 @@ def traffic(repo: Path) -> int | None:
     return None
 
 
-def run_hours(
-    repo: Path, reconcile: Reconcile, hours: int, accuracy: dict[str, float]
-) -> list[dict[str, Any]]:
+def run_hours(repo: Path, hours: int, accuracy: dict[str, float]) -> list[dict[str, Any]]:
     decisions = []
     for hour in range(hours):
         share = (traffic(repo) or 0) / 100
@@ -89,33 +85,22 @@ def run_hours(
             break
         write_hour(repo, hour, share, accuracy)
         now = (START + timedelta(hours=hour + 1)).isoformat()
-        result = reconcile(repo, now, code=None)  # type: ignore[arg-type]
+        result = reconcile_any(repo, now)
         decisions += [c for c in result["canaries"] if c["deployment"] == "cancer-staging"]
     return decisions
 
 
-@pytest.fixture
-def reconcile_any(reconcile: Reconcile) -> Reconcile:
-    """Reconcile without asserting the exit code: production gates may block other steps."""
-
-    class Any_(Reconcile):
-        def run(self, argv: Any, code: Any = 0) -> str:
-            from mlops_gitops import cli
-
-            self.capsys.readouterr()
-            got = cli.main(["--no-color", *argv])
-            out = self.capsys.readouterr().out
-            assert got in (0, 3), out
-            return out
-
-    return Any_(reconcile.capsys)
+def reconcile_any(repo: Path, now: str) -> dict[str, Any]:
+    """`reconcile --format json`, exit 0 or 3: production gates may block other steps."""
+    done = run_cli("--repo", repo, "reconcile", "--now", now, "--format", "json")
+    assert done.code in (0, 3), done.seen
+    result: dict[str, Any] = done.json()
+    return result
 
 
-def test_an_equal_canary_steps_every_hour_then_is_promoted(
-    repo: Path, reconcile_any: Reconcile
-) -> None:
+def test_an_equal_canary_steps_every_hour_then_is_promoted(repo: Path) -> None:
     start_canary(repo)
-    decisions = run_hours(repo, reconcile_any, 5, {"1.1.0": 0.95, "1.2.0": 0.95})
+    decisions = run_hours(repo, 5, {"1.1.0": 0.95, "1.2.0": 0.95})
     assert [d["action"] for d in decisions] == ["step", "step", "step", "promote"]
     assert [d["traffic"] for d in decisions] == [25, 50, 100, 100]
     text = (repo / STAGING).read_text()
@@ -134,11 +119,9 @@ def test_an_equal_canary_steps_every_hour_then_is_promoted(
     assert not (repo / ".mlops/state/canaries/cancer-staging.json").exists()
 
 
-def test_a_worse_canary_fails_twice_and_is_removed_with_an_alert(
-    repo: Path, reconcile_any: Reconcile
-) -> None:
+def test_a_worse_canary_fails_twice_and_is_removed_with_an_alert(repo: Path) -> None:
     start_canary(repo)
-    decisions = run_hours(repo, reconcile_any, 4, {"1.1.0": 0.95, "1.2.0": 0.80})
+    decisions = run_hours(repo, 4, {"1.1.0": 0.95, "1.2.0": 0.80})
     assert [d["action"] for d in decisions] == ["fail", "abort"]
     assert decisions[0]["failures"] == 1
     failed = [c for c in decisions[1]["checks"] if c["status"] == "fail"]
@@ -150,7 +133,7 @@ def test_a_worse_canary_fails_twice_and_is_removed_with_an_alert(
     assert "canary 1.2.0 on cancer-staging: aborted" in subjects(repo)[1]
 
 
-def test_waiting_is_reported_and_commits_nothing(repo: Path, reconcile_any: Reconcile) -> None:
+def test_waiting_is_reported_and_commits_nothing(repo: Path) -> None:
     start_canary(repo)
     result = reconcile_any(repo, START.isoformat())
     [decision] = [c for c in result["canaries"] if c["deployment"] == "cancer-staging"]
@@ -167,11 +150,7 @@ def test_waiting_is_reported_and_commits_nothing(repo: Path, reconcile_any: Reco
     assert head(repo) == before  # nothing new: no commit, no CI loop
 
 
-def test_a_tampered_progress_record_is_an_error_not_a_fresh_start(
-    repo: Path, reconcile_any: Reconcile, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from mlops_gitops import cli
-
+def test_a_tampered_progress_record_is_an_error_not_a_fresh_start(repo: Path) -> None:
     start_canary(repo)
     reconcile_any(repo, START.isoformat())
     record = repo / ".mlops/state/canaries/cancer-staging.json"
@@ -179,7 +158,5 @@ def test_a_tampered_progress_record_is_an_error_not_a_fresh_start(
     data["failures"] = -3
     record.write_text(json.dumps(data))
     git(repo, "commit", "-qam", "tamper")
-    code = cli.main(["--no-color", "--repo", str(repo), "reconcile", "--now", START.isoformat()])
-    err = capsys.readouterr().err
-    assert code == 1
-    assert ".mlops/state/canaries/cancer-staging.json: failures" in err
+    done = run_cli("--repo", repo, "reconcile", "--now", START.isoformat(), expect=1)
+    assert ".mlops/state/canaries/cancer-staging.json: failures" in done.err

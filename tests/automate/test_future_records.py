@@ -18,12 +18,12 @@ from tests.automate.helpers import (
     DEPLOYMENT,
     DEPLOYMENT_FILE,
     RULE_FILE,
-    commit_all,
     reconcile,
     rule_result,
     write_rule,
     write_traffic,
 )
+from tests.support.git import commit_all
 
 LOG = f"logs/{DEPLOYMENT}/predictions.jsonl"
 

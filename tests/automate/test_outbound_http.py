@@ -13,6 +13,7 @@ import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,6 @@ from mlops_gitops.train import sources
 from tests.automate.helpers import (
     RULE_FILE,
     allow_private_webhooks,
-    commit_all,
     reconcile,
     report,
     rule_result,
@@ -33,6 +33,7 @@ from tests.automate.helpers import (
 )
 from tests.security.servers import Server, answer, redirect, slow_body, slow_headers
 from tests.support.cli import run_cli
+from tests.support.git import commit_all
 
 NOW = "2026-11-27T12:00:00Z"
 MARGIN = 0.6
@@ -66,7 +67,8 @@ def webhook(url: str, **options: object) -> m.AlertAction:
 def post(url: str, allow_private: bool, tmp_path: Path, **options: object) -> alerts.AlertResult:
     """alerts.send as a rule calls it. The action is built without validation: the checks
     at call time must hold on their own, whatever reached them."""
-    action = m.AlertAction.model_construct(type="send_alert", channel="webhook", url=url, **options)
+    fields: dict[str, Any] = {"type": "send_alert", "channel": "webhook", "url": url, **options}
+    action = m.AlertAction.model_construct(**fields)
     now = datetime(2026, 11, 27, 12, tzinfo=UTC)
     return alerts.send(action, "drift", {}, tmp_path, now, allow_private=allow_private)
 
@@ -236,7 +238,7 @@ def test_a_name_is_resolved_and_every_address_checked(tmp_path: Path) -> None:
     """A host name that is no literal passes validate; its addresses are checked at call
     time. This machine's own name resolves to a loopback or private address."""
     name = socket.gethostname().lower()
-    found = {info[4][0] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
+    found = {str(info[4][0]) for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
     if not any(a.startswith(("127.", "10.", "192.168.", "172.")) for a in found):
         pytest.skip(f"{name} resolves to {found}, not to a private address")
     with Server(answer()) as server:

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from mlops_gitops import cli
 from mlops_gitops.urls import redact_text, redact_url
-from tests.automate.helpers import RULE_FILE, commit_all, report, write_report, write_rule
+from tests.automate.helpers import RULE_FILE, report, write_report, write_rule
 from tests.security.servers import Server, answer
+from tests.support.git import commit_all
 
 SECRET = "s3cr3t-Zq9v"
 NOW = "2026-11-27T12:00:00Z"

@@ -32,7 +32,8 @@ SHA256 = re.compile(r"\b[0-9a-f]{64}\b")
 
 def model_repo(root: Path, version: dict[str, Any], **security: bool) -> SpecRepo:
     repo = SpecRepo(root)
-    repo.write_project(**({"security": security} if security else {}))
+    spec: dict[str, Any] = {"security": security} if security else {}
+    repo.write_project(**spec)
     repo.write_model("leak", [{"version": "1.0.0", "format": "onnx"} | version])
     return repo
 

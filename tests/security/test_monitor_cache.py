@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.monitor.helpers import NOW, MonitorRepo, append, git, jsonl, record
+from tests.monitor.helpers import NOW, MonitorRepo, append, jsonl, record
 from tests.support.cli import run_process
+from tests.support.git import git
 
 LOGS = "logs/clf-prod"
 

@@ -79,7 +79,17 @@ def _edit(rel: str, change: Callable[[dict[str, Any]], object]) -> Callable[[Pat
 
 
 def _raw(rel: str, text: str) -> Callable[[Path], None]:
-    return lambda repo: (repo / rel).write_text(text)
+    def write(repo: Path) -> None:
+        (repo / rel).write_text(text)
+
+    return write
+
+
+def _replace(rel: str, old: str, new: str) -> Callable[[Path], None]:
+    def write(repo: Path) -> None:
+        (repo / rel).write_text((repo / rel).read_text().replace(old, new))
+
+    return write
 
 
 def _renamed(repo: Path) -> None:
@@ -143,9 +153,7 @@ CASES: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "a JSON string": (MODEL, _raw(MODEL, '"alpha"'), "holds a JSON str, not an object"),
     "bare NaN metric": (
         MODEL,
-        lambda repo: (repo / MODEL).write_text(
-            (repo / MODEL).read_text().replace('"metrics": {', '"metrics": {"x": NaN, ')
-        ),
+        _replace(MODEL, '"metrics": {', '"metrics": {"x": NaN, '),
         "NaN is not a number JSON allows",
     ),
     "overflowing metric": (

@@ -8,10 +8,12 @@ tests marked `slow` may.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.client
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -188,11 +190,20 @@ class CliServer:
     """`mlops-gitops serve` in a subprocess on a free loopback port: the command itself, with
     its own interpreter (so the test's client threads do not share its GIL)."""
 
-    def __init__(self, repo: Path, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, repo: Path, args: Sequence[str] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = spawn(
-            "--repo", repo, "serve", "--port", str(self.port), *args, stderr=subprocess.STDOUT
+            "--repo",
+            repo,
+            "serve",
+            "--port",
+            str(self.port),
+            *args,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
 
     def __enter__(self) -> CliServer:

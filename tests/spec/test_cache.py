@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mlops_gitops import api
+from mlops_gitops import api, fsguard
 from mlops_gitops.errors import MlopsError, SpecError
 from mlops_gitops.providers.facts import Inspector
 from mlops_gitops.spec import cache as cache_mod
@@ -277,7 +277,7 @@ def test_values_that_json_cannot_keep_are_not_cached(
 
 def test_read_only_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = make_repo(tmp_path / "repo", {"a.yaml": model("a")})
-    monkeypatch.setattr(cache_mod.fsguard, "write", _refuse)
+    monkeypatch.setattr(fsguard, "write", _refuse)
     assert summary(repo) == fresh(repo, monkeypatch)
 
 
@@ -533,7 +533,7 @@ def test_version_digests_are_reused_and_an_edit_is_seen(
     assert cache_file(repo, DIGEST_FILE).exists()
 
     computed: list[str] = []
-    real = planner.dumps
+    real = planner.dumps  # type: ignore[attr-defined]
 
     def counting(data: Any, **kwargs: Any) -> str:
         computed.append("x")
