@@ -103,8 +103,8 @@ def test_this_project_runs_no_shipped_workflow_by_accident() -> None:
     stands only where users copy it from, and in example-repo (a GitOps repository of its
     own once copied out), never in this project's .github/workflows."""
     assert copies_of_the_workflow() == [
-        "ci/github/mlops-gitops.yml",
         "example-repo/.github/workflows/mlops-gitops.yml",
+        "mlops_gitops/scaffold/files/github-workflow.yml",
     ]
     assert not (PROJECT / ".github" / "workflows" / WORKFLOW.name).exists()
 
