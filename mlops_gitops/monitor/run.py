@@ -38,11 +38,11 @@ from mlops_gitops.monitor.records import FUTURE_SKEW_SECONDS
 from mlops_gitops.monitor.references import References, stale_work_tree_caches
 from mlops_gitops.monitor.summary import WindowSummary
 from mlops_gitops.monitor.window import Policy
+from mlops_gitops.report_model import MonitoringReport, parse_report
 from mlops_gitops.safeio import dumps, read_json
 from mlops_gitops.spec import models as m
 from mlops_gitops.workspace import Workspace
 
-REPORT_FORMAT_VERSION = output.REPORT_FORMAT_VERSION
 STATE_SCHEMA_VERSION = 1
 SCHEDULER_ENV = "MLOPS_GITOPS_DASK_SCHEDULER"
 
@@ -52,7 +52,7 @@ class MonitorOutcome:
     deployment: str
     changed: bool
     reason: str
-    report: dict[str, Any] | None = None
+    report: MonitoringReport | None = None
     files: list[str] = field(default_factory=list)
     commit: str | None = None
     new_records: int = 0
@@ -229,9 +229,10 @@ class Monitor:
                 "count": bad_labels.count,
                 "examples": bad_labels.examples,
             }
+        report = parse_report(content, f"{self.reports_dir}/{name}/latest.json")
         folder = self.root / self.reports_dir / name
         files = output.write(
-            self.root, folder, f"{self.reports_dir}/{name}", content, drift, stable, summary, total
+            self.root, folder, f"{self.reports_dir}/{name}", report, drift, stable, summary, total
         )
         state_out = {
             "schema_version": STATE_SCHEMA_VERSION,
@@ -243,7 +244,7 @@ class Monitor:
             "window_records": summary.records,
         }
         fsguard.write(self.root, self._state_path(name), output.json_bytes(state_out))
-        outcome = MonitorOutcome(name, True, f"{new} new records", content, files, new_records=new)
+        outcome = MonitorOutcome(name, True, f"{new} new records", report, files, new_records=new)
         if commit and git.is_repo(self.root):
             paths = [
                 f"{self.reports_dir}/{name}",
@@ -254,7 +255,7 @@ class Monitor:
             outcome.commit = git.commit(
                 self.root,
                 existing,
-                output.message(name, content, new),
+                output.message(name, report, new),
                 self.ws.project.git.author,
             )
         return outcome

@@ -476,3 +476,20 @@ def test_freeze_window_opens_and_closes_by_now(repo: Path, reconcile: Reconcile)
     assert [s["status"] for s in during["apply"]["steps"]] == ["blocked"]
     after = reconcile(repo, "2026-11-30T06:00:00Z")  # 60 hours later it has closed
     assert [s["status"] for s in after["apply"]["steps"]] == ["done"]
+
+
+def test_a_tampered_report_stops_the_rule_with_the_file_and_field(
+    repo: Path, reconcile: Reconcile
+) -> None:
+    use_rule(
+        repo, "errors", "  triggers:\n    - {type: error_rate_increase, above: 0.05}\n" + LOG_ALERT
+    )
+    # A string where a number belongs: no half-read report may drive (or silence) a rule.
+    write_report(repo, report(versions={"1.2.0": {"error_rate": "0.9"}}))
+    before = head(repo)
+    result = rule_result(reconcile(repo, "2026-11-27T12:00:00Z"), "errors")
+    assert not result["fired"] and not result["acted"]
+    assert result["explanation"].startswith(
+        f"{REPORT}: not a monitoring report: versions.1.2.0.error_rate"
+    )
+    assert head(repo) == before
