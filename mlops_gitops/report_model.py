@@ -30,7 +30,7 @@ class ReportError(MlopsError):
 
 
 class Part(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
 
 class Latency(Part):
@@ -112,10 +112,75 @@ class Window(Part):
     labelled: Count = 0
 
 
+class FeatureQuality(Part):
+    missing_share: Number = 0.0
+    invalid_share: Number = 0.0
+    type_violations: Count | None = None
+    out_of_range: Count | None = None
+    unseen_categories: Count | None = None
+
+
+class Schema(Part):
+    missing_columns: list[str] = Field(default_factory=list)
+    new_columns: list[str] = Field(default_factory=list)
+    changes: Count = 0
+
+
 class DataQuality(Part):
+    """Malformed records, and against the stable reference: per-feature quality and schema.
+    The reference-based numbers are None in a report written before they existed."""
+
     malformed_records: Count = 0
     missing: dict[str, Number | None] = Field(default_factory=dict)
     events: list[str] = Field(default_factory=list)
+    features: dict[str, FeatureQuality] = Field(default_factory=dict)
+    invalid_share: Number | None = None
+    missing_share: Number | None = None
+    schema_: Schema | None = Field(None, alias="schema")
+
+    def numbers(self) -> dict[str, float]:
+        """What a gate or trigger bounds, by the names `data_quality` limits expand to."""
+        out: dict[str, float] = {}
+        if self.invalid_share is not None:
+            out["data_quality_invalid_share"] = self.invalid_share
+        if self.missing_share is not None:
+            out["data_quality_missing_share"] = self.missing_share
+        if self.schema_ is not None:
+            out["data_quality_schema_changes"] = float(self.schema_.changes)
+        return out
+
+
+class OutputDrift(Part):
+    """One drift test of the model's outputs or of the labels against the reference."""
+
+    available: bool = False
+    reason: str | None = None
+    method: str | None = None
+    statistic: Number | None = None
+    p_value: Number | None = None
+    threshold: Number | None = None
+    drifted: bool = False
+
+
+class Estimate(Part):
+    value: Number | None = None
+    lower: Number | None = None
+    upper: Number | None = None
+
+
+class EstimatedPerformance(Part):
+    """Accuracy and ROC AUC expected from calibrated scores, before labels arrive."""
+
+    available: bool = False
+    reason: str | None = None
+    accuracy: Estimate | None = None
+    roc_auc: Estimate | None = None
+
+
+class Outputs(Part):
+    prediction_drift: OutputDrift = OutputDrift()
+    target_drift: OutputDrift = OutputDrift()
+    estimated_performance: EstimatedPerformance = EstimatedPerformance()
 
 
 class MonitoringReport(Part):
@@ -130,10 +195,11 @@ class MonitoringReport(Part):
     drift: Drift = Drift()
     comparison: dict[str, Any] = Field(default_factory=dict)
     data_quality: DataQuality = DataQuality()
+    outputs: Outputs | None = None
 
     def to_bytes(self) -> bytes:
         """The JSON as built: fields never set are not invented."""
-        return dump_bytes(self.model_dump(mode="json", exclude_unset=True))
+        return dump_bytes(self.model_dump(mode="json", exclude_unset=True, by_alias=True))
 
 
 def parse_report(data: Any, where: str) -> MonitoringReport:

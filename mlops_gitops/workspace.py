@@ -240,7 +240,8 @@ PROM = "prometheus:"
 
 
 def observed_numbers(numbers: VersionReport, report: MonitoringReport) -> dict[str, float]:
-    """The numbers a gate can name: error_rate, performance metrics, latency, drift share."""
+    """The numbers a gate can name: error_rate, performance metrics, latency, drift share,
+    data quality."""
     flat: dict[str, float] = {}
     if numbers.error_rate is not None:
         flat["error_rate"] = numbers.error_rate
@@ -248,6 +249,7 @@ def observed_numbers(numbers: VersionReport, report: MonitoringReport) -> dict[s
     for quantile, value in numbers.latency_ms.quantiles().items():
         flat[f"latency_{quantile}_ms"] = value
     flat["drift_share"] = report.drift.share_drifted
+    flat.update(report.data_quality.numbers())
     return flat
 
 

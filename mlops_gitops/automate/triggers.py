@@ -106,6 +106,10 @@ def evaluate_trigger(
             return _data_drift(trigger, seen)
         case m.ErrorRateTrigger() | m.LatencyTrigger() | m.PerformanceTrigger():
             return _on_version(trigger, seen)
+        case m.DataQualityTrigger():
+            return _data_quality(trigger, seen)
+        case m.OutputDriftTrigger():
+            return _output_drift(trigger, seen)
         case _:
             assert_never(trigger)
 
@@ -181,6 +185,58 @@ def _data_drift(trigger: m.DataDriftTrigger, seen: Seen) -> TriggerResult:
         f"({feature.method} {value:.4g}, threshold {feature.threshold}) ({source})",
         value,
         feature.threshold,
+    )
+
+
+def _data_quality(trigger: m.DataQualityTrigger, seen: Seen) -> TriggerResult:
+    """Fires on the first limit exceeded; quiet, listing every number, when none is."""
+    found = seen.report.data_quality.numbers()
+    shown = []
+    for number, most in trigger.limits().items():
+        value = found.get(number)
+        name = number.removeprefix("data_quality_").replace("_", " ")
+        if value is None:
+            return TriggerResult(
+                "data_quality", False, f"{seen.source} has no {name} (written by an older monitor)"
+            )
+        if value > most:
+            return TriggerResult(
+                "data_quality",
+                True,
+                f"data quality: {name} {value:.4g} > {most:g} ({seen.source})",
+                value,
+                most,
+            )
+        shown.append(f"{name} {value:.4g} <= {most:g}")
+    return TriggerResult("data_quality", False, f"data quality: {', '.join(shown)} ({seen.source})")
+
+
+def _output_drift(trigger: m.OutputDriftTrigger, seen: Seen) -> TriggerResult:
+    what = trigger.type.replace("_", " ")
+    outputs = seen.report.outputs
+    test = None if outputs is None else getattr(outputs, trigger.type)
+    if test is None or not test.available:
+        why = f": {test.reason}" if test is not None and test.reason else ""
+        return TriggerResult(trigger.type, False, f"no {what} in {seen.source}{why}")
+    value = test.statistic or 0.0
+    if trigger.statistic_above is not None:
+        fired = value > trigger.statistic_above
+        return TriggerResult(
+            trigger.type,
+            fired,
+            f"{what}: {test.method} {value:.4g} {'>' if fired else '<='} "
+            f"{trigger.statistic_above:g} ({seen.source})",
+            value,
+            trigger.statistic_above,
+        )
+    return TriggerResult(
+        trigger.type,
+        test.drifted,
+        f"{what}: {'drifted' if test.drifted else 'no drift'} ({test.method} {value:.4g}, "
+        f"p {test.p_value if test.p_value is None else format(test.p_value, '.3g')}, "
+        f"threshold {test.threshold}) ({seen.source})",
+        value,
+        test.threshold,
     )
 
 

@@ -163,7 +163,7 @@ def write(
         if old.endswith(".svg") and f"charts/{old}" not in current:
             fsguard.remove(root, charts_dir / old)
     fsguard.write(root, folder / "latest.json", content.to_bytes())
-    plain = content.model_dump(mode="json", exclude_unset=True)
+    plain = content.model_dump(mode="json", exclude_unset=True, by_alias=True)
     markdown = render_markdown(plain, chart_files, service_files)
     fsguard.write(root, folder / "latest.md", markdown.encode())
     return [f"{rel_folder}/{rel}" for rel in ("latest.json", "latest.md", *sorted(current))]

@@ -37,6 +37,8 @@ class SummaryPlan:
     task: str
     labels: dict[str, Any]
     exact_max_records: int
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Numeric features -> the bounds past which a value counts as out of range."""
     sketch_k: int = 2000
     chart_sample: int = 50_000
 

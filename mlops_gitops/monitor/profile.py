@@ -59,6 +59,16 @@ class FeatureProfile:
     sample: list[float] | list[str]  # sorted; all values when exact
     categories: dict[str, int]  # categorical: counts per category, sorted by category
     exact: bool  # True when the sample is the whole reference
+    low: float | None = None  # numeric, subsampled: the smallest and largest reference value
+    high: float | None = None  # (an exact sample holds them itself)
+
+    def value_range(self) -> tuple[float, float] | None:
+        """The smallest and largest reference value of a numeric feature."""
+        if self.kind != "numeric" or not self.sample:
+            return None
+        if self.low is not None and self.high is not None:
+            return self.low, self.high
+        return float(self.sample[0]), float(self.sample[-1])
 
     def sample_array(self) -> FloatArray:
         """The numeric sample as a sorted float64 array."""
@@ -77,6 +87,7 @@ class FeatureProfile:
             "sample": list(self.sample),
             "categories": dict(self.categories),
             "exact": self.exact,
+            **({"low": self.low, "high": self.high} if self.low is not None else {}),
         }
 
     @classmethod
@@ -101,6 +112,8 @@ class FeatureProfile:
             sample=sample,
             categories={str(k): int(v) for k, v in data["categories"].items()},
             exact=bool(data["exact"]),
+            low=None if data.get("low") is None else float(data["low"]),
+            high=None if data.get("high") is None else float(data["high"]),
         )
 
 
@@ -309,6 +322,8 @@ def _numeric_profile(name: str, series: pd.Series, sha256: str) -> FeatureProfil
         sample=[float(v) for v in sample],
         categories={},
         exact=count <= SAMPLE_SIZE,
+        low=None if count <= SAMPLE_SIZE else float(ordered[0]),
+        high=None if count <= SAMPLE_SIZE else float(ordered[-1]),
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.monitor import engine, numbers, output
+from mlops_gitops.monitor import engine, numbers, output, quality
 from mlops_gitops.monitor.drift import DriftReport, compute_drift, resolve_method
 from mlops_gitops.monitor.prepare import SummaryPlan
 from mlops_gitops.monitor.profile import ReferenceProfile
@@ -72,9 +72,14 @@ class MonitorOutcome:
 
 
 def summary_plan(
-    spec: m.DeploymentSpec, profiles: list[ReferenceProfile], labels: dict[str, Any], task: str
+    spec: m.DeploymentSpec,
+    profiles: list[ReferenceProfile],
+    labels: dict[str, Any],
+    task: str,
+    stable: ReferenceProfile | None = None,
 ) -> SummaryPlan:
-    """What the readers must keep, from every reference profile a report compares against."""
+    """What the readers must keep, from every reference profile a report compares against;
+    data quality is judged against the stable version's."""
     numeric: dict[str, list[tuple[float, ...]]] = {}
     categorical: set[str] = set()
     quantiles: set[str] = set()
@@ -95,6 +100,7 @@ def summary_plan(
         task=task,
         labels=labels,
         exact_max_records=spec.monitoring.exact_max_records,
+        ranges=quality.bounds(stable, spec.monitoring.range_tolerance) if stable else {},
     )
 
 
@@ -203,7 +209,7 @@ class Monitor:
         labels = read_labels(spec.monitoring.labels, self.root, bad_labels)
         profiles = self._profiles(model, spec)
         stable = profiles.get(spec.version)
-        plan = summary_plan(spec, list(profiles.values()), labels, model.spec.task)
+        plan = summary_plan(spec, list(profiles.values()), labels, model.spec.task, stable)
         window = spec.monitoring.window
         now = self.now.timestamp()
         if window.duration is not None:
@@ -223,6 +229,9 @@ class Monitor:
         generated = self.now.isoformat(timespec="seconds")
         content = output.report(
             name, spec, generated, summary, versions, drift, malformed, result.events
+        )
+        content["data_quality"] |= quality.section(
+            total, stable, summary.records, spec.monitoring.range_tolerance
         )
         if spec.monitoring.labels:
             content["data_quality"]["malformed_labels"] = {

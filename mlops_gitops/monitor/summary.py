@@ -5,8 +5,9 @@ any order: batches of one file, files, and machines (the Dask engine) each summa
 and the parts are merged. Per model version:
 
 * counts: records, errors, labelled records, first and last timestamp;
-* per numeric feature: finite, non-finite and invalid counts, the sum, the counts on each
-  reference's bins (exact, so PSI and Jensen-Shannon are exact), and :class:`Quantiles`;
+* per numeric feature: finite, non-finite, invalid (text) and out-of-range counts, the sum,
+  the counts on each reference's bins (exact, so PSI and Jensen-Shannon are exact), and
+  :class:`Quantiles`;
 * per categorical feature: counts per category (exact, so chi-square and Jensen-Shannon are);
 * per feature, how many records have a value (data quality);
 * latency :class:`Quantiles`; performance as a confusion matrix and per-class score
@@ -141,6 +142,9 @@ class NumericSummary:
     count: int = 0
     nonfinite: int = 0
     invalid: int = 0
+    """Values that are not numbers (text): type violations, not missing values."""
+    outside: int = 0
+    """Finite values past the reference range by more than the tolerance."""
     total: float = 0.0
     hist: dict[tuple[float, ...], npt.NDArray[np.int64]] = field(default_factory=dict)
     """Counts per reference bin, by the reference's bin edges."""
@@ -150,6 +154,7 @@ class NumericSummary:
         self.count += other.count
         self.nonfinite += other.nonfinite
         self.invalid += other.invalid
+        self.outside += other.outside
         self.total += other.total
         for edges, counts in other.hist.items():
             mine = self.hist.get(edges)
@@ -361,8 +366,13 @@ def _numeric(
     nan = int(np.count_nonzero(np.isnan(values)))
     with np.errstate(over="ignore", invalid="ignore"):
         total = float(np.sum(data, dtype=np.float64))
+    bounds = plan.ranges.get(name)
+    outside = 0
+    if bounds is not None:
+        outside = int(np.count_nonzero((data < bounds[0]) | (data > bounds[1])))
     out = NumericSummary(
         count=int(data.size),
+        outside=outside,
         nonfinite=int(values.size - data.size - nan),
         invalid=bad,
         total=total,

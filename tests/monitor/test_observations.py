@@ -132,3 +132,36 @@ def test_a_damaged_report_is_no_observation(applied: MonitorRepo) -> None:
     (applied.root / SOURCE).write_text("{ not json")
     workspace: Workspace = api.open_workspace(applied.root)
     assert workspace.observations() == {}
+
+
+def test_a_data_quality_gate_blocks_on_invalid_values_and_names_the_report(
+    applied: MonitorRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [record(i, "1.1.0", x="n/a" if i < 2 else None) for i in range(40)]
+    append(applied.root / STAGING_LOGS / "p.jsonl", jsonl(records))
+    api.monitor(applied.root, now=NOW)
+    gate = {"data_quality": {"max_invalid_share": 0.01, "schema_changes": 0}}
+    applied.deployment("clf-prod", version="1.1.0", promotion={"gates": gate})
+    git(applied.root, "commit", "-q", "-am", "clf-prod: promote 1.1.0")
+    code, out = cli_run(capsys, applied.root, "plan", "--now", NOW, "--format", "json")
+    assert code == 0, out
+    gates = gates_of(json.loads(out))
+    invalid = gates["data_quality_invalid_share"]
+    assert (invalid["op"], invalid["threshold"], invalid["value"]) == ("<=", 0.01, 2 / 40)
+    assert invalid["source"] == SOURCE and not invalid["passed"]
+    assert gates["data_quality_schema_changes"]["passed"]
+    assert gates["data_quality_schema_changes"]["value"] == 0
+    code, out = cli_run(capsys, applied.root, "apply", "--now", NOW)
+    assert code == 3 and "blocked" in out
+
+
+def test_a_bad_data_quality_gate_is_a_spec_error(
+    applied: MonitorRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gate = {"data_quality": {"max_invalid_share": 2}}
+    applied.deployment("clf-prod", version="1.1.0", promotion={"gates": gate})
+    code, out = cli_run(capsys, applied.root, "validate")
+    assert code != 0
+    assert "deployments/clf-prod.yaml" in out
+    assert "data_quality.max_invalid_share: Input should be less than or equal to 1" in out
+    assert "Traceback" not in out
