@@ -179,6 +179,7 @@ class EstimatedPerformance(Part):
 
 class Outputs(Part):
     prediction_drift: OutputDrift = OutputDrift()
+    score_drift: OutputDrift = OutputDrift()
     target_drift: OutputDrift = OutputDrift()
     estimated_performance: EstimatedPerformance = EstimatedPerformance()
 

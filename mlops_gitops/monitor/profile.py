@@ -33,10 +33,12 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 import numpy.typing as npt
 
+from mlops_gitops.monitor.outputs import OUTPUT_NAMES, Calibration, calibrate
+
 if TYPE_CHECKING:  # pandas is loaded only to build a profile or to read raw values
     import pandas as pd
 
-PROFILE_FORMAT_VERSION = "1"
+PROFILE_FORMAT_VERSION = "2"  # 2: the outputs and the calibration
 SAMPLE_SIZE = 10_000  # bounded reference sample kept for exact tests
 DECILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -126,6 +128,9 @@ class ReferenceProfile:
     features: dict[str, FeatureProfile]
     # Columns that were neither numeric nor categorical (datetimes, ...): name -> dtype.
     skipped: dict[str, str] = field(default_factory=dict)
+    # The model's outputs and the labels (see :mod:`.outputs`), by their `@` names.
+    outputs: dict[str, FeatureProfile] = field(default_factory=dict)
+    calibration: Calibration | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A deterministic, JSON-safe dict; floats survive ``json.dumps``/``loads`` exactly."""
@@ -135,6 +140,8 @@ class ReferenceProfile:
             "rows": self.rows,
             "features": {name: f.to_json() for name, f in self.features.items()},
             "skipped": dict(self.skipped),
+            "outputs": {name: f.to_json() for name, f in self.outputs.items()},
+            "calibration": self.calibration.to_json() if self.calibration else None,
         }
 
     @classmethod
@@ -151,18 +158,27 @@ class ReferenceProfile:
                 str(name): FeatureProfile.from_json(f) for name, f in data["features"].items()
             },
             skipped={str(k): str(v) for k, v in data.get("skipped", {}).items()},
+            outputs={
+                str(name): FeatureProfile.from_json(f)
+                for name, f in (data.get("outputs") or {}).items()
+            },
+            calibration=Calibration.from_json(data["calibration"])
+            if data.get("calibration")
+            else None,
         )
 
 
 def build_profile(
-    frame: pd.DataFrame, sha256: str, exclude: Collection[str] = ("target",)
+    frame: pd.DataFrame, sha256: str, exclude: Collection[str] = tuple(OUTPUT_NAMES)
 ) -> ReferenceProfile:
     """Profile every column of ``frame`` except ``exclude``.
 
     Numeric (integer or float) columns become numeric features; object, string, category and
     boolean columns become categorical features; other dtypes (datetimes, complex, ...) are listed
-    in ``skipped``.
+    in ``skipped``. The excluded `target`, `prediction` and `score` are profiled as outputs.
     """
+    import pandas as pd
+
     features: dict[str, FeatureProfile] = {}
     skipped: dict[str, str] = {}
     excluded = set(exclude)
@@ -178,7 +194,24 @@ def build_profile(
             features[name] = _numeric_profile(name, series, sha256)
         else:
             features[name] = _categorical_profile(name, series, sha256)
-    return ReferenceProfile(sha256=sha256, rows=len(frame), features=features, skipped=skipped)
+    outputs: dict[str, FeatureProfile] = {}
+    for column, name in OUTPUT_NAMES.items():
+        if column not in frame.columns or column not in excluded:
+            continue
+        series = frame[column]
+        if column == "score" or pd.api.types.is_float_dtype(series.dtype):
+            outputs[name] = _numeric_profile(name, series, sha256)
+        else:
+            outputs[name] = _categorical_profile(name, series, sha256)
+    calibration = calibrate(frame) if "prediction" in frame.columns else None
+    return ReferenceProfile(
+        sha256=sha256,
+        rows=len(frame),
+        features=features,
+        skipped=skipped,
+        outputs=outputs,
+        calibration=calibration,
+    )
 
 
 def column_kind(series: pd.Series) -> Kind | None:

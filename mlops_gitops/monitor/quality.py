@@ -62,7 +62,7 @@ def section(
             invalid = entry["unseen_categories"]
         entry["invalid_share"] = invalid / records
         features[name] = entry
-    columns = {name for name, f in total.features.items() if f.present}
+    columns = {name for name, f in total.features.items() if f.present and name[:1] != "@"}
     expected = set(profile.features) | set(profile.skipped)
     missing = sorted(set(profile.features) - columns)
     new = sorted(columns - expected)

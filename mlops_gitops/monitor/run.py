@@ -19,7 +19,7 @@ from typing import Any
 
 from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.monitor import engine, numbers, output, quality
+from mlops_gitops.monitor import engine, numbers, output, output_drift, quality
 from mlops_gitops.monitor.drift import DriftReport, compute_drift, resolve_method
 from mlops_gitops.monitor.prepare import SummaryPlan
 from mlops_gitops.monitor.profile import ReferenceProfile
@@ -93,6 +93,13 @@ def summary_plan(
                 edges.append(tuple(feature.edges))
             if resolve_method(feature, spec.monitoring.drift)[0] in ("ks", "wasserstein"):
                 quantiles.add(name)
+    if stable is not None:  # the outputs, against the stable reference only
+        for name, feature in stable.outputs.items():
+            if feature.kind == "categorical":
+                categorical.add(name)
+            else:
+                numeric[name] = [tuple(feature.edges)]
+                quantiles.add(name)
     return SummaryPlan(
         numeric=numeric,
         categorical=frozenset(categorical),
@@ -101,6 +108,7 @@ def summary_plan(
         labels=labels,
         exact_max_records=spec.monitoring.exact_max_records,
         ranges=quality.bounds(stable, spec.monitoring.range_tolerance) if stable else {},
+        calibration=stable.calibration if stable and task == "classification" else None,
     )
 
 
@@ -232,6 +240,9 @@ class Monitor:
         )
         content["data_quality"] |= quality.section(
             total, stable, summary.records, spec.monitoring.range_tolerance
+        )
+        content["outputs"] = output.clean(
+            output_drift.section(total, stable, spec.monitoring.drift)
         )
         if spec.monitoring.labels:
             content["data_quality"]["malformed_labels"] = {

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mlops_gitops.monitor.outputs import Expected
 from mlops_gitops.monitor.prepare import Rows, SummaryPlan
 
 FloatArray = npt.NDArray[np.float64]
@@ -249,7 +250,9 @@ class VersionSummary:
     latency: Quantiles = field(default_factory=Quantiles)
     performance: Performance = field(default_factory=Performance)
     features: dict[str, FeatureSummary] = field(default_factory=dict)
+    """The features, and the model's outputs under `@` names (see :mod:`.outputs`)."""
     sample: ChartSample = field(default_factory=ChartSample)
+    expected: Expected = field(default_factory=Expected)
 
     def merge(self, other: VersionSummary, plan: SummaryPlan) -> None:
         limit, k = plan.exact_max_records, plan.sketch_k
@@ -263,6 +266,7 @@ class VersionSummary:
         for name, feature in other.features.items():
             self.features.setdefault(name, FeatureSummary()).merge(feature, limit, k)
         self.sample.merge(other.sample, plan.chart_sample)
+        self.expected.merge(other.expected)
 
 
 @dataclass
@@ -278,7 +282,8 @@ class WindowSummary:
         return sum(v.labelled for v in self.versions.values())
 
     def features(self) -> set[str]:
-        return {name for v in self.versions.values() for name in v.features}
+        """The input features seen (not the `@` outputs)."""
+        return {name for v in self.versions.values() for name in v.features if name[:1] != "@"}
 
     def merge(self, other: WindowSummary, plan: SummaryPlan) -> None:
         for name, version in other.versions.items():
@@ -334,6 +339,12 @@ def _version(
     summary.latency.add(latency[~np.isnan(latency)], limit, k)
     summary.sample.merge(ChartSample(take(sample_keys), stamps, latency), plan.chart_sample)
     summary.performance = _performance(rows, idx, plan)
+    if rows.expected is not None:
+        right = take(rows.expected)
+        right = right[~np.isnan(right)]
+        summary.expected = Expected(
+            int(right.size), float(right.sum()), float(np.sum(right * (1.0 - right)))
+        )
     for name, present in rows.present.items():
         has = int(idx.size) if present is None else int(np.count_nonzero(take(present)))
         feature = FeatureSummary(present=has)

@@ -106,8 +106,9 @@ class DataQualityTrigger(DataQualityLimits):
 
 
 class OutputDriftTrigger(_Strict):
-    """Fires when the model's outputs (prediction_drift) or the labels (target_drift) drift
-    from the reference: by the test's verdict, or a statistic above a value."""
+    """Fires when the model's predictions (prediction_drift), scores (score_drift) or the
+    labels (target_drift) drift from the reference: by the test's verdict, or a statistic
+    above a value. The reference data needs `prediction`, `score` or `target` columns."""
 
-    type: Literal["prediction_drift", "target_drift"]
+    type: Literal["prediction_drift", "score_drift", "target_drift"]
     statistic_above: float | None = None
