@@ -48,6 +48,7 @@ def traffic(frame: pd.DataFrame, labelled: bool = False) -> list[dict[str, Any]]
 
 
 def monitored(tmp_path: Path, current: pd.DataFrame, labelled: bool = False) -> dict[str, Any]:
+    """The report of clf-prod over `current`, its markdown under the key "markdown"."""
     spec = MonitorRepo(tmp_path / "repo")
     calibrated(4_000, seed=1).to_csv(spec.root / "data/reference/clf-1.0.0.csv", index=False)
     spec.deployment(
@@ -55,7 +56,9 @@ def monitored(tmp_path: Path, current: pd.DataFrame, labelled: bool = False) -> 
     )
     append(spec.root / LOGS / "a.jsonl", jsonl(traffic(current, labelled)))
     api.monitor(spec.root, now=NOW, commit=False)
-    return read_report(spec.root, "clf-prod")
+    report = read_report(spec.root, "clf-prod")
+    report["markdown"] = (spec.root / "reports/clf-prod/latest.md").read_text()
+    return report
 
 
 def test_estimates_match_the_realised_performance_before_labels(
@@ -79,6 +82,8 @@ def test_estimates_match_the_realised_performance_before_labels(
     assert report["outputs"]["score_drift"]["drifted"]
     assert not report["outputs"]["prediction_drift"]["drifted"]
     assert report["outputs"]["target_drift"]["reason"] == "no target in the window yet"
+    assert "- Score drift: **drifted**" in report["markdown"]
+    assert "- Estimated before labels (3000 records; CBPE" in report["markdown"]
 
 
 def test_target_and_prediction_drift_once_labels_and_skew_arrive(
