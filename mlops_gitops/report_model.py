@@ -58,10 +58,8 @@ class Performance(Part):
     r2: Number | None = None
 
     def metrics(self) -> dict[str, float]:
-        """Every numeric metric by name (extra ones too), without the record count."""
-        values = {**dict(self), **(self.model_extra or {})}
-        values.pop("labelled")
-        return _numbers(values)
+        """Every number by name (extra ones too, and `labelled`: a gate may ask for enough)."""
+        return _numbers({**dict(self), **(self.model_extra or {})})
 
 
 def _numbers(values: dict[str, Any]) -> dict[str, float]:

@@ -18,6 +18,7 @@ def test_the_golden_report_round_trips_unchanged() -> None:
     assert report.to_bytes() == text
     stable = report.versions["1.0.0"]
     assert stable.performance.metrics()["roc_auc"] == pytest.approx(0.423611111)
+    assert stable.performance.metrics()["labelled"] == 36  # a gate on labelled evidence
     assert stable.latency_ms.quantiles() == {"p50": 5.0, "p95": 7.0, "p99": 7.0}
     assert report.drift.features["x"].drifted
 
