@@ -287,6 +287,8 @@ def prepare(batch: pa.RecordBatch, plan: SummaryPlan, part: int, row0: int) -> R
         if not name.startswith(FEATURE_PREFIX):
             continue
         feature = name[len(FEATURE_PREFIX) :]
+        if feature.startswith("@"):  # reserved for the model's outputs: never a feature
+            continue
         column = _column(batch, name)
         if feature in plan.numeric:
             values, invalid = numbers(column)

@@ -188,7 +188,9 @@ def build_profile(
             continue
         series = frame[column]
         kind = column_kind(series)
-        if kind is None:
+        if name.startswith("@"):  # reserved for the model's outputs (see .outputs)
+            skipped[name] = "reserved name"
+        elif kind is None:
             skipped[name] = str(series.dtype)
         elif kind == "numeric":
             features[name] = _numeric_profile(name, series, sha256)

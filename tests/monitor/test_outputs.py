@@ -115,3 +115,24 @@ def test_expected_auc_of_certain_scores_is_the_exact_auc() -> None:
     calibration = outputs.Calibration("1", (0.0, 0.49, 0.51, 1.0), (0.0, 0.0, 1.0, 1.0))
     found = outputs.expected_auc(calibration, np.array([0.1, 0.2, 0.8, 0.9, 0.3]))
     assert found is not None and found[0] == 1.0 and found[1:] == (2.0, 3.0)
+
+
+def test_a_log_feature_named_like_an_output_cannot_stand_in_for_it(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """`@` names are the outputs' own: a feature called `@prediction` in the logs, claiming
+    every request predicted class 1, is ignored, and the real predictions are judged."""
+    current = calibrated(2_000, seed=9)
+    records = traffic(current)
+    for r in records:
+        r["features"]["@prediction"] = 1
+        r["features"]["@score"] = 0.99
+    spec = MonitorRepo(tmp_path / "repo")
+    calibrated(4_000, seed=1).to_csv(spec.root / "data/reference/clf-1.0.0.csv", index=False)
+    spec.deployment("clf-prod", monitoring={"predictions": f"{LOGS}/"})
+    append(spec.root / LOGS / "a.jsonl", jsonl(records))
+    api.monitor(spec.root, now=NOW, commit=False)
+    report = read_report(spec.root, "clf-prod")
+    assert not report["outputs"]["prediction_drift"]["drifted"]
+    assert not report["outputs"]["score_drift"]["drifted"]
+    assert report["data_quality"]["schema"]["changes"] == 0
