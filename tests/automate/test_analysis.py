@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -178,23 +179,29 @@ def test_performance_degradation_for_lower_is_better_metrics() -> None:
 
 
 def test_error_rate_increase_against_stable_and_the_previous_window() -> None:
-    from mlops_gitops.automate.triggers import error_rate_change
+    from mlops_gitops.automate.triggers import Seen, error_rate_change
+    from mlops_gitops.report_model import parse_report
 
     spec = m.DeploymentSpec(
         model="x", stage="production", version="1", canary=m.Canary(version="2", traffic=10)
     )
-    report = {"versions": {"1": {"error_rate": 0.010}, "2": {"error_rate": 0.035}}}
+
+    def report(versions: dict[str, float]) -> Any:
+        entries = {v: {"error_rate": rate} for v, rate in versions.items()}
+        return parse_report({"deployment": "d", "versions": entries}, "r")
+
+    now = report({"1": 0.010, "2": 0.035})
     vs_stable = m.ErrorRateTrigger(
         type="error_rate_increase", compare_to="stable", increase_above=0.02
     )
-    found = error_rate_change(vs_stable, report, None, spec, "2", "r")
+    found = error_rate_change(vs_stable, Seen(now, "r", spec, {}), "2")
     assert found.fired and "+2.50 points" in found.explanation
     vs_before = m.ErrorRateTrigger(
         type="error_rate_increase", compare_to="previous_window", increase_above=0.02
     )
-    previous = {"versions": {"2": {"error_rate": 0.030}}}
-    assert not error_rate_change(vs_before, report, previous, spec, "2", "r").fired
-    assert not error_rate_change(vs_before, report, None, spec, "2", "r").fired  # no baseline
+    previous = report({"2": 0.030})
+    assert not error_rate_change(vs_before, Seen(now, "r", spec, {}, previous), "2").fired
+    assert not error_rate_change(vs_before, Seen(now, "r", spec, {}), "2").fired  # no baseline
 
 
 def test_prometheus_answers_are_parsed_strictly() -> None:

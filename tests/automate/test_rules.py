@@ -468,3 +468,71 @@ def test_freeze_window_opens_and_closes_by_now(repo: Path) -> None:
     assert [s["status"] for s in during["apply"]["steps"]] == ["blocked"]
     after = reconcile(repo, "2026-11-30T06:00:00Z")  # 60 hours later it has closed
     assert [s["status"] for s in after["apply"]["steps"]] == ["done"]
+
+
+def test_a_tampered_report_stops_the_rule_with_the_file_and_field(repo: Path) -> None:
+    use_rule(
+        repo, "errors", "  triggers:\n    - {type: error_rate_increase, above: 0.05}\n" + LOG_ALERT
+    )
+    # A string where a number belongs: no half-read report may drive (or silence) a rule.
+    write_report(repo, report(versions={"1.2.0": {"error_rate": "0.9"}}))
+    before = head(repo)
+    result = rule_result(reconcile(repo, "2026-11-27T12:00:00Z"), "errors")
+    assert not result["fired"] and not result["acted"]
+    assert result["explanation"].startswith(
+        f"{REPORT}: not a monitoring report: versions.1.2.0.error_rate"
+    )
+    assert head(repo) == before
+
+
+def test_data_quality_trigger_fires_on_the_first_limit_exceeded(repo: Path) -> None:
+    use_rule(
+        repo,
+        "quality",
+        "  triggers:\n    - {type: data_quality, max_invalid_share: 0.01, schema_changes: 0}\n"
+        + LOG_ALERT,
+    )
+    clean = report() | {
+        "data_quality": {"invalid_share": 0.004, "schema": {"changes": 0}, "missing_share": 0}
+    }
+    write_report(repo, clean)
+    quiet = rule_result(reconcile(repo, "2026-11-27T12:00:00Z"), "quality")
+    assert not quiet["fired"]
+    assert quiet["triggers"][0]["explanation"] == (
+        f"data quality: invalid share 0.004 <= 0.01, schema changes 0 <= 0 ({REPORT})"
+    )
+    changed = report(end="2026-11-27T09:00:00+00:00") | {
+        "data_quality": {"invalid_share": 0.004, "schema": {"changes": 2}}
+    }
+    write_report(repo, changed)
+    fired = rule_result(reconcile(repo, "2026-11-27T13:00:00Z"), "quality")
+    assert fired["fired"] and fired["acted"]
+    trigger = fired["triggers"][0]
+    assert (trigger["value"], trigger["threshold"]) == (2, 0)
+    assert trigger["explanation"] == f"data quality: schema changes 2 > 0 ({REPORT})"
+
+
+def test_a_report_without_the_data_quality_numbers_never_fires_the_trigger(repo: Path) -> None:
+    use_rule(
+        repo,
+        "quality",
+        "  triggers:\n    - {type: data_quality, max_invalid_share: 0}\n" + LOG_ALERT,
+    )
+    write_report(repo, report())  # written before data quality was measured
+    quiet = rule_result(reconcile(repo, "2026-11-27T12:00:00Z"), "quality")
+    assert not quiet["fired"]
+    assert "has no invalid share (written by an older monitor)" in quiet["explanation"]
+
+
+@pytest.mark.parametrize("kind", ["prediction_drift", "target_drift"])
+def test_output_drift_triggers_read_their_test(repo: Path, kind: str) -> None:
+    use_rule(repo, "outputs", f"  triggers:\n    - {{type: {kind}}}\n" + LOG_ALERT)
+    test = {"available": True, "method": "chi2", "statistic": 9.5, "p_value": 0.002}
+    write_report(repo, report() | {"outputs": {kind: test | {"threshold": 0.05, "drifted": True}}})
+    fired = rule_result(reconcile(repo, "2026-11-27T12:00:00Z"), "outputs")
+    assert fired["fired"] and fired["acted"]
+    what = kind.replace("_", " ")
+    assert fired["triggers"][0]["explanation"] == (
+        f"{what}: drifted (chi2 9.5, p 0.002, threshold 0.05) ({REPORT})"
+    )
+    assert trailers(repo, "Mlops-Trigger", "-1") == [f"{kind} 9.5 threshold 0.05"]

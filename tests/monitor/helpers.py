@@ -87,7 +87,7 @@ def record(
     *,
     start: datetime = START,
     step: float = 60.0,
-    x: float | None = None,
+    x: float | str | None = None,
     colour: str | None = None,
     prediction: Any = None,
     score: float | None = None,

@@ -115,3 +115,22 @@ def test_an_unreachable_scheduler_is_a_clear_error(
         MlopsError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
     ):
         api.monitor(spec.root, now=NOW, commit=False)
+
+
+def test_dask_counts_data_quality_like_local(tmp_path: Path, scheduler: str) -> None:
+    from tests.monitor.test_data_quality import messy
+
+    records = messy(2_000)
+    sections = {}
+    for kind in ("local", "dask"):
+        spec = make(tmp_path, kind, {"window": {"records": 5_000}})
+        if kind == "dask":
+            on_dask(spec, scheduler)
+        append(spec.root / LOGS / "a.jsonl", jsonl(records[:900]))
+        append(spec.root / LOGS / "b.jsonl", jsonl(records[900:]))
+        api.monitor(spec.root, now=NOW, commit=False)
+        sections[kind] = read_report(spec.root, "clf-prod")["data_quality"]
+    close(sections["local"], sections["dask"])
+    assert sections["dask"]["features"]["x"]["type_violations"] == 40
+    assert sections["dask"]["features"]["colour"]["unseen_categories"] == 40
+    assert sections["dask"]["schema"]["new_columns"] == ["session"]

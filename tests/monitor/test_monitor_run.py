@@ -625,6 +625,7 @@ def test_markdown_reads_well(repo: MonitorRepo) -> None:
         "### 1.0.0 (stable)",
         "### 1.1.0 (canary)",
         "## Canary vs stable",
+        "## Model outputs",
         "## Data quality",
     ]
     assert "\n\n\n" not in text

@@ -10,13 +10,7 @@ import pytest
 from mlops_gitops import api
 from mlops_gitops.plan.gates import Observed
 from mlops_gitops.workspace import Workspace
-from tests.monitor.helpers import (
-    NOW,
-    MonitorRepo,
-    append,
-    jsonl,
-    record,
-)
+from tests.monitor.helpers import NOW, MonitorRepo, append, jsonl, record
 from tests.support.cli import run_cli
 from tests.support.git import git
 
@@ -125,3 +119,33 @@ def test_a_damaged_report_is_no_observation(applied: MonitorRepo) -> None:
     (applied.root / SOURCE).write_text("{ not json")
     workspace: Workspace = api.open_workspace(applied.root)
     assert workspace.observations() == {}
+
+
+def test_a_data_quality_gate_blocks_on_invalid_values_and_names_the_report(
+    applied: MonitorRepo,
+) -> None:
+    records = [record(i, "1.1.0", x="n/a" if i < 2 else None) for i in range(40)]
+    append(applied.root / STAGING_LOGS / "p.jsonl", jsonl(records))
+    api.monitor(applied.root, now=NOW)
+    gate = {"data_quality": {"max_invalid_share": 0.01, "schema_changes": 0}}
+    applied.deployment("clf-prod", version="1.1.0", promotion={"gates": gate})
+    git(applied.root, "commit", "-q", "-am", "clf-prod: promote 1.1.0")
+    planned = run_cli("--repo", applied.root, "plan", "--now", NOW, "--format", "json", expect=0)
+    gates = gates_of(planned.json())
+    invalid = gates["data_quality_invalid_share"]
+    assert (invalid["op"], invalid["threshold"], invalid["value"]) == ("<=", 0.01, 2 / 40)
+    assert invalid["source"] == SOURCE and not invalid["passed"]
+    assert gates["data_quality_schema_changes"]["passed"]
+    assert gates["data_quality_schema_changes"]["value"] == 0
+    assert "blocked" in run_cli("--repo", applied.root, "apply", "--now", NOW, expect=3).out
+
+
+def test_a_bad_data_quality_gate_is_a_spec_error(applied: MonitorRepo) -> None:
+    gate = {"data_quality": {"max_invalid_share": 2}}
+    applied.deployment("clf-prod", version="1.1.0", promotion={"gates": gate})
+    validated = run_cli("--repo", applied.root, "validate")
+    out = validated.seen
+    assert validated.code != 0
+    assert "deployments/clf-prod.yaml" in out
+    assert "data_quality.max_invalid_share: Input should be less than or equal to 1" in out
+    assert "Traceback" not in out
