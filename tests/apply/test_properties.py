@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mlops_gitops import api
@@ -113,12 +113,135 @@ def check_order(plan: Plan) -> None:
         seen.add(step.id)
 
 
+# Found by hypothesis: a production deployment with requires_stage staging whose version
+# entered staging (or development) through another deployment built after it in the same plan:
+# the plan called it blocked (or a deploy), the apply then met the need, the next plan differed.
+FIRST_FOUND: list[Revision] = [
+    (
+        {"m0": {"1.0.0": 0.85, "1.1.0": 0.85, "2.0.0": 0.85}, "m1": {"1.0.0": 0.85, "1.1.0": 0.85}},
+        {
+            "d0": {
+                "model": "m0",
+                "stage": "development",
+                "target": "local",
+                "version": "1.0.0",
+                "canary": {"version": "1.1.0", "traffic": 0},
+            },
+            "d1": {"model": "m0", "stage": "development", "target": "kserve", "version": "1.0.0"},
+            "d2": {
+                "model": "m1",
+                "stage": "development",
+                "target": "kserve",
+                "version": "1.0.0",
+                "promotion": {"gates": {"roc_auc": ">= 0.9"}},
+            },
+            "d3": {
+                "model": "m0",
+                "stage": "staging",
+                "target": "kserve",
+                "version": "2.0.0",
+                "canary": {"version": "1.0.0", "traffic": 50},
+                "promotion": {"gates": {"roc_auc": ">= 0.9"}},
+            },
+        },
+        True,
+        [],
+    ),
+    (
+        {"m0": {"1.0.0": 0.95, "1.2.0": 0.85}},
+        {
+            "d0": {
+                "model": "m0",
+                "stage": "production",
+                "target": "local",
+                "version": "1.2.0",
+                "promotion": {"requires_stage": "staging"},
+            },
+            "d1": {
+                "model": "m0",
+                "stage": "production",
+                "target": "local",
+                "version": "1.0.0",
+                "canary": {"version": "1.2.0", "traffic": 90},
+            },
+            "d2": {
+                "model": "m0",
+                "stage": "staging",
+                "target": "local",
+                "version": "1.2.0",
+                "promotion": {"gates": {"roc_auc": ">= 0.9"}},
+            },
+            "d3": {
+                "model": "m0",
+                "stage": "development",
+                "target": "local",
+                "version": "1.0.0",
+                "promotion": {"gates": {"roc_auc": ">= 0.9"}},
+            },
+        },
+        True,
+        [],
+    ),
+]
+SECOND_FOUND: list[Revision] = [
+    (
+        {"m0": {"1.0.0": 0.85, "1.1.0": 0.85, "2.0.0": 0.85}},
+        {
+            "d0": {
+                "model": "m0",
+                "stage": "development",
+                "target": "local",
+                "version": "1.0.0",
+                "canary": {"version": "1.1.0", "traffic": 0},
+                "scaling": {"min_replicas": 1, "max_replicas": 2},
+            },
+            "d1": {"model": "m0", "stage": "staging", "target": "local", "version": "1.0.0"},
+            "d3": {
+                "model": "m0",
+                "stage": "development",
+                "target": "local",
+                "version": "1.0.0",
+                "canary": {"version": "1.1.0", "traffic": 0},
+                "suspend": True,
+            },
+        },
+        True,
+        [],
+    ),
+    (
+        {"m0": {"1.0.0": 0.85, "1.1.0": 0.85}},
+        {
+            "d0": {
+                "model": "m0",
+                "stage": "production",
+                "target": "local",
+                "version": "1.1.0",
+                "promotion": {"requires_stage": "staging"},
+                "scaling": {"min_replicas": 1, "max_replicas": 1},
+            },
+            "d1": {
+                "model": "m0",
+                "stage": "production",
+                "target": "local",
+                "version": "1.0.0",
+                "canary": {"version": "1.1.0", "traffic": 0},
+            },
+            "d2": {"model": "m0", "stage": "development", "target": "local", "version": "1.0.0"},
+        },
+        False,
+        [],
+    ),
+]
+
+
 @settings(
     max_examples=35,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(history=st.lists(revisions(), min_size=1, max_size=3))
+@example(history=FIRST_FOUND)
+@example(history=SECOND_FOUND)
 def test_plans_are_deterministic_and_apply_converges(history: list[Revision]) -> None:
     with tempfile.TemporaryDirectory(prefix="mlops-prop-") as tmp:
         repo = SpecRepo(Path(tmp))

@@ -710,7 +710,8 @@ def test_requires_stage_in_the_same_plan_is_unmet_when_that_step_is_blocked() ->
     prod = steps["deploy:Deployment/prod@1.0.0:stable"]
     assert prod.status == "blocked"
     assert prod.blocked_by == (
-        "requires_stage staging: version 1.0.0 has not served a staging deployment",
+        "requires_stage staging: version 1.0.0 has not served a staging deployment (the step "
+        "that would put it there, deploy:Deployment/staging@1.0.0:stable, will not run)",
     )
 
 
@@ -733,7 +734,8 @@ def test_a_step_depending_on_a_blocked_step_is_blocked_transitively() -> None:
     # The staging canary will not run, so it cannot satisfy production's requires_stage.
     prod = steps["deploy:Deployment/prod@1.1.0:stable"]
     assert prod.blocked_by == (
-        "requires_stage staging: version 1.1.0 has not served a staging deployment",
+        "requires_stage staging: version 1.1.0 has not served a staging deployment (the step "
+        "that would put it there, deploy:Deployment/staging@1.1.0:canary, will not run)",
     )
 
 
@@ -943,3 +945,89 @@ def test_retire_waits_for_a_deployment_switching_away_from_the_model() -> None:
     assert ids(plan) == ["deploy:Deployment/prod@2.0.0:stable", "retire:Model/m@1.0.0"]
     assert plan.steps[1].depends_on == ("deploy:Deployment/prod@2.0.0:stable",)
     assert plan.steps[1].status == "ready"
+
+
+def test_requires_stage_met_by_a_deployment_built_after_it() -> None:
+    """A canary entering staging on `b` (still in staging, then raised) meets `a`'s need,
+    although `a` sorts first: the plan must say what the apply will find."""
+    models = [fraud("1.0.0", "1.1.0")]
+    before = manifest(
+        models,
+        [
+            deployment("a", M, "1.0.0", stage="development", canary=("1.1.0", 0)),
+            deployment("b", M, "1.0.0", stage="staging"),
+        ],
+    )
+    man = manifest(
+        models,
+        [
+            deployment("a", M, "1.1.0", requires_stage="staging"),
+            deployment("b", M, "1.0.0", canary=("1.1.0", 0)),
+        ],
+    )
+    plan = make_plan(man, synced_state(before), facts={})
+    assert_dependency_order(plan)
+    steps = by_id(plan)
+    assert all(step.status == "ready" for step in plan.steps)
+    stable = steps["promote:Deployment/a@1.1.0:stable"]
+    assert stable.depends_on == ("deploy:Deployment/b@1.1.0:canary",)
+    assert stable.reason == (
+        "canary 1.1.0 becomes stable, replacing 1.0.0 while the deployment is still in "
+        "development; its stage is raised next (deployments/a.yaml)"
+    )
+    assert steps["promote:Deployment/a@1.1.0:stage"].depends_on == (
+        "promote:Deployment/a@1.1.0:stable",
+        "deploy:Deployment/b@1.1.0:canary",
+    )
+
+
+def test_blocked_step_is_named_as_the_next_plan_will_name_it() -> None:
+    """`b`'s canary puts 1.2.0 into development; `c`'s staging entry is gated out. `a` stays
+    blocked by requires_stage, and is a promote now as it will be after the apply."""
+    models = [fraud("1.0.0", "1.2.0", v_1_2_0=0.85)]
+    before = manifest(
+        models,
+        [
+            deployment("a", M, "1.0.0", stage="development"),
+            deployment("b", M, "1.0.0", stage="development"),
+        ],
+    )
+    man = manifest(
+        models,
+        [
+            deployment("a", M, "1.2.0", requires_stage="staging"),
+            deployment("b", M, "1.0.0", canary=("1.2.0", 90)),
+            deployment("c", M, "1.2.0", stage="staging", gates={"roc_auc": ">= 0.9"}),
+        ],
+    )
+    steps = by_id(make_plan(man, synced_state(before), facts={}))
+    stable = steps["promote:Deployment/a@1.2.0:stable"]
+    assert stable.status == "blocked"
+    assert stable.reason == (
+        "1.2.0 enters development first in this plan, then production (deployments/a.yaml)"
+    )
+    assert stable.depends_on == ("deploy:Deployment/b@1.2.0:canary",)
+    assert stable.blocked_by == (
+        "requires_stage staging: version 1.2.0 has not served a staging deployment (the step "
+        "that would put it there, deploy:Deployment/c@1.2.0:stable, will not run)",
+    )
+    assert steps["deploy:Deployment/b@1.2.0:canary"].status == "ready"
+    # After the apply the version has served development: the same step, same name.
+    applied = manifest(
+        models,
+        [
+            deployment("a", M, "1.0.0", stage="development"),
+            deployment("b", M, "1.0.0", canary=("1.2.0", 90)),
+        ],
+    )
+    served = version_record(applied, M, "1.2.0", stages={"development": NOW, "production": NOW})
+    later = make_plan(man, with_version(synced_state(applied), M, served), facts={})
+    assert [s.id for s in later.steps if s.object.name == "a"] == [
+        "promote:Deployment/a@1.2.0:stable",
+        "promote:Deployment/a@1.2.0:stage",
+    ]
+    assert all(step.status == "blocked" for step in later.steps)
+    assert by_id(later)["promote:Deployment/a@1.2.0:stable"].reason == (
+        "1.2.0 ran in development and now heads for production: it replaces 1.0.0 in "
+        "development, then its stage is raised (deployments/a.yaml)"
+    )
