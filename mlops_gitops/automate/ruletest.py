@@ -14,6 +14,7 @@ from typing import Any
 
 from mlops_gitops.automate.rules import RuleOutcome, RuleRunner
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.report_model import MonitoringReport, parse_report
 from mlops_gitops.safeio import read_json
 from mlops_gitops.spec.metricnames import PERFORMANCE
 from mlops_gitops.workspace import Workspace
@@ -63,7 +64,7 @@ def _action(action: Any) -> str:
     return " ".join([action.type, *(s for s in shown if not s.startswith("url="))])
 
 
-def read_report(path: Path, shown: str) -> dict[str, Any]:
+def read_report(path: Path, shown: str) -> MonitoringReport:
     """A monitoring report, checked before it is judged; `shown`: its name in messages."""
     try:
         data = read_json(path, MAX_REPORT_BYTES, MAX_REPORT_DEPTH)
@@ -77,8 +78,7 @@ def read_report(path: Path, shown: str) -> dict[str, Any]:
             f"report {shown}: {problem}",
             hint="pass a latest.json written by `mlops-gitops monitor`",
         )
-    assert isinstance(data, dict)
-    return data
+    return parse_report(data, f"report {shown}")
 
 
 def _number(value: Any) -> bool:

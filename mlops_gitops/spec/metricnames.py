@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from mlops_gitops.errors import Problem
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.loader import Loaded, Repository
+from mlops_gitops.spec.quality import GATE_NUMBERS
 
 PERFORMANCE = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2"})
 """What training evaluates and monitoring computes from labels."""
@@ -20,6 +21,8 @@ SERVICE = frozenset(
     {"error_rate", "drift_share", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}
 )
 """What monitoring reports without labels."""
+QUALITY = frozenset(GATE_NUMBERS.values())
+"""The numbers a gate's `data_quality:` limits stand for; always known."""
 CANARY = (PERFORMANCE | SERVICE | {"records"}) - {"drift_share"}
 """What a canary analysis `metric` check reads of the canary's own records in the report."""
 PROMETHEUS = "prometheus:"
@@ -34,13 +37,13 @@ def problems(repo: Repository) -> Iterator[Problem]:
     )
     for item in repo.of_kind("Project"):
         assert isinstance(item.obj, m.Project)
-        for metric in item.obj.spec.policies.production_gates:
+        for metric in _named(item.obj.spec.policies.production_gates):
             path: tuple[str | int, ...] = ("spec", "policies", "production_gates", metric)
             yield from _check(item, path, metric, "gate", PERFORMANCE | SERVICE | everyone, _at)
     for item in repo.of_kind("Deployment"):
         assert isinstance(item.obj, m.Deployment)
         known = PERFORMANCE | SERVICE | _declared(repo, item.obj.spec.model)
-        for metric in item.obj.spec.promotion.gates:
+        for metric in _named(item.obj.spec.promotion.gates):
             path = ("spec", "promotion", "gates", metric)
             yield from _check(item, path, metric, "gate", known, _at)
         analysis = item.obj.spec.canary.analysis if item.obj.spec.canary else None
@@ -90,3 +93,8 @@ def _check(
         f"(known: {', '.join(names)}){hint}"
     )
     yield at(item, path, message)
+
+
+def _named(gates: Iterable[str]) -> list[str]:
+    """The gate keys a user named as metrics (not those `data_quality:` expanded into)."""
+    return [metric for metric in gates if metric not in QUALITY]

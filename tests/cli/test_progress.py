@@ -10,20 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.automation.helpers import write_traffic
-from tests.engine.helpers import NOW, copy_example, git_env
+from tests.automate.helpers import write_traffic
+from tests.support.cli import require_slow
+from tests.support.values import NOW
+
+pytestmark = pytest.mark.slow  # each test starts the CLI in a fresh interpreter
 
 CLEAR = "\r\x1b[2K"
 
 
-def run_on_tty(repo: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
+def run_on_tty(repo: Path, *args: str) -> tuple[int, str, str]:
     """The CLI with stderr on a pseudo-terminal (as in an interactive shell), stdout a pipe."""
+    require_slow("starts a process")
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), *args],
         stdout=subprocess.PIPE,
         stderr=slave,
-        env={**os.environ, **env},
+        env=dict(os.environ),
     )
     os.close(slave)
     seen = b""
@@ -42,12 +46,13 @@ def run_on_tty(repo: Path, env: dict[str, str], *args: str) -> tuple[int, str, s
     return code, out, seen.decode(errors="replace")
 
 
-def run_piped(repo: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
+def run_piped(repo: Path, *args: str) -> tuple[int, str, str]:
+    require_slow("starts a process")
     done = subprocess.run(
         [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), *args],
         capture_output=True,
         text=True,
-        env={**os.environ, **env},
+        env=dict(os.environ),
         timeout=120,
         check=False,
     )
@@ -55,16 +60,15 @@ def run_piped(repo: Path, env: dict[str, str], *args: str) -> tuple[int, str, st
 
 
 @pytest.fixture
-def example(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    env = git_env(tmp_path / "home")
-    return copy_example(tmp_path / "repo", env), env
+def example(loop_example: Path) -> Path:
+    return loop_example
 
 
 def test_apply_draws_progress_on_a_terminal_and_clears_it(
-    example: tuple[Path, dict[str, str]],
+    example: Path,
 ) -> None:
-    repo, env = example
-    code, out, err = run_on_tty(repo, env, "apply", "--now", NOW, "--no-commit")
+    repo = example
+    code, out, err = run_on_tty(repo, "apply", "--now", NOW, "--no-commit")
     assert code == 0, err
     assert f"{CLEAR}apply: steps: 0/" in err
     assert "checking artifacts: " in err
@@ -76,27 +80,25 @@ def test_apply_draws_progress_on_a_terminal_and_clears_it(
 @pytest.mark.parametrize(
     "extra", [("--quiet",), ("--format", "json"), ("-q",)], ids=["quiet", "json", "q"]
 )
-def test_no_progress_with_quiet_or_json(
-    example: tuple[Path, dict[str, str]], extra: tuple[str, ...]
-) -> None:
-    repo, env = example
-    code, _, err = run_on_tty(repo, env, "apply", "--now", NOW, "--no-commit", *extra)
+def test_no_progress_with_quiet_or_json(example: Path, extra: tuple[str, ...]) -> None:
+    repo = example
+    code, _, err = run_on_tty(repo, "apply", "--now", NOW, "--no-commit", *extra)
     assert code == 0, err
     assert "\r" not in err and "apply: steps" not in err
 
 
-def test_no_progress_in_a_pipe(example: tuple[Path, dict[str, str]]) -> None:
-    repo, env = example
-    code, out, err = run_piped(repo, env, "apply", "--now", NOW, "--no-commit")
+def test_no_progress_in_a_pipe(example: Path) -> None:
+    repo = example
+    code, out, err = run_piped(repo, "apply", "--now", NOW, "--no-commit")
     assert code == 0, err
     assert "\r" not in err + out and "apply: steps" not in err
 
 
-def test_monitor_counts_the_records_it_reads(example: tuple[Path, dict[str, str]]) -> None:
-    repo, env = example
+def test_monitor_counts_the_records_it_reads(example: Path) -> None:
+    repo = example
     write_traffic(repo, {"1.1.0": 1.0}, 3000)
     code, out, err = run_on_tty(
-        repo, env, "monitor", "--deployment", "cancer-prod", "--no-commit", "--now", NOW
+        repo, "monitor", "--deployment", "cancer-prod", "--no-commit", "--now", NOW
     )
     assert code == 0, err
     assert f"{CLEAR}monitor cancer-prod: reading: " in err
@@ -104,12 +106,12 @@ def test_monitor_counts_the_records_it_reads(example: tuple[Path, dict[str, str]
     assert "\r" not in out
 
 
-def test_quiet_after_the_command_silences_warnings(example: tuple[Path, dict[str, str]]) -> None:
-    repo, env = example
+def test_quiet_after_the_command_silences_warnings(example: Path) -> None:
+    repo = example
     (repo / ".mlops/cache").mkdir(parents=True)  # monitor warns about a work-tree cache folder
     write_traffic(repo, {"1.1.0": 1.0}, 50)
     args = ("monitor", "--deployment", "cancer-prod", "--no-commit", "--now", NOW)
-    _, _, loud = run_piped(repo, env, *args)
+    _, _, loud = run_piped(repo, *args)
     assert "warning:" in loud
-    code, _, quiet = run_piped(repo, env, *args, "--quiet")
+    code, _, quiet = run_piped(repo, *args, "--quiet")
     assert code == 0 and "warning:" not in quiet

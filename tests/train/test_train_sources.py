@@ -3,42 +3,24 @@ check before training that reports every problem instead of a scikit-learn trace
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from mlops_gitops import cli
-from tests.serve.helpers import EXAMPLE_REPO, commit_all, git, isolate
+from tests.support.cli import run_cli
+from tests.support.git import commit_all
 
 PIPELINE = "pipelines/cancer-train.yaml"
 TRAIN_CSV = "data/train/cancer.csv"
 LEFT = ["mean_radius", "mean_texture", "mean_perimeter", "mean_area", "target"]
 
 
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate(monkeypatch, tmp_path / "home")
-    repo = Path(
-        shutil.copytree(EXAMPLE_REPO, tmp_path / "repo", ignore=shutil.ignore_patterns("__py*"))
-    )
-    git(repo, "init", "-q", "-b", "main")
-    commit_all(repo, "Initial specs")
-    return repo
-
-
 def train(repo: Path) -> tuple[int, str]:
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-        code = cli.main(
-            ["--no-color", "--repo", str(repo), "train", "cancer-train", "--format", "json"]
-        )
-    out = buffer.getvalue()
+    done = run_cli("--repo", repo, "train", "cancer-train", "--format", "json")
+    code, out = done.code, done.seen
     assert "internal error" not in out and "Traceback" not in out, out
     return code, out
 
