@@ -249,7 +249,11 @@ def _deployment(ctx: Context, step: Step) -> list[str]:
         if entry is None or entry.status != "registered":
             raise StepFailed(f"version {version} of {model_name} is not registered")
     settings = after["settings"]
-    meta = {"model": model_name, "labels": dict(desired.metadata.labels) if desired else {}}
+    meta = {
+        "model": model_name,
+        "labels": dict(desired.metadata.labels) if desired else {},
+        "trusted_types": _trusted_types(ctx, model_name, wanted),
+    }
     target = settings.get("target", "local")
     result = ctx.target(target).apply(name, after, dict(model.versions), meta)
     ctx.touched.update(result.written + result.removed)
@@ -297,6 +301,15 @@ def _deployment(ctx: Context, step: Step) -> list[str]:
     )
     ctx.state.write("deployments", name, record)
     return result.warnings
+
+
+def _trusted_types(ctx: Context, model: str, versions: list[str]) -> dict[str, list[str]]:
+    """The types each version's skops file was audited with, for runtimes that load it."""
+    out: dict[str, list[str]] = {}
+    for version in versions:
+        spec = ctx.manifest.version(model, version)
+        out[version] = sorted(set(spec.trusted_types)) if spec is not None else []
+    return out
 
 
 def _undeploy(ctx: Context, step: Step) -> list[str]:

@@ -97,14 +97,26 @@ def needs_facts(manifest: Manifest, state: StateView) -> list[tuple[str, str, m.
     return out
 
 
-def deployment_config(spec: m.DeploymentSpec) -> dict[str, Any]:
-    """What a deployment's recorded state must equal once applied."""
+def deployment_config(
+    spec: m.DeploymentSpec, project: m.ProjectSpec | None = None
+) -> dict[str, Any]:
+    """What a deployment's recorded state must equal once applied.
+
+    Settings that only the kserve renderer reads (the payload logger's URL, the pinned KServe
+    version) are present only when they apply, so records written before they existed still
+    compare equal, and changing them re-renders the manifest."""
     data = spec.model_dump(mode="json")
+    settings = {key: data[key] for key in SETTINGS_FIELDS}
+    if spec.monitoring.logger_url is not None:
+        settings["logger_url"] = spec.monitoring.logger_url
+    pinned = project.targets.kserve if project is not None else None
+    if spec.target == "kserve" and pinned is not None:
+        settings["kserve_version"] = pinned.version
     return {
         "model": spec.model,
         "version": spec.version,
         "canary": data["canary"],
-        "settings": {key: data[key] for key in SETTINGS_FIELDS},
+        "settings": settings,
     }
 
 
@@ -276,7 +288,7 @@ class _Builder:
             if record is not None and record.status != "deployed":
                 record = None
             if deployment.spec.suspend:
-                desired = deployment_config(deployment.spec)
+                desired = deployment_config(deployment.spec, self.manifest.project.spec)
                 if record is None or recorded_config(record) != desired:
                     self.warnings.append(
                         f"Deployment/{name} is suspended: its changes are not planned"
@@ -292,7 +304,7 @@ class _Builder:
         self, name: str, deployment: m.Deployment, record: DeploymentRecord | None
     ) -> None:
         spec = deployment.spec
-        desired = deployment_config(spec)
+        desired = deployment_config(spec, self.manifest.project.spec)
         current = recorded_config(record) if record else None
         if current == desired:
             return
@@ -337,8 +349,8 @@ class _Builder:
         if current["settings"] != desired["settings"]:
             changed = sorted(
                 k
-                for k in desired["settings"]
-                if current["settings"].get(k) != desired["settings"][k]
+                for k in set(desired["settings"]) | set(current["settings"])
+                if current["settings"].get(k) != desired["settings"].get(k)
             )
             promoted = self._stage_up(current["settings"].get("stage"), spec.stage)
             after = dict(current) | {"settings": desired["settings"]}

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.spec.types import is_uri
-from mlops_gitops.util import sweep_temp_files
+from mlops_gitops.util import atomic_write, sweep_temp_files
 
 CHUNK = 1024 * 1024
 INCOMING = ".incoming."
@@ -150,3 +150,48 @@ class ArtifactStore:
                 while chunk := handle.read(CHUNK):
                     out.write(chunk)
         return Stored(sha, size, blob)
+
+    def place(self, blob: str, relative: str) -> str:
+        """Copy a stored blob to `relative` in the store (a runtime's layout); its URI.
+
+        Remote stores copy server-side; the blob was hashed when it was stored, so nothing is
+        read again. The copy is always made: a layout path names a model version, and only
+        the blob it is copied from is trusted."""
+        target = self.uri(relative)
+        if self.remote:
+            fs = self._fs()
+            fs.copy(self.uri(blob), target)
+            return target
+        source, dest = self.root / blob, self._inside(relative)
+        fd, tmp = tempfile.mkstemp(prefix=INCOMING, dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return target
+
+    def write_text(self, relative: str, text: str) -> str:
+        """Write a small file (a runtime's configuration) at `relative` in the store; its URI."""
+        target = self.uri(relative)
+        if self.remote:
+            with self._fs().open(target, "wb") as out:
+                out.write(text.encode())
+            return target
+        atomic_write(self._inside(relative), text.encode())
+        return target
+
+    def _inside(self, relative: str) -> Path:
+        """A path in a local store, its folder made; no symlink may lead it out of the store."""
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        top, real = self.root.resolve(), path.parent.resolve()
+        if path.is_symlink() or (real != top and top not in real.parents):
+            raise MlopsError(f"{path} leads outside the artifact store {self.root}; refusing")
+        return path

@@ -12,9 +12,13 @@ import gzip
 import io
 import lzma
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
+
+from mlops_gitops.errors import MlopsError
 
 SAFE_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 NO_CODE_FORMATS = {"onnx", "safetensors"}
@@ -68,13 +72,37 @@ def _scan_skops(path: Path, trusted: tuple[str, ...]) -> ScanVerdict:
     except Exception as exc:  # any parse failure is a reason to block
         return ScanVerdict("skops", version, "error", (f"cannot read the skops file: {exc}",))
     blocking = sorted(
-        t for t in untrusted if not t.startswith(SAFE_SKOPS_PREFIXES) and t not in trusted
+        t for t in untrusted if not t.startswith(SAFE_SKOPS_PREFIXES) and t not in set(trusted)
     )
     if blocking:
         findings = tuple(f"untrusted type {t}" for t in blocking)
         hint = "list them in the version's trusted_types if you trust them"
         return ScanVerdict("skops", version, "unsafe", (*findings, hint))
     return ScanVerdict("skops", version, "clean")
+
+
+def skops_untrusted(path: Path, trusted: Sequence[str]) -> list[str]:
+    """Types in a skops file that the scan's rule does not accept (see `_scan_skops`)."""
+    from skops.io import get_untrusted_types
+
+    allowed = set(trusted)
+    return sorted(
+        t
+        for t in get_untrusted_types(file=path)
+        if not t.startswith(SAFE_SKOPS_PREFIXES) and t not in allowed
+    )
+
+
+def load_skops(path: Path, trusted: Sequence[str]) -> Any:
+    """Load a skops file trusting exactly what the scan accepts with `trusted`: anything else
+    is refused before skops constructs an object. Serving runtimes load through here, so
+    they run what was audited."""
+    from skops.io import get_untrusted_types, load
+
+    blocking = skops_untrusted(path, trusted)
+    if blocking:
+        raise MlopsError(f"the skops file holds untrusted types: {', '.join(blocking)}")
+    return load(path, trusted=get_untrusted_types(file=path))
 
 
 def _decompressed(data: bytes) -> bytes:

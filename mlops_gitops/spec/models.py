@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
+
+from mlops_gitops.spec.base import Strict
+from mlops_gitops.spec.targets import TargetSettings
 
 from mlops_gitops.spec.types import (
     Cron,
@@ -25,18 +28,8 @@ Stage = Literal["development", "staging", "canary", "production"]
 Format = Literal["skops", "onnx", "joblib", "pickle", "python", "safetensors", "pytorch"]
 DriftMethod = Literal["auto", "ks", "psi", "js", "wasserstein", "chi2"]
 Percent = Annotated[int, Field(ge=0, le=100)]
+LoggerUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2048)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class Strict(BaseModel):
-    """Base of every spec model: immutable, and unknown fields are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Strict:
-        # Immutable: a default instance can be shared, not copied for every object (pydantic
-        # deep-copies defaults such as `Resources()`; this was a third of validation time).
-        return self
 
 
 class Metadata(Strict):
@@ -108,6 +101,9 @@ class ProjectSpec(Strict):
     values: dict[str, Any] = Field({}, description="Variables for *.yaml.j2 templates.")
     policies: Policies = Policies()
     security: SecuritySettings = SecuritySettings()
+    targets: TargetSettings = Field(
+        TargetSettings(), description="Per-target settings, e.g. the KServe version to render for."
+    )
     prune: bool = Field(False, description="Allow removing a deployment file to undeploy it.")
 
 
@@ -253,6 +249,11 @@ class MonitoringSettings(Strict):
     labels: RepoPath | None = None
     window: Window = Window(records=50_000)
     drift: DriftSettings = DriftSettings()
+    logger_url: LoggerUrl | None = Field(
+        None,
+        description="kserve target: where KServe's payload logger sends request and response"
+        " CloudEvents (an http or https URL).",
+    )
 
 
 class DeploymentSpec(Strict):

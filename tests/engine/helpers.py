@@ -11,6 +11,7 @@ Two layers:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -396,6 +397,8 @@ class SpecRepo:
     project_spec: dict[str, Any] = field(default_factory=dict)
 
     def write_project(self, **spec: Any) -> None:
+        """The Project; it pins the KServe version unless `targets` is given."""
+        spec = {"targets": KSERVE_PROJECT["targets"]} | spec
         self.project_spec = spec
         self._write(
             "mlops.yaml",
@@ -490,11 +493,49 @@ def tensor_artifact(repo: SpecRepo, model_name: str, v: str) -> dict[str, Any]:
     return {"version": v, "artifact": rel, "format": "safetensors", "metrics": {"roc_auc": 0.95}}
 
 
+@functools.cache
+def onnx_bytes(seed: str, features: int = 3) -> bytes:
+    """A real ONNX model (output = input @ W + b, W from the seed): loads in onnxruntime and
+    passes onnx.checker; the same seed gives the same bytes."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    weights = [(b % 7) / 7.0 for b in hashlib.sha256(seed.encode()).digest()[:features]]
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["input", "W"], ["product"]),
+            helper.make_node("Add", ["product", "B"], ["output"]),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", features])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 1])],
+        [
+            helper.make_tensor("W", TensorProto.FLOAT, [features, 1], weights),
+            helper.make_tensor("B", TensorProto.FLOAT, [1], [0.5]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return bytes(model.SerializeToString())
+
+
+def onnx_artifact(repo: SpecRepo, model_name: str, v: str) -> dict[str, Any]:
+    """An ONNX artifact (a tiny linear model): no scan needed, loadable by every runtime."""
+    rel = f"artifacts/{model_name}/{v}.onnx"
+    repo.artifact(rel, onnx_bytes(f"{model_name}@{v}"))
+    return {"version": v, "artifact": rel, "format": "onnx", "metrics": {"roc_auc": 0.95}}
+
+
+KSERVE_PROJECT = {"targets": {"kserve": {"version": "0.21"}}}
+"""Project settings every repository with a kserve deployment needs."""
+
+
 def engine_repo_v1(root: Path) -> SpecRepo:
     """Three models, four deployments (one on kserve), canaries and a requires_stage."""
     repo = SpecRepo(root)
-    repo.write_project(prune=True)
-    repo.write_model("alpha", [tensor_artifact(repo, "alpha", v) for v in ("1.0.0", "1.1.0")])
+    repo.write_project(prune=True, **KSERVE_PROJECT)
+    repo.write_model("alpha", [onnx_artifact(repo, "alpha", v) for v in ("1.0.0", "1.1.0")])
     repo.write_model("beta", [tensor_artifact(repo, "beta", "1.0.0")])
     repo.write_model("gamma", [tensor_artifact(repo, "gamma", "1.0.0")])
     repo.write_deployment(
@@ -528,7 +569,7 @@ def engine_repo_v1(root: Path) -> SpecRepo:
 def engine_repo_v2(repo: SpecRepo) -> None:
     """Edits touching every handler: register, promote, canary, settings, retire, undeploy."""
     repo.write_model(
-        "alpha", [tensor_artifact(repo, "alpha", v) for v in ("1.0.0", "1.1.0", "1.2.0")]
+        "alpha", [onnx_artifact(repo, "alpha", v) for v in ("1.0.0", "1.1.0", "1.2.0")]
     )
     repo.write_model("beta", [tensor_artifact(repo, "beta", "1.1.0")])
     repo.remove("models/gamma.yaml")

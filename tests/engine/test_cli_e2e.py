@@ -14,13 +14,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
 from mlops_gitops.plan.model import ACTIONS
-from mlops_gitops.providers.targets import kserve_schema
 from tests.engine.conftest import RunCli
+from tests.kserve.crd import assert_valid
 from tests.engine.helpers import (
     GOLDEN,
     NOW,
@@ -690,6 +689,8 @@ def test_kserve_target_renders_a_valid_inference_service(
     applied: Path, run: RunCli, env: dict[str, str]
 ) -> None:
     edit_file(applied / STAGING, "  target: local", "  target: kserve")
+    with (applied / "mlops.yaml").open("a") as project:
+        project.write("  targets: {kserve: {version: '0.21'}}\n")
     commit_all(applied, "staging on kserve", env)
     done = run(applied, "apply", "--now", NOW)
     assert done.code == 0, done.seen
@@ -697,14 +698,17 @@ def test_kserve_target_renders_a_valid_inference_service(
     text = rendered.read_text()
     assert text.startswith("# Rendered by mlops-gitops from the specs; do not edit by hand.\n")
     manifest = yaml.safe_load(text)
-    jsonschema.validate(manifest, kserve_schema())
+    assert_valid(manifest)
     assert manifest["kind"] == "InferenceService"
     assert manifest["metadata"]["name"] == "cancer-staging"
     predictor = manifest["spec"]["predictor"]
     assert predictor["canaryTrafficPercent"] == 50
-    assert predictor["model"]["modelFormat"] == {"name": "sklearn"}
+    assert predictor["model"]["modelFormat"] == {"name": "skops", "version": "1"}
+    assert predictor["model"]["runtime"] == "mlops-gitops-skops"
     state = json.loads((applied / ".mlops/state/deployments/cancer-staging.json").read_text())
-    assert predictor["model"]["storageUri"] == state["serving"]["canary"]["uri"]
+    assert predictor["model"]["storageUri"] == state["serving"]["canary"]["storage_uri"]
+    assert predictor["model"]["storageUri"] == ".mlops/artifacts/kserve/cancer-detector/1.2.0/"
+    assert (applied / ".mlops/artifacts/kserve/cancer-detector/1.2.0/model.skops").is_file()
     assert state["serving"]["manifest"] == "rendered/kserve/cancer-staging.yaml"
     annotations = manifest["metadata"]["annotations"]
     assert annotations["mlops-gitops/stable-version"] == "1.1.0"
@@ -733,7 +737,7 @@ def test_kserve_manifest_follows_promotion_and_undeploy(
     assert run(root, "apply", "--now", NOW).code == 0
     path = root / "rendered/kserve/alpha-prod.yaml"
     first = yaml.safe_load(path.read_text())
-    jsonschema.validate(first, kserve_schema())
+    assert_valid(first)
     assert first["spec"]["predictor"]["canaryTrafficPercent"] == 10
     assert first["spec"]["predictor"]["model"]["resources"]["requests"] == {
         "cpu": "1",
@@ -745,7 +749,7 @@ def test_kserve_manifest_follows_promotion_and_undeploy(
     commit_all(root, "v2", env)
     assert run(root, "apply", "--now", NOW).code == 0
     second = yaml.safe_load(path.read_text())
-    jsonschema.validate(second, kserve_schema())
+    assert_valid(second)
     predictor = second["spec"]["predictor"]
     assert "canaryTrafficPercent" not in predictor
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 4)
