@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import shutil
 import socket
@@ -139,9 +141,7 @@ class S3Bucket:
         return f"s3://{self.name}"
 
     def client(self) -> Any:
-        import boto3
-
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name=S3_REGION)
+        return _s3_client(self.endpoint)
 
     def keys(self, prefix: str = "") -> list[str]:
         pages = self.client().get_paginator("list_objects_v2").paginate(
@@ -160,6 +160,20 @@ class S3Bucket:
 S3_REGION = "us-east-1"
 
 
+@functools.cache
+def _s3_client(endpoint: str) -> Any:
+    """One client per server: making a boto3 client costs a good fraction of a second."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=S3_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -174,6 +188,7 @@ def s3_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     port = _free_port()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
