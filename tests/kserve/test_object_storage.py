@@ -25,6 +25,9 @@ FORMATS = {"jobs": "joblib", "pickles": "pickle", "skopsy": "skops", "onnxy": "o
 SKLEARN_SERVER_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 """What KServe's sklearn server lists the model folder for (sklearnserver/model.py)."""
 
+pytestmark = pytest.mark.slow
+
+
 
 @pytest.fixture
 def applied(tmp_path: Path, run: RunCli, env: dict[str, str], s3: S3Bucket) -> Path:
