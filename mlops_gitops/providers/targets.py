@@ -14,6 +14,7 @@ from mlops_gitops.providers.kserve import place, render_inference_service
 from mlops_gitops.state.records import VersionRecord
 from mlops_gitops.util import atomic_write
 
+
 @dataclass
 class TargetResult:
     serving: dict[str, Any]

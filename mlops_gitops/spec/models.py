@@ -9,7 +9,6 @@ from pydantic import Field, StringConstraints, model_validator
 
 from mlops_gitops.spec.base import Strict
 from mlops_gitops.spec.targets import TargetSettings
-
 from mlops_gitops.spec.types import (
     Cron,
     Duration,
@@ -28,7 +27,9 @@ Stage = Literal["development", "staging", "canary", "production"]
 Format = Literal["skops", "onnx", "joblib", "pickle", "python", "safetensors", "pytorch"]
 DriftMethod = Literal["auto", "ks", "psi", "js", "wasserstein", "chi2"]
 Percent = Annotated[int, Field(ge=0, le=100)]
-LoggerUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2048)]
+LoggerUrl = Annotated[
+    str, StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2048)
+]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 

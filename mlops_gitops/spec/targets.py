@@ -47,9 +47,7 @@ RUNTIMES: dict[str, Runtime] = {
     "skops": Runtime(
         "mlops-gitops-skops", "skops", "1", "v1", "mlops-gitops' skops runtime (model.skops)"
     ),
-    "onnx": Runtime(
-        "kserve-tritonserver", "onnx", "1", "v2", "Triton (<model>/1/model.onnx)"
-    ),
+    "onnx": Runtime("kserve-tritonserver", "onnx", "1", "v2", "Triton (<model>/1/model.onnx)"),
 }
 """Formats the kserve target makes loadable; any other format is a validation error."""
 

@@ -161,10 +161,10 @@ def _kserve(repo: Repository) -> Iterator[Problem]:
 
 def _kserve_formats(item: Loaded, spec: m.DeploymentSpec, repo: Repository) -> Iterator[Problem]:
     versions = _versions(repo, spec.model) or {}
-    used = [(("spec", "version"), spec.version)]
+    used: list[tuple[FieldPath, str]] = [(("spec", "version"), spec.version)]
     if spec.canary is not None:
         used.append((("spec", "canary", "version"), spec.canary.version))
-    runtimes = set()
+    runtimes: set[str] = set()
     for path, version in used:
         found = versions.get(version)
         if found is None:
@@ -184,9 +184,9 @@ def _kserve_formats(item: Loaded, spec: m.DeploymentSpec, repo: Repository) -> I
         yield _at(
             item,
             ("spec", "canary", "version"),
-            f"stable and canary would need different KServe runtimes ({', '.join(sorted(runtimes))});"
-            " KServe splits traffic between revisions of one predictor, so both versions must"
-            " have formats the same runtime loads",
+            "stable and canary would need different KServe runtimes"
+            f" ({', '.join(sorted(runtimes))}); KServe splits traffic between revisions of"
+            " one predictor, so both versions must have formats the same runtime loads",
         )
 
 

@@ -19,7 +19,6 @@ import yaml
 
 from mlops_gitops.plan.model import ACTIONS
 from tests.engine.conftest import RunCli
-from tests.kserve.crd import assert_valid
 from tests.engine.helpers import (
     GOLDEN,
     NOW,
@@ -33,6 +32,7 @@ from tests.engine.helpers import (
     normalize,
     trailers,
 )
+from tests.kserve.crd import assert_valid
 
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 PROD = "deployments/cancer-prod.yaml"

@@ -28,7 +28,6 @@ SKLEARN_SERVER_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 pytestmark = pytest.mark.slow
 
 
-
 @pytest.fixture
 def applied(tmp_path: Path, run: RunCli, env: dict[str, str], s3: S3Bucket) -> Path:
     root = tmp_path / "repo"
@@ -88,7 +87,9 @@ def sklearn_server_load(model_dir: Path) -> Any:
     folder (any other count is an error), read with joblib.load."""
     import joblib
 
-    found = [p for p in model_dir.iterdir() if p.is_file() and p.name.endswith(SKLEARN_SERVER_EXTENSIONS)]
+    found = [
+        p for p in model_dir.iterdir() if p.is_file() and p.name.endswith(SKLEARN_SERVER_EXTENSIONS)
+    ]
     assert len(found) == 1, found
     return joblib.load(found[0])
 
@@ -134,9 +135,7 @@ def test_each_storage_uri_downloads_exactly_its_version_and_loads(
             ).tolist() in ([0], [1])
 
 
-def test_the_skops_runtime_downloads_a_storage_uri_itself(
-    applied: Path, s3: S3Bucket
-) -> None:
+def test_the_skops_runtime_downloads_a_storage_uri_itself(applied: Path, s3: S3Bucket) -> None:
     from mlops_gitops.serve.kserve_runtime import SkopsModel
 
     rendered = manifest(applied, "skopsy-prod")

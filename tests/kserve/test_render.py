@@ -50,7 +50,9 @@ def test_every_format_renders_for_a_runtime_that_loads_it(
         assert spec["storageUri"] == f".mlops/artifacts/kserve/{model}/1.0.0/"
         for version in ("1.0", "1.0.0"):
             folder = root / ".mlops/artifacts/kserve" / model / version
-            files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+            files = sorted(
+                p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+            )
             assert files == expected_files[fmt], (model, version)
         annotations = manifest["metadata"]["annotations"]
         assert annotations["mlops-gitops/stable-storage-uri"] == (
@@ -142,7 +144,7 @@ def test_a_format_no_runtime_loads_is_a_validation_error(
     versions[1] = versions[1] | {"format": fmt}
     repo.write_model("jobs", versions)
     out = validate(run, root)
-    assert f"deployments/jobs-prod.yaml:" in out
+    assert "deployments/jobs-prod.yaml:" in out
     assert f"has format '{fmt}', which target kserve cannot render" in out
     assert "spec.canary.version" in out
 
@@ -214,7 +216,9 @@ def test_an_unknown_kserve_version_is_refused(
     assert "'0.21'" in out
 
 
-def test_logger_url_on_another_target_is_refused(tmp_path: Path, run: RunCli, env: dict[str, str]) -> None:
+def test_logger_url_on_another_target_is_refused(
+    tmp_path: Path, run: RunCli, env: dict[str, str]
+) -> None:
     root = tmp_path / "repo"
     repo = SpecRepo(root)
     repo.write_project()

@@ -31,7 +31,6 @@ MODELS = {
 pytestmark = pytest.mark.slow
 
 
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -66,10 +65,16 @@ def start(name: str, model_dir: Path, env: dict[str, str], log: Path) -> Runtime
     with log.open("w") as out:
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "mlops_gitops.serve.kserve_runtime",
-                f"--model_name={name}", f"--model_dir={model_dir}", f"--http_port={port}",
-                f"--grpc_port={free_port()}", "--enable_grpc=false", "--workers=1",
-            ],  # fmt: skip
+                sys.executable,
+                "-m",
+                "mlops_gitops.serve.kserve_runtime",
+                f"--model_name={name}",
+                f"--model_dir={model_dir}",
+                f"--http_port={port}",
+                f"--grpc_port={free_port()}",
+                "--enable_grpc=false",
+                "--workers=1",
+            ],
             env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -136,10 +141,14 @@ def test_the_runtime_answers_v1_and_v2_like_the_audited_model(
         f"{runtime.url}/v2/models/{name}/infer",
         json={
             "inputs": [
-                {"name": "input-0", "shape": [len(rows), len(features)], "datatype": "FP64",
-                 "data": [x for row in rows for x in row]},
+                {
+                    "name": "input-0",
+                    "shape": [len(rows), len(features)],
+                    "datatype": "FP64",
+                    "data": [x for row in rows for x in row],
+                },
             ]
-        },  # fmt: skip
+        },
         timeout=30,
     )
     assert v2.status_code == 200, v2.text
@@ -180,7 +189,7 @@ def test_the_runtime_refuses_types_the_scan_did_not_accept(tmp_path: Path) -> No
     folder = tmp_path / "mnt"
     folder.mkdir()
     skops.io.dump({"when": __import__("datetime").date(2026, 1, 1)}, folder / "model.skops")
-    with pytest.raises(MlopsError, match="untrusted types: datetime.date"):
+    with pytest.raises(MlopsError, match=r"untrusted types: datetime\.date"):
         SkopsModel("m", str(folder), environ={}).load()
     with pytest.raises(MlopsError, match="must be a JSON list"):
         SkopsModel("m", str(folder), environ={"MLOPS_GITOPS_TRUSTED_TYPES": "datetime.date"}).load()
@@ -203,5 +212,5 @@ def test_the_runtime_wants_exactly_one_skops_file(tmp_path: Path) -> None:
         SkopsModel("m", str(empty), environ={}).load()
     two = layout(tmp_path, "cancer-detector", "1.2.0")
     shutil.copy(two / "model.skops", two / "other.skops")
-    with pytest.raises(MlopsError, match="more than one .skops file"):
+    with pytest.raises(MlopsError, match=r"more than one \.skops file"):
         SkopsModel("m", str(two), environ={}).load()
