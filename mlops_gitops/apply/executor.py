@@ -141,20 +141,23 @@ def _register(ctx: Context, step: Step) -> list[str]:
     if spec is None:
         raise StepFailed(f"version {version} is no longer in the spec of {name}")
     stored = ctx.store.put(spec.artifact)
-    fault_point("blob-stored")
-    expected = (step.after or {}).get("sha256")
-    if expected and stored.sha256 != expected:
-        raise StepFailed(
-            f"artifact {spec.artifact} changed since the plan: sha256 {stored.sha256[:12]}... "
-            f"is not the planned {expected[:12]}...; plan again"
-        )
-    if spec.sha256 and stored.sha256 != spec.sha256:
-        raise StepFailed(f"sha256 of {spec.artifact} does not match the spec")
-    path = ctx.store.local_path(stored.blob)
-    if path is not None:
+    try:
+        fault_point("blob-stored")
+        expected = (step.after or {}).get("sha256")
+        if expected and stored.sha256 != expected:
+            raise StepFailed(
+                f"artifact {spec.artifact} changed since the plan: sha256 {stored.sha256[:12]}..."
+                f" is not the planned {expected[:12]}...; plan again"
+            )
+        if spec.sha256 and stored.sha256 != spec.sha256:
+            raise StepFailed(f"sha256 of {spec.artifact} does not match the spec")
+        # The bytes just stored: the store's file, or a remote store's local spool of them.
+        path = ctx.store.local_path(stored.blob) or stored.spooled
+        assert path is not None
         verdict = scan(path, spec.format, spec.trusted_types)
-    else:
-        verdict = _scan_remote(ctx, spec, stored.sha256)
+    finally:
+        if stored.spooled is not None:
+            stored.spooled.unlink(missing_ok=True)
     if verdict.verdict in ("unsafe", "error"):
         raise StepFailed(
             f"security scan ({verdict.scanner}) {verdict.verdict}: {'; '.join(verdict.findings)}"
@@ -184,25 +187,6 @@ def _register(ctx: Context, step: Step) -> list[str]:
     versions = dict(record.versions) | {version: entry}
     ctx.state.write("models", name, record.model_copy(update={"versions": versions}))
     return []
-
-
-def _scan_remote(ctx: Context, spec: Any, sha256: str) -> Any:
-    """With a remote store, scan a local copy, checked to hold exactly the stored bytes."""
-    import hashlib
-    import tempfile
-
-    from mlops_gitops.providers.artifacts import CHUNK, open_source
-
-    digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(suffix=Path(spec.artifact).suffix) as tmp:
-        with open_source(spec.artifact, ctx.repo_root) as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-                tmp.write(chunk)
-        tmp.flush()
-        if digest.hexdigest() != sha256:
-            raise StepFailed(f"artifact {spec.artifact} changed while it was being registered")
-        return scan(Path(tmp.name), spec.format, spec.trusted_types)
 
 
 def _update_version(ctx: Context, step: Step) -> list[str]:

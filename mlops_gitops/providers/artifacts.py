@@ -29,6 +29,8 @@ class Stored:
     size: int
     blob: str
     """Relative location in the store: `sha256/ab/cdef...`."""
+    spooled: Path | None = None
+    """A remote store's put: a local temporary copy of the stored bytes (the caller deletes)."""
 
 
 def blob_path(sha256: str) -> str:
@@ -141,15 +143,29 @@ class ArtifactStore:
         return Stored(sha, size, blob_path(sha))
 
     def _put_remote(self, source: str) -> Stored:
-        sha, size = hash_file(source, self.repo_root)
-        blob = blob_path(sha)
-        fs = self._fs()
-        target = self.uri(blob)
-        if not fs.exists(target):
-            with open_source(source, self.repo_root) as handle, fs.open(target, "wb") as out:
+        """Read the source once: hash it while spooling it to a local file, then upload that
+        file unless the store holds the blob already. The spool is returned (`Stored.spooled`)
+        so the security scan reads exactly the uploaded bytes; the caller deletes it."""
+        digest = hashlib.sha256()
+        size = 0
+        fd, spool = tempfile.mkstemp(prefix=INCOMING)
+        try:
+            with os.fdopen(fd, "wb") as out, open_source(source, self.repo_root) as handle:
                 while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
                     out.write(chunk)
-        return Stored(sha, size, blob)
+            sha = digest.hexdigest()
+            blob = blob_path(sha)
+            fs = self._fs()
+            target = self.uri(blob)
+            if not fs.exists(target):
+                fs.put_file(spool, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spool)
+            raise
+        return Stored(sha, size, blob, Path(spool))
 
     def place(self, blob: str, relative: str) -> str:
         """Copy a stored blob to `relative` in the store (a runtime's layout); its URI.
