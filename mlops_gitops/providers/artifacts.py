@@ -179,7 +179,8 @@ class ArtifactStore:
             fs.copy(self.uri(blob), target)
             return target
         source, dest = self.root / blob, self._inside(relative)
-        fd, tmp = tempfile.mkstemp(prefix=INCOMING, dir=dest.parent)
+        # In the store's top folder, where `sweep` finds what an interrupted copy left.
+        fd, tmp = tempfile.mkstemp(prefix=INCOMING, dir=self.root)
         try:
             with os.fdopen(fd, "wb") as out, open(source, "rb") as handle:
                 while chunk := handle.read(CHUNK):
