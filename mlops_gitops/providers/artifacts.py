@@ -205,10 +205,19 @@ class ArtifactStore:
         return target
 
     def _inside(self, relative: str) -> Path:
-        """A path in a local store, its folder made; no symlink may lead it out of the store."""
-        path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        top, real = self.root.resolve(), path.parent.resolve()
-        if path.is_symlink() or (real != top and top not in real.parents):
-            raise MlopsError(f"{path} leads outside the artifact store {self.root}; refusing")
+        """A path in a local store, its folders made one by one; none may be a symlink (one
+        could lead the write out of the store), nor the file itself."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root
+        parts = Path(relative).parts
+        if not parts or any(part in ("", ".", "..") for part in parts):
+            raise MlopsError(f"{relative!r} is not a path inside the artifact store")
+        for part in parts[:-1]:
+            folder = folder / part
+            if folder.is_symlink():
+                raise MlopsError(f"{folder} is a symlink; refusing to write through it")
+            folder.mkdir(exist_ok=True)
+        path = folder / parts[-1]
+        if path.is_symlink():
+            raise MlopsError(f"{path} is a symlink; refusing to write through it")
         return path

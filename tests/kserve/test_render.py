@@ -234,3 +234,20 @@ def test_logger_url_on_another_target_is_refused(
     )
     out = validate(run, root)
     assert "logger_url configures KServe's payload logger" in out
+
+
+def test_a_symlink_in_the_store_cannot_redirect_a_layout(
+    tmp_path: Path, run: RunCli, env: dict[str, str]
+) -> None:
+    root = tmp_path / "repo"
+    kserve_repo(root, {"jobs": "joblib"})
+    init_git(root, env)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / ".mlops/artifacts/kserve").mkdir(parents=True)
+    (root / ".mlops/artifacts/kserve/jobs").symlink_to(outside, target_is_directory=True)
+    done = run(root, "apply", "--now", NOW)
+    assert done.code == 1, done.seen
+    assert "is a symlink; refusing to write through it" in done.out
+    assert list(outside.iterdir()) == []
+    assert not (root / "rendered/kserve/jobs-prod.yaml").exists()
