@@ -240,7 +240,7 @@ class Monitor:
         out: dict[str, Any] = {}
         if not len(frame):
             return out
-        for version, group in frame.groupby("model_version", sort=True):
+        for version, group in frame.groupby("model_version", sort=True, observed=True):
             errors = group["error"].notna()
             entry: dict[str, Any] = {
                 "records": len(group),
@@ -586,7 +586,7 @@ def _service_chart(frame: pd.DataFrame) -> tuple[str, str] | None:
     labels = [_iso(e)[5:16].replace("T", " ") for e in edges[:-1]]
     latency: dict[str, list[float]] = {}
     volume: dict[str, list[float]] = {}
-    for version, group in frame.assign(slot=slot).groupby("model_version"):
+    for version, group in frame.assign(slot=slot).groupby("model_version", observed=True):
         counts = np.bincount(group["slot"], minlength=24)
         volume[str(version)] = counts.astype(float).tolist()
         p95 = group.groupby("slot")["latency_ms"].quantile(0.95)
