@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, WithJsonSchema
 
 from mlops_gitops.spec.base import Strict
 
@@ -18,7 +18,22 @@ KSERVE_VERSIONS = ("0.15", "0.16", "0.17", "0.18", "0.19", "0.20", "0.21")
 `metadataAnnotations`, which the payload logger relies on) to the release whose CRDs the tests
 check every rendered manifest against."""
 
-KServeVersion = Literal["0.15", "0.16", "0.17", "0.18", "0.19", "0.20", "0.21"]
+
+def _known_version(value: str) -> str:
+    if value not in KSERVE_VERSIONS:
+        raise ValueError(
+            f"{value!r} is not a KServe release the renderer knows; use one of"
+            f" {', '.join(KSERVE_VERSIONS)}"
+        )
+    return value
+
+
+KServeVersion = Annotated[
+    str,
+    AfterValidator(_known_version),
+    WithJsonSchema({"type": "string", "enum": list(KSERVE_VERSIONS)}),
+]
+"""A string (so YAML's unquoted 0.20 is caught with a hint, not read as 0.2)."""
 
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS_1035_MAX = 63

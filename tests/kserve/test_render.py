@@ -212,8 +212,13 @@ def test_an_unknown_kserve_version_is_refused(
     repo.write_project(targets={"kserve": {"version": "0.9"}})
     out = validate(run, root)
     assert "mlops.yaml:" in out
-    assert "spec.targets.kserve.version" in out
-    assert "'0.21'" in out
+    assert "spec.targets.kserve.version: '0.9' is not a KServe release the renderer knows" in out
+    assert ", ".join(KSERVE_VERSIONS) in out
+    # YAML reads an unquoted 0.20 as the number 0.2: the hint says to quote it.
+    text = (root / "mlops.yaml").read_text().replace("'0.9'", "0.20")
+    (root / "mlops.yaml").write_text(text)
+    out = validate(run, root)
+    assert 'YAML read the unquoted 0.20 as the number 0.2; quote it: "0.20"' in out
 
 
 def test_logger_url_on_another_target_is_refused(
