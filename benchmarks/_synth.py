@@ -48,6 +48,27 @@ spec:
     window: {{records: 50000}}
 """
 
+TEMPLATE = """apiVersion: mlops-gitops/v1
+kind: Deployment
+metadata:
+  name: deploy-@I@
+  labels: {region: "{{ region }}", tier: "{{ 'prod' | upper }}"}
+spec:
+  model: model-@I@
+  stage: production
+  version: "1.@STABLE@.0"
+  canary: {version: "1.@CANARY@.0", traffic: {{ 5 * 2 }}}
+  promotion:
+    gates:
+{%- for metric in ["roc_auc", "accuracy"] %}
+      {{ metric }}: ">= 0.{{ 80 + loop.index }}"
+{%- endfor %}
+  monitoring:
+    predictions: logs/{{ region }}/deploy-@I@/
+    window: {records: 50000}
+"""
+"""A deployment as a `*.yaml.j2` template: values, a filter, arithmetic and a loop."""
+
 RULE = """apiVersion: mlops-gitops/v1
 kind: Rule
 metadata: {{name: rule-{i}}}
@@ -63,8 +84,16 @@ spec:
 """
 
 
-def write_repo(root: Path, models: int, versions: int, deployments: int, rules: int = 0) -> int:
-    """Write a repository; returns the number of spec files."""
+def write_repo(
+    root: Path,
+    models: int,
+    versions: int,
+    deployments: int,
+    rules: int = 0,
+    templates: bool = False,
+) -> int:
+    """Write a repository; returns the number of spec files. `templates`: deployments are
+    `*.yaml.j2` files."""
     for folder in ("models", "deployments", "rules"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     (root / "mlops.yaml").write_text(PROJECT)
@@ -78,9 +107,14 @@ def write_repo(root: Path, models: int, versions: int, deployments: int, rules: 
         )
         files += 1
     for i in range(deployments):
-        (root / "deployments" / f"deploy-{i}.yaml").write_text(
-            DEPLOYMENT.format(i=i, stable=max(versions - 2, 0), canary=versions - 1)
-        )
+        stable, canary = max(versions - 2, 0), versions - 1
+        if templates:
+            body = TEMPLATE.replace("@I@", str(i)).replace("@STABLE@", str(stable))
+            path = root / "deployments" / f"deploy-{i}.yaml.j2"
+            path.write_text(body.replace("@CANARY@", str(canary)))
+        else:
+            path = root / "deployments" / f"deploy-{i}.yaml"
+            path.write_text(DEPLOYMENT.format(i=i, stable=stable, canary=canary))
         files += 1
     for i in range(rules):
         (root / "rules" / f"rule-{i}.yaml").write_text(RULE.format(i=i))

@@ -1,9 +1,16 @@
-"""Times `monitor` as a whole process on 1,000,000 records x 25 features (Parquet and JSONL).
+"""Times `monitor` as a whole process: 1,000,000 records x 25 features (Parquet and JSON lines)
+and a 10,000,000-record window (Parquet), each the median of several runs.
 
 Run: .venv/bin/python benchmarks/bench_monitor.py [--records 1000000] [--big 10000000]
-Target (2-core machine): Parquet at most 6 s with peak RSS at most 600 MB. With --big, a
-10,000,000-record Parquet log is processed in chunks with a 50,000-record window: peak RSS
-should not grow with the log.
+     [--formats parquet,jsonl] [--runs 3] [--data DIR] [--compare DIR]
+
+Targets (2-core machine): 1M Parquet records at most 3 s and 400 MB peak RSS; 1M JSONL records
+at most 6 s and 600 MB; a 10M-record window at most 30 s and 1 GB. Every run starts from the
+recorded state of a fresh clone (no monitor state, no report), with the reference profile
+already stored. `--compare DIR` runs the same data with the package found in DIR (a checkout of
+main, say) and prints the ratio; `--data DIR` keeps the generated logs between invocations
+(writing 1M JSON lines takes minutes). Peak RSS is the child's VmHWM (getrusage's maxrss would
+carry the parent's high-water mark across fork and exec).
 """
 
 from __future__ import annotations
@@ -11,6 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +33,7 @@ import pandas as pd
 NUMERIC = [f"n{i}" for i in range(20)]
 CATEGORICAL = [f"c{i}" for i in range(5)]
 ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "NO_COLOR": "1"}
+PROJECT = Path(__file__).resolve().parents[1]
 
 
 def features(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
@@ -34,6 +45,39 @@ def features(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
         categories = np.array([f"cat{k}" for k in range(4 + i)])
         data[name] = categories[rng.integers(0, len(categories), rows)]
     return pd.DataFrame(data)
+
+
+def _core(written: int, rows: int) -> pd.DataFrame:
+    base = pd.Timestamp("2026-11-01", tz="UTC")
+    return pd.DataFrame(
+        {
+            "timestamp": base + pd.to_timedelta(np.arange(written, written + rows), unit="s"),
+            "request_id": [f"r{i}" for i in range(written, written + rows)],
+            "model_version": "1.0.0",
+            "prediction": np.random.default_rng(written).integers(0, 2, rows),
+            "score": np.random.default_rng(written + 1).random(rows),
+            "latency_ms": np.random.default_rng(written + 2).lognormal(1.5, 0.3, rows),
+            "error": None,
+        }
+    )
+
+
+def _jsonl_chunk(handle: object, core: pd.DataFrame, frame: pd.DataFrame) -> None:
+    stamps = core["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
+    records = frame.to_dict("records")
+    write = handle.write  # type: ignore[attr-defined]
+    for i in range(len(frame)):
+        record = {
+            "timestamp": stamps[i],
+            "request_id": core["request_id"].iat[i],
+            "model_version": "1.0.0",
+            "features": records[i],
+            "prediction": int(core["prediction"].iat[i]),
+            "score": float(core["score"].iat[i]),
+            "latency_ms": float(core["latency_ms"].iat[i]),
+            "error": None,
+        }
+        write(json.dumps(record) + "\n")
 
 
 def write_repo(root: Path, log_format: str, records: int, window: int) -> None:
@@ -54,44 +98,13 @@ def write_repo(root: Path, log_format: str, records: int, window: int) -> None:
         f"  monitoring: {{predictions: logs/bench/, window: {{records: {window}}}}}\n"
     )
     features(1_000_000, 1).to_parquet(root / "data" / "reference.parquet")
-    chunk = 1_000_000
-    written = 0
-    writer = None
+    chunk, written, writer = 1_000_000, 0, None
     jsonl = open(root / "logs/bench/predictions.jsonl", "w") if log_format == "jsonl" else None  # noqa: SIM115
     while written < records:
         rows = min(chunk, records - written)
-        frame = features(rows, 2 + written, shift=0.5)
-        base = pd.Timestamp("2026-11-01", tz="UTC")
-        core = pd.DataFrame(
-            {
-                "timestamp": base + pd.to_timedelta(np.arange(written, written + rows), unit="s"),
-                "request_id": [f"r{i}" for i in range(written, written + rows)],
-                "model_version": "1.0.0",
-                "prediction": np.random.default_rng(written).integers(0, 2, rows),
-                "score": np.random.default_rng(written + 1).random(rows),
-                "latency_ms": np.random.default_rng(written + 2).lognormal(1.5, 0.3, rows),
-                "error": None,
-            }
-        )
+        frame, core = features(rows, 2 + written, shift=0.5), _core(written, rows)
         if jsonl is not None:
-            stamps = core["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
-            records_ = frame.to_dict("records")
-            for i in range(rows):
-                jsonl.write(
-                    json.dumps(
-                        {
-                            "timestamp": stamps[i],
-                            "request_id": core["request_id"].iat[i],
-                            "model_version": "1.0.0",
-                            "features": records_[i],
-                            "prediction": int(core["prediction"].iat[i]),
-                            "score": float(core["score"].iat[i]),
-                            "latency_ms": float(core["latency_ms"].iat[i]),
-                            "error": None,
-                        }
-                    )
-                    + "\n"
-                )
+            _jsonl_chunk(jsonl, core, frame)
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -110,59 +123,88 @@ def write_repo(root: Path, log_format: str, records: int, window: int) -> None:
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True, env=ENV)
 
 
-def run_monitor(root: Path) -> tuple[float, float]:
-    """Wall seconds and the child's peak RSS in MB (VmHWM: getrusage's maxrss would carry
-    the parent's high-water mark across fork and exec)."""
+CHILD = (
+    "import sys\n"
+    "from mlops_gitops.cli import main\n"
+    "args = ['--repo', sys.argv[1], 'monitor', '--no-commit', '--now', '2026-12-31']\n"
+    "rc = main(args)\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]\n"
+    "print('RSS', hwm[0].split()[1], file=sys.stderr)\n"
+    "sys.exit(rc)\n"
+)
+
+
+def fresh(root: Path) -> None:
+    """The state of a fresh clone: no monitor state, no report, no local cache."""
+    for path in (root / ".mlops/state/monitor", root / "reports", root / ".mlops/cache"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def run_monitor(root: Path, code: Path) -> tuple[float, float, float]:
+    """Wall seconds, the child's peak RSS in MB and its CPU seconds (user + system: less
+    sensitive than wall time to other work on a shared machine), with the package in `code`."""
+    fresh(root)
+    env = {**ENV, "PYTHONPATH": str(code)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    code = (
-        "import sys\n"
-        "from mlops_gitops.cli import main\n"
-        "args = ['--repo', sys.argv[1], 'monitor', '--no-commit', '--now', '2026-12-31']\n"
-        "rc = main(args)\n"
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]\n"
-        "print('RSS', hwm[0].split()[1], file=sys.stderr)\n"
-        "sys.exit(rc)\n"
-    )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(root)], env=ENV, capture_output=True, text=True
+        [sys.executable, "-c", CHILD, str(root)],
+        env=env,
+        cwd=root.parent,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     rss = [line for line in done.stderr.splitlines() if line.startswith("RSS")]
-    return elapsed, int(rss[-1].split()[1]) / 1024 if rss else float("nan")
+    return elapsed, int(rss[-1].split()[1]) / 1024 if rss else float("nan"), cpu
+
+
+def measure(root: Path, code: Path, runs: int) -> tuple[float, float, float]:
+    run_monitor(root, code)  # stores the reference profile: later runs measure monitoring
+    results = [run_monitor(root, code) for _ in range(runs)]
+    return (
+        statistics.median(r[0] for r in results),
+        statistics.median(r[1] for r in results),
+        statistics.median(r[2] for r in results),
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--big", type=int, default=0, help="also run a chunked log this big")
+    parser.add_argument("--big", type=int, default=0, help="also a Parquet window this big")
     parser.add_argument("--formats", default="parquet,jsonl", help="log formats to time")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data", type=Path, help="keep generated repositories here")
+    parser.add_argument("--compare", type=Path, help="also time the package in this folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for log_format in args.formats.split(","):
-            root = Path(tmp) / log_format
-            start = time.perf_counter()
-            write_repo(root, log_format, args.records, window=args.records)
-            took = time.perf_counter() - start
-            print(f"{log_format}: wrote {args.records:,} records in {took:.0f} s")
-            first = run_monitor(root)
-            print(f"  first run (profiles the 1,000,000-row reference): {first[0]:.2f} s,")
-            print(f"    peak RSS {first[1]:.0f} MB")
-            cache = root / ".mlops" / "cache" / "monitor"
-            for p in cache.iterdir() if cache.exists() else []:
-                p.unlink()
-            for p in (root / ".mlops" / "state" / "monitor").glob("*.json"):
-                p.unlink()
-            second = run_monitor(root)
-            print(f"  with the stored profile: {second[0]:.2f} s, peak RSS {second[1]:.0f} MB")
+        data = args.data or Path(tmp)
+        cases = [(f, args.records) for f in args.formats.split(",")]
         if args.big:
-            for size in (args.big // 10, args.big):
-                root = Path(tmp) / f"big-{size}"
-                write_repo(root, "parquet", size, window=50_000)
-                result = run_monitor(root)
-                print(f"parquet {size:,} records, window 50,000: {result[0]:.1f} s,")
-                print(f"    peak RSS {result[1]:.0f} MB")
+            cases.append(("parquet", args.big))
+        codes = [("this", PROJECT)] + ([("compare", args.compare)] if args.compare else [])
+        print(f"median of {args.runs} runs; command: {' '.join(sys.argv)}")
+        for log_format, size in cases:
+            root = data / f"{log_format}-{size}"
+            if not (root / "logs").exists():
+                start = time.perf_counter()
+                write_repo(root, log_format, size, window=size)
+                print(f"{log_format} {size:,}: wrote in {time.perf_counter() - start:.0f} s")
+            figures = {name: measure(root, code, args.runs) for name, code in codes}
+            line = f"{log_format} {size:,} records, window {size:,}: "
+            line += ", ".join(
+                f"{n} {t:.2f} s ({c:.2f} s CPU) {m:.0f} MB" for n, (t, m, c) in figures.items()
+            )
+            if "compare" in figures:
+                (t0, m0, c0), (t1, m1, c1) = figures["this"], figures["compare"]
+                line += f"; ratio time {t0 / t1:.2f}, CPU {c0 / c1:.2f}, memory {m0 / m1:.2f}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

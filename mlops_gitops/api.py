@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mlops_gitops.compile.manifest import Manifest
     from mlops_gitops.monitor.run import MonitorOutcome
     from mlops_gitops.plan.model import Plan
+    from mlops_gitops.scaffold import Scaffold
     from mlops_gitops.state.lock import LockInfo
     from mlops_gitops.train.pipeline import TrainResult
     from mlops_gitops.workspace import Workspace
@@ -29,13 +30,12 @@ def compile_manifest(repo: Path | str = ".") -> Manifest:
 
 
 def write_manifest(repo: Path | str, out_dir: Path) -> Path:
-    """Write `manifest.json` atomically into out_dir."""
-    from mlops_gitops.util import atomic_write
+    """Write `manifest.json` atomically into out_dir (never through a symlink there)."""
+    from mlops_gitops import fsguard
 
     manifest = compile_manifest(repo)
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "manifest.json"
-    atomic_write(path, manifest.dumps().encode())
+    fsguard.write(out_dir, path, manifest.dumps().encode())
     return path
 
 
@@ -71,11 +71,14 @@ def apply(
     return run.apply(open_workspace(repo), parse_now(now), plan_file, commit, lock_timeout)
 
 
-def force_unlock(repo: Path | str, lock_id: str) -> LockInfo:
+def force_unlock(repo: Path | str, lock_id: str, force: bool = False) -> LockInfo:
+    """Remove the state lock `lock_id`; refused while its holder runs on this host unless
+    `force` (which risks two applies at once)."""
     from mlops_gitops.state import lock
     from mlops_gitops.workspace import LOCK_FILE
 
-    return lock.force_unlock(Path(repo).resolve() / LOCK_FILE, lock_id)
+    root = Path(repo).resolve()
+    return lock.force_unlock(root / LOCK_FILE, lock_id, force, root)
 
 
 def status(repo: Path | str = ".") -> dict[str, Any]:
@@ -144,3 +147,12 @@ def serve(repo: Path | str, host: str = "127.0.0.1", port: int = 8080) -> None:
     from mlops_gitops.serve.app import serve as run_server
 
     run_server(Path(repo).resolve(), host, port)
+
+
+def init(directory: Path | str = ".", ci: str = "github", name: str | None = None) -> Scaffold:
+    """Scaffold a new GitOps repository in `directory` (created if missing)."""
+    from mlops_gitops.scaffold import init_repository
+
+    if ci not in ("github", "gitlab", "none"):
+        raise ValueError(f"ci must be github, gitlab or none, not {ci!r}")
+    return init_repository(Path(directory), ci, name)  # type: ignore[arg-type]

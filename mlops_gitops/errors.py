@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlops_gitops.urls import redact_text
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -18,6 +20,10 @@ class Problem:
     field: str = ""
     context: str = ""
     """A source excerpt shown under the problem, such as `6 |   a0: &a0 [x, x]`."""
+
+    def __post_init__(self) -> None:
+        # Messages quote spec values; a URL among them may carry a credential.
+        object.__setattr__(self, "message", redact_text(self.message))
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.path, self.line or 0, self.column or 0, self.field, self.message)
@@ -65,12 +71,17 @@ class MlopsError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        message = redact_text(message)  # a URL in a message may carry a credential
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact_text(hint) if hint is not None else None
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+
+class MlopsWarning(UserWarning):
+    """Something a user should know that does not stop the run; the CLI shows each once."""
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.urls import redact_text
 
 TRAILER_RE = re.compile(r"^(Mlops-[A-Za-z-]+):\s?(.*)$")
 _AUTHOR_RE = re.compile(r"^\s*([^<>]+?)\s*<([^<>\s]+)>\s*$")
@@ -42,6 +43,37 @@ def run(root: Path, *args: str, stdin: str | None = None, check: bool = True) ->
         command = " ".join(args[:2])
         raise GitError(f"git {command} failed: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout
+
+
+def common_dir(root: Path) -> Path | None:
+    """What `git rev-parse --git-common-dir` names for the work tree holding `root` (the
+    folder shared by all its worktrees), found the way git finds it but without running git:
+    the nearest `.git` folder, or `.git` file of a worktree or submodule (`gitdir: ...`), then
+    its `commondir` file. None outside a repository or when anything looks wrong."""
+    if os.environ.get("GIT_DIR") or os.environ.get("GIT_COMMON_DIR"):
+        out = run(root, "rev-parse", "--git-common-dir", check=False).strip()
+        return (root / out).resolve() if out else None
+    start = root.resolve()
+    for folder in (start, *start.parents):
+        dot = folder / ".git"
+        try:
+            if dot.is_dir():
+                gitdir = dot
+            elif dot.is_file():
+                with open(dot, encoding="utf-8") as handle:
+                    line = handle.readline(4096).strip()
+                if not line.startswith("gitdir:"):
+                    return None
+                gitdir = folder / line.removeprefix("gitdir:").strip()
+            else:
+                continue
+            common = gitdir
+            if (gitdir / "commondir").is_file():
+                common = gitdir / (gitdir / "commondir").read_text(encoding="utf-8").strip()
+            return common.resolve() if (common / "objects").is_dir() else None
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+    return None
 
 
 def is_repo(root: Path) -> bool:
@@ -97,7 +129,11 @@ def commit(
     message: str,
     author: str | None = None,
 ) -> str | None:
-    """Commit exactly `paths` (new, changed or deleted); None when nothing changed."""
+    """Commit exactly `paths` (new, changed or deleted); None when nothing changed.
+
+    The message is scrubbed of URL credentials: the history is published with the repository.
+    """
+    message = redact_text(message)
     files = changed(root, paths)
     if not files:
         return None
@@ -167,6 +203,52 @@ def head_trailers(root: Path) -> list[tuple[str, str]]:
 
 def show(root: Path, commit: str, path: str) -> str:
     return run(root, "show", f"{commit}:{path}")
+
+
+MAX_BLOB = 1 << 20
+"""Files read from history in one batch are small records; a larger one is not read."""
+
+
+def read_files(root: Path, names: list[str]) -> list[bytes | None]:
+    """The contents of `<rev>:<path>` names, in two git processes however many there are;
+    None for a name that is no file there, or one larger than MAX_BLOB."""
+    usable = [n for n in names if "\n" not in n and "\r" not in n]
+    if not usable:
+        return [None] * len(names)
+    sizes = _batch(root, "--batch-check", usable)
+    small = [n for n, (_, size) in zip(usable, sizes, strict=True) if size <= MAX_BLOB]
+    found = dict(zip(small, (data for data, _ in _batch(root, "--batch", small)), strict=True))
+    return [found.get(name) for name in names]
+
+
+def _batch(root: Path, mode: str, names: list[str]) -> list[tuple[bytes | None, int]]:
+    """(blob contents or None, size) per name from `git cat-file <mode>`."""
+    if not names:
+        return []
+    done = subprocess.run(
+        ["git", "-C", str(root), "cat-file", mode],
+        input="".join(f"{name}\n" for name in names).encode(),
+        capture_output=True,
+        env=_env(),
+        check=False,
+    )
+    out, pos = done.stdout, 0
+    results: list[tuple[bytes | None, int]] = []
+    for _ in names:
+        end = out.find(b"\n", pos)
+        if end < 0:
+            results.append((None, MAX_BLOB + 1))
+            continue
+        header, pos = out[pos:end].split(), end + 1
+        if len(header) != 3 or not header[2].isdigit():
+            results.append((None, MAX_BLOB + 1))  # "<name> missing", "ambiguous"
+            continue
+        size = int(header[2])
+        data = None
+        if mode == "--batch":
+            data, pos = out[pos : pos + size], pos + size + 1
+        results.append((data if header[1] == b"blob" else None, size))
+    return results
 
 
 def one_line(value: str) -> str:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import os
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +12,7 @@ from typing import Any
 from mlops_gitops import git
 from mlops_gitops.compile.manifest import Manifest, build
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.net import NetError
 from mlops_gitops.plan import planner
 from mlops_gitops.plan.gates import Observations, Observed
 from mlops_gitops.plan.model import Plan
@@ -26,10 +24,11 @@ from mlops_gitops.plan.planner import (
     remember_digest,
     version_digest,
 )
-from mlops_gitops.providers.artifacts import ArtifactStore, hash_file, local_artifact_path
-from mlops_gitops.providers.scan import scan
+from mlops_gitops.providers.artifacts import ArtifactStore
+from mlops_gitops.providers.facts import Inspector
+from mlops_gitops.safeio import read_json
 from mlops_gitops.spec import models as m
-from mlops_gitops.spec.cache import DerivedCache, HashCache, now_ns
+from mlops_gitops.spec.cache import DerivedCache, HashCache
 from mlops_gitops.spec.loader import Repository
 from mlops_gitops.state.store import StateStore
 from mlops_gitops.state.view import StateView
@@ -92,11 +91,11 @@ class Workspace:
 
     @property
     def state_store(self) -> StateStore:
-        return StateStore(self.root / self.project.state_dir)
+        return StateStore(self.root / self.project.state_dir, self.root)
 
     @property
     def artifact_store(self) -> ArtifactStore:
-        return ArtifactStore(self.project.artifact_store, self.root)
+        return ArtifactStore(self.project.artifact_store, self.root, self.project.security)
 
     def tombstones(self) -> frozenset[str]:
         return frozenset(
@@ -104,14 +103,14 @@ class Workspace:
         )
 
     def facts(self, state: StateView) -> dict[tuple[str, str], ArtifactFact]:
-        """Hash and scan the artifacts the plan needs to judge; everything else is recorded.
+        """Hash, check and scan the artifacts the plan needs to judge; the rest is recorded.
 
         Hashes of unchanged local files come from the hash cache, unless the cached hash
         contradicts the one the spec pins or the state recorded: then the file is read.
         """
-        out = {}
+        found = {}
         hashes = HashCache.open(self.root)
-        inside = _Inside(self.root)
+        inspector = Inspector(self.root, self.project.security, hashes)
         enabled = gc.isenabled()
         gc.disable()  # many small acyclic objects: cycle collections only cost time
         try:
@@ -120,13 +119,20 @@ class Workspace:
                 record = state.models.get(model)
                 recorded = record.versions.get(version) if record else None
                 expected = {spec.sha256, recorded.sha256 if recorded else None} - {None}
-                out[(model, version)] = self._inspect(spec, hashes, expected, inside)
+                found[(model, version)] = inspector.inspect(
+                    (model, version), spec, {e for e in expected if e}, recorded
+                )
             self._keep_digests(digests, recalled)
         finally:
             if enabled:
                 gc.enable()
+        inspector.finish(found)
         hashes.save()
-        return out
+        facts: dict[int, ArtifactFact] = {}  # versions naming one file share one fact
+        for item in found.values():
+            if id(item) not in facts:
+                facts[id(item)] = ArtifactFact(**vars(item))
+        return {key: facts[id(item)] for key, item in found.items()}
 
     def _model_keys(self) -> list[tuple[m.Model, str]]:
         """Models with the content key of their file (templates have none here)."""
@@ -163,72 +169,12 @@ class Workspace:
         return cache, recalled
 
     def _keep_digests(self, cache: DerivedCache, recalled: set[str]) -> None:
+        if cache.where is None:  # caching is off: computing digests to keep would be waste
+            return
         for model, key in self._model_keys():
             if key not in recalled:
                 cache.put(key, [[v.version, version_digest(v)] for v in model.spec.versions])
         cache.save()
-
-    def _inspect(
-        self,
-        spec: m.ModelVersion,
-        hashes: HashCache | None = None,
-        expected: set[str | None] | None = None,
-        inside: _Inside | None = None,
-    ) -> ArtifactFact:
-        location = spec.artifact
-        local = None if "://" in location and not location.startswith("file://") else location
-        if local is not None:
-            path = _under(self.root, local.removeprefix("file://"))
-            try:
-                info: os.stat_result | None = os.lstat(path)
-                link = info is not None and stat.S_ISLNK(info.st_mode)
-                if link:
-                    info = os.stat(path)
-            except (OSError, ValueError):
-                info = None
-            if info is None or not stat.S_ISREG(info.st_mode):
-                return ArtifactFact(exists=False, error=f"artifact {location} not found")
-            if inside is None or not inside.contains(path, link):
-                try:  # the rule and its message live with the artifact store
-                    local_artifact_path(location, self.root)
-                except MlopsError as exc:
-                    return ArtifactFact(
-                        exists=False, error=f"artifact {location} cannot be read: {exc}"
-                    )
-            sha = hashes.get(local, info) if hashes is not None else None
-            if sha is not None and expected and sha not in expected:
-                sha = None  # the cache must not be the reason a step is blocked: read the file
-            size = info.st_size
-            if sha is None:
-                started = now_ns()
-                try:
-                    with open(path, "rb") as handle:
-                        sha = hashlib.file_digest(handle, "sha256").hexdigest()
-                        size = handle.tell()
-                except OSError as exc:
-                    return ArtifactFact(
-                        exists=False, error=f"artifact {location} cannot be read: {exc}"
-                    )
-                if hashes is not None and size == info.st_size:
-                    hashes.put(local, info, sha, started)
-        else:
-            try:
-                sha, size = hash_file(location, self.root)
-            except (OSError, MlopsError) as exc:
-                return ArtifactFact(
-                    exists=False, error=f"artifact {location} cannot be read: {exc}"
-                )
-        verdict = None
-        if local is not None:
-            verdict = scan(Path(path), spec.format, spec.trusted_types)
-        return ArtifactFact(
-            exists=True,
-            sha256=sha,
-            size=size,
-            scan_verdict=verdict.verdict if verdict else None,
-            scan_findings=verdict.findings if verdict else (),
-            scanner=verdict.scanner if verdict else None,
-        )
 
     def observations(self) -> Observations:
         """Observed metrics per (model, version) from each deployment's latest report."""
@@ -245,7 +191,7 @@ class Workspace:
             if not path.is_file():
                 continue
             try:
-                report = json.loads(path.read_text())
+                report = read_json(path)
             except (OSError, ValueError):
                 continue
             for version, numbers in (report.get("versions") or {}).items():
@@ -269,54 +215,6 @@ class Workspace:
         )
 
 
-class _Inside:
-    """Whether a path's real location is inside the repository, answered with one `lstat`
-    per directory for a whole plan (`Path.resolve` costs one per path component, each time).
-
-    Only a quick yes: a path it cannot vouch for goes to `local_artifact_path`, which decides.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.top = str(root.resolve())
-        self.dirs: dict[str, str] = {self.top: self.top}
-        """Directory -> its real path."""
-
-    def contains(self, path: str, link: bool) -> bool:
-        """`link`: whether `path` itself is a symlink (the caller has just looked)."""
-        real = self._real(path, link)
-        return real == self.top or real.startswith(self.top + os.sep)
-
-    def _real(self, path: str, link: bool) -> str:
-        parent, sep, name = path.rpartition(os.sep)
-        if link or not sep or not parent or name in ("", ".", ".."):
-            return os.path.realpath(path)
-        return self._dir(parent).rstrip(os.sep) + os.sep + name
-
-    def _dir(self, path: str) -> str:
-        found = self.dirs.get(path)
-        if found is None:
-            try:
-                link = stat.S_ISLNK(os.lstat(path).st_mode)
-            except OSError:
-                link = True  # let realpath decide
-            found = self.dirs[path] = self._real(path, link)
-        return found
-
-
-def _under(root: Path, rel: str) -> str:
-    """`str(root / rel)`, without pathlib's cost for the plain relative paths specs hold."""
-    if (
-        os.sep == "/"
-        and rel
-        and not rel.startswith("/")
-        and not rel.endswith("/")
-        and "//" not in rel
-        and "/./" not in f"/{rel}/"
-    ):
-        return f"{root}/{rel}"
-    return str(root / rel)
-
-
 def _flatten_report(numbers: dict[str, Any], report: dict[str, Any]) -> dict[str, float]:
     """The numbers a gate can name: error_rate, performance metrics, latency, drift share."""
     flat: dict[str, float] = {}
@@ -332,3 +230,8 @@ def _flatten_report(numbers: dict[str, Any], report: dict[str, Any]) -> dict[str
     if isinstance(drift.get("share_drifted"), int | float):
         flat["drift_share"] = float(drift["share_drifted"])
     return flat
+
+
+def _reason(exc: Exception) -> str:
+    """An error's reason without the location it names again (a failed download's does)."""
+    return exc.reason if isinstance(exc, NetError) else str(exc)

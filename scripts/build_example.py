@@ -289,7 +289,7 @@ def reproducible_skops(model: Any) -> bytes:
 
 def check_artifact(path: Path, model: Any, x: pd.DataFrame) -> list[str]:
     """Load the artifact the way a careful user would and compare its predictions."""
-    untrusted: list[str] = list(sio.get_untrusted_types(file=path))
+    untrusted: list[str] = sorted(set(sio.get_untrusted_types(file=path)))
     loaded = sio.load(path, trusted=untrusted)
     if not np.array_equal(loaded.predict(x), model.predict(x)):
         raise SystemExit(f"{path}: the loaded model predicts differently")
@@ -328,6 +328,11 @@ def render_version(built: BuiltVersion, data: Dataset, data_sha: str, task: str)
         f"      artifact: {built.artifact}",
         "      format: skops",
         f"      sha256: {json.dumps(built.sha256)}",
+    ]
+    if built.untrusted_types:  # exact names: skops trusts its defaults and these, nothing more
+        lines.append("      trusted_types:  # beyond skops' defaults")
+        lines += [f"        - {name}" for name in built.untrusted_types]
+    lines += [
         f"      metrics:  # {task} metrics on the held-out 25% split (seed {SEED})",
     ]
     lines += [f"        {name}: {yaml_scalar(value)}" for name, value in built.metrics.items()]
@@ -385,6 +390,7 @@ def expected_spec(
             "artifact": b.artifact,
             "format": "skops",
             "sha256": b.sha256,
+            **({"trusted_types": b.untrusted_types} if b.untrusted_types else {}),
             "metrics": b.metrics,
             "hyperparameters": b.recipe.hyperparameters,
             "training_data": {"uri": data.train_csv, "sha256": data_sha},

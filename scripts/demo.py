@@ -49,6 +49,22 @@ def run(repo: Path, *args: str, expect: tuple[int, ...] = (0,)) -> subprocess.Co
     return done
 
 
+def run_in(cwd: Path, *args: str) -> None:
+    """A command run from inside a folder, without --repo, as a user would type it."""
+    print(f"$ mlops-gitops {' '.join(args)}")
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_gitops", *args],
+        cwd=cwd,
+        env=ENV,
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    sys.stdout.write(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"demo failed: exit {done.returncode} from {' '.join(args)}")
+
+
 def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, env=ENV, check=True, capture_output=True)
 
@@ -92,6 +108,12 @@ def edit(path: Path, old: str, new: str) -> None:
 def main() -> None:
     # The copy is kept so you can look around afterwards; it lives in the temp folder.
     tmp = tempfile.mkdtemp(prefix="mlops-gitops-demo-")
+    banner("0. Start a repository from scratch: init, then validate from inside it")
+    scratch = Path(tmp) / "scratch"
+    scratch.mkdir()
+    run_in(scratch, "init", "risk-models")
+    run_in(scratch / "risk-models" / "models", "validate")
+
     repo = Path(tmp) / "repo"
     shutil.copytree(EXAMPLE, repo)
     git(repo, "init", "-q", "-b", "main")

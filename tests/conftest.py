@@ -120,6 +120,16 @@ def normalize(text: str, tmp_path: Path) -> str:
     return text
 
 
+@pytest.fixture(autouse=True)
+def user_cache_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Caches of repositories outside git go to the user's cache directory: a private one."""
+    home = tmp_path_factory.mktemp("xdg-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def example_copy(tmp_path: Path) -> Iterator[Path]:
     """A writable copy of example-repo (artifacts and data left out: validate never reads them)."""

@@ -17,9 +17,12 @@ from typing import Any
 import pytest
 
 from mlops_gitops import api
+from mlops_gitops.errors import MlopsError, SpecError
+from mlops_gitops.providers.facts import Inspector
 from mlops_gitops.spec import cache as cache_mod
 from mlops_gitops.spec import loader
-from mlops_gitops.spec.cache import CACHE_DIR, HASH_FILE, PARSE_FILE, DerivedCache, HashCache
+from mlops_gitops.spec import models as m
+from mlops_gitops.spec.cache import HASH_FILE, PARSE_FILE, DerivedCache, HashCache
 from mlops_gitops.state.records import SCHEMA_VERSION
 from mlops_gitops.state.store import StateStore, dumps
 from mlops_gitops.workspace import Workspace
@@ -32,6 +35,7 @@ from tests.conftest import (
     run_cli,
     run_subprocess,
 )
+from tests.engine.helpers import onnx_bytes
 
 PROJECT = "apiVersion: mlops-gitops/v1\nkind: Project\nmetadata: {name: cached}\n"
 MODEL = """apiVersion: mlops-gitops/v1
@@ -78,8 +82,14 @@ def fresh(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return summary(root)
 
 
+def cache_file(root: Path, name: str) -> Path:
+    where = cache_mod.place(root)
+    assert where is not None
+    return where.file(name)
+
+
 def entries(root: Path) -> dict[str, Any]:
-    raw = (root / CACHE_DIR / PARSE_FILE).read_bytes()
+    raw = cache_file(root, PARSE_FILE).read_bytes()
     body: dict[str, Any] = json.loads(raw.partition(b"\n")[2])
     return body
 
@@ -110,21 +120,23 @@ def test_unchanged_files_are_not_parsed_again(
     repo = make_repo(tmp_path / "repo", {f"m{i}.yaml": model(f"m{i}") for i in range(3)})
     first = summary(repo)
     assert len(entries(repo)) == 4  # the Project and three models
-    stamp = (repo / CACHE_DIR / PARSE_FILE).stat().st_mtime_ns
+    stamp = cache_file(repo, PARSE_FILE).stat().st_mtime_ns
     counter = ParseCounter(monkeypatch)
     assert summary(repo) == first
     assert counter.count == 0
     assert first == fresh(repo, monkeypatch)
-    assert (repo / CACHE_DIR / PARSE_FILE).stat().st_mtime_ns == stamp  # nothing to rewrite
+    assert cache_file(repo, PARSE_FILE).stat().st_mtime_ns == stamp  # nothing to rewrite
 
 
-def test_cache_folder_ignores_itself_in_git(tmp_path: Path) -> None:
+def test_the_cache_lives_in_the_git_directory_not_the_work_tree(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"m.yaml": model("m")})
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     summary(repo)
-    assert (repo / CACHE_DIR / ".gitignore").read_text().endswith("*\n")
+    path = cache_file(repo, PARSE_FILE)
+    assert path.is_relative_to((repo / ".git" / "mlops-gitops").resolve()) and path.exists()
+    assert not (repo / ".mlops").exists()
     status = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"],
+        ["git", "status", "--porcelain", "--untracked-files=all", "--ignored"],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -137,6 +149,7 @@ def test_disabled_cache_writes_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     repo = make_repo(tmp_path / "repo", {"m.yaml": model("m")})
     fresh(repo, monkeypatch)
     assert not (repo / ".mlops").exists()
+    assert not cache_file(repo, PARSE_FILE).parent.exists()
 
 
 def test_an_edit_is_seen_even_with_the_same_size_and_times(
@@ -209,7 +222,7 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(
     repo = make_repo(tmp_path / "repo", {"a.yaml": model("a"), "b.yaml": "kind: [\n"})
     truth = fresh(repo, monkeypatch)
     assert summary(repo) == truth
-    path = repo / CACHE_DIR / PARSE_FILE
+    path = cache_file(repo, PARSE_FILE)
     raw = path.read_bytes()
     head, _, body = raw.partition(b"\n")
     if damage == "truncated":
@@ -238,7 +251,7 @@ def test_cached_entry_of_other_data_under_a_key_is_revalidated(
     """Cached data goes through the same typed checks as freshly parsed data."""
     repo = make_repo(tmp_path / "repo", {"a.yaml": model("a")})
     summary(repo)
-    path = repo / CACHE_DIR / PARSE_FILE
+    path = cache_file(repo, PARSE_FILE)
     head, _, body = path.read_bytes().partition(b"\n")
     stored = json.loads(body)
     key = hashlib.sha256((repo / "models" / "a.yaml").read_bytes()).hexdigest()
@@ -278,11 +291,11 @@ def test_values_that_json_cannot_keep_are_not_cached(
 
 def test_read_only_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = make_repo(tmp_path / "repo", {"a.yaml": model("a")})
-    monkeypatch.setattr(cache_mod, "atomic_write", _refuse)
+    monkeypatch.setattr(cache_mod.fsguard, "write", _refuse)
     assert summary(repo) == fresh(repo, monkeypatch)
 
 
-def _refuse(path: Path, data: bytes) -> None:
+def _refuse(root: Path, path: Path, data: bytes) -> None:
     raise PermissionError(13, "Permission denied", str(path))
 
 
@@ -316,19 +329,22 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
     files["bad-yaml.yaml"] = "kind: [\n"
     files["bad-field.yaml"] = model("bad").replace("task:", "tsak:")
     files["bad-utf8.yaml"] = "kind: Model\n"
+    files["dated.yaml"] = model("dated").replace(
+        "format: onnx\n", "format: onnx\n      created: 2026-01-10\n"
+    )
     repo = make_repo(tmp_path / "repo", files)
     (repo / "models" / "bad-utf8.yaml").write_bytes(b"kind: Model\nmetadata: {name: \xff}\n")
     (repo / "models" / "t.yaml.j2").write_text(model("t{{ 1 + 1 }}"))
     truth = fresh(repo, monkeypatch)
     text = run_cli(capsys, ["--repo", str(repo), "validate"])
-    (repo / ".mlops").rename(tmp_path / "first")  # run without the cache the run above wrote
+    cache_file(repo, "").rename(tmp_path / "first")  # run without the cache written above
 
     spawned = []
     real = loader._spawn_helper
 
-    def spy(jobs: list[loader.Job], values: dict[str, Any]) -> Any:
+    def spy(jobs: list[loader.Job], values: dict[str, Any], budget: Any) -> Any:
         spawned.append(len(jobs))
-        return real(jobs, values)
+        return real(jobs, values, budget)
 
     monkeypatch.setattr(loader, "PARALLEL_MIN", 10)
     monkeypatch.setattr(loader, "_spawn_helper", spy)
@@ -341,7 +357,7 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
     assert spawned and spawned[-1] >= 30
     assert summary(repo) == truth
     assert run_cli(capsys, ["--repo", str(repo), "validate"]) == text
-    assert len(entries(repo)) == 63  # all but the two files that do not parse
+    assert len(entries(repo)) == 63  # all but the two that do not parse and the dated one
     assert summary(repo) == truth
 
 
@@ -375,7 +391,7 @@ def test_concurrent_runs_leave_a_usable_cache(tmp_path: Path) -> None:
     outputs = {run.communicate(timeout=120)[0] for run in runs}
     assert len(outputs) == 1 and all(run.returncode == 0 for run in runs)
     assert len(entries(repo)) == 31
-    assert not [p for p in (repo / CACHE_DIR).iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in cache_file(repo, PARSE_FILE).parent.iterdir() if p.name.endswith(".tmp")]
     done = run_subprocess(["--repo", str(repo), "validate"])
     assert done.returncode == 0 and done.stdout.encode() in outputs
 
@@ -392,7 +408,7 @@ def plan_repo(root: Path, pinned: str | None = None) -> Path:
         )
         path.write_text(text)
     (root / "artifacts").mkdir()
-    (root / "artifacts" / "m.onnx").write_bytes(b"onnx model one")
+    (root / "artifacts" / "m.onnx").write_bytes(onnx_bytes("model one"))
     return root
 
 
@@ -419,7 +435,7 @@ def test_hashes_of_unchanged_artifacts_are_reused(
     repo = plan_repo(tmp_path / "repo")
     shorten_racy_window(monkeypatch)
     first = facts(repo)
-    assert (repo / CACHE_DIR / HASH_FILE).exists()
+    assert cache_file(repo, HASH_FILE).exists()
     opened: list[str] = []
     real_open = open
 
@@ -441,22 +457,22 @@ def test_a_changed_artifact_is_hashed_again(
     shorten_racy_window(monkeypatch)
     before = artifact.stat()
     facts(repo)
-    artifact.write_bytes(b"onnx model two")  # same size; the times are put back
+    artifact.write_bytes(onnx_bytes("model two"))  # same size; the times are put back
     os.utime(artifact, ns=(before.st_atime_ns, before.st_mtime_ns))
     [fact] = facts(repo).values()
-    assert fact.sha256 == hashlib.sha256(b"onnx model two").hexdigest()
+    assert fact.sha256 == hashlib.sha256(onnx_bytes("model two")).hexdigest()
 
 
 def test_racy_files_are_not_remembered(tmp_path: Path) -> None:
     repo = plan_repo(tmp_path / "repo")  # just written: within the racy window
     facts(repo)
-    assert not (repo / CACHE_DIR / HASH_FILE).exists()
+    assert not cache_file(repo, HASH_FILE).exists()
 
 
 def test_a_cached_hash_contradicting_the_pinned_one_is_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = hashlib.sha256(b"onnx model one").hexdigest()
+    real = hashlib.sha256(onnx_bytes("model one")).hexdigest()
     repo = plan_repo(tmp_path / "repo", pinned=real)
     shorten_racy_window(monkeypatch)
     facts(repo)
@@ -481,7 +497,7 @@ def test_a_damaged_hash_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.Mon
     repo = plan_repo(tmp_path / "repo")
     shorten_racy_window(monkeypatch)
     first = facts(repo)
-    (repo / CACHE_DIR / HASH_FILE).write_bytes(b"\x00garbage")
+    cache_file(repo, HASH_FILE).write_bytes(b"\x00garbage")
     assert facts(repo) == first
     assert HashCache.open(repo).entries  # rebuilt
 
@@ -543,17 +559,24 @@ def test_symlinks_leaving_the_repository_are_refused_as_before(link: str, tmp_pa
     if link == "artifacts":
         (repo / "artifacts").rmdir()
     (repo / link).symlink_to(target)
-    [fact] = facts(repo).values()
-    with pytest.raises(Exception) as refused:
-        local_artifact_path("artifacts/m.onnx", repo)
-    assert fact.error == f"artifact artifacts/m.onnx cannot be read: {refused.value}"
+    with pytest.raises(SpecError) as invalid:  # validate refuses it first ...
+        facts(repo)
+    [problem] = invalid.value.problems
+    assert (problem.path, problem.field) == ("models/m.yaml", "spec.versions[0].artifact")
+    assert "leads outside the repository through a symlink" in problem.message
+    with pytest.raises(MlopsError, match="leads outside the repository"):
+        local_artifact_path("artifacts/m.onnx", repo)  # ... and opening it too
+    inspector = Inspector(repo, m.SecuritySettings(), HashCache(None))
+    version = m.ModelVersion(version="1.0.0", artifact="artifacts/m.onnx", format="onnx")
+    fact = inspector.inspect(("m", "1.0.0"), version, set())
+    assert fact.error is not None and "leads outside the repository" in fact.error
     # a symlink that stays inside is followed
     (repo / link).unlink()
     inner = repo / "store"
     (outside).rename(inner)
     (repo / link).symlink_to(inner if link == "artifacts" else inner / "m.onnx")
     [fact] = facts(repo).values()
-    assert fact.exists and fact.sha256 == hashlib.sha256(b"onnx model one").hexdigest()
+    assert fact.exists and fact.sha256 == hashlib.sha256(onnx_bytes("model one")).hexdigest()
 
 
 # ---------------------------------------------------------------- version digests
@@ -575,16 +598,16 @@ def test_version_digests_are_reused_and_an_edit_is_seen(
     result = api.apply(repo, now="2026-03-01T12:00:00Z", commit=False)
     assert [s.action for s in result.plan.steps] == ["register"]
     assert steps(repo) == []
-    assert (repo / CACHE_DIR / DIGEST_FILE).exists()
+    assert cache_file(repo, DIGEST_FILE).exists()
 
     computed: list[str] = []
-    real = planner.json.dumps
+    real = planner.dumps
 
     def counting(data: Any, **kwargs: Any) -> str:
         computed.append("x")
         return real(data, **kwargs)
 
-    monkeypatch.setattr(planner.json, "dumps", counting)
+    monkeypatch.setattr(planner, "dumps", counting)
     planner._DIGESTS.clear()
     assert steps(repo) == []
     assert computed == []  # every digest came from the cache

@@ -40,6 +40,7 @@ from mlops_gitops.state.records import (
 )
 from mlops_gitops.state.view import StateView
 from tests.conftest import EXAMPLE_REPO
+from tests.engine.helpers import safetensors_bytes
 
 API = "mlops-gitops/v1"
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # a Wednesday
@@ -655,7 +656,7 @@ def test_a_saved_plan_does_not_slip_into_a_freeze_window(
         path = repo / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"apiVersion": API, "metadata": {"name": name}} | data))
-    (repo / "fraud.safetensors").write_bytes(bytes(range(256)) * 4)
+    (repo / "fraud.safetensors").write_bytes(safetensors_bytes(bytes(range(256)) * 4))
     (repo / ".gitignore").write_text(".mlops/artifacts/\n.mlops/apply.lock\n.mlops/journal*\n")
     _git(repo, git_env, "init", "-q", "-b", "main")
     _git(repo, git_env, "add", "-A")

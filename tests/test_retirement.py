@@ -22,6 +22,7 @@ from mlops_gitops.automate.retirement import run_retirements
 from mlops_gitops.plan.retirements import active_phase, next_phase
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import EditError, SpecEditor
+from tests.engine.helpers import safetensors_bytes
 
 PROJECT = """\
 # The project: one model, two deployments.
@@ -166,7 +167,7 @@ def make_repo(tmp_path: Path, files: dict[str, str | None] | None = None) -> Pat
     for version in ("1.0.0", "1.1.0", "1.2.0"):
         artifact = repo / f"artifacts/clf/{version}/model.safetensors"
         artifact.parent.mkdir(parents=True, exist_ok=True)
-        artifact.write_bytes(f"weights of {version}".encode() * 8)
+        artifact.write_bytes(safetensors_bytes(f"weights of {version}".encode() * 8))
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "Initial specs")

@@ -19,7 +19,7 @@ ESCAPES = {
     "class and mro": "{{ ''.__class__.__mro__ }}",
     "subclasses": "{{ ().__class__.__base__.__subclasses__() }}",
     "globals of a global": "{{ cycler.__init__.__globals__ }}",
-    "globals of a function": "{{ lipsum.__globals__ }}",
+    "globals of a function": "{{ range.__globals__ }}",
     "namespace internals": "{{ namespace.__init__ }}",
     "template self": "{{ self.__init__ }}",
     "attr filter, dunder": "{{ 'a'|attr('__class__') }}",

@@ -20,7 +20,13 @@ from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.model import Plan, Step
 from mlops_gitops.plan.planner import version_digest
 from mlops_gitops.providers.artifacts import ArtifactStore
-from mlops_gitops.providers.scan import scan
+from mlops_gitops.providers.scan import (
+    remember,
+    scan,
+    scanned,
+    trusted_types,
+    verdict_key,
+)
 from mlops_gitops.providers.targets import KServeTarget, LocalTarget, TargetResult
 from mlops_gitops.state.records import (
     CanaryRecord,
@@ -31,6 +37,7 @@ from mlops_gitops.state.records import (
     VersionRecord,
 )
 from mlops_gitops.state.store import StateStore
+from mlops_gitops.urls import redact_text, redact_url
 
 FAULT_ENV = "MLOPS_GITOPS_FAULT"
 """Test hook: `<point>:<n>` kills the process with SIGKILL at the n-th time it reaches point."""
@@ -109,8 +116,9 @@ def run_steps(ctx: Context, plan: Plan, journal: Journal) -> list[Outcome]:
         try:
             warnings = HANDLERS[step.action](ctx, step)
         except (MlopsError, OSError) as exc:
-            journal.done(step.id, "failed", str(exc))
-            outcomes.append(Outcome(step, "failed", str(exc)))
+            why = redact_text(str(exc))  # an OSError may name a URL with its credentials
+            journal.done(step.id, "failed", why)
+            outcomes.append(Outcome(step, "failed", why))
             failed.add(step.id)
             continue
         fault_point("step-written")
@@ -146,15 +154,20 @@ def _register(ctx: Context, step: Step) -> list[str]:
         expected = (step.after or {}).get("sha256")
         if expected and stored.sha256 != expected:
             raise StepFailed(
-                f"artifact {spec.artifact} changed since the plan: sha256 {stored.sha256[:12]}..."
-                f" is not the planned {expected[:12]}...; plan again"
+                f"artifact {redact_url(spec.artifact)} changed since the plan: sha256"
+                f" {stored.sha256[:12]}... is not the planned {expected[:12]}...; plan again"
             )
         if spec.sha256 and stored.sha256 != spec.sha256:
-            raise StepFailed(f"sha256 of {spec.artifact} does not match the spec")
-        # The bytes just stored: the store's file, or a remote store's local spool of them.
-        path = ctx.store.local_path(stored.blob) or stored.spooled
-        assert path is not None
-        verdict = scan(path, spec.format, spec.trusted_types)
+            raise StepFailed(f"sha256 of {redact_url(spec.artifact)} does not match the spec")
+        trusted = trusted_types(spec) if spec.format == "skops" else ()
+        key = verdict_key(stored.sha256, spec.format, trusted)
+        verdict = scanned(key)  # scanned in this process: the store's blob has this content
+        if verdict is None:
+            # The bytes just stored: the store's file, or a remote store's local spool of them.
+            path = ctx.store.local_path(stored.blob) or stored.spooled
+            assert path is not None
+            verdict = scan(path, spec.format, trusted)
+            remember(key, verdict, scanned=True)
     finally:
         if stored.spooled is not None:
             stored.spooled.unlink(missing_ok=True)
@@ -171,7 +184,7 @@ def _register(ctx: Context, step: Step) -> list[str]:
         sha256=stored.sha256,
         size=stored.size,
         format=spec.format,
-        source=spec.artifact,
+        source=redact_url(spec.artifact),
         blob=stored.blob,
         registered_at=previous.registered_at if previous else _now(ctx),
         metrics=dict(spec.metrics),
@@ -181,6 +194,7 @@ def _register(ctx: Context, step: Step) -> list[str]:
             scanner_version=verdict.scanner_version,
             verdict=verdict.verdict,
             findings=list(verdict.findings),
+            key=key,
         ),
         stages=dict(previous.stages) if previous else {},
     )
@@ -236,7 +250,7 @@ def _deployment(ctx: Context, step: Step) -> list[str]:
     meta = {
         "model": model_name,
         "labels": dict(desired.metadata.labels) if desired else {},
-        "trusted_types": _trusted_types(ctx, model_name, wanted),
+        "trusted_types": {v: trusted_types(ctx.manifest.version(model_name, v)) for v in wanted},
     }
     target = settings.get("target", "local")
     result = ctx.target(target).apply(name, after, dict(model.versions), meta)
@@ -285,15 +299,6 @@ def _deployment(ctx: Context, step: Step) -> list[str]:
     )
     ctx.state.write("deployments", name, record)
     return result.warnings
-
-
-def _trusted_types(ctx: Context, model: str, versions: list[str]) -> dict[str, list[str]]:
-    """The types each version's skops file was audited with, for runtimes that load it."""
-    out: dict[str, list[str]] = {}
-    for version in versions:
-        spec = ctx.manifest.version(model, version)
-        out[version] = sorted(set(spec.trusted_types)) if spec is not None else []
-    return out
 
 
 def _undeploy(ctx: Context, step: Step) -> list[str]:

@@ -7,15 +7,19 @@ final commit lists every completed step exactly once.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
+
+from mlops_gitops import fsguard
+from mlops_gitops.safeio import dumps, loads
 
 
 @dataclass
 class Journal:
+    root: Path
+    """The repository: the journal is never written or deleted through a symlink in it."""
     path: Path
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     meta_serial: int | None = None
@@ -25,17 +29,17 @@ class Journal:
     """The specs the interrupted apply worked from."""
     base_serial: int | None = None
     """The state serial before the apply; the apply bumps it to exactly base + 1."""
-    _handle: IO[str] | None = field(default=None, repr=False)
+    _handle: BinaryIO | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, path: Path, now: str) -> tuple[Journal, bool]:
+    def open(cls, root: Path, path: Path, now: str) -> tuple[Journal, bool]:
         """The journal of an interrupted apply if there is one (and True), else a new one."""
-        journal = cls(path=path, started=now)
+        journal = cls(root=root, path=path, started=now)
         resumed = path.exists()
         if resumed:
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
-                    record = json.loads(line)
+                    record = loads(line)
                 except ValueError:
                     continue  # a record torn by the crash: its step is simply redone
                 journal._replay(record)
@@ -55,10 +59,8 @@ class Journal:
 
     def _append(self, record: dict[str, Any]) -> None:
         if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fresh = not self.path.exists()
-            self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-            if fresh:
+            self._handle = fsguard.open_append(self.root, self.path)
+            if os.fstat(self._handle.fileno()).st_size == 0:
                 self._write(
                     {
                         "record": "start",
@@ -72,7 +74,7 @@ class Journal:
 
     def _write(self, record: dict[str, Any]) -> None:
         assert self._handle is not None
-        self._handle.write(json.dumps(record, sort_keys=True) + "\n")
+        self._handle.write((dumps(record, sort_keys=True) + "\n").encode())
         self._handle.flush()
         os.fdatasync(self._handle.fileno())
 
@@ -120,4 +122,4 @@ class Journal:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-        self.path.unlink(missing_ok=True)
+        fsguard.remove(self.root, self.path)

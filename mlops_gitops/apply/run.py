@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_gitops import git
+from mlops_gitops import fsguard, git
 from mlops_gitops.apply.executor import Context, Outcome, fault_point, run_steps
 from mlops_gitops.apply.journal import Journal
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.model import Plan
 from mlops_gitops.plan.policies import POLICY
+from mlops_gitops.safeio import loads
 from mlops_gitops.state import lock
-from mlops_gitops.util import sweep_temp_files
 from mlops_gitops.workspace import JOURNAL_FILE, LOCK_FILE, Workspace
 
 PAST = {
@@ -78,7 +77,7 @@ class ApplyResult:
 
 def load_plan_file(path: Path) -> Plan:
     try:
-        data = json.loads(path.read_text())
+        data = loads(path.read_text())
         if data.get("format_version") != "1":
             raise ValueError(f"unsupported plan format_version {data.get('format_version')!r}")
         return Plan.from_json(data)
@@ -140,14 +139,9 @@ def apply(
     if commit and workspace.project.git.author:
         # Checked before any step runs: failing at commit time would leave state uncommitted.
         git.parse_author(workspace.project.git.author)
-    with lock.hold(root / LOCK_FILE, "apply", lock_timeout):
-        # A killed apply may have left temp files of atomic writes: never commit them.
-        state_root = workspace.state_store.root
-        for folder in (state_root, state_root / "models", state_root / "deployments"):
-            sweep_temp_files(folder)
-        sweep_temp_files(root / workspace.project.rendered_dir / "kserve")
-        workspace.artifact_store.sweep()
-        journal, resumed = Journal.open(root / JOURNAL_FILE, now.isoformat())
+    with lock.hold(root / LOCK_FILE, "apply", lock_timeout, root) as held:
+        _sweep(workspace)
+        journal, resumed = Journal.open(root, root / JOURNAL_FILE, now.isoformat())
         current = workspace.plan(now)
         warnings = []
         if resumed:
@@ -182,6 +176,7 @@ def apply(
         result = ApplyResult(plan=plan, outcomes=outcomes, resumed=resumed, warnings=warnings)
         done = journal.completed()
         if done:
+            lock.check_held(root / LOCK_FILE, held)
             if journal.meta_serial is None:
                 fault_point("before-serial")
                 serial = None if journal.base_serial is None else journal.base_serial + 1
@@ -203,6 +198,16 @@ def apply(
                 fault_point("after-commit")
         journal.close()
         return result
+
+
+def _sweep(workspace: Workspace) -> None:
+    """A killed apply may have left temp files of atomic writes: never commit them."""
+    root = workspace.root
+    state_root = workspace.state_store.root
+    for folder in (state_root, state_root / "models", state_root / "deployments"):
+        fsguard.sweep_temp_files(root, folder)
+    fsguard.sweep_temp_files(root, root / workspace.project.rendered_dir / "kserve")
+    workspace.artifact_store.sweep()
 
 
 def _tracked(root: Path, path: str) -> bool:

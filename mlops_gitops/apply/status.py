@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from mlops_gitops import git
 from mlops_gitops.plan.planner import DEFAULT_STAGE_ORDER, deployment_config, recorded_config
 from mlops_gitops.plan.retirements import deprecations
+from mlops_gitops.state.store import META_FILE
 from mlops_gitops.state.view import StateView
 from mlops_gitops.workspace import Workspace
 
@@ -141,13 +143,21 @@ class Event:
 def history(
     workspace: Workspace, model: str | None = None, deployment: str | None = None
 ) -> list[Event]:
-    """One event per applied step, newest first, rebuilt from commit trailers."""
+    """One event per applied step, newest first, rebuilt from commit trailers.
+
+    Only commits that carry `Mlops-Serial: N` and advance the committed state's serial from
+    N - 1 to N count (see `_advancing`); anyone can type a trailer.
+    """
     events = []
     models_of = {name: d.spec.model for name, d in workspace.manifest.deployments.items()}
     state = workspace.state_store.load()
     for name, record in state.deployments.items():
         models_of.setdefault(name, record.model)
-    for info in git.log(workspace.root):
+    commits = git.log(workspace.root)
+    applied = _advancing(workspace, commits)
+    for info in commits:
+        if info.sha not in applied:
+            continue  # a trailer typed by hand proves nothing
         step: tuple[str, str, str, str | None] | None = None
         pending: list[tuple[tuple[str, str, str, str | None], str]] = []
         for key, value in info.trailers:
@@ -173,6 +183,46 @@ def history(
                 Event(info.time, info.sha, info.author, action, kind, name, version, reason)
             )
     return events
+
+
+def _advancing(workspace: Workspace, commits: list[git.CommitInfo]) -> set[str]:
+    """The commits with steps whose committed state meta (serial, lineage) moves from the
+    first parent's serial N - 1 (0 without state) to the N their `Mlops-Serial` claims."""
+    claims: dict[str, int] = {}
+    for info in commits:
+        keys = [key for key, _ in info.trailers]
+        serials = [value for key, value in info.trailers if key == "Mlops-Serial"]
+        if "Mlops-Step" in keys and len(serials) == 1 and serials[0].strip().isdigit():
+            claims[info.sha] = int(serials[0])
+    meta = f"{workspace.project.state_dir.strip('/')}/{META_FILE}"
+    names = [name for sha in claims for name in (f"{sha}:{meta}", f"{sha}^:{meta}")]
+    found = iter(git.read_files(workspace.root, names))
+    applied = set()
+    for sha, claimed in claims.items():
+        after, before = _meta(next(found)), _meta(next(found))
+        if after is None or after[1] != claimed or claimed < 1:
+            continue
+        if (before is None and claimed == 1) or (
+            before is not None and before == (after[0], claimed - 1)
+        ):
+            applied.add(sha)
+    return applied
+
+
+def _meta(data: bytes | None) -> tuple[str, int] | None:
+    """(lineage, serial) of a state meta file as committed, None when absent or unreadable."""
+    if data is None:
+        return None
+    try:
+        meta = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    lineage, serial = meta.get("lineage"), meta.get("serial")
+    if not isinstance(lineage, str) or type(serial) is not int:
+        return None
+    return lineage, serial
 
 
 def _parse_step(value: str) -> tuple[str, str, str, str | None] | None:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mlops_gitops import fsguard, net
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
+from mlops_gitops.urls import parse_http_url, redact_text
 
 
 @dataclass(frozen=True)
@@ -28,9 +27,16 @@ class AlertResult:
 
 
 def send(
-    action: m.AlertAction, message: str, payload: dict[str, Any], repo_root: Path, now: datetime
+    action: m.AlertAction,
+    message: str,
+    payload: dict[str, Any],
+    repo_root: Path,
+    now: datetime,
+    *,
+    allow_private: bool = False,
 ) -> AlertResult:
-    text = action.message or message
+    """Deliver one alert; `allow_private` is the Project's security.allow_private_webhooks."""
+    text = redact_text(action.message or message)
     if action.channel == "log":
         lines = [f"ALERT: {text}"]
         if os.environ.get("GITHUB_ACTIONS") == "true":
@@ -38,38 +44,49 @@ def send(
         return AlertResult("log", True, "printed", tuple(lines))
     if action.channel == "file":
         rel = f"alerts/{now.date().isoformat()}.md"
-        path = repo_root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists()
-        with open(path, "a", encoding="utf-8") as handle:
-            if fresh:
-                handle.write(f"# Alerts of {now.date().isoformat()}\n\n")
-            handle.write(f"- {now.isoformat(timespec='seconds')} {text}\n")
+        fsguard.append(
+            repo_root,
+            repo_root / rel,
+            f"- {now.isoformat(timespec='seconds')} {text}\n".encode(),
+            header=f"# Alerts of {now.date().isoformat()}\n\n".encode(),
+        )
         return AlertResult("file", True, f"appended to {rel}", path=rel)
     assert action.url is not None
-    return _webhook(action.url, {"text": text, **payload}, action.timeout_seconds, action.retries)
+    body = {"text": text, **payload}
+    return _webhook(action.url, body, action.timeout_seconds, action.retries, allow_private)
 
 
-def _webhook(url: str, body: dict[str, Any], timeout: float, retries: int) -> AlertResult:
-    """POST JSON; retry on network errors and 5xx with a short backoff, never on 4xx."""
-    data = json.dumps(body, sort_keys=True).encode()
+def _webhook(
+    url: str, body: dict[str, Any], timeout: float, retries: int, allow_private: bool
+) -> AlertResult:
+    """POST JSON; retry on network errors and 5xx with a short backoff, never on 4xx, a
+    redirect or a refused address. Each attempt ends within `timeout` seconds."""
+    data = dumps(body, sort_keys=True).encode()
     last = ""
     for attempt in range(retries + 1):
-        request = urllib.request.Request(
-            url, data=data, headers={"Content-Type": "application/json"}, method="POST"
-        )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            response = net.request(
+                "POST",
+                url,
+                body=data,
+                headers={"Content-Type": "application/json"},
+                timeout=timeout,
+                allow_private=allow_private,
+                max_body=0,  # the status says whether it was delivered
+            )
+        except net.Refused as exc:
+            last = exc.reason
+            break
+        except net.NetError as exc:
+            last = exc.reason
+        else:
+            if response.status < 300:
                 return AlertResult(
                     "webhook", True, f"HTTP {response.status} after {attempt + 1} tries"
                 )
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}"
-            exc.close()
-            if exc.code < 500:
+            last = f"HTTP {response.status}"
+            if response.status < 500:
                 break
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            last = str(getattr(exc, "reason", exc))
         if attempt < retries:
             time.sleep(min(0.2 * 2**attempt, 2.0))
     return AlertResult("webhook", False, f"not delivered to {_where(url)}: {last}")
@@ -82,10 +99,9 @@ def _command_data(text: str) -> str:
 
 def _where(url: str) -> str:
     """The scheme and host of a webhook URL: its path and query often carry a token."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or "?"
     try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:  # a port that is not a number
-        port = ""
-    return f"{parts.scheme}://{host}{port}" + ("/..." if parts.path not in ("", "/") else "")
+        target = parse_http_url(url)
+    except ValueError:
+        return "the webhook (its URL is malformed)"
+    path = "/..." if target.target not in ("", "/") else ""
+    return f"{target.scheme}://{target.host_header}{path}"

@@ -5,12 +5,12 @@ every rule of the schedule (see `automate/retirement.py`) is tested without a re
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from mlops_gitops.compile.manifest import Manifest
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.state.progress import CanaryMark, RetirementProgress, TrafficMark
 from mlops_gitops.state.view import StateView
@@ -184,7 +184,7 @@ def traffic(inputs: Inputs) -> Decision:
             continue
         source = served.source
         if canary is None:
-            value = f"{{version: {json.dumps(spec.replacement)}, traffic: {target}}}"
+            value = f"{{version: {dumps(spec.replacement)}, traffic: {target}}}"
             decision.ops += [
                 SpecOp(source, "delete_key", ("spec", "canary")),  # an explicit `canary: null`
                 SpecOp(source, "insert_key", ("spec",), value, key="canary", after="version"),

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_gitops import git
+from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.workspace import Workspace
 
@@ -155,7 +155,7 @@ def _rebase(repo: Path, author: str | None) -> bool:
                 replayed[old] = git.run(repo, "rev-parse", "HEAD").strip()
                 continue
             for name in filter(None, files):  # recorded state names its spec commit too
-                _rename_commits(repo / name, replayed)
+                _rename_commits(repo, name, replayed)
             git.run(repo, "add", "-A", "--", *filter(None, files))
             message = _renamed(git.run(repo, "log", "-1", "--format=%B", old), replayed)
             who, when = git.run(repo, "log", "-1", "--format=%an <%ae>%x00%aI", old).split("\0")
@@ -186,8 +186,9 @@ def _renamed(text: str, replayed: dict[str, str]) -> str:
     return text
 
 
-def _rename_commits(path: Path, replayed: dict[str, str]) -> None:
+def _rename_commits(repo: Path, name: str, replayed: dict[str, str]) -> None:
     """Replace replayed commits' names in a text file the tool's commit changed."""
+    path = repo / name
     if not replayed or not path.is_file() or path.is_symlink() or path.stat().st_size > 4 << 20:
         return
     try:
@@ -196,7 +197,7 @@ def _rename_commits(path: Path, replayed: dict[str, str]) -> None:
         return
     renamed = _renamed(text, replayed)
     if renamed != text:
-        path.write_text(renamed, encoding="utf-8")
+        fsguard.write(repo, path, renamed.encode("utf-8"))
 
 
 def _contains(repo: Path, commit: str, ancestor: str) -> bool:

@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_gitops import git
+from mlops_gitops import fsguard, git
 from mlops_gitops.automate.phases import (
     DEFAULT_CANARY_STEP,
     Decision,
@@ -67,7 +67,6 @@ from mlops_gitops.state.progress import (
     restore_hint,
 )
 from mlops_gitops.state.view import StateView
-from mlops_gitops.util import atomic_write, sweep_temp_files
 from mlops_gitops.workspace import Workspace
 
 __all__ = ["PhaseResult", "RetirementOutcome", "RetirementRunner", "run_retirements"]
@@ -138,7 +137,7 @@ class RetirementRunner:
         self.commit = commit and git.is_repo(workspace.root)
         self._view: StateView | None = None
         # A killed run may have left temp files of atomic writes: never commit them.
-        sweep_temp_files(self.root / workspace.project.state_dir / "retirements")
+        fsguard.sweep_temp_files(self.root, self.root / workspace.project.state_dir / "retirements")
 
     def _record_rel(self, name: str) -> str:
         return f"{self.ws.project.state_dir}/retirements/{name}.json"
@@ -246,12 +245,12 @@ class RetirementRunner:
             return progress
         originals = {rel: _read(self.root / rel) for rel in files}
         for rel, text in files.items():
-            _write(self.root / rel, text)
+            _write(self.root, rel, text)
         if files:
             problems = self._problems()
             if problems:
                 for rel, text in originals.items():
-                    _write(self.root / rel, text)
+                    _write(self.root, rel, text)
                 result.status = "blocked"
                 result.edits.clear()
                 result.blocked_by += [
@@ -260,7 +259,7 @@ class RetirementRunner:
                 return progress
         progress = _advanced(progress, decision, self.now)
         record = self._record_rel(name)
-        atomic_write(self.root / record, progress_bytes(progress))
+        fsguard.write(self.root, self.root / record, progress_bytes(progress))
         if self.commit:
             result.commit = git.commit(
                 self.root,
@@ -322,11 +321,11 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _write(path: Path, text: str | None) -> None:
+def _write(root: Path, rel: str, text: str | None) -> None:
     if text is None:
-        path.unlink(missing_ok=True)
+        fsguard.remove(root, root / rel)
     else:
-        atomic_write(path, text.encode())
+        fsguard.write(root, root / rel, text.encode())
 
 
 def _message(name: str, spec: m.RetirementPlanSpec, result: PhaseResult) -> str:

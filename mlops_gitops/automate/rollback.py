@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlops_gitops import git
+from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.spec.edit import SpecEditor
-from mlops_gitops.util import atomic_write
 from mlops_gitops.workspace import Workspace
 
 
@@ -76,7 +75,7 @@ def rollback(
     source, text = edit_deployment(
         workspace, deployment, {"spec.version": target}, drop_canary=spec.spec.canary is not None
     )
-    atomic_write(workspace.root / source, text.encode())
+    fsguard.write(workspace.root, workspace.root / source, text.encode())
     summary = f"rollback {deployment} to {target}"
     sha = None
     if commit:

@@ -9,16 +9,16 @@ after the report it is judging.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_gitops import git
+from mlops_gitops import fsguard, git
 from mlops_gitops.automate import alerts
 from mlops_gitops.automate.triggers import Evaluation, evaluate_rule, watched_version
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.safeio import dumps, loads, read_json
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.state.progress import (
@@ -28,7 +28,6 @@ from mlops_gitops.state.progress import (
     read_progress,
     restore_hint,
 )
-from mlops_gitops.util import atomic_write
 from mlops_gitops.workspace import Workspace
 
 HISTORY_LIMIT = 20
@@ -80,7 +79,7 @@ class RuleRunner:
         if not path.is_file():
             return None, rel, None
         try:
-            report = json.loads(path.read_text())
+            report = read_json(path)
         except (OSError, ValueError):
             return None, rel, None
         commits = git.log(self.root, [rel], max_count=1) if git.is_repo(self.root) else []
@@ -161,7 +160,7 @@ class RuleRunner:
             last_schedule_run=self.now if scheduled else state.last_schedule_run,
             fired=[*state.fired[-(HISTORY_LIMIT - 1) :], firing],
         )
-        atomic_write(self._state_path(name), progress_bytes(new_state))
+        fsguard.write(self.root, self._state_path(name), progress_bytes(new_state))
         outcome.acted = True
         if self.commit:
             paths = [f"{self.state_dir}/rules/{name}.json"]
@@ -195,7 +194,7 @@ class RuleRunner:
         if not changes:
             return None
         try:
-            then = json.loads(git.show(self.root, changes[0].sha, rel))
+            then = loads(git.show(self.root, changes[0].sha, rel))
         except (MlopsError, ValueError):
             return None  # no report yet when the deployment last changed
         end_then = _window_end(then)
@@ -234,6 +233,7 @@ class RuleRunner:
                         },
                         self.root,
                         self.now,
+                        allow_private=self.ws.project.security.allow_private_webhooks,
                     )
                     record |= {
                         "channel": result.channel,
@@ -267,7 +267,7 @@ class RuleRunner:
                 record |= {"error": exc.message}
             outcome.actions.append(record)
         if editor is not None:
-            atomic_write(self.root / source, editor.text.encode())
+            fsguard.write(self.root, self.root / source, editor.text.encode())
 
     def _message(self, name: str, rule: m.Rule, outcome: RuleOutcome) -> str:
         dname = rule.spec.deployment
@@ -297,7 +297,7 @@ def _fingerprint(report: dict[str, Any] | None) -> str | None:
 
     window = report.get("window") or {}
     key = [window.get(k) for k in ("start", "end", "records", "labelled")]
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _window_end(report: Any) -> datetime | None:

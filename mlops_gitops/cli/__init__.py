@@ -12,7 +12,7 @@ import os
 import sys
 
 from mlops_gitops import __version__
-from mlops_gitops.cli import automation, monitoring, plans, records, serving, specs
+from mlops_gitops.cli import automation, monitoring, plans, records, serving, setup, specs
 from mlops_gitops.cli.base import (
     EXIT_BLOCKED,
     EXIT_CHANGES,
@@ -24,6 +24,7 @@ from mlops_gitops.cli.base import (
     Parser,
     find_repo,
     repo_option,
+    warnings_shown,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 COMMANDS = (
+    setup.add_init,
     specs.add_validate,
     specs.add_compile,
     plans.add_plan,
@@ -52,6 +54,7 @@ COMMANDS = (
     serving.add_serve,
     records.add_force_unlock,
     specs.add_schema,
+    setup.add_completion,
 )
 """Each command's parser, in the order `--help` lists them."""
 
@@ -79,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None and "_ARGCOMPLETE" in os.environ:
+        from mlops_gitops.cli.complete import hook
+
+        hook(parser)  # answers the shell and exits
     args = parser.parse_args(argv)
     args.repo = find_repo(args.repo)
     color = False if args.no_color else None
@@ -86,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     err = Output(sys.stderr, color)
     func: Handler = args.func
     try:
-        return func(args, out)
+        with warnings_shown(err):
+            return func(args, out)
     except KeyboardInterrupt:
         err.line("interrupted")
         return 130
@@ -108,7 +116,7 @@ def _report(exc: Exception, args: argparse.Namespace, err: Output) -> int:
     if args.traceback:
         import traceback
 
-        traceback.print_exception(exc, file=err.stream)
+        err.write("".join(traceback.format_exception(exc)))
     if isinstance(exc, SpecError):
         err.write(problems_text(exc.problems, err.paint))
         err.line(f"error: {scrub(exc.message)}")

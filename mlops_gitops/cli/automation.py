@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mlops_gitops.cli.base import (
     EXIT_ERROR,
@@ -10,6 +11,7 @@ from mlops_gitops.cli.base import (
     Commands,
     Output,
     command,
+    complete_names,
     format_option,
     lock_timeout_option,
     no_commit_option,
@@ -24,6 +26,8 @@ def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
     result = api.reconcile(
         args.repo, args.now, args.push, args.remote, args.branch, args.lock_timeout
     )
+    for warning in sorted({w for o in result.monitor for w in o.warnings}):
+        sys.stderr.write(f"warning: {warning}\n")
     if args.format == "json":
         out.write(render.reconcile_json(result))
     else:
@@ -80,7 +84,12 @@ def add_rollback(commands: Commands) -> None:
         description="Rewrite spec.version (and drop the canary) in the deployment's file, keeping "
         "every comment, and commit. Does not apply.",
     )
-    rollback.add_argument("deployment", metavar="DEPLOYMENT", help="the deployment to roll back")
+    complete_names(
+        rollback.add_argument(
+            "deployment", metavar="DEPLOYMENT", help="the deployment to roll back"
+        ),
+        "Deployment",
+    )
     rollback.add_argument(
         "--to", metavar="VERSION", help="the version (default: the previous stable version)"
     )
@@ -96,7 +105,10 @@ def add_train(commands: Commands) -> None:
         "on success store the artifact and reference data and commit a new version entry into "
         "the model's spec (comments kept). On failure nothing is committed (exit 1).",
     )
-    train.add_argument("pipeline", metavar="PIPELINE", help="the TrainingPipeline name")
+    complete_names(
+        train.add_argument("pipeline", metavar="PIPELINE", help="the TrainingPipeline name"),
+        "TrainingPipeline",
+    )
     now_option(train, "the creation date to record")
     no_commit_option(train, "write files but do not commit")
     format_option(train)

@@ -40,12 +40,16 @@ class Output:
         return f"\033[{self.CODES[style]}m{text}\033[0m" if self.color else text
 
     def write(self, text: str) -> None:
-        self.stream.write(text)
+        """Everything written loses its URL credentials (userinfo, query values): the last
+        line of defence for a secret a message still carries."""
+        from mlops_gitops.urls import redact_text
+
+        self.stream.write(redact_text(text))
 
     def line(self, text: str = "") -> None:
         """A fixed message of the CLI's own; anything holding repository text goes through a
         renderer, which escapes it."""
-        self.stream.write(text + "\n")
+        self.write(text + "\n")
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,15 +61,21 @@ class Parser(argparse.ArgumentParser):
 
 
 def command(
-    commands: Commands, name: str, handler: Handler, help: str, description: str | None = None
+    commands: Commands,
+    name: str,
+    handler: Handler,
+    help: str,
+    description: str | None = None,
+    repo: bool = True,
 ) -> argparse.ArgumentParser:
-    """A sub-command that accepts the global options after its name too."""
+    """A sub-command; one that works on a repository accepts `--repo` after its name too."""
     parser: argparse.ArgumentParser = commands.add_parser(
         name, help=help, description=description or help
     )
-    parser.add_argument(
-        "--repo", default=argparse.SUPPRESS, metavar="DIR", help="as the global --repo"
-    )
+    if repo:
+        parser.add_argument(
+            "--repo", default=argparse.SUPPRESS, metavar="DIR", help="as the global --repo"
+        )
     parser.set_defaults(func=handler)
     return parser
 
@@ -74,6 +84,17 @@ def group(commands: Commands, name: str, help: str, dest: str) -> Commands:
     """A command with actions of its own (`report history`, `schema export`)."""
     parser = commands.add_parser(name, help=help, description=help)
     return parser.add_subparsers(dest=dest, metavar="ACTION", required=True, parser_class=Parser)
+
+
+def complete_names(action: argparse.Action, kind: str) -> None:
+    """Let shell completion offer the names of objects of `kind` for this argument."""
+
+    def complete(prefix: str, parsed_args: argparse.Namespace, **kwargs: Any) -> list[str]:
+        from mlops_gitops.cli.complete import names
+
+        return names(kind)(prefix, parsed_args, **kwargs)
+
+    action.completer = complete  # type: ignore[attr-defined]
 
 
 def repo_option(parser: argparse.ArgumentParser) -> None:
@@ -127,3 +148,26 @@ def writing(target: str | Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise MlopsError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+@contextmanager
+def warnings_shown(err: Output) -> Iterator[None]:
+    """The library's warnings (MlopsWarning) on stderr, each message once per run."""
+    import warnings
+
+    from mlops_gitops.errors import MlopsWarning
+
+    shown: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", MlopsWarning)
+        others = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+            if not issubclass(category, MlopsWarning):
+                others(message, category, *rest, **kw)
+            elif str(message) not in shown:
+                shown.add(str(message))
+                err.line(err.paint(f"warning: {message}", "yellow"))
+
+        warnings.showwarning = show
+        yield

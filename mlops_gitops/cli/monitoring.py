@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mlops_gitops.cli.base import (
     EXIT_OK,
     Commands,
     Output,
     command,
+    complete_names,
     format_option,
     group,
     no_commit_option,
@@ -21,6 +23,8 @@ def cmd_monitor(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops.render import monitor as render
 
     outcomes = api.monitor(args.repo, args.deployment, args.now, commit=not args.no_commit)
+    for warning in sorted({w for o in outcomes for w in o.warnings}):
+        sys.stderr.write(f"warning: {warning}\n")
     if args.format == "json":
         out.write(render.monitor_json(outcomes))
     else:
@@ -50,7 +54,7 @@ def add_monitor(commands: Commands) -> None:
         "metrics over the rolling window, write reports/<deployment>/latest.{json,md} and "
         "charts, and commit them. No new data, no commit.",
     )
-    monitor.add_argument("--deployment", help="only this deployment")
+    complete_names(monitor.add_argument("--deployment", help="only this deployment"), "Deployment")
     now_option(monitor, "end of the window")
     no_commit_option(monitor, "write reports, do not commit")
     format_option(monitor)
@@ -67,6 +71,8 @@ def add_report(commands: Commands) -> None:
         "top-level (share_drifted, records), per version (error_rate, accuracy, latency_p95), "
         "drift.<feature>, or a dotted path.",
     )
-    history.add_argument("deployment", metavar="D", help="the deployment")
+    complete_names(
+        history.add_argument("deployment", metavar="D", help="the deployment"), "Deployment"
+    )
     history.add_argument("--metric", required=True, metavar="M", help="the metric")
     format_option(history)

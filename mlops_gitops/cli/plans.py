@@ -25,10 +25,11 @@ def cmd_plan(args: argparse.Namespace, out: Output) -> int:
 
     plan = api.plan(args.repo, args.now)
     if args.out:
-        from mlops_gitops.util import atomic_write
+        from mlops_gitops import fsguard
 
         with writing(args.out):
-            atomic_write(Path(args.out), render.plan_json(plan).encode())
+            target = Path(args.out).absolute()
+            fsguard.write(target.parent, target, render.plan_json(plan).encode())
     if args.format == "json":
         out.write(render.plan_json(plan))
     elif args.format == "markdown":

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from mlops_gitops.cli.base import EXIT_OK, Commands, Output, command, format_option
+from mlops_gitops.cli.base import (
+    EXIT_OK,
+    Commands,
+    Output,
+    command,
+    complete_names,
+    format_option,
+)
 
 
 def cmd_status(args: argparse.Namespace, out: Output) -> int:
@@ -34,9 +42,12 @@ def cmd_history(args: argparse.Namespace, out: Output) -> int:
 def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
     from mlops_gitops.render.base import scrub
+    from mlops_gitops.state import lock
 
-    holder = api.force_unlock(args.repo, args.lock_id)
+    holder = api.force_unlock(args.repo, args.lock_id, args.force)
     out.line(f"Removed the state lock held by {scrub(holder.describe())}.")
+    if args.force and lock.holder_alive(holder):
+        sys.stderr.write(f"warning: pid {holder.pid} is still running: {lock.FORCE_RISK}\n")
     return EXIT_OK
 
 
@@ -60,8 +71,11 @@ def add_history(commands: Commands) -> None:
         help="the audit log of applied steps, read from git",
         description="One event per applied step, rebuilt from the trailers of the tool's commits.",
     )
-    history.add_argument("--model", help="only this model's versions and deployments")
-    history.add_argument("--deployment", help="only this deployment")
+    complete_names(
+        history.add_argument("--model", help="only this model's versions and deployments"),
+        "Model",
+    )
+    complete_names(history.add_argument("--deployment", help="only this deployment"), "Deployment")
     format_option(history)
 
 
@@ -71,6 +85,13 @@ def add_force_unlock(commands: Commands) -> None:
         "force-unlock",
         cmd_force_unlock,
         help="remove a stale state lock",
-        description="Remove the state lock; the id must match the lock's holder.",
+        description="Remove the state lock; the id must match the lock's holder, and a "
+        "holder still running on this host is refused unless --force.",
     )
     unlock.add_argument("lock_id", metavar="ID", help="the id printed with the stale lock")
+    unlock.add_argument(
+        "--force",
+        action="store_true",
+        help="remove it even while its holder runs: a second apply may then run beside it, "
+        "both writing the state and committing the same serial twice",
+    )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.loader import Repository
+from mlops_gitops.urls import redact_data
 
 MANIFEST_FORMAT_VERSION = "1"
 SECTIONS = {
@@ -86,8 +87,13 @@ class Manifest:
         }
 
     def dumps(self) -> str:
-        """Byte-identical for identical inputs: sorted keys, fixed indentation, no timestamps."""
-        return json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        """Byte-identical for identical inputs: sorted keys, fixed indentation, no timestamps.
+
+        URL credentials (userinfo, query values) are redacted: the file is an output, often
+        kept as a CI artifact; the tool fetches from the specs, never from it.
+        """
+        data = redact_data(self.to_json())
+        return dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def _model_json(obj: m.Model) -> dict[str, Any]:

@@ -16,12 +16,13 @@ local ones. Both protocols are understood: KServe V1 (`instances`/`inputs` ->
 from __future__ import annotations
 
 import base64
-import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
+
+from mlops_gitops.safeio import loads
 
 REQUEST = "org.kubeflow.serving.inference.request"
 RESPONSE = "org.kubeflow.serving.inference.response"
@@ -70,14 +71,14 @@ def _time(value: Any) -> float | None:
 def _payload(raw: dict[str, Any]) -> Any:
     if "data_base64" in raw:
         try:
-            return json.loads(base64.b64decode(str(raw["data_base64"]), validate=True))
-        except (ValueError, json.JSONDecodeError) as exc:
+            return loads(base64.b64decode(str(raw["data_base64"]), validate=True))
+        except ValueError as exc:
             raise BadEvent(f"data_base64 is not base64 JSON: {exc}") from None
     data = raw.get("data", raw.get("body"))
     if isinstance(data, str):
         try:
-            return json.loads(data)
-        except json.JSONDecodeError as exc:
+            return loads(data)
+        except ValueError as exc:
             raise BadEvent(f"data is not JSON: {exc}") from None
     return data
 
@@ -98,8 +99,8 @@ def parse_event(raw: Any) -> Event:
     annotations = attrs.get("annotations") or {}
     if isinstance(annotations, str):
         try:
-            annotations = json.loads(annotations)
-        except json.JSONDecodeError:
+            annotations = loads(annotations)
+        except ValueError:
             raise BadEvent("the annotations attribute is not JSON") from None
     if not isinstance(annotations, dict):
         raise BadEvent("the annotations attribute is not an object")
@@ -280,11 +281,11 @@ def read_events(handle: IO[bytes]) -> Iterator[tuple[int, Event | BadEvent]]:
         if not line.strip():
             continue
         try:
-            yield number, parse_event(json.loads(line))
-        except json.JSONDecodeError as exc:
-            yield number, BadEvent(f"not JSON: {exc.msg}")
+            yield number, parse_event(loads(line))
         except BadEvent as exc:
             yield number, exc
+        except ValueError as exc:
+            yield number, BadEvent(f"not JSON: {exc}")
 
 
 def _bounded_lines(handle: IO[bytes]) -> Iterator[bytes | BadEvent]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from mlops_gitops import git
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.safeio import loads
 from mlops_gitops.workspace import Workspace
 
 TOP_LEVEL = {
@@ -63,7 +63,7 @@ def report_history(workspace: Workspace, deployment: str, metric: str) -> dict[s
     points = []
     for info in reversed(commits):
         try:
-            report = json.loads(git.show(workspace.root, info.sha, rel))
+            report = loads(git.show(workspace.root, info.sha, rel))
         except (MlopsError, ValueError):
             continue  # the file was deleted or damaged in that commit
         values = extract(report, metric)

@@ -8,6 +8,7 @@ else the larger label; more than two classes: macro averages), ROC-AUC from scor
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,16 +21,44 @@ def _finite(value: float) -> float | None:
 def classification(
     y_true: np.ndarray, y_pred: np.ndarray, scores: np.ndarray | None
 ) -> dict[str, Any]:
-    labelled = len(y_true)
+    true = [class_name(v) for v in y_true]
+    pred = [class_name(v) for v in y_pred]
+    counts: dict[tuple[str, str], int] = {}
+    for pair in zip(true, pred, strict=True):
+        counts[pair] = counts.get(pair, 0) + 1
+    by_class: dict[str, np.ndarray] = {}
+    if scores is not None:
+        valid = ~np.isnan(scores)
+        labels = np.asarray(true, dtype=object)
+        for name in set(true):
+            by_class[name] = scores[valid & (labels == name)]
+    return from_counts(counts, lambda positive: auc_exact(by_class, positive))
+
+
+def auc_exact(by_class: dict[str, np.ndarray], positive: str) -> float | None:
+    pos = by_class.get(positive, np.empty(0))
+    neg = [v for k, v in by_class.items() if k != positive]
+    negatives = np.concatenate(neg) if neg else np.empty(0)
+    values = np.concatenate([pos, negatives])
+    flags = np.zeros(values.size, dtype=bool)
+    flags[: pos.size] = True
+    return roc_auc(flags, values) if values.size else None
+
+
+def from_counts(
+    counts: dict[tuple[str, str], int], auc: Callable[[str], float | None]
+) -> dict[str, Any]:
+    """Classification metrics from (true class, predicted class) counts; `auc(positive)` gives
+    ROC-AUC for a positive class (None when it cannot be computed)."""
+    labelled = sum(counts.values())
     if labelled == 0:
         return {"labelled": 0}
-    true = np.asarray([_label(v) for v in y_true])
-    pred = np.asarray([_label(v) for v in y_pred])
-    classes = sorted(set(true) | set(pred), key=_class_order)
-    out: dict[str, Any] = {"labelled": labelled, "accuracy": float(np.mean(true == pred))}
+    classes = sorted({c for pair in counts for c in pair}, key=_class_order)
     index = {c: i for i, c in enumerate(classes)}
     matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    np.add.at(matrix, ([index[t] for t in true], [index[p] for p in pred]), 1)
+    for (t, p), n in counts.items():
+        matrix[index[t], index[p]] += n
+    out: dict[str, Any] = {"labelled": labelled, "accuracy": float(np.trace(matrix) / labelled)}
     out["confusion_matrix"] = {"labels": classes, "matrix": matrix.tolist()}
     per_class = []
     for i in range(len(classes)):
@@ -44,12 +73,10 @@ def classification(
         positive = classes.index(_positive(classes))
         out["precision"], out["recall"], out["f1"] = per_class[positive]
         out["positive_label"] = classes[positive]
-        if scores is not None and len(classes) == 2:
-            valid = ~np.isnan(scores)
-            if valid.sum() > 0:
-                auc = roc_auc(true[valid] == classes[positive], scores[valid])
-                if auc is not None:
-                    out["roc_auc"] = auc
+        if len(classes) == 2:
+            value = auc(classes[positive])
+            if value is not None:
+                out["roc_auc"] = value
     else:
         out["precision"] = float(np.mean([p for p, _, _ in per_class]))
         out["recall"] = float(np.mean([r for _, r, _ in per_class]))
@@ -58,7 +85,7 @@ def classification(
     return out
 
 
-def _label(value: Any) -> str:
+def class_name(value: Any) -> str:
     """1, 1.0 and "1" are the same class; True stays True."""
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
@@ -91,6 +118,21 @@ def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
 
     ranks = rankdata(scores)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def regression_from_sums(
+    labelled: int, errors_abs: float, errors_sq: float, truth_m2: float
+) -> dict[str, Any]:
+    """MAE, RMSE and R² from the sums a window summary keeps."""
+    if labelled == 0:
+        return {"labelled": 0}
+    out: dict[str, Any] = {
+        "labelled": labelled,
+        "mae": errors_abs / labelled,
+        "rmse": math.sqrt(errors_sq / labelled),
+    }
+    out["r2"] = _finite(1.0 - errors_sq / truth_m2) if truth_m2 > 0 else None
+    return out
 
 
 def regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:

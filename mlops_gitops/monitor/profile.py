@@ -28,11 +28,13 @@ import hashlib
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is loaded only to build a profile or to read raw values
+    import pandas as pd
 
 PROFILE_FORMAT_VERSION = "1"
 SAMPLE_SIZE = 10_000  # bounded reference sample kept for exact tests
@@ -168,6 +170,8 @@ def build_profile(
 
 def column_kind(series: pd.Series) -> Kind | None:
     """``numeric``, ``categorical`` or None (not profiled) for a column's dtype."""
+    import pandas as pd
+
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return "categorical"
@@ -193,6 +197,8 @@ def numeric_values(values: Any) -> tuple[FloatArray, int, int]:
 
     Missing: None, NaN, pd.NA and infinities. Invalid: values that are not numbers (``"abc"``).
     """
+    import pandas as pd
+
     if isinstance(values, pd.Series):
         try:
             arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -218,6 +224,8 @@ def numeric_values(values: Any) -> tuple[FloatArray, int, int]:
 
 
 def _coerce(series: pd.Series) -> tuple[FloatArray, int]:
+    import pandas as pd
+
     missing_before = int(series.isna().sum())
     coerced = pd.to_numeric(series, errors="coerce")
     arr = np.asarray(coerced.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
@@ -227,6 +235,8 @@ def _coerce(series: pd.Series) -> tuple[FloatArray, int]:
 
 def category_counts(values: Any) -> tuple[dict[str, int], int]:
     """Counts per category (as strings, sorted by category) and the missing count."""
+    import pandas as pd
+
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values).ravel())
     counts = series.value_counts(dropna=True, sort=False)
     out: dict[str, int] = {}

@@ -1,10 +1,16 @@
 """Prediction-log and label readers: JSONL, CSV and Parquet, read incrementally by watermark.
 
 A watermark per log file (an identity taken from its first bytes, plus the byte offset or
-row count consumed) lets each run read only what is new. Appends continue from the offset; a
+row count consumed) says how far the logs were read. Appends continue from the offset; a
 rotated file is recognised by its identity under its new name; a truncated file starts over.
 Malformed records are counted and the first few reported with file and line; never dropped
 silently, never fatal.
+
+Reading is planned, then done: :func:`plan_reads` turns the files and the previous watermarks
+into :class:`Partition` objects, plain data that says which file to read from where; and
+:func:`read_partition` decodes one of them into normalised Arrow batches. A partition is all a
+worker needs, so a partition can be read on another machine (the Dask engine); a later source
+(an object store, a ``pyarrow.dataset`` fragment) is another kind of partition.
 """
 
 from __future__ import annotations
@@ -12,35 +18,39 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
-import io
 import json
-import math
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mlops_gitops.monitor import formats
+from mlops_gitops.monitor.formats import Span
+from mlops_gitops.monitor.records import (
+    CORE_FIELDS,
+    FEATURE_PREFIX,
+    MAX_EXAMPLES,
+    Malformed,
+    parse_time,
+)
+from mlops_gitops.spec import locations
+
+__all__ = [
+    "CORE_FIELDS",
+    "FEATURE_PREFIX",
+    "MAX_EXAMPLES",
+    "Malformed",
+    "Partition",
+    "Span",
+    "Watermark",
+    "parse_time",
+]
 
 LOG_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet")
 ROTATED = re.compile(r"\.\d{1,6}$")
 """A numeric suffix added by log rotation (`predictions.jsonl.1`); compressed ones are skipped."""
-EARLIEST, LATEST = -62135596800.0, 253402300799.0
-"""Seconds since the epoch of 0001-01-01 and 9999-12-31T23:59:59 UTC: representable times."""
 IDENTITY_BYTES = 4096
-MAX_EXAMPLES = 5
-CHUNK_RECORDS = 200_000
-FEATURE_PREFIX = "feature."
-CORE_FIELDS: tuple[str, ...] = (
-    "timestamp",
-    "request_id",
-    "model_version",
-    "prediction",
-    "score",
-    "label",
-    "latency_ms",
-    "error",
-)
 
 
 @dataclass
@@ -66,33 +76,20 @@ class Watermark:
 
 
 @dataclass
-class Malformed:
-    count: int = 0
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    seen: dict[str, int] = field(default_factory=dict)
-    """Lines per file reported by earlier runs: a rebuild reads them again, they are not news."""
-
-    def add(self, path: str, line: int, why: str) -> None:
-        if 0 < line <= self.seen.get(path, 0):
-            return
-        self.count += 1
-        if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append({"path": path, "line": line, "error": why})
-
-
-@dataclass
 class Batch:
-    """Records read in one chunk: core fields plus `feature.<name>` columns.
+    """Normalised records read in one chunk (see :mod:`mlops_gitops.monitor.records`)."""
 
-    `timestamp` is in seconds since the epoch (float).
-    """
-
-    frame: Any
-    """A pandas DataFrame."""
+    table: Any
+    """A pyarrow RecordBatch."""
 
     @property
     def rows(self) -> int:
-        return len(self.frame)
+        return int(self.table.num_rows)
+
+    @property
+    def frame(self) -> Any:
+        """The batch as a pandas DataFrame (for inspection; monitoring works on Arrow)."""
+        return self.table.to_pandas()
 
 
 @dataclass
@@ -106,7 +103,7 @@ class ReadResult:
 
 def list_log_files(location: str, repo_root: Path) -> list[Path]:
     """A folder, a glob or a single file, relative to the repository; URIs need fsspec."""
-    if "://" in location and not location.startswith("file://"):
+    if locations.is_remote(location):
         return []  # remote logs are listed by read_remote
     base = Path(location.removeprefix("file://"))
     base = base if base.is_absolute() else repo_root / base
@@ -118,6 +115,8 @@ def list_log_files(location: str, repo_root: Path) -> list[Path]:
         found = [base]
     else:
         found = []
+    if not location.startswith("file://"):  # a repository path: no symlink leads out of it
+        found = [p for p in found if locations.is_inside(p, repo_root)]
     return sorted(p for p in found if log_format(p) and not p.name.startswith("."))
 
 
@@ -141,10 +140,13 @@ def _identity(head: bytes, suffix: str) -> str:
     return hashlib.sha256(b"\n".join(lines[:keep])).hexdigest()[:32]
 
 
-def _parquet_identity(path: Path, rel: str) -> str:
+def _parquet_identity(path: Path, rel: str, legacy: bool = False) -> str:
     """The footer's description of the first row group: the same under a new name.
 
     Without column statistics the name and size stand in (a renamed file is then read again).
+    Statistics are described by their stored (physical) values: their logical values would load
+    pandas (timestamps) for nothing. `legacy`: the description of earlier versions, so their
+    watermarks still match.
     """
     import pyarrow.parquet as pq
 
@@ -160,383 +162,202 @@ def _parquet_identity(path: Path, rel: str) -> str:
             parts.append("-")
             continue
         described += stats.has_min_max
-        bounds = f"{stats.min!r}:{stats.max!r}" if stats.has_min_max else "-"
+        if legacy:
+            bounds = f"{stats.min!r}:{stats.max!r}" if stats.has_min_max else "-"
+        else:
+            bounds = f"{stats.min_raw!r}:{stats.max_raw!r}" if stats.has_min_max else "-"
         parts.append(f"{bounds}:{stats.null_count}")
     if not described:
         return f"parquet:{rel}:{path.stat().st_size}"
-    return "parquet:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    return ("parquet:" if legacy else "parquet2:") + digest
 
 
-def parse_time(value: Any) -> float | None:
-    """Seconds since the epoch, from ISO 8601 text or a number (seconds or milliseconds)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except OverflowError:
-            return None
-        number = number / 1000.0 if number > 1e11 else number
-        return number if EARLIEST <= number <= LATEST else None  # also rejects NaN
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            try:
-                return parse_time(float(value))
-            except ValueError:
-                return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        try:
-            seconds = parsed.timestamp()
-        except (OverflowError, ValueError):
-            return None
-        return seconds if EARLIEST <= seconds <= LATEST else None
-    return None
+@dataclass(frozen=True)
+class Partition:
+    """One log file to read from its watermark on: plain data, so it can travel to a worker."""
+
+    index: int
+    """Its place among the partitions of a read: orders records with equal timestamps."""
+    path: str
+    """Absolute path of the file."""
+    rel: str
+    """The name reports and watermarks use (relative to the repository when inside it)."""
+    suffix: str
+    identity: str
+    offset: int
+    line: int
+    seen_line: int = 0
+    """Lines reported by the run that set the previous watermark: not reported again."""
+    new_from: int = 0
+    """Offset (bytes or rows) from which records are new since the previous run."""
+
+    def watermark(self, mark: formats.Mark) -> Watermark:
+        return Watermark(self.rel, self.identity, mark.offset, mark.line)
 
 
-class _Collector:
-    def __init__(self) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in CORE_FIELDS}
-        self.rows = 0
+@dataclass
+class PartitionRead:
+    """What reading one partition found besides its records."""
 
-    def add(self, record: dict[str, Any]) -> None:
-        for name in CORE_FIELDS:
-            self.columns[name].append(record.get(name))
-        features = record.get("features") or {}
-        for name, value in features.items():
-            column = self.columns.get(FEATURE_PREFIX + name)
-            if column is None:
-                column = self.columns[FEATURE_PREFIX + name] = [None] * self.rows
-            column.append(value)
-        self.rows += 1
-        for column in self.columns.values():
-            if len(column) < self.rows:
-                column.append(None)
-
-    def batch(self) -> Batch:
-        import pandas as pd
-
-        frame = pd.DataFrame(self.columns)
-        frame["timestamp"] = frame["timestamp"].astype("float64")
-        for name in ("latency_ms", "score"):
-            frame[name] = pd.to_numeric(frame[name], errors="coerce")
-        self.columns = {name: [] for name in CORE_FIELDS}
-        self.rows = 0
-        return Batch(compact(frame))
-
-
-def compact(frame: Any) -> Any:
-    """Repeated strings (categorical features, versions) as categories: a fraction of the
-    memory of one string per row, which keeps large windows small."""
-    import pandas as pd
-
-    for column in frame.columns:
-        if column == "model_version" or column.startswith(FEATURE_PREFIX):
-            series = frame[column]
-            text = series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
-            if text and not isinstance(series.dtype, pd.CategoricalDtype):
-                frame[column] = series.astype("category")
-    return frame
-
-
-def _huge(value: Any) -> bool:
-    """An integer no float can hold (JSON allows 10**400): it would break numeric columns."""
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63
-
-
-def _validate(record: Any) -> tuple[dict[str, Any] | None, str]:
-    """A record needs a time, a version and a features object; numbers must be numbers."""
-    if not isinstance(record, dict):
-        return None, "not a JSON object"
-    stamp = parse_time(record.get("timestamp"))
-    if stamp is None:
-        return None, "timestamp missing or not a time"
-    version = record.get("model_version")
-    if not isinstance(version, str) or not version:
-        return None, "model_version missing or not a string"
-    features = record.get("features")
-    if not isinstance(features, dict):
-        return None, "features missing or not an object"
-    for name, value in features.items():
-        if value is not None and not isinstance(value, str | int | float):
-            return None, f"features.{name} is not a number, string or boolean"
-        if _huge(value):
-            return None, f"features.{name} is too large a number"
-    for name in ("latency_ms", "score"):
-        value = record.get(name)
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-            return None, f"{name} is not a number"
-        if _huge(value) or (isinstance(value, float) and not math.isfinite(value)):
-            return None, f"{name} is not finite"
-    for name in ("prediction", "label"):
-        if _huge(record.get(name)):
-            return None, f"{name} is too large a number"
-    error = record.get("error")
-    if error is not None and not isinstance(error, str):
-        return None, "error must be null or a message"
-    clean = dict(record)
-    clean["timestamp"] = stamp
-    request = record.get("request_id")
-    if request is not None and not isinstance(request, str):
-        clean["request_id"] = (
-            json.dumps(request) if isinstance(request, dict | list) else str(request)
-        )
-    return clean, ""
-
-
-class _BadLine(Exception):
-    """A line that is not a record; the message says why."""
-
-
-def _lines(
-    handle: io.BufferedReader,
-    mark: Watermark,
-    rel: str,
-    bad: Malformed,
-    parse: Callable[[bytes], Any],
-) -> Iterator[Batch]:
-    """Complete lines from the watermark on, parsed, validated and yielded in chunks.
-
-    `parse` turns one raw line into a record or raises `_BadLine`; the watermark advances
-    past every complete line, and a trailing line without its newline is left for next time.
-    """
-    collector = _Collector()
-    handle.seek(mark.offset)
-    for raw in handle:
-        if not raw.endswith(b"\n"):
-            break  # a record still being written: read it next time
-        mark.offset += len(raw)
-        mark.line += 1
-        if not raw.strip():
-            continue
-        try:
-            record = parse(raw)
-        except _BadLine as exc:
-            bad.add(rel, mark.line, str(exc))
-            continue
-        clean, why = _validate(record)
-        if clean is None:
-            bad.add(rel, mark.line, why)
-            continue
-        collector.add(clean)
-        if collector.rows >= CHUNK_RECORDS:
-            yield collector.batch()
-    if collector.rows:
-        yield collector.batch()
-
-
-def _json_line(raw: bytes) -> Any:
-    try:
-        return json.loads(raw.strip())
-    except ValueError as exc:
-        raise _BadLine(f"invalid JSON: {str(exc).split(':')[0]}") from None
-
-
-def _jsonl(handle: io.BufferedReader, mark: Watermark, rel: str, bad: Malformed) -> Iterator[Batch]:
-    return _lines(handle, mark, rel, bad, _json_line)
-
-
-def _csv_record(row: dict[str, str]) -> dict[str, Any]:
-    record: dict[str, Any] = {"features": {}}
-    for key, value in row.items():
-        if key is None:
-            raise ValueError("more fields than the header")
-        cell: Any = None if value in ("", None) else value
-        if key.startswith(FEATURE_PREFIX):
-            record["features"][key[len(FEATURE_PREFIX) :]] = _number(cell)
-        elif key in ("latency_ms", "score"):
-            record[key] = None if cell is None else float(cell)
-        elif key in ("prediction", "label"):
-            record[key] = _number(cell)
-        else:
-            record[key] = cell
-    return record
-
-
-def _number(cell: Any) -> Any:
-    if not isinstance(cell, str):
-        return cell
-    try:
-        number = float(cell)
-    except ValueError:
-        return cell
-    return int(number) if number.is_integer() and "." not in cell and "e" not in cell else number
-
-
-def _csv(handle: io.BufferedReader, mark: Watermark, rel: str, bad: Malformed) -> Iterator[Batch]:
-    handle.seek(0)
-    header_line = handle.readline()
-    if not header_line.endswith(b"\n"):
-        return
-    header = next(csv.reader([header_line.decode("utf-8-sig", "replace")]))
-    if mark.offset == 0:
-        mark.offset, mark.line = len(header_line), 1
-
-    def parse(raw: bytes) -> Any:
-        try:
-            values = next(csv.reader([raw.decode("utf-8")]))
-            if len(values) != len(header):
-                raise ValueError(f"{len(values)} fields, the header has {len(header)}")
-            return _csv_record(dict(zip(header, values, strict=True)))
-        except (ValueError, csv.Error) as exc:
-            raise _BadLine(f"bad CSV row: {exc}") from None
-
-    yield from _lines(handle, mark, rel, bad, parse)
-
-
-def _row_group_batches(parquet: Any, skip: int) -> Iterator[tuple[int, Any]]:
-    """(first row, batch) pairs of at most CHUNK_RECORDS rows, one row group at a time.
-
-    `ParquetFile.iter_batches` keeps memory it decoded for the whole file (662 MB still
-    allocated after discarding every batch of a 3M-row log), so memory grew with the log;
-    reading group by group releases it. Groups wholly before `skip` are not decoded at all.
-    """
-    start = 0
-    for index in range(parquet.num_row_groups):
-        rows = parquet.metadata.row_group(index).num_rows
-        if start + rows <= skip:
-            start += rows
-            continue
-        table = parquet.read_row_group(index)
-        for batch in table.to_batches(max_chunksize=CHUNK_RECORDS):
-            yield start, batch
-            start += batch.num_rows
-        del table
-
-
-def _parquet(path: Path, mark: Watermark, rel: str, bad: Malformed) -> Iterator[Batch]:
-    """Columnar: whole row groups become DataFrames; checks are vectorised."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        bad.add(rel, 0, "reading Parquet needs pyarrow: install mlops-gitops[parquet]")
-        return
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-
-    schema = pq.read_schema(path)
-    # Repeated strings (versions, categorical features) decode straight into categories.
-    repeated = [
-        f.name
-        for f in schema
-        if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
-        and (f.name == "model_version" or f.name.startswith(FEATURE_PREFIX))
-    ]
-    parquet = pq.ParquetFile(path, read_dictionary=repeated)
-    row = 0
-    groups = _row_group_batches(parquet, mark.offset)
-    while True:
-        try:
-            item = next(groups, None)
-        except Exception as exc:  # a damaged page: report it, keep what was read
-            bad.add(rel, mark.offset + 1, f"unreadable Parquet data: {exc}")
-            return
-        if item is None:
-            return
-        row, group = item
-        end = row + group.num_rows
-        if end <= mark.offset:
-            row = end
-            continue
-        table = group.slice(max(mark.offset - row, 0))
-        first = mark.offset + 1
-        consumed = table.num_rows
-        frame = table.to_pandas(split_blocks=True, self_destruct=True)
-        del table
-        mark.offset += consumed
-        mark.line = mark.offset
-        row = end
-        for name in CORE_FIELDS:
-            if name not in frame:
-                frame[name] = None
-        stamps = frame["timestamp"]
-        if pd.api.types.is_datetime64_any_dtype(stamps):
-            if stamps.dt.tz is None:
-                stamps = stamps.dt.tz_localize("UTC")
-            seconds = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-        else:
-            seconds = pd.Series([parse_time(v) for v in stamps], index=frame.index, dtype="float64")
-        frame["timestamp"] = seconds
-        for name in ("latency_ms", "score"):
-            frame[name] = pd.to_numeric(frame[name], errors="coerce")
-        ok = frame["timestamp"].notna() & frame["model_version"].notna()
-        if not ok.all():
-            for index in np.flatnonzero(~ok.to_numpy()):
-                bad.add(rel, first + int(index), "timestamp or model_version missing")
-            frame = frame[ok]
-        if not isinstance(frame["model_version"].dtype, pd.CategoricalDtype):
-            frame["model_version"] = frame["model_version"].astype(str)
-        requests = frame["request_id"]
-        if requests.notna().any() and not pd.api.types.is_string_dtype(requests):
-            frame["request_id"] = requests.map(lambda v: None if pd.isna(v) else str(v))
-        if len(frame):
-            yield Batch(frame.reset_index(drop=True))
+    watermark: Watermark
+    malformed: Malformed
+    new_records: int = 0
 
 
 def new_result() -> ReadResult:
     return ReadResult([], Malformed(), [], 0)
 
 
-def read_new(
+def _rel(path: Path, repo_root: Path) -> str:
+    return path.relative_to(repo_root).as_posix() if path.is_relative_to(repo_root) else str(path)
+
+
+def plan_reads(
     files: list[Path], repo_root: Path, previous: list[Watermark], result: ReadResult
+) -> list[Partition]:
+    """A partition per readable file, starting where the previous watermarks say.
+
+    Events (rotation, truncation, unreadable files) go to `result.events`; the watermark of a
+    file that cannot be read now is kept in `result.watermarks` for when it can.
+    """
+    by_identity = {w.identity: w for w in previous if w.identity}
+    by_path = {w.path: w for w in previous}
+    parts: list[Partition] = []
+    for path in files:
+        rel = _rel(path, repo_root)
+        suffix = log_format(path)
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(IDENTITY_BYTES)
+            size = path.stat().st_size
+            identity = (
+                _parquet_identity(path, rel) if suffix == ".parquet" else _identity(head, suffix)
+            )
+        except ImportError:
+            identity = f"parquet:{rel}:{size}"
+        except Exception as exc:  # pyarrow: not a Parquet file (yet); or the file went away
+            result.events.append(f"{rel}: unreadable ({exc}); skipped")
+            if rel in by_path:  # keep its place for when it is readable again
+                result.watermarks.append(by_path[rel])
+            continue
+        if not identity:
+            result.events.append(f"{rel}: no complete record yet")
+            continue
+        mark = by_identity.get(identity)
+        if mark is None and identity.startswith("parquet2:") and previous:
+            mark = by_identity.get(_parquet_identity(path, rel, legacy=True))
+        if mark is not None and mark.path != rel:
+            result.events.append(f"{rel}: rotated from {mark.path}; continuing at its offset")
+        if mark is None and rel in by_path:
+            result.events.append(f"{rel}: replaced (new content); reading from the start")
+        offset, line = (mark.offset, mark.line) if mark is not None else (0, 0)
+        if suffix != ".parquet" and offset > size:
+            result.events.append(
+                f"{rel}: truncated ({size} < {offset} bytes); reading from the start"
+            )
+            offset, line = 0, 0
+        parts.append(Partition(len(parts), str(path), rel, suffix, identity, offset, line))
+    return parts
+
+
+def has_news(part: Partition) -> bool:
+    """Whether the file holds a complete record (or line) past its watermark, without parsing:
+    the row count of a Parquet footer, or a newline after the offset of a text log."""
+    if part.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            return bool(pq.ParquetFile(part.path).metadata.num_rows > part.offset)
+        except Exception:  # unreadable now: its place is kept, nothing to read
+            return False
+    try:
+        with open(part.path, "rb") as handle:
+            handle.seek(part.offset)
+            while chunk := handle.read(1 << 20):
+                if b"\n" in chunk:
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+def rebuild(part: Partition) -> Partition:
+    """The same file read from its start; what lies before the old watermark is not news."""
+    return Partition(
+        part.index, part.path, part.rel, part.suffix, part.identity, 0, 0, part.line, part.offset
+    )
+
+
+def read_partition(
+    part: Partition,
+    read: PartitionRead,
+    not_after: float,
+    columns: set[str] | None = None,
+    span: Span | None = None,
+) -> Iterator[tuple[Any, Span]]:
+    """Normalised batches of one partition (or only `span` of it), with where each came from.
+
+    `read` collects the advanced watermark, the malformed records and the count of new ones.
+    """
+    mark = (
+        formats.Mark(span.start, span.first_line - 1)
+        if span
+        else formats.Mark(part.offset, part.line)
+    )
+    # What was read before stops at the old watermark, so new records are counted exactly.
+    ends = [span.end] if span else [part.new_from, -1] if part.new_from > mark.offset else [-1]
+    read.malformed.seen = {part.rel: part.seen_line}
+    try:
+        if part.suffix == ".parquet":
+            try:
+                import pyarrow.parquet  # noqa: F401
+            except ImportError:
+                read.malformed.add(
+                    part.rel, 0, "reading Parquet needs pyarrow: install mlops-gitops[parquet]"
+                )
+                return
+            for end in ends:
+                decoded = formats.parquet(
+                    part.path, mark, part.rel, read.malformed, not_after, columns, end
+                )
+                yield from _count_new(decoded, part, read)
+            return
+        with open(part.path, "rb") as handle:
+            decode = formats.csv_rows if part.suffix == ".csv" else formats.jsonl
+            for end in ends:
+                decoded = decode(handle, mark, part.rel, read.malformed, not_after, end)
+                yield from _count_new(decoded, part, read)
+    finally:
+        read.watermark = part.watermark(mark)
+
+
+def _count_new(decoded: formats.Decoded, part: Partition, read: PartitionRead) -> formats.Decoded:
+    for batch, span in decoded:
+        if span.start >= part.new_from:
+            read.new_records += batch.num_rows
+        yield batch, span
+
+
+def read_new(
+    files: list[Path],
+    repo_root: Path,
+    previous: list[Watermark],
+    result: ReadResult,
+    not_after: float = float("inf"),
+    columns: set[str] | None = None,
 ) -> Iterator[Batch]:
     """Yield batches of new records; `result` collects watermarks, malformed records, events.
 
     Consumers process each batch as it comes, so memory does not grow with the log.
     """
-    by_identity = {w.identity: w for w in previous if w.identity}
-    by_path = {w.path: w for w in previous}
-    for path in files:
-        rel = (
-            path.relative_to(repo_root).as_posix() if path.is_relative_to(repo_root) else str(path)
-        )
-        suffix = log_format(path)
-        with open(path, "rb") as handle:
-            head = handle.read(IDENTITY_BYTES)
-            size = path.stat().st_size
-            try:
-                identity = (
-                    _parquet_identity(path, rel)
-                    if suffix == ".parquet"
-                    else _identity(head, suffix)
-                )
-            except ImportError:
-                identity = f"parquet:{rel}:{size}"
-            except Exception as exc:  # pyarrow: not a Parquet file (yet)
-                result.events.append(f"{rel}: unreadable ({exc}); skipped")
-                if rel in by_path:  # keep its place for when it is readable again
-                    result.watermarks.append(by_path[rel])
-                continue
-            if not identity:
-                result.events.append(f"{rel}: no complete record yet")
-                continue
-            mark = by_identity.get(identity)
-            if mark is not None and mark.path != rel:
-                result.events.append(f"{rel}: rotated from {mark.path}; continuing at its offset")
-            if mark is None:
-                old = by_path.get(rel)
-                if old is not None:
-                    result.events.append(f"{rel}: replaced (new content); reading from the start")
-                mark = Watermark(rel, identity)
-            mark = Watermark(rel, identity, mark.offset, mark.line)
-            if suffix != ".parquet" and mark.offset > size:
-                result.events.append(
-                    f"{rel}: truncated ({size} < {mark.offset} bytes); reading from the start"
-                )
-                mark.offset, mark.line = 0, 0
-            if suffix == ".parquet":
-                reader = _parquet(path, mark, rel, result.malformed)
-            elif suffix == ".csv":
-                reader = _csv(handle, mark, rel, result.malformed)
-            else:
-                reader = _jsonl(handle, mark, rel, result.malformed)
-            for batch in reader:
-                result.new_records += batch.rows
-                yield batch
-        result.watermarks.append(mark)
+    for part in plan_reads(files, repo_root, previous, result):
+        read = PartitionRead(Watermark(part.rel, part.identity), Malformed())
+        for batch, _ in read_partition(part, read, not_after, columns):
+            yield Batch(batch)
+        result.watermarks.append(read.watermark)
+        result.malformed.merge(read.malformed)
+        result.new_records += read.new_records
 
 
 def read_labels(
@@ -551,9 +372,7 @@ def read_labels(
         return {}
     labels: dict[str, Any] = {}
     for path in list_log_files(location, repo_root):
-        rel = (
-            path.relative_to(repo_root).as_posix() if path.is_relative_to(repo_root) else str(path)
-        )
+        rel = _rel(path, repo_root)
         kind = log_format(path)
         if kind == ".csv":
             with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
@@ -561,7 +380,7 @@ def read_labels(
                 try:
                     for row in rows:
                         if row.get("request_id") and row.get("label") not in (None, ""):
-                            labels[row["request_id"]] = _number(row["label"])
+                            labels[row["request_id"]] = formats.number(row["label"])
                         else:
                             bad.add(rel, rows.line_num, "request_id or label missing")
                 except csv.Error as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import heapq
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -20,9 +19,11 @@ from mlops_gitops.plan.gates import Observations, Observed, evaluate
 from mlops_gitops.plan.model import Action, GateResult, ObjectRef, Plan, Step
 from mlops_gitops.plan.policies import enforce as enforce_policies
 from mlops_gitops.plan.retirements import deprecation_warnings
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.view import StateView
+from mlops_gitops.urls import redact_url
 
 DEFAULT_STAGE_ORDER = ("development", "staging", "canary", "production")
 SETTINGS_FIELDS = ("stage", "target", "resources", "scaling", "health_check")
@@ -42,6 +43,7 @@ class ArtifactFact:
     scan_findings: tuple[str, ...] = ()
     scanner: str | None = None
     error: str | None = None
+    """Why the artifact cannot be used at all (missing, unreadable, not its format)."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def version_digest(version: m.ModelVersion) -> str:
     if known is not None and known[0] is version:
         return known[1]
     data = version.model_dump(mode="json")
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(dumps(data, sort_keys=True).encode()).hexdigest()
     if len(_DIGESTS) >= 200_000:
         _DIGESTS.clear()
     _DIGESTS[id(version)] = (version, digest)
@@ -180,7 +182,7 @@ class _Builder:
                     "sha256": fact.sha256 if fact else version.sha256,
                     "size": fact.size if fact else None,
                     "format": version.format,
-                    "source": version.artifact,
+                    "source": redact_url(version.artifact),
                     "scan": fact.scan_verdict if fact else None,
                 }
                 reason = f"version {version.version} added in {source}"
@@ -205,14 +207,14 @@ class _Builder:
         self, version: m.ModelVersion, fact: ArtifactFact | None, recorded_sha: str | None
     ) -> list[str]:
         if fact is None:
-            return [f"artifact {version.artifact} was not inspected"]
-        if not fact.exists:
-            return [fact.error or f"artifact {version.artifact} not found"]
+            return [f"artifact {redact_url(version.artifact)} was not inspected"]
+        if not fact.exists or fact.error:
+            return [fact.error or f"artifact {redact_url(version.artifact)} not found"]
         problems = []
         if version.sha256 and fact.sha256 != version.sha256:
             problems.append(
                 f"sha256 mismatch: the spec says {version.sha256[:12]}..., "
-                f"the file {version.artifact} is {(fact.sha256 or '')[:12]}..."
+                f"the file {redact_url(version.artifact)} is {(fact.sha256 or '')[:12]}..."
             )
         if recorded_sha and fact.sha256 != recorded_sha:
             problems.append(
@@ -225,7 +227,9 @@ class _Builder:
             problems.append(f"security scan ({fact.scanner}) found unsafe content: {findings}")
         elif fact.scan_verdict == "error":
             findings = "; ".join(fact.scan_findings) or "no details"
-            problems.append(f"security scan ({fact.scanner}) could not check the file: {findings}")
+            problems.append(
+                f"security scan ({fact.scanner}) could not check {version.artifact}: {findings}"
+            )
         return problems
 
     def _update_version(
@@ -238,7 +242,7 @@ class _Builder:
         blocked = self._artifact_problems(version, fact, before["sha256"])
         after = dict(before) | {
             "metrics": dict(version.metrics),
-            "source": version.artifact,
+            "source": redact_url(version.artifact),
             "spec_digest": version_digest(version),
         }
         self.add(

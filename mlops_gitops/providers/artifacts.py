@@ -15,11 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from mlops_gitops import fsguard, net
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.spec import locations
+from mlops_gitops.spec.models import SecuritySettings
 from mlops_gitops.spec.types import is_uri
-from mlops_gitops.util import atomic_write, sweep_temp_files
+from mlops_gitops.urls import redact_url
 
 CHUNK = 1024 * 1024
+ARTIFACT_TIMEOUT_SECONDS = 600.0
+"""The whole download of one http(s) artifact, headers and body, ends within this."""
 INCOMING = ".incoming."
 
 
@@ -38,55 +43,76 @@ def blob_path(sha256: str) -> str:
 
 
 @contextlib.contextmanager
-def open_source(location: str, repo_root: Path) -> Iterator[IO[bytes]]:
-    """Open an artifact named in a spec: a path inside the repository or a URI."""
-    if is_uri(location) and not location.startswith("file://"):
+def open_source(
+    location: str, repo_root: Path, security: SecuritySettings | None = None
+) -> Iterator[IO[bytes]]:
+    """Open an artifact named in a spec: a path inside the repository or an allowed URI
+    (the rules of `spec.locations`, checked again here: validation may have been skipped).
+
+    http(s) goes through `net` (deadline, no redirects, every resolved address checked;
+    private ones only with security.allow_local_uris), never through fsspec's HTTP client.
+    """
+    locations.check(location, security)
+    if location.lower().startswith(("http://", "https://")):
+        allow_private = security is not None and security.allow_local_uris
+        with net.open_stream(
+            location, timeout=ARTIFACT_TIMEOUT_SECONDS, allow_private=allow_private
+        ) as handle:
+            yield handle
+        return
+    if locations.is_remote(location):
         try:
             import fsspec
         except ImportError:
             raise MlopsError(
-                f"artifact {location} is a URI; install mlops-gitops[remote] (fsspec) to read it"
+                f"artifact {redact_url(location)} is a URI;"
+                " install mlops-gitops[remote] (fsspec) to read it"
             ) from None
         with fsspec.open(location, "rb") as handle:
             yield handle
         return
-    with open(local_artifact_path(location, repo_root), "rb") as handle:
+    with locations.open_local(location, repo_root, security) as handle:
         yield handle
 
 
-def local_artifact_path(location: str, repo_root: Path) -> Path:
+def local_artifact_path(
+    location: str, repo_root: Path, security: SecuritySettings | None = None
+) -> Path:
     """The file a local artifact location names; a repository path may not leave the
-    repository through a symlink (an explicit file:// URI may point anywhere)."""
-    path = Path(location.removeprefix("file://"))
-    if path.is_absolute():
-        return path
-    path = repo_root / path
-    real, top = path.resolve(), repo_root.resolve()
-    if real != top and top not in real.parents:
-        raise MlopsError(
-            f"artifact {location} leads outside the repository ({real}); refusing to read it"
-            " (name it with a file:// URI if that is intended)"
-        )
-    return path
+    repository through `..` or a symlink, a file:// URI needs `security.allow_local_uris`."""
+    return locations.local_path(location, repo_root, security)
 
 
-def hash_file(location: str, repo_root: Path) -> tuple[str, int]:
+def hash_file(
+    location: str, repo_root: Path, security: SecuritySettings | None = None
+) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
-    with open_source(location, repo_root) as handle:
+    with open_source(location, repo_root, security) as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
 
 
+def suffix(location: str) -> str:
+    """The file extension of an artifact location, its query and fragment left out."""
+    return Path(location.split("#", 1)[0].split("?", 1)[0]).suffix
+
+
 class ArtifactStore:
-    def __init__(self, location: str, repo_root: Path) -> None:
+    def __init__(
+        self, location: str, repo_root: Path, security: SecuritySettings | None = None
+    ) -> None:
         self.location = location
+        self.security = security
         self.remote = is_uri(location) and not location.startswith("file://")
         if not self.remote:
             path = Path(location.removeprefix("file://"))
             self.root: Path = path if path.is_absolute() else repo_root / path
+            self.top = self.root if path.is_absolute() else repo_root
+            """No write below this folder goes through a symlink: the repository for a store
+            inside it, else the store's own folder."""
         self.repo_root = repo_root
 
     def uri(self, blob: str) -> str:
@@ -110,36 +136,26 @@ class ArtifactStore:
     def sweep(self) -> None:
         """Drop partial copies an interrupted `put` left behind, idle for an hour (local only)."""
         if not self.remote:
-            sweep_temp_files(self.root, prefix=INCOMING, suffix="", idle_seconds=3600)
+            fsguard.sweep_temp_files(
+                self.top, self.root, prefix=INCOMING, suffix="", idle_seconds=3600
+            )
 
     def put(self, source: str) -> Stored:
         """Copy an artifact into the store while hashing it; idempotent for the same content."""
         if self.remote:
             return self._put_remote(source)
-        self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        fd, tmp = tempfile.mkstemp(prefix=INCOMING, dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as out, open_source(source, self.repo_root) as handle:
-                while chunk := handle.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+        with (
+            fsguard.staged(self.top, self.root, INCOMING) as temp,
+            open_source(source, self.repo_root, self.security) as handle,
+        ):
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                temp.handle.write(chunk)
             sha = digest.hexdigest()
-            target = self.root / blob_path(sha)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                os.unlink(tmp)
-            else:
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+            temp.keep(self.root / blob_path(sha), mode=0o444, replace=False)
         return Stored(sha, size, blob_path(sha))
 
     def _put_remote(self, source: str) -> Stored:
@@ -150,7 +166,10 @@ class ArtifactStore:
         size = 0
         fd, spool = tempfile.mkstemp(prefix=INCOMING)
         try:
-            with os.fdopen(fd, "wb") as out, open_source(source, self.repo_root) as handle:
+            with (
+                os.fdopen(fd, "wb") as out,
+                open_source(source, self.repo_root, self.security) as handle,
+            ):
                 while chunk := handle.read(CHUNK):
                     digest.update(chunk)
                     size += len(chunk)
@@ -173,51 +192,35 @@ class ArtifactStore:
         Remote stores copy server-side; the blob was hashed when it was stored, so nothing is
         read again. The copy is always made: a layout path names a model version, and only
         the blob it is copied from is trusted."""
-        target = self.uri(relative)
+        target = self.uri(_relative(relative))
         if self.remote:
-            fs = self._fs()
-            fs.copy(self.uri(blob), target)
+            self._fs().copy(self.uri(blob), target)
             return target
-        source, dest = self.root / blob, self._inside(relative)
-        # In the store's top folder, where `sweep` finds what an interrupted copy left.
-        fd, tmp = tempfile.mkstemp(prefix=INCOMING, dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as handle:
-                while chunk := handle.read(CHUNK):
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        # Staged in the store's top folder, where `sweep` finds what an interrupted copy left.
+        source = os.open(self.root / blob, os.O_RDONLY | os.O_NOFOLLOW)
+        with (
+            os.fdopen(source, "rb") as handle,
+            fsguard.staged(self.top, self.root, INCOMING) as temp,
+        ):
+            while chunk := handle.read(CHUNK):
+                temp.handle.write(chunk)
+            temp.keep(self.root / relative)
         return target
 
     def write_text(self, relative: str, text: str) -> str:
         """Write a small file (a runtime's configuration) at `relative` in the store; its URI."""
-        target = self.uri(relative)
+        target = self.uri(_relative(relative))
         if self.remote:
             with self._fs().open(target, "wb") as out:
                 out.write(text.encode())
             return target
-        atomic_write(self._inside(relative), text.encode())
+        fsguard.write(self.top, self.root / relative, text.encode())
         return target
 
-    def _inside(self, relative: str) -> Path:
-        """A path in a local store, its folders made one by one; none may be a symlink (one
-        could lead the write out of the store), nor the file itself."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        folder = self.root
-        parts = Path(relative).parts
-        if not parts or any(part in ("", ".", "..") for part in parts):
-            raise MlopsError(f"{relative!r} is not a path inside the artifact store")
-        for part in parts[:-1]:
-            folder = folder / part
-            if folder.is_symlink():
-                raise MlopsError(f"{folder} is a symlink; refusing to write through it")
-            folder.mkdir(exist_ok=True)
-        path = folder / parts[-1]
-        if path.is_symlink():
-            raise MlopsError(f"{path} is a symlink; refusing to write through it")
-        return path
+
+def _relative(relative: str) -> str:
+    """A layout path below the store's top: no empty, `.` or `..` parts, not absolute."""
+    parts = relative.split("/")
+    if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise MlopsError(f"{relative!r} is not a path inside the artifact store")
+    return relative

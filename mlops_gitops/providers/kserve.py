@@ -12,10 +12,10 @@ without it version 1.0 would also fetch 1.0.0's files.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_gitops import safeio
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.providers.artifacts import ArtifactStore
 from mlops_gitops.spec.targets import RUNTIMES, Runtime
@@ -108,7 +108,7 @@ def _model(placed: Placed, settings: dict[str, Any], trusted: list[str]) -> dict
         # The runtime checks the downloaded bytes and loads with exactly the audited types.
         model["env"] = [
             {"name": SHA256_ENV, "value": placed.sha256},
-            {"name": TRUSTED_TYPES_ENV, "value": json.dumps(sorted(set(trusted)))},
+            {"name": TRUSTED_TYPES_ENV, "value": safeio.dumps(sorted(set(trusted)))},
         ]
     return model
 

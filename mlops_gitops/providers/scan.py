@@ -1,29 +1,47 @@
 """Security scans of model artifacts before they are registered; every doubt blocks.
 
-Pickle-based formats (pickle, joblib, PyTorch zip) can run code when loaded, so they are read
-by picklescan without being loaded; compressed joblib files are decompressed first. skops
-files are audited with skops' own untrusted-type check. ONNX and safetensors hold no code.
+First the content must be what the declared format says (`formats`). Pickle-based formats
+(pickle, joblib, PyTorch zip) can run code when loaded: their streams are walked without
+loading them (`pickles`) and the globals they import judged by picklescan. skops files are
+audited with skops' own check: trusted are exactly skops' default types plus the exact type
+names the version lists in `trusted_types` (`trusted_types` below; never a module prefix).
+ONNX and safetensors hold no code. Verdicts are keyed by content (`verdict_key`) and
+remembered for the process; `scan_many` scans each distinct key once, in parallel.
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
+import functools
+import hashlib
 import io
 import lzma
+import os
+import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.providers import formats, pickles
+from mlops_gitops.providers.pickles import Capped, OverBudget, decompressing, stream_globals
+from mlops_gitops.safeio import dumps
+from mlops_gitops.spec.locations import open_regular
+from mlops_gitops.spec.models import ModelVersion
 
-SAFE_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 NO_CODE_FORMATS = {"onnx", "safetensors"}
 PICKLE_FORMATS = {"pickle", "joblib", "pytorch"}
-MAX_DECOMPRESSED = 4 * 1024**3
+RULES = "2"
+"""Version of the rules below; part of every verdict key, so a change rescans."""
+MAX_ZIP_MEMBERS = 10_000
+MAX_SKOPS_SCHEMA = 64 * 1024**2
+"""Bytes of a skops file's schema.json, which skops reads whole."""
+PICKLE_EXTENSIONS = (".pkl", ".pickle", ".joblib", ".dat", ".data")
+"""Members of a zip scanned as pickles by name (others by their first bytes), as picklescan."""
 
 
 @dataclass(frozen=True)
@@ -35,14 +53,60 @@ class ScanVerdict:
     findings: tuple[str, ...] = ()
 
 
-def _version(package: str) -> str:
+def trusted_types(version: ModelVersion | None) -> tuple[str, ...]:
+    """The types a version's skops file may load beyond skops' own defaults: exactly the
+    names its spec lists in `trusted_types`, sorted. The scan, the apply-time load check,
+    `serve` and `train` all take the list from here; skops adds its defaults itself."""
+    if version is None:
+        return ()
+    return tuple(sorted(set(version.trusted_types)))
+
+
+@functools.cache
+def package_version(package: str) -> str:
+    """Read once per process: metadata lookups cost a millisecond each."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
 
 
-def scan(path: Path, fmt: str, trusted_types: list[str] | tuple[str, ...] = ()) -> ScanVerdict:
+def scanner_of(fmt: str) -> tuple[str, str]:
+    if fmt == "skops":
+        return "skops", package_version("skops")
+    if fmt in PICKLE_FORMATS:
+        return "picklescan", package_version("picklescan")
+    return "none", "-"
+
+
+def verdict_key(sha256: str, fmt: str, trusted: Sequence[str] = ()) -> str:
+    """What a verdict depends on: the content, the format, the scanner and its version, the
+    rules, the trusted types. Equal keys, equal verdicts."""
+    return _verdict_key(sha256, fmt, tuple(sorted(set(trusted))))
+
+
+@functools.lru_cache(maxsize=65536)
+def _verdict_key(sha256: str, fmt: str, trusted: tuple[str, ...]) -> str:
+    scanner, version = scanner_of(fmt)
+    parts = [sha256, fmt, scanner, version, RULES, *trusted]
+    return hashlib.sha256(dumps(parts).encode()).hexdigest()
+
+
+def scan(path: Path, fmt: str, trusted: Sequence[str] = ()) -> ScanVerdict:
+    try:
+        with open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            wrong = formats.mismatch(handle, fmt, size)
+            head = handle.read(16)
+    except (OSError, MlopsError) as exc:
+        return ScanVerdict("format-check", RULES, "error", (f"cannot read the file: {exc}",))
+    if wrong is not None:
+        # Code disguised as a format that is never scanned for code is unsafe; anything
+        # else that is not its format cannot be checked.
+        disguised = fmt not in PICKLE_FORMATS and formats.is_code(head)
+        if disguised:
+            return ScanVerdict("format-check", RULES, "unsafe", (wrong,))
+        return ScanVerdict("format-check", RULES, "error", (f"cannot parse: {wrong}",))
     if fmt in NO_CODE_FORMATS:
         return ScanVerdict("none", "-", "not-needed", (f"{fmt} files hold no code",))
     if fmt == "python":
@@ -50,16 +114,47 @@ def scan(path: Path, fmt: str, trusted_types: list[str] | tuple[str, ...] = ()) 
             "none", "-", "not-needed", ("python entrypoints are code reviewed in the repository",)
         )
     if fmt == "skops":
-        return _scan_skops(path, tuple(trusted_types))
+        return _scan_skops(path, tuple(trusted))
     if fmt in PICKLE_FORMATS:
-        return _scan_pickle(path)
+        return _scan_pickle(path, fmt)
     return ScanVerdict("none", "-", "error", (f"no scanner for format {fmt!r}",))
 
 
+# ---------------------------------------------------------------- skops
+
+
+def _zip_budget(archive: zipfile.ZipFile, name: str) -> None:
+    """Declared sizes bound what reading a zip decompresses (zipfile stops at them)."""
+    infos = archive.infolist()
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise OverBudget(f"{name} has more than {MAX_ZIP_MEMBERS:,} members (MAX_ZIP_MEMBERS)")
+    if sum(info.file_size for info in infos) > pickles.MAX_DECOMPRESSED:
+        raise OverBudget(
+            f"{name} decompresses to more than {pickles.MAX_DECOMPRESSED:,} bytes"
+            " (the limit, MAX_DECOMPRESSED); refusing to scan it"
+        )
+
+
+def untrusted_skops_types(path: Path, trusted: Sequence[str]) -> list[str]:
+    """Types in a skops file that neither skops' defaults nor `trusted` cover."""
+    from skops.io import get_untrusted_types
+
+    with zipfile.ZipFile(path) as archive:
+        _zip_budget(archive, path.name)
+        schema = archive.getinfo("schema.json")
+        if schema.file_size > MAX_SKOPS_SCHEMA:
+            raise OverBudget(
+                f"the schema.json of {path.name} is over {MAX_SKOPS_SCHEMA:,} bytes"
+                " (MAX_SKOPS_SCHEMA)"
+            )
+    allowed = set(trusted)
+    return sorted(t for t in get_untrusted_types(file=path) if t not in allowed)
+
+
 def _scan_skops(path: Path, trusted: tuple[str, ...]) -> ScanVerdict:
-    version = _version("skops")
+    version = package_version("skops")
     try:
-        from skops.io import get_untrusted_types
+        import skops.io  # noqa: F401
     except ImportError:
         return ScanVerdict(
             "skops",
@@ -68,12 +163,11 @@ def _scan_skops(path: Path, trusted: tuple[str, ...]) -> ScanVerdict:
             ("skops is not installed; install mlops-gitops[sklearn] to audit skops files",),
         )
     try:
-        untrusted = get_untrusted_types(file=path)
+        blocking = untrusted_skops_types(path, trusted)
+    except OverBudget as exc:
+        return ScanVerdict("skops", version, "error", (str(exc),))
     except Exception as exc:  # any parse failure is a reason to block
         return ScanVerdict("skops", version, "error", (f"cannot read the skops file: {exc}",))
-    blocking = sorted(
-        t for t in untrusted if not t.startswith(SAFE_SKOPS_PREFIXES) and t not in set(trusted)
-    )
     if blocking:
         findings = tuple(f"untrusted type {t}" for t in blocking)
         hint = "list them in the version's trusted_types if you trust them"
@@ -81,88 +175,159 @@ def _scan_skops(path: Path, trusted: tuple[str, ...]) -> ScanVerdict:
     return ScanVerdict("skops", version, "clean")
 
 
-def skops_untrusted(path: Path, trusted: Sequence[str]) -> list[str]:
-    """Types in a skops file that the scan's rule does not accept (see `_scan_skops`)."""
-    from skops.io import get_untrusted_types
-
-    allowed = set(trusted)
-    return sorted(
-        t
-        for t in get_untrusted_types(file=path)
-        if not t.startswith(SAFE_SKOPS_PREFIXES) and t not in allowed
-    )
-
-
 def load_skops(path: Path, trusted: Sequence[str]) -> Any:
-    """Load a skops file trusting exactly what the scan accepts with `trusted`: anything else
-    is refused before skops constructs an object. Serving runtimes load through here, so
-    they run what was audited."""
-    from skops.io import get_untrusted_types, load
+    """Load a skops file trusting exactly skops' defaults and `trusted`: skops audits the
+    whole file before it constructs anything, so an untrusted type runs no code."""
+    import skops.io
 
-    blocking = skops_untrusted(path, trusted)
+    blocking = untrusted_skops_types(path, trusted)
     if blocking:
         raise MlopsError(f"the skops file holds untrusted types: {', '.join(blocking)}")
-    return load(path, trusted=get_untrusted_types(file=path))
+    return skops.io.load(path, trusted=list(trusted))
 
 
-def _decompressed(data: bytes) -> bytes:
-    """joblib compresses whole files; scan what is inside."""
-    if data[:2] == b"\x1f\x8b":
-        return gzip.decompress(data)
-    if data[:3] == b"BZh":
-        return bz2.decompress(data)
-    if data[:6] == b"\xfd7zXZ\x00" or data[:1] == b"\x5d":
-        return lzma.decompress(data)
-    if data[:2] == b"ZF":  # joblib's legacy zlib container: 'ZF' + 16-byte length + zlib
-        return zlib.decompress(data[18:])
-    if data[:1] == b"\x78":
-        return zlib.decompress(data)
-    return data
+# ---------------------------------------------------------------- pickle
 
 
-def _require_complete_pickle(data: bytes) -> None:
-    """picklescan tolerates a truncated stream; a file that is not one whole pickle is refused."""
-    import pickletools
-
-    last = None
-    for opcode, _arg, _pos in pickletools.genops(io.BytesIO(data)):
-        last = opcode.name
-    if last != "STOP":
-        raise ValueError("not a complete pickle stream")
-
-
-def _scan_pickle(path: Path) -> ScanVerdict:
-    version = _version("picklescan")
+def _scan_pickle(path: Path, fmt: str) -> ScanVerdict:
+    version = package_version("picklescan")
     try:
-        from picklescan.scanner import SafetyLevel, scan_pickle_bytes, scan_zip_bytes
+        from picklescan.scanner import scan_pickle_bytes  # noqa: F401
     except ImportError:
         return ScanVerdict("picklescan", version, "error", ("picklescan is not installed",))
     try:
-        data = path.read_bytes()
-        if data[:4] == b"PK\x03\x04":
-            result = scan_zip_bytes(io.BytesIO(data), str(path))
-        else:
-            if data[:1] != b"\x80":
-                data = _decompressed(data)
-            _require_complete_pickle(data)
-            result = scan_pickle_bytes(io.BytesIO(data), str(path))
-    except Exception as exc:
+        with open_regular(path) as handle:
+            if fmt == "pytorch" and handle.read(4) == b"PK\x03\x04":
+                handle.seek(0)
+                found = _zip_globals(handle, path.name)
+            else:
+                handle.seek(0)
+                stream, what = decompressing(handle)
+                found = stream_globals(Capped(stream, f"{path.name}: {what}"))
+    except OverBudget as exc:
+        return ScanVerdict("picklescan", version, "error", (str(exc),))
+    except (ValueError, OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
         return ScanVerdict("picklescan", version, "error", (f"cannot parse: {exc}",))
-    findings = tuple(
-        sorted(
-            {
-                f"{g.safety.value} global {g.module}.{g.name}"
-                for g in result.globals
-                if g.safety in (SafetyLevel.Dangerous, SafetyLevel.Suspicious)
-            }
-        )
-    )
-    if result.scan_err:
-        return ScanVerdict(
-            "picklescan", version, "error", ("the scanner could not parse the file",)
-        )
-    if result.scanned_files == 0:
-        return ScanVerdict("picklescan", version, "error", ("no pickle found in the file",))
-    if findings or result.issues_count:
-        return ScanVerdict("picklescan", version, "unsafe", findings or ("issues reported",))
+    findings = _judge(found)
+    if findings:
+        return ScanVerdict("picklescan", version, "unsafe", findings)
     return ScanVerdict("picklescan", version, "clean")
+
+
+def _zip_globals(handle: Any, name: str) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    scanned = 0
+    with zipfile.ZipFile(handle) as archive:
+        _zip_budget(archive, name)
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                head = member.read(8)
+            named = info.filename.endswith(PICKLE_EXTENSIONS)
+            if head.startswith(b"\x93NUMPY"):
+                raise ValueError(f"{info.filename}: numpy members are not accepted in a zip")
+            if not named and not (head[:1] == b"\x80" and head[1:2] < b"\x06"):
+                continue  # raw tensor data
+            with archive.open(info) as member:
+                found |= stream_globals(Capped(member, f"{name}:{info.filename}"))
+            scanned += 1
+    if not scanned:
+        raise ValueError("no pickle found in the zip archive")
+    return found
+
+
+def _plain(text: str) -> bool:
+    return text.isascii() and text.isprintable() and " " not in text and bool(text)
+
+
+def _judge(found: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    """picklescan's judgement of the imported globals, through its public API: the globals
+    written as one small pickle of GLOBAL opcodes. A name no GLOBAL opcode could carry is
+    dangerous by itself."""
+    from picklescan.scanner import SafetyLevel, scan_pickle_bytes
+
+    findings = set()
+    written = []
+    for module, attribute in sorted(found):
+        if _plain(module) and _plain(attribute):
+            written.append(b"c" + module.encode() + b"\n" + attribute.encode() + b"\n0")
+        else:
+            findings.add(f"dangerous global {module!r}.{attribute!r}")
+    if written:
+        result = scan_pickle_bytes(io.BytesIO(b"\x80\x02" + b"".join(written) + b"N."), "globals")
+        findings |= {
+            f"{g.safety.value} global {g.module}.{g.name}"
+            for g in result.globals
+            if g.safety in (SafetyLevel.Dangerous, SafetyLevel.Suspicious)
+        }
+        if result.scan_err or (result.issues_count and not findings):
+            findings.add("issues reported")
+    return tuple(sorted(findings))
+
+
+# ---------------------------------------------------------------- many at once
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    key: str
+    path: str
+    fmt: str
+    trusted: tuple[str, ...]
+
+
+_SCANNED: dict[str, ScanVerdict] = {}
+"""Verdicts of scans this process ran, by key."""
+_RECALLED: dict[str, ScanVerdict] = {}
+"""Verdicts recorded in state for a key: good enough to plan with, never to register with
+(state files come from the repository)."""
+PARALLEL_MIN = 2
+"""Distinct artifacts from which scans go to worker processes."""
+
+
+def remember(key: str, verdict: ScanVerdict, scanned: bool = False) -> None:
+    """A verdict for `key`: from a scan of this process, or recalled from recorded state."""
+    (_SCANNED if scanned else _RECALLED)[key] = verdict
+
+
+def scanned(key: str) -> ScanVerdict | None:
+    """The verdict of a scan this process ran for `key`."""
+    return _SCANNED.get(key)
+
+
+def _run(job: ScanJob) -> ScanVerdict:
+    return scan(Path(job.path), job.fmt, job.trusted)
+
+
+def scan_many(jobs: Iterable[ScanJob]) -> dict[str, ScanVerdict]:
+    """A verdict per key: each distinct key scanned once, in parallel when several are."""
+    verdicts: dict[str, ScanVerdict] = {}
+    todo: dict[str, ScanJob] = {}
+    for job in jobs:
+        found = _SCANNED.get(job.key) or _RECALLED.get(job.key)
+        if found is not None:
+            verdicts[job.key] = found
+        else:
+            todo.setdefault(job.key, job)
+    workers = min(len(todo), os.cpu_count() or 1)
+    if len(todo) >= PARALLEL_MIN and workers > 1:
+        _import_scanners({job.fmt for job in todo.values()})  # once, before the fork
+        methods = get_all_start_methods()
+        context = get_context("fork" if "fork" in methods else None)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = list(pool.map(_run, todo.values()))
+    else:
+        results = [_run(job) for job in todo.values()]
+    for key, verdict in zip(todo, results, strict=True):
+        _SCANNED[key] = verdicts[key] = verdict
+    return verdicts
+
+
+def _import_scanners(fmts: set[str]) -> None:
+    """Workers forked after these imports share them instead of importing each."""
+    try:
+        if "skops" in fmts:
+            import skops.io  # noqa: F401
+        if fmts & PICKLE_FORMATS:
+            import picklescan.scanner  # noqa: F401
+    except ImportError:
+        pass  # the scan reports it

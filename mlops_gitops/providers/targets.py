@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mlops_gitops import fsguard
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.providers.artifacts import ArtifactStore
 from mlops_gitops.providers.kserve import place, render_inference_service
+from mlops_gitops.providers.scan import load_skops
 from mlops_gitops.state.records import VersionRecord
-from mlops_gitops.util import atomic_write
 
 
 @dataclass
@@ -45,19 +47,24 @@ def serving_config(
     }
 
 
-def check_loads(store: ArtifactStore, record: VersionRecord) -> str | None:
-    """Load the artifact the way serving will; returns a warning when it cannot be checked."""
+def check_loads(
+    store: ArtifactStore, record: VersionRecord, trusted: Sequence[str] = ()
+) -> str | None:
+    """Load the artifact the way serving will; returns a warning when it cannot be checked.
+
+    `trusted`: the version's `providers.scan.trusted_types`; skops trusts its defaults and
+    exactly these, and audits the file before constructing anything.
+    """
     path = store.local_path(record.blob)
     if path is None:
         return f"{record.version}: remote artifact not load-checked"
     if record.format == "skops":
         try:
-            from skops.io import get_untrusted_types, load
+            import skops.io  # noqa: F401
         except ImportError:
             return f"{record.version}: skops not installed; load check skipped"
-        trusted = get_untrusted_types(file=path)
         try:
-            load(path, trusted=trusted)
+            load_skops(path, trusted)
         except Exception as exc:
             raise MlopsError(f"artifact of version {record.version} does not load: {exc}") from None
         return None
@@ -94,7 +101,8 @@ class LocalTarget:
         for role in ("stable", "canary"):
             entry = serving[role]
             if entry is not None:
-                warning = check_loads(self.store, versions[entry["version"]])
+                trusted = meta.get("trusted_types", {}).get(entry["version"], ())
+                warning = check_loads(self.store, versions[entry["version"]], trusted)
                 if warning:
                     warnings.append(warning)
         return TargetResult(serving=serving, warnings=warnings)
@@ -106,6 +114,7 @@ class KServeTarget:
 
     def __init__(self, store: ArtifactStore, repo_root: Path, rendered_dir: str) -> None:
         self.store = store
+        self.repo_root = repo_root
         self.folder = repo_root / rendered_dir / "kserve"
         self.relative = f"{rendered_dir.rstrip('/')}/kserve"
         """The folder as recorded in state: relative to the repository, so state is portable."""
@@ -122,9 +131,7 @@ class KServeTarget:
     ) -> TargetResult:
         path = self.path(name)
         if config is None:
-            removed = [path] if path.exists() else []
-            if removed:
-                path.unlink()
+            removed = [path] if fsguard.remove(self.repo_root, path) else []
             return TargetResult(serving={}, removed=removed)
         model = meta.get("model", "")
         stable = place(self.store, model, versions[config["version"]])
@@ -133,7 +140,7 @@ class KServeTarget:
         manifest = render_inference_service(name, config, stable, canary, meta)
         text = "# Rendered by mlops-gitops from the specs; do not edit by hand.\n"
         text += yaml.safe_dump(manifest, sort_keys=True, default_flow_style=False)
-        atomic_write(path, text.encode())
+        fsguard.write(self.repo_root, path, text.encode())
         warnings = []
         if not self.store.remote:
             warnings.append(

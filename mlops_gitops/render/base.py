@@ -8,10 +8,12 @@ builds through `scrub`, and only then adds colour of its own.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+from mlops_gitops.safeio import dumps
+from mlops_gitops.urls import redact_data
 
 Paint = Callable[[str, str], str]
 """`paint(text, style)`: colour text for a terminal, or return it unchanged."""
@@ -76,8 +78,9 @@ class Lines:
 
 
 def document(payload: dict[str, Any]) -> str:
-    """A JSON output document: sorted keys, two-space indent, no NaN, newline-terminated."""
-    return json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    """A JSON output document: sorted keys, two-space indent, no NaN, newline-terminated;
+    every URL in it without its credentials (userinfo, query values)."""
+    return dumps(redact_data(payload), indent=2, sort_keys=True) + "\n"
 
 
 def versioned(**fields: Any) -> dict[str, Any]:

@@ -5,11 +5,11 @@ One implementation per format so the PR comment is never a second code path.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from mlops_gitops.plan.model import ACTIONS, Plan, Step
 from mlops_gitops.render.base import Lines, Paint, document, plain, scrub
+from mlops_gitops.safeio import dumps
 
 SYMBOLS = {
     "register": "+",
@@ -57,7 +57,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _settings_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     old, new = _flatten(before), _flatten(after)
     return [
-        f"{key} {json.dumps(old.get(key))} -> {json.dumps(new.get(key))}"
+        f"{key} {dumps(old.get(key))} -> {dumps(new.get(key))}"
         for key in sorted(set(old) | set(new))
         if old.get(key) != new.get(key)
     ]

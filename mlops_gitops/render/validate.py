@@ -24,7 +24,8 @@ def summary(result: ValidationResult) -> str:
     counts = result.counts()
     if result.valid:
         listed = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-        return f"Valid: {sum(counts.values())} objects ({listed})."
+        total = sum(counts.values())
+        return f"Valid: {total} object{'s' if total != 1 else ''} ({listed})."
     n = len(result.problems)
     return f"Invalid: {n} problem{'s' if n != 1 else ''} found."
 

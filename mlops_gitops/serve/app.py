@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.providers.scan import trusted_types
 from mlops_gitops.serve.logs import PredictionLog
 from mlops_gitops.serve.metrics import Metrics
 from mlops_gitops.serve.models import Loaded, load
@@ -96,7 +97,7 @@ def build_registry(repo_root: Path, logs: dict[str, PredictionLog]) -> Registry:
                 version = model_record.versions.get(entry["version"]) if model_record else None
                 verdict = version.scan.verdict if version and version.scan else None
                 spec_version = workspace.manifest.version(record.model, entry["version"])
-                trusted = list(spec_version.trusted_types) if spec_version else []
+                trusted = trusted_types(spec_version)
                 setattr(served, role, load(repo_root, entry, verdict, trusted))
         except (MlopsError, Exception) as exc:  # a broken model isolates its deployment
             served.error = str(exc)
@@ -104,7 +105,10 @@ def build_registry(repo_root: Path, logs: dict[str, PredictionLog]) -> Registry:
         if location and "://" not in location:
             log = logs.get(name)
             if log is None or log.folder != repo_root / location:
-                log = PredictionLog(repo_root / location)
+                try:
+                    log = PredictionLog(repo_root / location, root=repo_root)
+                except MlopsError as exc:  # e.g. the log folder is a symlink: log nothing
+                    served.error, log = str(exc), None
             served.log = log
         registry.deployments[name] = served
     return registry

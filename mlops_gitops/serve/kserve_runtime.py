@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from kserve.utils.utils import get_predict_input, get_predict_response
 
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.providers.scan import load_skops
+from mlops_gitops.safeio import loads
 
 SHA256_ENV = "MLOPS_GITOPS_SHA256"
 TRUSTED_TYPES_ENV = "MLOPS_GITOPS_TRUSTED_TYPES"
@@ -49,8 +49,8 @@ def find_model_file(model_dir: Path) -> Path:
 def trusted_types_from_env(environ: dict[str, str]) -> list[str]:
     raw = environ.get(TRUSTED_TYPES_ENV, "[]")
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
+        value = loads(raw)
+    except ValueError:
         value = None
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise MlopsError(f"{TRUSTED_TYPES_ENV} must be a JSON list of type names, not {raw!r}")

@@ -7,12 +7,14 @@ stamp), which the monitor's watermarks recognise.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from mlops_gitops import fsguard
+from mlops_gitops.safeio import dumps, finite
 
 FLUSH_SECONDS = 1.0
 ROTATE_BYTES = 64 * 1024 * 1024
@@ -20,10 +22,17 @@ ROTATE_BYTES = 64 * 1024 * 1024
 
 class PredictionLog:
     def __init__(
-        self, folder: Path, flush_seconds: float = FLUSH_SECONDS, rotate_bytes: int = ROTATE_BYTES
+        self,
+        folder: Path,
+        flush_seconds: float = FLUSH_SECONDS,
+        rotate_bytes: int = ROTATE_BYTES,
+        root: Path | None = None,
     ) -> None:
         self.folder = folder
+        self.root = root or folder
+        """No write below it goes through a symlink (the repository)."""
         self.path = folder / "predictions.jsonl"
+        fsguard.check_folder(self.root, folder)  # a folder that would be refused fails now
         self.rotate_bytes = rotate_bytes
         self._buffer: list[str] = []
         self._lock = threading.Lock()
@@ -35,7 +44,7 @@ class PredictionLog:
         self._thread.start()
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+        line = dumps(finite(record), separators=(",", ":"), default=str) + "\n"
         with self._lock:
             self._buffer.append(line)
 
@@ -51,11 +60,10 @@ class PredictionLog:
                 lines, self._buffer = self._buffer, []
             if not lines:
                 return
-            data = "".join(lines)
-            self.folder.mkdir(parents=True, exist_ok=True)
+            data = "".join(lines).encode("utf-8")
             if self.path.exists() and self.path.stat().st_size + len(data) > self.rotate_bytes:
-                os.replace(self.path, self._rotated_path())
-            with open(self.path, "a", encoding="utf-8") as handle:
+                fsguard.rename(self.root, self.path, self._rotated_path())
+            with fsguard.open_append(self.root, self.path) as handle:
                 handle.write(data)
 
     def _rotated_path(self) -> Path:

@@ -1,14 +1,15 @@
 """Loading served models by format, with the safety rules of registration.
 
-skops files load with the types their recorded scan allowed; joblib and pickle only when
-the recorded scan passed; ONNX through onnxruntime; `python` artifacts are a
-`module:function` entrypoint (or a file `path.py:function`) importable from the repository.
+skops files load trusting exactly skops' defaults and the version's trusted_types; joblib
+and pickle only when the recorded scan passed; ONNX through onnxruntime; `python` artifacts
+are a `module:function` entrypoint (or a file `path.py:function`) importable from the
+repository.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.providers.scan import load_skops
 
 
 @dataclass
@@ -33,8 +35,9 @@ class Loaded:
 
 
 def load(
-    repo_root: Path, entry: dict[str, Any], scan_verdict: str | None, trusted: list[str]
+    repo_root: Path, entry: dict[str, Any], scan_verdict: str | None, trusted: Sequence[str]
 ) -> Loaded:
+    """`trusted`: the version's `providers.scan.trusted_types` (skops files only)."""
     fmt = entry["format"]
     version = entry["version"]
     path = Path(entry["uri"])
@@ -44,16 +47,11 @@ def load(
     if fmt == "python":
         return _python(path, version)
     if fmt == "skops":
-        from skops.io import get_untrusted_types
-        from skops.io import load as skops_load
-
-        untrusted = get_untrusted_types(file=path)
-        allowed = [
-            t for t in untrusted if t.startswith(("sklearn.", "numpy.", "scipy.")) or t in trusted
-        ]
-        if len(allowed) != len(untrusted):
-            raise MlopsError(f"skops artifact of {version} holds untrusted types")
-        return _sklearn(version, skops_load(path, trusted=allowed))
+        try:
+            model = load_skops(path, trusted)
+        except MlopsError as exc:
+            raise MlopsError(f"skops artifact of {version}: {exc}") from None
+        return _sklearn(version, model)
     if fmt in ("joblib", "pickle"):
         if scan_verdict != "clean":
             raise MlopsError(f"{fmt} artifact of {version} has no clean scan recorded; refusing")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 class Strict(BaseModel):
     """Base of every spec model: immutable, and unknown fields are errors."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Strict:
         # Immutable: a default instance can be shared, not copied for every object (pydantic

@@ -1,15 +1,19 @@
 """Caches that spare unchanged inputs the work done on them by an earlier run.
 
-Both live in `.mlops/cache/` (which git ignores: the folder holds its own `.gitignore`), are
-rebuilt from scratch when missing, corrupt or written by another version of the tool, and are
-written atomically, so concurrent runs at worst lose each other's additions.
+Nothing in the work tree is trusted as a cache: a commit could carry it. The caches live in
+the git directory (`$(git rev-parse --git-common-dir)/mlops-gitops/<project>/`, which no
+commit can carry) or, outside git, in the user's cache directory
+(`$XDG_CACHE_HOME/mlops-gitops/<project>/`); `<project>` is a key of the project's folder.
+They hold JSON, never pickle, are rebuilt from scratch when missing, corrupt or written by
+another version of the tool, and are written atomically, so concurrent runs at worst lose
+each other's additions. A folder `.mlops/cache` in the work tree (where older versions kept
+them, or a forgery) is never read: `stray_warning` says so.
 
 - `ParseCache`: the plain data PyYAML made of a spec file's text, keyed by the sha256 of the
   file's bytes (and, for templates, of the values they were rendered with). A key names
   content, not a file, so an edited, added, deleted or renamed file can never be served stale
-  data, and no clock is trusted. The data is stored as JSON and goes through the same typed
-  validation as freshly parsed data, so a cache can save time but never change a result;
-  positions for error messages still come from the text. Nothing executable is stored.
+  data, and no clock is trusted. The data goes through the same typed validation as freshly
+  parsed data; positions for error messages still come from the text.
 - `HashCache`: the sha256 of artifacts, keyed by what `stat` says about the file (device,
   inode, size, modification and change times in nanoseconds), the way git's index trusts a
   file's stat data. Files changed too recently to tell apart from a later same-size edit
@@ -28,26 +32,76 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_gitops import __version__
-from mlops_gitops.util import atomic_write
+from mlops_gitops import __version__, fsguard, git
+from mlops_gitops.errors import MlopsWarning
+from mlops_gitops.safeio import dumps
 
-CACHE_DIR = ".mlops/cache"
+STRAY_DIR = ".mlops/cache"
+"""Where older versions kept caches inside the work tree: ignored now."""
+TOOL_DIR = "mlops-gitops"
 PARSE_FILE = "parse.json"
 HASH_FILE = "artifact-hashes.json"
 DISABLE_ENV = "MLOPS_GITOPS_NO_CACHE"
-FORMAT = "1"
+FORMAT = "2"
 RACY_NS = 2_000_000_000
 """Files modified or changed less than this before they were read are not remembered."""
-_GITIGNORE = "# Written by mlops-gitops: a cache, never committed.\n*\n"
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
 
 
 def enabled() -> bool:
     return os.environ.get(DISABLE_ENV, "") in ("", "0")
+
+
+@dataclass(frozen=True)
+class Place:
+    """A project's cache folder and the folder above it that writes may not leave."""
+
+    top: Path
+    folder: Path
+
+    def file(self, name: str) -> Path:
+        return self.folder / name
+
+
+def user_cache_home() -> Path | None:
+    """`$XDG_CACHE_HOME`, else `~/.cache`; None without a usable home."""
+    configured = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(configured):
+        return Path(configured)
+    try:
+        return Path.home() / ".cache"
+    except (RuntimeError, KeyError):
+        return None
+
+
+def place(root: Path) -> Place | None:
+    """Where the caches of the project in `root` live (see the module docstring)."""
+    top = git.common_dir(root)
+    if top is None:
+        top = user_cache_home()
+        if top is None:
+            return None
+    key = hashlib.sha256(os.fsencode(os.path.realpath(root))).hexdigest()[:16]
+    return Place(top, top / TOOL_DIR / key)
+
+
+def stray_warning(root: Path) -> None:
+    """Warn (once per message, as the application shows warnings) about `.mlops/cache`."""
+    if os.path.lexists(root / STRAY_DIR):
+        warnings.warn(
+            MlopsWarning(
+                f"ignoring {STRAY_DIR}/ in the work tree: caches are never read from the "
+                "repository (they live in the git directory); delete the folder "
+                f"(rm -rf {STRAY_DIR}), and if it is committed, remove it from git"
+            ),
+            stacklevel=2,
+        )
 
 
 def _fingerprint(*extra: str, sources: tuple[Path, ...] = ()) -> str:
@@ -56,7 +110,13 @@ def _fingerprint(*extra: str, sources: tuple[Path, ...] = ()) -> str:
     for part in (__version__, sys.version, *extra):
         digest.update(part.encode() + b"\0")
     here = Path(__file__).parent
-    for path in (here / "cache.py", here / "yamlsource.py", here / "templates.py", *sources):
+    rendering = ("templates.py", "sandbox.py", "meter.py")
+    for path in (
+        here / "cache.py",
+        here / "yamlsource.py",
+        *(here / n for n in rendering),
+        *sources,
+    ):
         try:
             digest.update(path.read_bytes())
         except OSError:
@@ -64,10 +124,10 @@ def _fingerprint(*extra: str, sources: tuple[Path, ...] = ()) -> str:
     return digest.hexdigest()
 
 
-def _read(path: Path, fingerprint: str) -> Any:
+def _read(where: Place, name: str, fingerprint: str) -> Any:
     """The body of a cache file, or None when it is missing, corrupt or foreign."""
     try:
-        raw = path.read_bytes()
+        raw = where.file(name).read_bytes()
         head, _, body = raw.partition(b"\n")
         header = json.loads(head)
         if (
@@ -82,16 +142,13 @@ def _read(path: Path, fingerprint: str) -> Any:
         return None
 
 
-def _write(root: Path, name: str, fingerprint: str, body: Any) -> None:
+def _write(where: Place, name: str, fingerprint: str, body: Any) -> None:
     """Atomically; a cache that cannot be written (read-only checkout) is simply not kept."""
-    folder = root / CACHE_DIR
     try:
-        data = json.dumps(body, separators=(",", ":")).encode()  # ASCII: lone surrogates too
+        data = dumps(body, separators=(",", ":")).encode()  # ASCII: lone surrogates too
         header = {"format": FORMAT, "tool": fingerprint, "sha256": hashlib.sha256(data).hexdigest()}
-        if not (folder / ".gitignore").exists():
-            atomic_write(folder / ".gitignore", _GITIGNORE.encode())
-        atomic_write(folder / name, json.dumps(header).encode() + b"\n" + data)
-    except (OSError, ValueError, RecursionError):
+        fsguard.write(where.top, where.file(name), dumps(header).encode() + b"\n" + data)
+    except (OSError, ValueError, RecursionError, fsguard.UnsafePath):
         pass
 
 
@@ -130,11 +187,11 @@ def values_key(values: dict[str, Any]) -> str:
 class ParseCache:
     """Content key -> (parsed data, rendered text for templates)."""
 
-    def __init__(self, root: Path | None) -> None:
-        self.root = root
+    def __init__(self, where: Place | None) -> None:
+        self.where = where
         """None: nothing is read or written (the cache is off)."""
         self.fingerprint = ""
-        if root is not None:
+        if where is not None:
             import yaml  # what parses the files is part of what wrote the cache
 
             self.fingerprint = _fingerprint(yaml.__version__, str(yaml.__with_libyaml__))
@@ -150,10 +207,12 @@ class ParseCache:
 
     @classmethod
     def open(cls, root: Path) -> ParseCache:
-        if not enabled():
+        stray_warning(root)
+        where = place(root) if enabled() else None
+        if where is None:
             return cls(None)
-        cache = cls(root)
-        body = _read(root / CACHE_DIR / PARSE_FILE, cache.fingerprint)
+        cache = cls(where)
+        body = _read(where, PARSE_FILE, cache.fingerprint)
         if isinstance(body, dict):
             cache.stored = body
         return cache
@@ -197,7 +256,7 @@ class ParseCache:
 
     def save(self) -> None:
         """Keep the entries of this run's files; write only when that changes the file."""
-        if self.root is None:
+        if self.where is None:
             return
         keep = {
             key: [data, text]
@@ -206,25 +265,26 @@ class ParseCache:
         }
         if keep.keys() == self.stored.keys() and self.reused >= keep.keys():
             return
-        _write(self.root, PARSE_FILE, self.fingerprint, keep)
+        _write(self.where, PARSE_FILE, self.fingerprint, keep)
 
 
 class HashCache:
     """(path, stat) -> sha256 of an artifact, for files that are not racily new."""
 
-    def __init__(self, root: Path | None) -> None:
-        self.root = root
-        self.fingerprint = _fingerprint("hashes") if root is not None else ""
+    def __init__(self, where: Place | None) -> None:
+        self.where = where
+        self.fingerprint = _fingerprint("hashes") if where is not None else ""
         self.entries: dict[str, Any] = {}
         self.seen: dict[str, Any] = {}
         self.changed = False
 
     @classmethod
     def open(cls, root: Path) -> HashCache:
-        if not enabled():
+        where = place(root) if enabled() else None
+        if where is None:
             return cls(None)
-        cache = cls(root)
-        body = _read(root / CACHE_DIR / HASH_FILE, cache.fingerprint)
+        cache = cls(where)
+        body = _read(where, HASH_FILE, cache.fingerprint)
         if isinstance(body, dict):
             cache.entries = body
         return cache
@@ -254,11 +314,11 @@ class HashCache:
 
     def save(self) -> None:
         """Keep entries for the files asked about in this run."""
-        if self.root is None:
+        if self.where is None:
             return
         if not self.changed and self.seen.keys() == self.entries.keys():
             return
-        _write(self.root, HASH_FILE, self.fingerprint, dict(sorted(self.seen.items())))
+        _write(self.where, HASH_FILE, self.fingerprint, dict(sorted(self.seen.items())))
 
 
 def now_ns() -> int:
@@ -272,11 +332,11 @@ class DerivedCache:
     versions they make the fingerprint), so a changed rule never meets an old answer.
     """
 
-    def __init__(self, root: Path | None, name: str, sources: tuple[Path, ...] = ()) -> None:
-        self.root = root
+    def __init__(self, where: Place | None, name: str, sources: tuple[Path, ...] = ()) -> None:
+        self.where = where
         self.name = name
         self.fingerprint = ""
-        if root is not None:
+        if where is not None:
             import pydantic
             import pydantic_core
 
@@ -289,10 +349,11 @@ class DerivedCache:
 
     @classmethod
     def open(cls, root: Path, name: str, sources: tuple[Path, ...] = ()) -> DerivedCache:
-        if not enabled():
+        where = place(root) if enabled() else None
+        if where is None:
             return cls(None, name)
-        cache = cls(root, name, sources)
-        body = _read(root / CACHE_DIR / name, cache.fingerprint)
+        cache = cls(where, name, sources)
+        body = _read(where, name, cache.fingerprint)
         if isinstance(body, dict):
             cache.stored = body
         return cache
@@ -310,6 +371,6 @@ class DerivedCache:
 
     def save(self) -> None:
         """Keep the values asked for or given in this run; write only when that changes."""
-        if self.root is None or (not self.changed and self.kept.keys() == self.stored.keys()):
+        if self.where is None or (not self.changed and self.kept.keys() == self.stored.keys()):
             return
-        _write(self.root, self.name, self.fingerprint, dict(sorted(self.kept.items())))
+        _write(self.where, self.name, self.fingerprint, dict(sorted(self.kept.items())))

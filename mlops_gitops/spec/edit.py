@@ -6,7 +6,6 @@ value it changes; the rest of the file stays identical, which keeps git diffs mi
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import yaml
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec.yamlsource import compose
 
 Path = tuple[str | int, ...]
@@ -63,12 +63,12 @@ def _scalar_text(value: Any, like: yaml.Node | None) -> str:
         style = like.style if isinstance(like, yaml.ScalarNode) else '"'
         if style == "'":
             return "'" + value.replace("'", "''") + "'"
-        return json.dumps(value)
+        return dumps(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
-    return json.dumps(value)
+    return dumps(value)
 
 
 class SpecEditor:
@@ -192,7 +192,7 @@ class SpecEditor:
         body = yaml.safe_dump(entry, sort_keys=False, default_flow_style=False, width=100)
         body = re.sub(
             r"^(version|created|sha256): '?([^'\n]+?)'?$",
-            lambda match: f"{match.group(1)}: {json.dumps(match.group(2))}",
+            lambda match: f"{match.group(1)}: {dumps(match.group(2))}",
             body,
             flags=re.MULTILINE,
         )

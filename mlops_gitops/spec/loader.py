@@ -6,6 +6,7 @@ Every problem is collected with its place; nothing stops at the first error.
 from __future__ import annotations
 
 import difflib
+import errno
 import gc
 import hashlib
 import os
@@ -20,9 +21,10 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from mlops_gitops.errors import MlopsError, Problem
+from mlops_gitops.safeio import TooLarge, file_kind, read_regular
 from mlops_gitops.spec import models as m
-from mlops_gitops.spec.cache import ParseCache, content_key, values_key
-from mlops_gitops.spec.templates import TemplateProblem, render
+from mlops_gitops.spec.cache import ParseCache, content_key, is_plain, values_key
+from mlops_gitops.spec.templates import DEFAULT_BUDGET, Budget, TemplateProblem, render
 from mlops_gitops.spec.types import NAME_PATTERN, SHA256_PATTERN, VERSION_PATTERN
 from mlops_gitops.spec.yamlsource import Document, YamlProblem, parse
 
@@ -35,6 +37,9 @@ PARALLEL_MIN = 400
 HELPER_SHARE = 0.55
 """The share (in bytes) of the files to parse that the helper process takes: the main
 process also type-checks every object while the helper only parses."""
+
+EXCERPT_CHARS = 160
+"""Characters of a source line shown under a YAML error."""
 
 FREEZE_MIN = 1000
 """Files loaded from which the loaded objects are exempted from garbage collection passes."""
@@ -107,6 +112,12 @@ def load_repository(root: Path | str) -> Repository:
 def _load_repository(root: Path | str) -> Repository:
     base = Path(root).resolve()
     project_path = base / PROJECT_FILE
+    if not project_path.is_file() and os.path.lexists(project_path):
+        try:
+            what = file_kind(os.stat(project_path).st_mode)
+        except OSError as exc:  # a symlink loop or a dangling symlink
+            what = "a symlink loop" if exc.errno == errno.ELOOP else "a broken symlink"
+        raise MlopsError(f"{PROJECT_FILE} in {base} is {what}, not a regular file")
     if not project_path.is_file():
         raise MlopsError(
             f"{PROJECT_FILE} not found in {base}",
@@ -141,15 +152,17 @@ def _load_into(repo: Repository, project_path: Path, cache: ParseCache) -> None:
     spec = repo.project.obj.spec if repo.project else m.ProjectSpec()
     assert isinstance(spec, m.ProjectSpec)
     values = spec.values if repo.project else _raw_values(project_source)
+    budget = Budget(spec.security.template_cpu_seconds, spec.security.template_output_bytes)
     if project_source is not None:
         project_source.doc.data = None
     files = _spec_files(repo, spec.spec_dirs)
     contents = [_prefetch(path) for path, _ in files]
     templates = any(rel.endswith(".j2") for _, rel in files)
-    template_key = values_key(values) if templates else None
-    _parse_ahead(cache, files, contents, values, template_key)
+    # Budgets are part of the key: a render that fit a larger budget may not fit this one.
+    template_key = f"{values_key(values)}/{budget.key()}" if templates else None
+    _parse_ahead(cache, files, contents, values, template_key, budget)
     for (path, rel), content in zip(files, contents, strict=True):
-        loaded = _load_file(repo, path, rel, values, cache, content, template_key)
+        loaded = _load_file(repo, path, rel, values, cache, content, template_key, budget)
         if loaded is None:
             continue
         if isinstance(loaded.obj, m.Project):
@@ -275,26 +288,29 @@ def _read_text(
     if content is not None:
         data, repo.inputs[rel] = content
         return _decode(repo, data, rel)
-    path = Path(path)
-    if path.is_symlink() and not _inside(repo.root, path.resolve()):
+    try:
+        real = os.path.realpath(path, strict=True)
+    except OSError as exc:
+        why = "a symlink loop" if exc.errno == errno.ELOOP else exc.strerror
+        repo.problems.append(Problem(f"cannot read file: {why}", path=rel))
+        return None
+    if not _inside(repo.root, Path(real)):
         repo.problems.append(
             Problem(
-                f"symlink points outside the repository ({path.resolve()}); refusing to read it",
+                f"symlink points outside the repository ({real}); refusing to read it",
                 path=rel,
             )
         )
         return None
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            repo.problems.append(
-                Problem(
-                    f"file is {size} bytes; spec files may be at most {MAX_FILE_BYTES} bytes",
-                    path=rel,
-                )
-            )
-            return None
-        data = path.read_bytes()
+        data = read_regular(real, MAX_FILE_BYTES)
+    except TooLarge as exc:
+        message = f"file is {exc.size} bytes; spec files may be at most {exc.limit} bytes"
+        repo.problems.append(Problem(message, path=rel))
+        return None
+    except ValueError as exc:  # a FIFO, a device, a socket: reading could block forever
+        repo.problems.append(Problem(f"cannot read file: it {exc}", path=rel))
+        return None
     except OSError as exc:
         repo.problems.append(Problem(f"cannot read file: {exc.strerror}", path=rel))
         return None
@@ -328,8 +344,9 @@ def _load_file(
     cache: ParseCache,
     content: Prefetched | None,
     template_key: str | None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> Loaded | None:
-    source = _parse_file(repo, path, values, cache, content, template_key, rel)
+    source = _parse_file(repo, path, values, cache, content, template_key, rel, budget)
     if source is None:
         return None
     loaded = _typed(repo, source)
@@ -345,6 +362,7 @@ def _parse_file(
     content: Prefetched | None = None,
     template_key: str | None = None,
     rel: str | None = None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> Source | None:
     rel = _relative(repo, Path(path)) if rel is None else rel
     text = _read_text(repo, path, rel, content)
@@ -360,7 +378,7 @@ def _parse_file(
             return Source(rel, Document(data, rendered if rendered is not None else text))
     if template:
         try:
-            text = render(text, rel, values)
+            text = render(text, rel, values, budget)
         except TemplateProblem as exc:
             repo.problems.append(Problem(exc.message, path=rel, line=exc.line))
             _mark_broken(repo, text)
@@ -372,7 +390,10 @@ def _parse_file(
         if exc.line is not None:
             lines = text.splitlines()
             if 0 < exc.line <= len(lines):
-                context = f"{exc.line} | {lines[exc.line - 1]}"
+                excerpt = lines[exc.line - 1]
+                if len(excerpt) > EXCERPT_CHARS:  # a 1 MB line is not shown whole
+                    excerpt = excerpt[:EXCERPT_CHARS] + "..."
+                context = f"{exc.line} | {excerpt}"
         repo.problems.append(
             Problem(exc.message, path=rel, line=exc.line, column=exc.column, context=context)
         )
@@ -389,6 +410,7 @@ def _parse_ahead(
     contents: list[Prefetched | None],
     values: dict[str, Any],
     template_key: str | None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> None:
     """Let a second process parse part of the files the cache does not know, when it helps.
 
@@ -412,7 +434,7 @@ def _parse_ahead(
     while start > 0 and left > 0:
         start -= 1
         left -= len(jobs[start][1])
-    cache.pending = _spawn_helper(jobs[start:], values)
+    cache.pending = _spawn_helper(jobs[start:], values, budget)
     cache.awaited = {job[0] for job in jobs[start:]} if cache.pending else set()
 
 
@@ -429,21 +451,30 @@ Job = tuple[str, bytes, str, bool]
 """Cache key, bytes, relative path, whether the file is a template."""
 
 
-def _parse_job(job: Job, values: dict[str, Any]) -> tuple[str, Any, str | None] | None:
+def _parse_job(
+    job: Job, values: dict[str, Any], budget: Budget
+) -> tuple[str, Any, str | None] | None:
     """(key, data, rendered text) for a file that parses cleanly; None leaves it to the loader."""
     key, data, rel, template = job
     try:
         text = data.decode("utf-8")
         if template:
-            text = render(text, rel, values)
+            text = render(text, rel, values, budget)
         return key, parse(text).data, text if template else None
     except (UnicodeDecodeError, TemplateProblem, YamlProblem):
         return None
 
 
-def _spawn_helper(jobs: list[Job], values: dict[str, Any]) -> Callable[[ParseCache], None] | None:
-    """Fork a process that parses `jobs`; returns what collects its results into a cache."""
-    import pickle
+def _spawn_helper(
+    jobs: list[Job], values: dict[str, Any], budget: Budget
+) -> Callable[[ParseCache], None] | None:
+    """Fork a process that parses `jobs`; returns what collects its results into a cache.
+
+    Results travel as JSON: only plain data (no dates, bytes or sets), the rest is parsed
+    here again. Never pickle, even from our own child."""
+    import json
+
+    from mlops_gitops.safeio import dumps as json_dumps
 
     try:
         read_fd, write_fd = os.pipe()
@@ -459,8 +490,12 @@ def _spawn_helper(jobs: list[Job], values: dict[str, Any]) -> Callable[[ParseCac
         code = 1
         try:
             os.close(read_fd)
-            results = [found for job in jobs if (found := _parse_job(job, values)) is not None]
-            payload = pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
+            results = [
+                found
+                for job in jobs
+                if (found := _parse_job(job, values, budget)) is not None and is_plain(found[1])
+            ]
+            payload = json_dumps(results, separators=(",", ":")).encode()
             with os.fdopen(write_fd, "wb") as pipe:
                 pipe.write(payload)
             code = 0
@@ -477,8 +512,8 @@ def _spawn_helper(jobs: list[Job], values: dict[str, Any]) -> Callable[[ParseCac
         if os.waitstatus_to_exitcode(status) != 0:
             return  # the files are parsed here instead
         try:
-            results = pickle.loads(payload)
-        except Exception:  # a helper that died mid-write: parse here instead
+            results = json.loads(payload)
+        except (ValueError, RecursionError):  # a helper that died mid-write: parse here
             return
         for key, data, text in results:
             cache.put(key, data, text, used=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
@@ -10,14 +9,18 @@ from pydantic import Field, StringConstraints, model_validator
 from mlops_gitops.spec.base import Strict
 from mlops_gitops.spec.targets import TargetSettings
 from mlops_gitops.spec.types import (
+    MAX_DURATION_DAYS,
     Cron,
+    Date,
     Duration,
     Entrypoint,
+    HttpUrl,
     Name,
     Quantity,
     RepoPath,
     Sha256,
     ThresholdExpr,
+    TypeName,
     Version,
 )
 
@@ -31,6 +34,8 @@ LoggerUrl = Annotated[
     str, StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2048)
 ]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+INT32 = 2**31 - 1
+"""Upper bound of counts that end up in Kubernetes manifests (int32 there)."""
 
 
 class Metadata(Strict):
@@ -74,14 +79,51 @@ class SecuritySettings(Strict):
     """Opt-ins that widen what repository content may make the tool reach; all off by default."""
 
     allow_local_uris: bool = Field(
-        False, description="Accept file:// URIs for artifacts, data and logs (outside the repo)."
+        False,
+        description="Accept file:// URIs for artifacts, data and logs (outside the repo), and"
+        " http(s) URIs naming loopback or private addresses.",
     )
     allow_insecure_http: bool = Field(
         False, description="Accept plain http:// URIs for artifacts, data and logs."
     )
     allow_private_webhooks: bool = Field(
-        False, description="Let webhooks reach loopback and private addresses."
+        False,
+        description="Let webhooks reach loopback and private addresses (link-local and"
+        " metadata ones stay refused); what the tool reads follows allow_local_uris.",
     )
+    template_cpu_seconds: float = Field(
+        2.0, gt=0, le=60, description="CPU time one *.yaml.j2 template may take to render."
+    )
+    template_output_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Output one *.yaml.j2 template may render, and the largest value it may "
+        "build; everything it builds together may be ten times this.",
+    )
+
+
+DASK_SCHEMES = ("tcp://", "tls://")
+
+
+class ProjectMonitoring(Strict):
+    """Where `monitor` computes: in its own process, or on an existing Dask cluster."""
+
+    engine: Literal["local", "dask"] = Field(
+        "local", description="local: this process; dask: the workers of `dask_scheduler`."
+    )
+    dask_scheduler: str | None = Field(
+        None,
+        description="Address of the Dask scheduler (tcp://host:8786 or tls://...); the "
+        "environment variable MLOPS_GITOPS_DASK_SCHEDULER overrides it.",
+    )
+
+    @model_validator(mode="after")
+    def _scheduler(self) -> ProjectMonitoring:
+        address = self.dask_scheduler
+        if address is not None and not address.startswith(DASK_SCHEMES):
+            raise ValueError(f"dask_scheduler must start with tcp:// or tls://, not {address!r}")
+        return self
 
 
 DEFAULT_SPEC_DIRS = ["models", "deployments", "rules", "retirements", "pipelines"]
@@ -105,6 +147,7 @@ class ProjectSpec(Strict):
     targets: TargetSettings = Field(
         TargetSettings(), description="Per-target settings, e.g. the KServe version to render for."
     )
+    monitoring: ProjectMonitoring = ProjectMonitoring()
     prune: bool = Field(False, description="Allow removing a deployment file to undeploy it.")
 
 
@@ -138,11 +181,13 @@ class ModelVersion(Strict):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     training_data: DataRef | None = None
     reference_data: RepoPath | None = Field(None, description="Baseline for drift.")
-    trusted_types: list[str] = Field(
-        [], description="Types outside scikit-learn, numpy and scipy a skops file may load."
+    trusted_types: list[TypeName] = Field(
+        [],
+        description="Exact type names (module.Name) a skops file may load beyond skops'"
+        " default trusted types; never a prefix.",
     )
     author: str | None = None
-    created: date | None = None
+    created: Date | None = None
     description: str | None = None
     lineage: dict[str, Any] = Field({}, description="Where the version came from.")
 
@@ -182,14 +227,14 @@ class Resources(Strict):
 
     cpu: Quantity | None = None
     memory: Quantity | None = None
-    gpu: Annotated[int, Field(ge=0)] | None = None
+    gpu: Annotated[int, Field(ge=0, le=INT32)] | None = None
 
 
 class Scaling(Strict):
     """Replica bounds."""
 
-    min_replicas: Annotated[int, Field(ge=0)] = 1
-    max_replicas: Annotated[int, Field(ge=1)] = 1
+    min_replicas: Annotated[int, Field(ge=0, le=INT32)] = 1
+    max_replicas: Annotated[int, Field(ge=1, le=INT32)] = 1
 
     @model_validator(mode="after")
     def _ordered(self) -> Scaling:
@@ -204,7 +249,7 @@ class HealthCheck(Strict):
     """How the target checks a replica is alive."""
 
     path: str = "/healthz"
-    interval_seconds: Annotated[int, Field(ge=1)] = 10
+    interval_seconds: Annotated[int, Field(ge=1, le=INT32)] = 10
 
 
 class Promotion(Strict):
@@ -233,7 +278,7 @@ class DriftSettings(Strict):
 class Window(Strict):
     """The rolling window statistics use: the last N records or a duration."""
 
-    records: Annotated[int, Field(ge=1)] | None = None
+    records: Annotated[int, Field(ge=1, le=INT32)] | None = None
     duration: Duration | None = None
 
     @model_validator(mode="after")
@@ -250,6 +295,11 @@ class MonitoringSettings(Strict):
     labels: RepoPath | None = None
     window: Window = Window(records=50_000)
     drift: DriftSettings = DriftSettings()
+    exact_max_records: Annotated[int, Field(ge=1)] = Field(
+        1_000_000,
+        description="Up to this many values, KS, Wasserstein, latency percentiles and ROC-AUC "
+        "are exact; beyond, they come from KLL sketches (the report says so, with the error).",
+    )
     logger_url: LoggerUrl | None = Field(
         None,
         description="kserve target: where KServe's payload logger sends request and response"
@@ -355,7 +405,7 @@ class Conditions(Strict):
     """How triggers combine and how often the rule may act."""
 
     match: Literal["any", "all"] = "any"
-    min_samples: Annotated[int, Field(ge=0)] = 0
+    min_samples: Annotated[int, Field(ge=0, le=INT32)] = 0
     cooldown: Duration | None = None
 
 
@@ -377,8 +427,8 @@ class ScaleAction(Strict):
     """Change the replica bounds."""
 
     type: Literal["scale_deployment"]
-    min_replicas: Annotated[int, Field(ge=0)]
-    max_replicas: Annotated[int, Field(ge=1)]
+    min_replicas: Annotated[int, Field(ge=0, le=INT32)]
+    max_replicas: Annotated[int, Field(ge=1, le=INT32)]
 
     @model_validator(mode="after")
     def _ordered(self) -> ScaleAction:
@@ -401,7 +451,7 @@ class AlertAction(Strict):
 
     type: Literal["send_alert"]
     channel: Literal["log", "file", "webhook"]
-    url: str | None = None
+    url: HttpUrl | None = None
     message: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
     retries: Annotated[int, Field(ge=0, le=10)] = 3
@@ -410,8 +460,6 @@ class AlertAction(Strict):
     def _url(self) -> AlertAction:
         if self.channel == "webhook" and not self.url:
             raise ValueError("a webhook alert needs a url")
-        if self.url and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"url {self.url!r} must start with http:// or https://")
         return self
 
 
@@ -450,7 +498,7 @@ class Phase(Strict):
     """A retirement phase starting a number of days before the retirement date."""
 
     name: PhaseName
-    days_before: Annotated[int, Field(ge=0)]
+    days_before: Annotated[int, Field(ge=0, le=MAX_DURATION_DAYS)]
 
 
 DEFAULT_PHASES = (
@@ -466,7 +514,7 @@ class RetirementPlanSpec(Strict):
 
     model: Name
     version: Version
-    retirement_date: date
+    retirement_date: Date
     replacement: Version
     phases: list[Phase] = Field(default_factory=lambda: list(DEFAULT_PHASES))
 
@@ -513,7 +561,7 @@ class HttpSource(Strict):
     """Records from an HTTP endpoint returning JSON."""
 
     type: Literal["http"]
-    url: str
+    url: HttpUrl
     records_path: str | None = Field(None, description="Dotted path to the list of records.")
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
 
@@ -543,7 +591,7 @@ class FeatureSelectionTransform(Strict):
     type: Literal["feature_selection"]
     method: Literal["variance", "kbest"] = "variance"
     threshold: float | None = None
-    k: Annotated[int, Field(ge=1)] | None = None
+    k: Annotated[int, Field(ge=1, le=INT32)] | None = None
 
     @model_validator(mode="after")
     def _k(self) -> FeatureSelectionTransform:
@@ -570,7 +618,7 @@ class Split(Strict):
     """Train/test split."""
 
     test_size: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
     stratify: bool = False
 
 

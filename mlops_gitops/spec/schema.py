@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from mlops_gitops import fsguard
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -21,18 +22,15 @@ def schema_for(kind: str) -> dict[str, Any]:
 def render_schemas() -> dict[str, str]:
     """File name -> JSON text, deterministic so a stale checked-in copy is detectable."""
     return {
-        m.SCHEMA_FILES[kind]: json.dumps(schema_for(kind), indent=2, ensure_ascii=False) + "\n"
+        m.SCHEMA_FILES[kind]: dumps(schema_for(kind), indent=2, ensure_ascii=False) + "\n"
         for kind in m.KINDS
     }
 
 
 def export(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in render_schemas().items():
         path = directory / name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        fsguard.write(directory, path, text.encode("utf-8"))
         written.append(path)
     return written

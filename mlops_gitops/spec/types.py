@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -16,6 +17,9 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
 )
+
+from mlops_gitops.spec.locations import ACCEPTED_SCHEMES, problem, scheme
+from mlops_gitops.urls import check_http_url
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
@@ -29,11 +33,37 @@ Version = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
 
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 
+# ---------------------------------------------------------------- times and dates
+
+MIN_YEAR = 1900
+MAX_YEAR = 9000
+"""Dates and times outside these years are typos or attacks; inside them, adding any allowed
+duration to a date never overflows Python's calendar (which ends in 9999)."""
+
+
+def check_year(year: int) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"year {year} is out of range; dates must be in {MIN_YEAR}-{MAX_YEAR}")
+
+
+def check_date(value: date) -> date:
+    check_year(value.year)
+    return value
+
+
+Date = Annotated[date, AfterValidator(check_date)]
+
+TYPE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+TypeName = Annotated[str, StringConstraints(pattern=TYPE_NAME_PATTERN, max_length=300)]
+"""A fully qualified Python name such as `sklearn.tree._tree.Tree`: no wildcard, no prefix."""
+
 # ---------------------------------------------------------------- durations
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 DURATION_PATTERN = r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
+MAX_DURATION_DAYS = 36500
+"""About 100 years: any longer duration is a typo, and would overflow date arithmetic."""
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -44,10 +74,14 @@ def parse_duration(value: Any) -> timedelta:
     match = _DURATION_RE.match(value.strip())
     if not value.strip() or match is None:
         raise ValueError(f"{value!r} is not a duration; use e.g. 90s, 30m, 24h, 7d, 2w or 1h30m")
+    limit = MAX_DURATION_DAYS * _DURATION_UNITS["d"]
     seconds = 0
     for amount, unit in zip(match.groups(), "wdhms", strict=True):
         if amount:
-            seconds += int(amount) * _DURATION_UNITS[unit]
+            # Compare digit counts first: a 5,000-digit amount is not even an int to Python.
+            seconds += int(amount) * _DURATION_UNITS[unit] if len(amount) <= 15 else limit + 1
+    if seconds > limit:
+        raise ValueError(f"{value!r} is too long; a duration may be at most {MAX_DURATION_DAYS}d")
     return timedelta(seconds=seconds)
 
 
@@ -114,7 +148,10 @@ def parse_threshold(value: Any) -> Threshold:
             f"{value!r} is not a threshold; use an operator (>=, >, <=, <, ==, !=) and a number,"
             ' e.g. ">= 0.90"'
         )
-    return Threshold(match.group(1), float(match.group(2)))
+    number = float(match.group(2))
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} compares with {number}; a threshold needs a finite number")
+    return Threshold(match.group(1), number)
 
 
 ThresholdExpr = Annotated[
@@ -148,25 +185,47 @@ Cron = Annotated[
     WithJsonSchema({"type": "string", "examples": ["0 3 * * 1"]}),
 ]
 
-# ---------------------------------------------------------------- repository paths
+# ---------------------------------------------------------------- outbound URLs
 
-_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+HttpUrl = Annotated[
+    str,
+    AfterValidator(check_http_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "uri",
+            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+            "description": "An http:// or https:// URL. Not a link-local or cloud metadata"
+            " address; loopback and private ones need security.allow_private_webhooks.",
+        }
+    ),
+]
+"""URLs the tool calls (webhooks, HTTP sources): well-formed, never a metadata address."""
+
+# ---------------------------------------------------------------- repository paths
 
 
 def is_uri(value: str) -> bool:
-    return bool(_SCHEME_RE.match(value))
+    """Whether a location has a scheme (`s3://...`, `file://...`, `data:...`)."""
+    return scheme(value) is not None
 
 
 def check_repo_path(value: str) -> str:
-    """Paths in specs stay inside the repository unless they are URIs with a scheme."""
+    """Paths in specs stay inside the repository; URIs need a scheme the tool may read.
+
+    Whether http and file URIs are allowed depends on the Project: `validate` checks that.
+    """
     if not value.strip():
         raise ValueError("must not be empty")
-    if is_uri(value):
+    found = scheme(value)
+    if found is not None:
+        if found not in ACCEPTED_SCHEMES or "chained" in (problem(value, None) or ""):
+            raise ValueError(problem(value, None))
         return value
     if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", value):
         raise ValueError(
             f"{value!r} is an absolute path; use a path inside the repository"
-            " or a URI with a scheme (s3://, gs://, file://)"
+            " or a URI (s3://, gs://, https://; file:// needs security.allow_local_uris)"
         )
     depth = 0
     for part in re.split(r"[\\/]", value):

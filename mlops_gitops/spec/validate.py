@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 
 from mlops_gitops.errors import Problem
+from mlops_gitops.spec import locations
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.loader import Loaded, Repository, field_path
 from mlops_gitops.spec.targets import KSERVE_VERSIONS, RUNTIMES, dns_1035_problem
+from mlops_gitops.urls import host_problem, parse_http_url
 
 FieldPath = tuple[str | int, ...]
 
@@ -43,9 +45,19 @@ def _known(names: list[str]) -> str:
 def cross_check(repo: Repository) -> list[Problem]:
     """Every reference and combined-value problem, in file order."""
     problems: list[Problem] = []
-    checks = (_models, _deployments, _kserve, _rules, _retirements, _pipelines, _tombstones)
+    checks = (
+        _models,
+        _deployments,
+        _kserve,
+        _rules,
+        _retirements,
+        _pipelines,
+        _tombstones,
+        _outbound,
+    )
     for check in checks:
         problems.extend(check(repo))
+    problems.extend(_locations(repo))
     return problems
 
 
@@ -297,3 +309,79 @@ def _tombstones(repo: Repository) -> Iterator[Problem]:
                 f"{item.obj.spec.kind} {item.obj.metadata.name!r} still exists in "
                 f"{live.source.path}; delete that file or this tombstone",
             )
+
+
+def _located(repo: Repository) -> Iterator[tuple[Loaded, FieldPath, str]]:
+    """Every artifact, data and log location in the specs, with its field."""
+    for item in repo.of_kind("Model"):
+        assert isinstance(item.obj, m.Model)
+        for index, version in enumerate(item.obj.spec.versions):
+            at: FieldPath = ("spec", "versions", index)
+            yield item, (*at, "artifact"), version.artifact
+            if version.training_data is not None:
+                yield item, (*at, "training_data", "uri"), version.training_data.uri
+            if version.reference_data is not None:
+                yield item, (*at, "reference_data"), version.reference_data
+    for item in repo.of_kind("Deployment"):
+        assert isinstance(item.obj, m.Deployment)
+        monitoring = item.obj.spec.monitoring
+        for key in ("predictions", "labels"):
+            value = getattr(monitoring, key)
+            if value is not None:
+                yield item, ("spec", "monitoring", key), value
+    for item in repo.of_kind("TrainingPipeline"):
+        assert isinstance(item.obj, m.TrainingPipeline)
+        for index, source in enumerate(item.obj.spec.data_sources):
+            if isinstance(source, m.FileSource):
+                yield item, ("spec", "data_sources", index, "path"), source.path
+            elif isinstance(source, m.HttpSource):
+                yield item, ("spec", "data_sources", index, "url"), source.url
+
+
+def _locations(repo: Repository) -> Iterator[Problem]:
+    """Schemes the Project allows, and repository paths whose symlinks stay inside it."""
+    project = repo.project.obj if repo.project is not None else None
+    security = project.spec.security if isinstance(project, m.Project) else None
+    inside = locations.Inside(repo.root)
+    for item, path, value in _located(repo):
+        problem = locations.problem(value, security)
+        if (
+            problem is None
+            and path[-1] == "url"
+            and locations.scheme(value)
+            not in (
+                "http",
+                "https",
+            )
+        ):
+            problem = f"{value!r}: an http data source needs an https:// (or http://) URL"
+        if problem is None:
+            real = inside.escapes(value)
+            if real is not None:
+                problem = (
+                    f"{value} leads outside the repository through a symlink ({real});"
+                    " the tool does not read it"
+                )
+        if problem is not None:
+            yield _at(item, path, problem)
+
+
+def _outbound(repo: Repository) -> Iterator[Problem]:
+    """Webhook URLs whose host is written as a forbidden address (or a loopback or private one
+    without `security.allow_private_webhooks`). Names are checked again after lookup, at call
+    time. What the tool reads over HTTP (artifacts, data sources) follows `_locations`."""
+    project = repo.project.obj if repo.project is not None else None
+    allow = isinstance(project, m.Project) and project.spec.security.allow_private_webhooks
+    for item in repo.of_kind("Rule"):
+        assert isinstance(item.obj, m.Rule)
+        for index, action in enumerate(item.obj.spec.actions):
+            if not isinstance(action, m.AlertAction) or not action.url:
+                continue
+            try:
+                target = parse_http_url(action.url)
+            except ValueError:
+                continue  # the URL's own field check reported it
+            problem = host_problem(target, allow)
+            if problem is not None:
+                path = ("spec", "actions", index, "url")
+                yield _at(item, path, f"the URL's host {target.host} is {problem}")

@@ -8,6 +8,7 @@ problem needs one, so valid files pay nothing for them.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ MAX_ALIASES = 100
 """Alias references allowed in one file: anchors are handy, alias bombs are not."""
 MAX_NODES = 100_000
 """Values one file may expand to, counting every alias expansion."""
+MAX_DEPTH = 100
+"""Lists and mappings nested in one another in one file; deeper is an attack, not a spec."""
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -165,6 +168,7 @@ class _Builder:
         self.active: set[int] = set()
         self.aliases = 0
         self.nodes = 0
+        self.depth = 0
         self.constructor: yaml.constructor.SafeConstructor | None = None
 
     def build(self, node: yaml.Node) -> Any:
@@ -187,6 +191,12 @@ class _Builder:
                 )
         self.seen.add(ident)
         self.active.add(ident)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise YamlProblem(
+                f"lists and mappings are nested more than {MAX_DEPTH} levels deep",
+                *_line_col(node),
+            )
         try:
             if type(node) is yaml.SequenceNode:
                 return [self.build(item) for item in node.value]
@@ -194,6 +204,7 @@ class _Builder:
                 return self._mapping(node)
         finally:
             self.active.discard(ident)
+            self.depth -= 1
         raise YamlProblem(f"unsupported YAML node {node.tag}", *_line_col(node))
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
@@ -207,7 +218,7 @@ class _Builder:
             except ValueError:  # more digits than Python converts: the field's check says so
                 return value
         if tag == _FLOAT and _PLAIN_FLOAT.match(value):
-            return float(value)
+            return _finite(float(value), node)
         if tag == _BOOL:
             return value.lower() in _TRUE
         if tag == _NULL:
@@ -215,11 +226,12 @@ class _Builder:
         if self.constructor is None:
             self.constructor = yaml.constructor.SafeConstructor()
         try:
-            return self.constructor.construct_object(node)
+            built = self.constructor.construct_object(node)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError):
             # e.g. 2026-02-30 looks like a date but is not one: keep the text so the field's
             # own check reports it with the object and field it belongs to.
             return value
+        return _finite(built, node) if type(built) is float else built
 
     def _mapping(self, node: yaml.MappingNode) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -249,6 +261,17 @@ class _Builder:
         return out
 
 
+def _finite(number: float, node: yaml.Node) -> float:
+    """NaN compares false with everything and infinity passes every `<` check: a NaN metric
+    or an infinite threshold would silently defeat a gate, so neither is a number here."""
+    if not math.isfinite(number):
+        raise YamlProblem(
+            f"{node.value} is not a finite number; NaN and infinities are not allowed",
+            *_line_col(node),
+        )
+    return number
+
+
 def compose(text: str) -> yaml.Node | None:
     loader = _Loader(text)
     try:
@@ -267,6 +290,10 @@ def parse(text: str) -> Document:
         raise _reader_problem(exc, text) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(f"YAML error: {exc}") from None
+    except RecursionError:  # the pure-Python composer, without libyaml's own depth limit
+        raise YamlProblem(
+            f"lists and mappings are nested more than {MAX_DEPTH} levels deep"
+        ) from None
     if root is None:
         return Document(None, text)
     return Document(_Builder().build(root), text)

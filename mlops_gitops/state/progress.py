@@ -8,24 +8,41 @@ fresh start: forgetting it would let a rule act again on data it already acted o
 
 from __future__ import annotations
 
-import json
 import os
 import stat
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.safeio import dumps, loads
+from mlops_gitops.spec.types import check_year
 
 PROGRESS_SCHEMA_VERSION: Literal[1] = 1
 P = TypeVar("P", bound="Progress")
 
 
+def _in_range(value: datetime) -> datetime:
+    check_year(value.year)  # 9999-12-31 plus a cooldown would overflow
+    return value
+
+
 Instant = Annotated[
-    AwareDatetime, PlainSerializer(lambda t: t.isoformat(timespec="seconds"), return_type=str)
+    AwareDatetime,
+    AfterValidator(_in_range),
+    PlainSerializer(lambda t: t.isoformat(timespec="seconds"), return_type=str),
 ]
-"""A time with its zone, written as `2026-11-27T09:00:00+00:00`."""
+"""A time with its zone, written as `2026-11-27T09:00:00+00:00`, in the years 1900-9000."""
 
 
 class Part(BaseModel):
@@ -110,8 +127,8 @@ def read_progress(path: Path, rel: str, kind: type[P]) -> P | None:
     if len(raw) > MAX_PROGRESS_BYTES:
         raise MlopsError(f"{rel}: larger than {MAX_PROGRESS_BYTES} bytes", hint=hint)
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+        data = loads(raw)  # no NaN, nesting within budget
+    except ValueError as exc:
         raise MlopsError(f"{rel}: not valid JSON: {exc}", hint=hint) from None
     newer = isinstance(data, dict) and isinstance(data.get("schema_version"), int)
     if newer and data["schema_version"] > PROGRESS_SCHEMA_VERSION:
@@ -130,4 +147,4 @@ def read_progress(path: Path, rel: str, kind: type[P]) -> P | None:
 def progress_bytes(record: Progress) -> bytes:
     """Sorted keys, two-space indent: readable diffs in the commits that carry them."""
     data = record.model_dump(mode="json")
-    return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+    return (dumps(data, indent=2, sort_keys=True) + "\n").encode()

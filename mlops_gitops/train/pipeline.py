@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -25,14 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_gitops import git
+from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import metrics
 from mlops_gitops.providers.artifacts import hash_file
+from mlops_gitops.providers.scan import scan, trusted_types
+from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.train import sources
-from mlops_gitops.util import atomic_write
 from mlops_gitops.workspace import Workspace
 
 
@@ -169,7 +170,7 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
     result = TrainResult(name, spec.model, False)
     frames, lineage_sources = [], []
     for source in spec.data_sources:
-        frame, where = sources.load(source, root)
+        frame, where = sources.load(source, root, workspace.project.security)
         frames.append(frame)
         lineage_sources.append(
             {
@@ -221,7 +222,9 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
             np.asarray(y_test, dtype=float), np.asarray(predictions, dtype=float)
         )
     wanted = spec.evaluation.metrics or [k for k, v in evaluated.items() if isinstance(v, float)]
-    result.metrics = {k: round(float(evaluated[k]), 4) for k in wanted if k in evaluated}
+    # A metric that is not a number (roc_auc of one class) is left out: specs hold no NaN.
+    finite = {k: float(evaluated[k]) for k in wanted if k in evaluated}
+    result.metrics = {k: round(v, 4) for k, v in finite.items() if math.isfinite(v)}
     for metric, threshold in sorted(spec.evaluation.thresholds.items()):
         value = evaluated.get(metric)
         if value is None or not threshold.check(float(value)):
@@ -236,11 +239,10 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
     import skops.io
 
     artifact = root / artifact_rel
-    artifact.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(artifact, skops.io.dumps(bundle))
+    fsguard.write(root, artifact, skops.io.dumps(bundle))
     reference = X_test.copy()
     reference[target] = y_test
-    atomic_write(root / reference_rel, reference.to_csv(index=False).encode())
+    fsguard.write(root, root / reference_rel, reference.to_csv(index=False).encode())
     result.files = [artifact_rel, reference_rel]
     head = git.head(root)
     entry = {
@@ -255,18 +257,24 @@ def run(workspace: Workspace, name: str, now: datetime, commit: bool = True) -> 
         "created": now.date().isoformat(),
         "lineage": {"pipeline": name, "commit": head, "data": lineage_sources},
     }
-    trusted = sorted(
-        t
-        for t in skops.io.get_untrusted_types(file=artifact)
-        if not t.startswith(("sklearn.", "numpy.", "scipy."))
-    )
-    if trusted:
-        entry["trusted_types"] = trusted
+    # The exact types beyond skops' defaults this model needs, listed in the new version
+    # (reviewable in the commit), then the file checked as `plan` will check it.
+    needed = sorted(set(skops.io.get_untrusted_types(file=artifact)))
+    if needed:
+        entry["trusted_types"] = needed
+    checked = scan(artifact, "skops", trusted_types(m.ModelVersion.model_validate(entry)))
+    if checked.verdict != "clean":
+        for written in result.files:
+            (root / written).unlink(missing_ok=True)
+        raise MlopsError(
+            f"the trained artifact {artifact_rel} does not pass the security scan:"
+            f" {'; '.join(checked.findings)}"
+        )
     model_source = workspace.manifest.sources[f"Model/{spec.model}"]
     if model_source.endswith(".j2"):
         raise MlopsError(f"{model_source} is a template; cannot add the version to it")
     text = (root / model_source).read_text(encoding="utf-8")
-    atomic_write(root / model_source, append_version(text, model_source, entry).encode())
+    fsguard.write(root, root / model_source, append_version(text, model_source, entry).encode())
     result.files.append(model_source)
     if spec.canary is not None:
         result.files.append(_canary(workspace, spec.canary, version))
@@ -317,9 +325,9 @@ def _canary(workspace: Workspace, target: m.CanaryTarget, version: str) -> str:
         editor.insert_key(
             ("spec",),
             "canary",
-            json.dumps({"version": version, "traffic": target.traffic})
+            dumps({"version": version, "traffic": target.traffic})
             .replace('"version"', "version")
             .replace('"traffic"', "traffic"),
         )
-    atomic_write(workspace.root / source, editor.text.encode())
+    fsguard.write(workspace.root, workspace.root / source, editor.text.encode())
     return source

@@ -4,41 +4,49 @@ from __future__ import annotations
 
 import contextlib
 import json
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from mlops_gitops import net
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.spec import locations
 from mlops_gitops.spec import models as m
+from mlops_gitops.urls import redact_url
+
+MAX_HTTP_BODY = 256 * 1024 * 1024
+"""The largest JSON answer an HTTP source may send."""
 
 
-def load(source: Any, repo_root: Path) -> tuple[pd.DataFrame, str]:
-    """The rows of one source and a short description for lineage."""
+def load(
+    source: Any, repo_root: Path, security: m.SecuritySettings | None = None
+) -> tuple[pd.DataFrame, str]:
+    """The rows of one source and a short description for lineage; locations are checked
+    again against the Project's `security` (the strictest rules when None)."""
     if isinstance(source, m.FileSource):
-        path = repo_root / source.path if "://" not in source.path else Path(source.path)
+        if locations.is_remote(source.path):
+            raise MlopsError(f"data source {source.path}: train reads local files only")
+        path = locations.local_path(source.path, repo_root, security)
         if not path.is_file():
-            raise MlopsError(f"data source {source.path} not found")
+            raise MlopsError(f"data source {redact_url(source.path)} not found")
         fmt = source.format or ("parquet" if path.suffix == ".parquet" else "csv")
         try:
             frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
         except (OSError, ValueError) as exc:  # pandas' and pyarrow's parse errors are ValueErrors
-            raise MlopsError(f"data source {source.path} cannot be read: {exc}") from None
-        return frame, source.path
+            raise MlopsError(
+                f"data source {redact_url(source.path)} cannot be read: {exc}"
+            ) from None
+        return frame, redact_url(source.path)
     if isinstance(source, m.DatabaseSource):
-        return _database(source, repo_root), _redact(source.url)
+        return _database(source, repo_root), redact_url(source.url)
     if isinstance(source, m.HttpSource):
-        return _http(source), _redact(source.url)
+        if locations.scheme(source.url) not in ("http", "https"):
+            raise MlopsError(f"http source {redact_url(source.url)}: not an http(s) URL")
+        locations.check(source.url, security)
+        allow_private = security is not None and security.allow_local_uris
+        return _http(source, allow_private), redact_url(source.url)
     raise MlopsError(f"unknown data source {source!r}")
-
-
-def _redact(url: str) -> str:
-    """Never put credentials of a URL into commits or reports."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 def _database(source: m.DatabaseSource, repo_root: Path) -> pd.DataFrame:
@@ -50,7 +58,7 @@ def _database(source: m.DatabaseSource, repo_root: Path) -> pd.DataFrame:
         sqlite_file = url.removeprefix("sqlite:///").split("?")[0]
     if sqlite_file and not Path(sqlite_file).is_file():
         # Opening a missing SQLite file would create an empty database in its place.
-        raise MlopsError(f"database source {source.url}: no such file")
+        raise MlopsError(f"database source {redact_url(source.url)}: no such file")
     try:
         import sqlalchemy
     except ImportError:
@@ -65,26 +73,40 @@ def _database(source: m.DatabaseSource, repo_root: Path) -> pd.DataFrame:
             with contextlib.closing(sqlite3.connect(read_only, uri=True)) as db:
                 return pd.read_sql_query(source.query, db)
         except Exception as exc:
-            raise MlopsError(f"database source {source.url}: {exc}") from None
+            raise MlopsError(f"database source {redact_url(source.url)}: {exc}") from None
     try:  # a missing driver or a malformed URL is the user's to fix, like a failing query
         engine = sqlalchemy.create_engine(url)
     except Exception as exc:
-        raise MlopsError(f"database source {_redact(source.url)}: {exc}") from None
+        raise MlopsError(f"database source {redact_url(source.url)}: {exc}") from None
     try:
         with engine.connect() as connection:
             return pd.read_sql_query(sqlalchemy.text(source.query), connection)
     except Exception as exc:
-        raise MlopsError(f"database source {_redact(source.url)}: {exc}") from None
+        raise MlopsError(f"database source {redact_url(source.url)}: {exc}") from None
     finally:
         engine.dispose()
 
 
-def _http(source: m.HttpSource) -> pd.DataFrame:
+def _http(source: m.HttpSource, allow_private: bool) -> pd.DataFrame:
     try:
-        with urllib.request.urlopen(source.url, timeout=source.timeout_seconds) as response:
-            payload = json.loads(response.read())
-    except (OSError, ValueError) as exc:
-        raise MlopsError(f"http source {_redact(source.url)}: {exc}") from None
+        response = net.request(
+            "GET",
+            source.url,
+            headers={"Accept": "application/json"},
+            timeout=source.timeout_seconds,
+            allow_private=allow_private,
+            max_body=MAX_HTTP_BODY,
+        )
+    except net.NetError as exc:
+        raise MlopsError(f"http source {exc}") from None
+    if response.status != 200:
+        raise MlopsError(f"http source {redact_url(source.url)}: HTTP {response.status}")
+    try:
+        payload = json.loads(response.body)
+    except ValueError as exc:
+        raise MlopsError(
+            f"http source {redact_url(source.url)}: the answer is not JSON: {exc}"
+        ) from None
     node = payload
     for part in (source.records_path or "").split("."):
         if part:

@@ -120,7 +120,8 @@ def write_traffic(
 ) -> None:
     """Append cancer-prod prediction logs (and labels for 60% of them) made by the real models.
 
-    Like scripts/demo_traffic.py, but vectorized: rows from the 1.1.0 reference data, the
+    Like scripts/demo_traffic.py, but vectorized (one record every 15 s, so 2000 end
+    before the tests' --now): rows from the 1.1.0 reference data, the
     size features scaled by 1.6 after `drift_after` of the records.
     """
     rng = np.random.default_rng(seed)
@@ -155,7 +156,7 @@ def write_traffic(
         for i in range(records):
             request = f"{DEPLOYMENT}-{seed}-{i}"
             record = {
-                "timestamp": (start + timedelta(seconds=30 * i)).isoformat(),
+                "timestamp": (start + timedelta(seconds=15 * i)).isoformat(),
                 "request_id": request,
                 "model_version": names[chosen[i]],
                 "features": dict(zip(columns, map(float, values[i]), strict=True)),
@@ -205,6 +206,12 @@ def write_report(repo: Path, data: Mapping[str, Any], message: str = "report") -
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return commit_all(repo, message)
+
+
+def allow_private_webhooks(repo: Path) -> None:
+    """Let the Project's webhooks reach loopback (the test receivers listen on 127.0.0.1)."""
+    with open(repo / "mlops.yaml", "a") as project:
+        project.write("  security:\n    allow_private_webhooks: true\n")
 
 
 def write_rule(repo: Path, name: str, body: str) -> str:

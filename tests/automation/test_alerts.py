@@ -21,6 +21,7 @@ from tests.automation.helpers import (
     REPORT,
     RULE_FILE,
     Hook,
+    allow_private_webhooks,
     commit_all,
     report,
     rule_result,
@@ -44,7 +45,9 @@ def webhook(url: str, **options: Any) -> m.AlertAction:
 
 def send(action: m.AlertAction, tmp_path: Path) -> tuple[alerts.AlertResult, float]:
     start = time.monotonic()
-    result = alerts.send(action, "drift on cancer-prod", {"rule": "r"}, tmp_path, NOW)
+    result = alerts.send(
+        action, "drift on cancer-prod", {"rule": "r"}, tmp_path, NOW, allow_private=True
+    )
     return result, time.monotonic() - start
 
 
@@ -56,6 +59,7 @@ def test_webhook_payload_from_a_firing_rule(repo: Path, reconcile: Reconcile, ho
         "  triggers:\n    - {type: data_drift, share_above: 0.2}\n"
         f'  actions:\n    - {{type: send_alert, channel: webhook, url: "{hook.url}"}}\n',
     )
+    allow_private_webhooks(repo)
     commit_all(repo, "page on drift")
     evidence_sha = write_report(repo, report(share=0.35))
     page = rule_result(reconcile(repo, "2026-11-27T12:00:00Z"), "page")

@@ -1,8 +1,9 @@
 """The CI files shipped for users' GitOps repositories: linted, and saying what the docs say.
 
-ci/github/mlops-gitops.yml is the GitHub Actions workflow (example-repo carries the same file
-where a GitOps repository keeps it); ci/gitlab/.gitlab-ci.yml the GitLab example;
-.pre-commit-hooks.yaml the pre-commit hook. None sits in this project's own .github/.
+mlops_gitops/scaffold/files/github-workflow.yml is the GitHub Actions workflow (`init --ci github`
+writes it, and example-repo carries the same file where a GitOps repository keeps it);
+mlops_gitops/scaffold/files/gitlab-ci.yml the GitLab one; .pre-commit-hooks.yaml the pre-commit
+hook. None sits in this project's own .github/.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[2]
-WORKFLOW = PROJECT / "ci" / "github" / "mlops-gitops.yml"
+SCAFFOLD = PROJECT / "mlops_gitops" / "scaffold" / "files"
+WORKFLOW = SCAFFOLD / "github-workflow.yml"
 EXAMPLE_WORKFLOW = PROJECT / "example-repo" / ".github" / "workflows" / "mlops-gitops.yml"
-GITLAB = PROJECT / "ci" / "gitlab" / ".gitlab-ci.yml"
+GITLAB = SCAFFOLD / "gitlab-ci.yml"
 HOOKS = PROJECT / ".pre-commit-hooks.yaml"
 
 

@@ -23,6 +23,7 @@ from tests.automation.helpers import (
     REPORT,
     RULE_FILE,
     Hook,
+    allow_private_webhooks,
     cli,
     commit_all,
     git,
@@ -231,6 +232,7 @@ def test_a_commit_landing_during_the_run_is_kept_and_the_tools_commits_rebased(
             rule.read_text()
             + f'    - {{type: send_alert, channel: webhook, url: "{hook.url}", retries: 0}}\n'
         )
+        allow_private_webhooks(human)
         commit_all(human, "Page on drift too")
         git(human, "push", "-q", "origin", "main")
         work = clone(remote, tmp_path / "work", reconciled)

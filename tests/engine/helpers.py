@@ -5,8 +5,8 @@ Two layers:
 - in memory: `project()`, `model()`, `deployment()`, `manifest()` build the typed objects the
   planner reads; `synced_state()` is the recorded state an apply of that manifest leaves;
 - on disk: `SpecRepo` writes small repositories (safetensors artifacts of random bytes, which
-  need no scan and load instantly) and commits them in a git repository whose environment is
-  isolated from the machine (`git_env`).
+  need no scan and load instantly: `safetensors_bytes`) and commits them in a git repository
+  whose environment is isolated from the machine (`git_env`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -483,13 +484,25 @@ def read_json(text: str) -> Any:
     return json.loads(text)
 
 
+# ---------------------------------------------------------------- artifact files
+
+
+def safetensors_bytes(payload: bytes) -> bytes:
+    """A well-formed safetensors file holding `payload` as one uint8 tensor: it passes the
+    content check of the `safetensors` format, needs no scan and loads instantly."""
+    size = len(payload)
+    header = {"weights": {"dtype": "U8", "shape": [size], "data_offsets": [0, size]}}
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + payload
+
+
 # ---------------------------------------------------------------- the crash-test repository
 
 
 def tensor_artifact(repo: SpecRepo, model_name: str, v: str) -> dict[str, Any]:
     """A safetensors artifact of fixed pseudo-random bytes: no scan needed, loads instantly."""
     rel = f"artifacts/{model_name}/{v}.safetensors"
-    repo.artifact(rel, hashlib.sha256(f"{model_name}@{v}".encode()).digest() * 8)
+    repo.artifact(rel, safetensors_bytes(hashlib.sha256(f"{model_name}@{v}".encode()).digest() * 8))
     return {"version": v, "artifact": rel, "format": "safetensors", "metrics": {"roc_auc": 0.95}}
 
 

@@ -129,6 +129,7 @@ def mixed_edits(repo: Path) -> None:
         '\n    - version: "1.3.0"\n'
         "      artifact: artifacts/cancer-detector/1.3.0/model.skops\n"
         "      format: skops\n"
+        "      trusted_types: [sklearn.tree._tree.Tree]\n"
         "      metrics: {roc_auc: 0.9902}\n"
     )
     model.write_text(text)

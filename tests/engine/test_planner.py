@@ -13,6 +13,7 @@ from mlops_gitops.spec import models as m
 from mlops_gitops.state.records import Revision
 from mlops_gitops.state.view import StateView
 from tests.engine.helpers import (
+    NOW,
     deployment,
     deployment_record,
     fact,
@@ -551,7 +552,8 @@ def test_scan_error_blocks() -> None:
         scan_verdict="error", scanner="picklescan", scan_findings=("cannot parse: truncated",)
     )
     assert step.blocked_by == (
-        "security scan (picklescan) could not check the file: cannot parse: truncated",
+        "security scan (picklescan) could not check artifacts/m/1.0.0/model.bin:"
+        " cannot parse: truncated",
     )
 
 
@@ -653,7 +655,7 @@ def test_requires_stage_met_by_the_recorded_history() -> None:
     models = [fraud("1.0.0")]
     base = manifest(models)
     state = with_version(
-        synced_state(base), M, version_record(base, M, "1.0.0", stages={"staging": "x"})
+        synced_state(base), M, version_record(base, M, "1.0.0", stages={"staging": NOW})
     )
     man = manifest(models, [deployment("prod", M, "1.0.0", requires_stage="staging")])
     step = only(make_plan(man, state, facts={}))

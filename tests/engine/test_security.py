@@ -23,7 +23,14 @@ from sklearn.preprocessing import FunctionTransformer
 
 from mlops_gitops.providers.scan import scan
 from tests.engine.conftest import RunCli
-from tests.engine.helpers import EXAMPLE_REPO, NOW, SpecRepo, init_git
+from tests.engine.helpers import (
+    EXAMPLE_REPO,
+    NOW,
+    SpecRepo,
+    init_git,
+    onnx_bytes,
+    safetensors_bytes,
+)
 
 CLEAN_SKOPS = EXAMPLE_REPO / "artifacts/cancer-detector/1.0.0/model.skops"
 
@@ -136,11 +143,24 @@ def test_skops_file_that_is_not_one_is_an_error(tmp_path: Path) -> None:
     assert scan(path, "skops").verdict == "error"
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "safetensors"])
-def test_formats_without_code_need_no_scan(tmp_path: Path, fmt: str) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "data"),
+    [("onnx", onnx_bytes("graph")), ("safetensors", safetensors_bytes(b"\x00" * 16))],
+)
+def test_formats_without_code_need_no_scan(tmp_path: Path, fmt: str, data: bytes) -> None:
+    path = tmp_path / "m.bin"
+    path.write_bytes(data)
+    assert scan(path, fmt).verdict == "not-needed"
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "safetensors", "skops"])
+def test_a_pickle_declared_as_another_format_is_unsafe(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / "m.bin"
     path.write_bytes(pickle.dumps(Payload(tmp_path / "pwned")))  # never read as a pickle
-    assert scan(path, fmt).verdict == "not-needed"
+    verdict = scan(path, fmt)
+    assert verdict.verdict == "unsafe"
+    assert verdict.findings[0].startswith(f"declared {fmt}, but the file is a pickle stream")
+    assert not (tmp_path / "pwned").exists()
 
 
 # ---------------------------------------------------------------- plan and apply
@@ -262,9 +282,11 @@ def test_artifact_symlinked_outside_the_repository_is_refused(
         [{"version": "1.0.0", "artifact": "artifacts/model.safetensors", "format": "safetensors"}],
     )
     init_git(root, env)
-    planned = json.loads(run(root, "plan", "--format", "json", "--now", NOW).out)
-    (step,) = planned["steps"]
-    assert step["status"] == "blocked"
-    assert "leads outside the repository" in step["blocked_by"][0]
-    assert run(root, "apply", "--now", NOW).code == 3
+    planned = run(root, "plan", "--now", NOW)
+    assert planned.code == 1
+    assert "models/leak.yaml:" in planned.seen
+    assert "spec.versions[0].artifact: artifacts/model.safetensors leads outside the" in (
+        planned.seen
+    )
+    assert run(root, "apply", "--now", NOW).code == 1
     assert not (root / ".mlops/artifacts").exists()

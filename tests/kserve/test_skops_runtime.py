@@ -5,6 +5,7 @@ Open Inference Protocol for the example models, and refuses what was not audited
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -19,7 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlops_gitops.providers.scan import load_skops
+from mlops_gitops.providers.scan import load_skops, trusted_types
+from mlops_gitops.safeio import dumps
+from mlops_gitops.spec import models as m
+from mlops_gitops.spec.check import load as load_specs
 from tests.kserve.crd import PROJECT
 
 EXAMPLE = PROJECT / "example-repo"
@@ -29,6 +33,17 @@ MODELS = {
 }
 
 pytestmark = pytest.mark.slow
+
+
+@functools.cache
+def audited_types(model: str, version: str) -> list[str]:
+    """The trusted types the example's spec lists for the version (what the scan audited)."""
+    for (kind, _), item in load_specs(EXAMPLE).objects.items():
+        if kind == "Model" and isinstance(item.obj, m.Model) and item.obj.metadata.name == model:
+            for entry in item.obj.spec.versions:
+                if entry.version == version:
+                    return list(trusted_types(entry))
+    raise AssertionError(f"no version {version} of {model} in the example")
 
 
 def free_port() -> int:
@@ -50,7 +65,9 @@ def reference_rows(model: str, version: str, count: int = 3) -> tuple[list[str],
     with path.open() as handle:
         reader = csv.DictReader(handle)
         rows = [row for _, row in zip(range(count), reader, strict=False)]
-    estimator = load_skops(EXAMPLE / "artifacts" / model / version / "model.skops", [])
+    estimator = load_skops(
+        EXAMPLE / "artifacts" / model / version / "model.skops", audited_types(model, version)
+    )
     features = [str(n) for n in estimator.feature_names_in_]
     return features, [[float(row[name]) for name in features] for row in rows]
 
@@ -111,7 +128,10 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     model, version = MODELS[request.param]
     folder = layout(tmp_path, model, version)
     digest = hashlib.sha256((folder / "model.skops").read_bytes()).hexdigest()
-    env = {"MLOPS_GITOPS_SHA256": digest, "MLOPS_GITOPS_TRUSTED_TYPES": "[]"}
+    env = {
+        "MLOPS_GITOPS_SHA256": digest,
+        "MLOPS_GITOPS_TRUSTED_TYPES": dumps(audited_types(model, version)),
+    }
     name = f"{request.param}-prod"
     runtime = start(name, folder, env, tmp_path / "runtime.log")
     try:
@@ -128,7 +148,9 @@ def test_the_runtime_answers_v1_and_v2_like_the_audited_model(
     model, version = MODELS[key]
     name = f"{key}-prod"
     features, rows = reference_rows(model, version)
-    estimator = load_skops(EXAMPLE / "artifacts" / model / version / "model.skops", [])
+    estimator = load_skops(
+        EXAMPLE / "artifacts" / model / version / "model.skops", audited_types(model, version)
+    )
     import pandas as pd
 
     expected = estimator.predict(pd.DataFrame(rows, columns=features)).tolist()

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tests.engine.helpers import safetensors_bytes
+
 API = "mlops-gitops/v1"
 NOW = "2026-11-28T00:00:00Z"
 START = datetime(2026, 11, 27, tzinfo=UTC)
@@ -143,7 +145,7 @@ class MonitorRepo:
         rel = f"artifacts/{model}/{version}.safetensors"
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(hashlib.sha256(f"{model}@{version}".encode()).digest() * 8)
+        path.write_bytes(safetensors_bytes(hashlib.sha256(f"{model}@{version}".encode()).digest()))
         return {"version": version, "artifact": rel, "format": "safetensors"}
 
     def _write(self, rel: str, data: Mapping[str, Any]) -> None:

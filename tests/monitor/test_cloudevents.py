@@ -17,7 +17,7 @@ from mlops_gitops.monitor.cloudevents import (
     parse_event,
     records_from_jsonl,
 )
-from mlops_gitops.monitor.readers import _validate
+from mlops_gitops.monitor.records import check_record
 
 ANNOTATIONS = json.dumps(
     {"mlops-gitops/stable-version": "1.0.0", "mlops-gitops/canary-version": "1.1.0"}
@@ -76,7 +76,7 @@ def test_v1_pairs_become_one_record_per_instance_with_the_version_that_answered(
     assert by_id["b"]["features"] == {"alcohol": 12.5}
     assert by_id["b"]["deployment"] == "wine-prod"
     for record in out.records:
-        clean, why = _validate(record)  # what monitor's readers accept
+        clean, why = check_record(record)  # what monitor's readers accept
         assert clean is not None, why
 
 

@@ -177,9 +177,10 @@ def test_fresh_clone_rebuilds_the_window_and_changes_nothing(
     outcome = run(clone)["clf-prod"]
     assert not outcome.changed and outcome.commit is None
     assert commit_count(clone) == count
-    assert git(clone, "status", "--porcelain") == ""  # the cache ignores itself
+    assert git(clone, "status", "--porcelain") == ""
     assert (clone / "reports/clf-prod/latest.json").read_bytes() == report
-    assert (clone / ".mlops/cache/monitor/clf-prod.pkl").exists()
+    cache = clone / ".mlops" / "cache"  # monitoring caches nothing in the work tree
+    assert not (cache / "monitor").exists() and not (cache / "references.json").exists()
     # the rebuilt window is the real one: a new record gives the same numbers in both
     for where in (root, clone):
         log(where, [record(40)], name="q.jsonl")
@@ -190,16 +191,22 @@ def test_fresh_clone_rebuilds_the_window_and_changes_nothing(
     assert rebuilt["drift"] == original["drift"]
 
 
-def test_the_cache_is_rebuilt_when_it_is_stale_or_damaged(repo: MonitorRepo) -> None:
+def test_a_cache_in_the_work_tree_is_ignored_with_a_warning(repo: MonitorRepo) -> None:
+    """Old versions kept the window in .mlops/cache; a cache there now is never read."""
     root = repo.root
     log(root, [record(i) for i in range(5)])
     run(root)
-    cache = root / ".mlops/cache/monitor/clf-prod.pkl"
-    cache.write_bytes(b"not a pickle")
+    cache = root / ".mlops/cache/monitor"
+    cache.mkdir(parents=True)
+    (cache / "clf-prod.pkl").write_bytes(b"not a pickle")
+    (cache / "clf-prod.json").write_text('{"watermarks": []}')
+    (root / ".mlops/cache/references.json").write_text('{"data/reference/clf-1.0.0.csv": {}}')
     log(root, [record(5)])
     outcome = run(root)["clf-prod"]
-    assert outcome.changed and outcome.commit  # rebuilt from the start of the logs
+    assert outcome.changed and outcome.commit
     assert read_report(root, "clf-prod")["window"]["records"] == 6
+    assert any("ignored .mlops/cache/" in w for w in outcome.warnings)
+    assert (cache / "clf-prod.pkl").read_bytes() == b"not a pickle"  # left alone, not rewritten
 
 
 # ---------------------------------------------------------------- the window

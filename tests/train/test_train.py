@@ -282,6 +282,9 @@ def test_http_json_source_trains_and_canaries_in_staging(
     json_server.payload = json.dumps({"data": {"rows": records}, "total": len(records)}).encode()
     url = f"{json_server.url}/exports/cancer.json"
     set_source(repo, f"    - type: http\n      url: {url}\n      records_path: data.rows\n")
+    # A plain-http loopback endpoint needs both opt-ins of the Project.
+    with (repo / "mlops.yaml").open("a") as project:
+        project.write("  security: {allow_insecure_http: true, allow_local_uris: true}\n")
     text = (repo / PIPELINE).read_text()
     (repo / PIPELINE).write_text(text + "  canary: {deployment: cancer-staging, traffic: 25}\n")
     commit_all(repo, "Train from the export endpoint")
@@ -308,8 +311,9 @@ def test_http_source_errors_are_clear(
 ) -> None:
     json_server.status, json_server.payload = status, payload
     source = m.HttpSource(type="http", url=json_server.url, records_path=records_path)
+    loopback = m.SecuritySettings(allow_insecure_http=True, allow_local_uris=True)
     with pytest.raises(MlopsError, match=message):
-        sources.load(source, Path("."))
+        sources.load(source, Path("."), loopback)
 
 
 # ---------------------------------------------------------------- version bump rule

@@ -1,0 +1,97 @@
+"""history lists only steps that really changed the recorded state.
+
+A human commit whose message carries `Mlops-Step:` trailers (typed by hand, pasted from a
+real tool commit, or kept by a squash merge) is not an applied step unless the commit moves
+the committed state serial from N - 1 to the N its `Mlops-Serial` names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import NOW, engine_repo_v1, engine_repo_v2, git, git_env, init_git
+from tests.security.helpers import commit, run
+
+FORGED = """Tidy deployment comments
+
+Mlops-Step: rollback Deployment/beta-prod 0.9.0
+Mlops-Reason: rule beta-drift: drift share 0.90 > 0.25
+Mlops-Serial: {serial}
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    isolated = git_env(tmp_path / "home")
+    isolated["XDG_CACHE_HOME"] = str(tmp_path / "home" / ".cache")
+    for key, value in isolated.items():
+        monkeypatch.setenv(key, value)
+    return isolated
+
+
+def events(repo: Path, env: dict[str, str]) -> list[dict[str, object]]:
+    done = run(repo, "history", "--format", "json", env=env)
+    assert done.code == 0, done.seen
+    found: list[dict[str, object]] = json.loads(done.out)["events"]
+    return found
+
+
+def forge(repo: Path, env: dict[str, str], serial: int, meta: dict[str, object] | None) -> str:
+    """A human commit with tool trailers; `meta`: state meta it also commits, if any."""
+    path = repo / "deployments" / "beta-prod.yaml"
+    path.write_text(path.read_text() + "# reviewed\n")
+    if meta is not None:
+        (repo / ".mlops/state/meta.json").write_text(json.dumps(meta))
+    git(repo, "add", "-A", env=env)
+    message = repo / ".git" / "FORGED_MSG"
+    message.write_text(FORGED.format(serial=serial))
+    git(repo, "commit", "-q", "-F", str(message), env=env)
+    return git(repo, "rev-parse", "HEAD", env=env).strip()
+
+
+def test_a_forged_human_commit_is_not_listed_and_tool_commits_still_are(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    repo = tmp_path / "repo"
+    spec = engine_repo_v1(repo)
+    init_git(repo, env)
+    assert run(repo, "apply", "--now", NOW, env=env).code == 0
+    first = git(repo, "rev-parse", "HEAD", env=env).strip()
+    meta = json.loads((repo / ".mlops/state/meta.json").read_text())
+
+    forged = [
+        forge(repo, env, serial=2, meta=None),  # trailers only
+        forge(repo, env, serial=1, meta=None),  # the real commit's serial, again
+        forge(repo, env, serial=7, meta=meta | {"serial": 7}),  # a jump, not one apply
+    ]
+    engine_repo_v2(spec)
+    commit(repo, "Specs v2", env)
+    assert run(repo, "apply", "--now", NOW, env=env).code == 0
+    second = git(repo, "rev-parse", "HEAD", env=env).strip()
+
+    listed = events(repo, env)
+    commits = {str(e["commit"]) for e in listed}
+    assert commits == {first, second}
+    assert not commits & set(forged)
+    assert [
+        e
+        for e in listed
+        if e["object"] == {"kind": "Deployment", "name": "beta-prod", "version": "0.9.0"}
+    ] == []
+    assert sum(1 for e in listed if e["commit"] == first) == 10  # every step of the first apply
+    assert all(e["action"] != "rollback" for e in listed)
+
+
+def test_a_trailer_only_forgery_before_any_apply_is_not_listed(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    repo = tmp_path / "repo"
+    engine_repo_v1(repo)
+    init_git(repo, env)
+    forge(repo, env, serial=1, meta=None)
+    assert events(repo, env) == []
+    done = run(repo, "history", env=env)
+    assert "No applied steps recorded yet." in done.out
