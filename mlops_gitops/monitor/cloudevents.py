@@ -11,17 +11,25 @@ turns each instance into the record `serve` writes: timestamp, request_id, model
 features, prediction, score, latency_ms, error, so cluster deployments are monitored like
 local ones. Both protocols are understood: KServe V1 (`instances`/`inputs` ->
 `predictions`) and the Open Inference Protocol (typed `inputs` -> `outputs` tensors).
+
+`monitor` reads the files at `monitoring.predictions` through :func:`decode` when the
+deployment sets `monitoring.logger_url`. A request and its response are paired within one file
+(sinks write both to the stream they append to); a request whose response is not in the file is
+reported as malformed with its line, like any record that cannot be used.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from mlops_gitops.monitor.formats import Decoded, Mark, Span, _checked
+from mlops_gitops.monitor.records import Malformed, check_record
 from mlops_gitops.safeio import loads
 
 REQUEST = "org.kubeflow.serving.inference.request"
@@ -32,6 +40,8 @@ VERSION_ANNOTATIONS = {
 }
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 """A longer line is reported, not parsed: a budget on what one logged payload may cost."""
+MAX_FILE_BYTES = 512 * 1024 * 1024
+"""Bytes of one events file read past its watermark: pairing needs them all at once."""
 PROBABILITY_OUTPUTS = ("probabilities", "probability", "predict_proba")
 
 
@@ -313,3 +323,54 @@ def records_from_jsonl(handle: IO[bytes], names: list[str] | None = None) -> Con
     converted = convert(events, names)
     converted.problems = problems + converted.problems
     return converted
+
+
+def decode(
+    handle: IO[bytes], mark: Mark, rel: str, bad: Malformed, not_after: float, end: int = -1
+) -> Decoded:
+    """The events of a file past its watermark as normalised batches, in one span (pairs may
+    lie anywhere in it); advances `mark` past the last whole line."""
+    handle.seek(mark.offset)
+    data = handle.read(MAX_FILE_BYTES + 1 if end < 0 else end - mark.offset)
+    if len(data) > MAX_FILE_BYTES:
+        bad.add(
+            rel, mark.line + 1, f"more than {MAX_FILE_BYTES:,} bytes of events (MAX_FILE_BYTES)"
+        )
+        return
+    cut = data.rfind(b"\n") + 1
+    if cut == 0:
+        return
+    span = Span(mark.offset, mark.offset + cut, mark.line + 1)
+    first = mark.line
+    mark.offset += cut
+    mark.line += data.count(b"\n", 0, cut)
+    requests: dict[str, tuple[Event, int]] = {}
+    responses: dict[str, tuple[Event, int]] = {}
+    for number, item in read_events(io.BytesIO(data[:cut])):
+        if isinstance(item, BadEvent):
+            bad.add(rel, first + number, str(item))
+        else:
+            (requests if item.type == REQUEST else responses)[item.id] = (item, first + number)
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for event_id, (response, line) in responses.items():
+        request = requests.pop(event_id, None)
+        if request is None:
+            bad.add(rel, line, f"{event_id}: a response without its request")
+            continue
+        try:
+            paired = pair_records(request[0], response)
+        except BadEvent as exc:
+            bad.add(rel, line, f"{event_id}: {exc}")
+            continue
+        for record in paired:
+            clean, why = check_record(record)
+            if clean is None:
+                bad.add(rel, line, why)
+                continue
+            records.append(clean)
+            lines.append(line)
+    for event_id, (_, line) in requests.items():
+        bad.add(rel, line, f"{event_id}: a request whose response is not in this file")
+    for batch in _checked(records, lines, rel, bad, not_after):
+        yield batch, span
