@@ -1,10 +1,14 @@
 """The demo's production part: the artifact store in S3 (moto's server on loopback standing in
 for a bucket) and a deployment on the kserve target, its manifest checked against KServe's
-CRDs and its storageUri downloaded and loaded the way the cluster would."""
+CRDs and its storageUri downloaded and loaded the way the cluster would; then the payload
+logger's CloudEvents in S3, read by `monitor` with the window pruning older days."""
 
 from __future__ import annotations
 
+import base64
+import csv
 import importlib
+import json
 import os
 import shutil
 import socket
@@ -18,6 +22,9 @@ import yaml
 
 PROJECT = Path(__file__).resolve().parent.parent
 BUCKET = "demo-models"
+LOGS = "demo-logs"
+DAY = "2026-11-27"
+LOGGER = "http://inference-logs.monitoring.svc.cluster.local/"
 
 
 def _free_port() -> int:
@@ -67,8 +74,9 @@ def production(
         env.update(aws)
         os.environ.update(aws)
         boto3.client("s3").create_bucket(Bucket=BUCKET)
-        print(f"S3 API on {aws['AWS_ENDPOINT_URL']} (moto), bucket {BUCKET}; credentials in the")
-        print("environment, as the AWS SDK reads them; nothing about them in the specs")
+        boto3.client("s3").create_bucket(Bucket=LOGS)
+        print(f"S3 API on {aws['AWS_ENDPOINT_URL']} (moto), buckets {BUCKET} and {LOGS};")
+        print("credentials in the environment, as the AWS SDK reads them; none in the specs")
         _production(tmp, run, git)
     finally:
         for key in aws:
@@ -92,12 +100,20 @@ def _production(
     )
     project.write_text(text + "  targets:\n    kserve: {version: '0.21'}\n")
     staging = repo / "deployments" / "cancer-staging.yaml"
-    staging.write_text(staging.read_text().replace("target: local", "target: kserve", 1))
+    text = staging.read_text().replace("target: local", "target: kserve", 1)
+    text = text.replace(
+        "    predictions: logs/cancer-staging/",
+        f"    predictions: s3://{LOGS}/cancer-staging/\n    window: {{duration: 1d}}\n"
+        f"    logger_url: {LOGGER}",
+        1,
+    )
+    staging.write_text(text)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "Specs with the store in S3 and cancer-staging on KServe")
     print(f"mlops.yaml: artifact_store: s3://{BUCKET}/mlops, targets.kserve.version: '0.21'")
-    print("deployments/cancer-staging.yaml: target: kserve")
+    print("deployments/cancer-staging.yaml: target: kserve; monitoring.predictions:")
+    print(f"  s3://{LOGS}/cancer-staging/, window 1d, logger_url: {LOGGER}")
     run(repo, "apply", "--now", "2026-11-27T09:00:00Z", expect=(0, 3))
 
     import boto3
@@ -133,3 +149,58 @@ def _production(
         f" the skops runtime loads it ({type(served.estimator).__name__}, sha256 and trusted"
         " types checked)"
     )
+    _logs(repo, run, served)
+
+
+def _event(kind: str, event_id: str, body: Any, time: str, endpoint: str) -> str:
+    """A CloudEvent as KServe's payload logger sends it, stored as one JSON line."""
+    event = {
+        "specversion": "1.0",
+        "id": event_id,
+        "type": f"org.kubeflow.serving.inference.{kind}",
+        "source": "http://localhost:9081/",
+        "time": time,
+        "inferenceservicename": "cancer-staging",
+        "endpoint": endpoint,
+        "annotations": {
+            "mlops-gitops/stable-version": "1.1.0",
+            "mlops-gitops/canary-version": "1.2.0",
+        },
+        "data_base64": base64.b64encode(json.dumps(body).encode()).decode(),
+    }
+    return json.dumps(event) + "\n"
+
+
+def _logs(repo: Path, run: Callable[..., Any], served: Any) -> None:
+    import boto3
+    import pandas as pd
+
+    with open(repo / "data" / "reference" / "cancer-detector-1.1.0.csv") as handle:
+        rows = [row for _, row in zip(range(120), csv.DictReader(handle), strict=False)]
+    features = served.features or []
+    lines = []
+    for i, row in enumerate(rows):
+        instance = [float(row[name]) for name in features]
+        answer = served.estimator.predict(pd.DataFrame([instance], columns=features))
+        endpoint = "canary" if i % 2 else "default"
+        stamp = f"{DAY}T10:{i // 60:02d}:{i % 60:02d}"
+        lines.append(
+            _event("request", f"r{i}", {"instances": [instance]}, stamp + ".000Z", endpoint)
+        )
+        body = {"predictions": [int(answer[0])]}
+        lines.append(_event("response", f"r{i}", body, stamp + ".012Z", endpoint))
+    s3 = boto3.client("s3")
+    key = f"cancer-staging/date={DAY}/events-0.jsonl"
+    s3.put_object(Bucket=LOGS, Key=key, Body="".join(lines).encode())
+    s3.put_object(Bucket=LOGS, Key="cancer-staging/date=2026-10-01/events-0.jsonl", Body=b"{old\n")
+    print(f"s3://{LOGS}/{key}: {len(rows)} requests and responses as the payload logger sends them")
+    print(f"s3://{LOGS}/cancer-staging/date=2026-10-01/: an old day (not even valid JSON)")
+    run(repo, "monitor", "--deployment", "cancer-staging", "--now", f"{DAY}T12:00:00Z")
+    report = json.loads((repo / "reports" / "cancer-staging" / "latest.json").read_text())
+    state = json.loads((repo / ".mlops" / "state" / "monitor" / "cancer-staging.json").read_text())
+    read = [mark["path"] for mark in state["watermarks"]]
+    counts = {v: e["records"] for v, e in report["versions"].items()}
+    print(f"records per version: {counts}; objects read: {read}")
+    print("(the 1d window pruned date=2026-10-01 by its Hive partition: never opened)")
+    if counts != {"1.1.0": 60, "1.2.0": 60} or len(read) != 1:
+        raise SystemExit("demo failed: the logs in S3 were not read as expected")
