@@ -82,6 +82,11 @@ def list_objects(
     """The log objects under `location` (a prefix or one object), sorted by URI; with `days`
     (first and last ISO date), only objects outside a `date=` partition or inside those days."""
     locations.check(location, security)
+    if locations.scheme(location) in ("http", "https"):
+        raise MlopsError(
+            f"{redact_url(location)}: logs, labels and reference data are read from object"
+            " storage (s3://, gs://, az://) or the repository, not over http(s)"
+        )
     fs, base = filesystem(location)
     fs.invalidate_cache()  # listings and object details fsspec remembers from earlier are stale
     try:

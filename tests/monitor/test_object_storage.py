@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mlops_gitops import api
+from mlops_gitops import api, cli
 from mlops_gitops.monitor.run import MonitorOutcome
 from tests.conftest import S3Bucket
 from tests.engine.helpers import onnx_bytes
@@ -256,3 +256,14 @@ def test_payload_logger_events_in_s3_are_monitored_per_version(
     assert "late: a request whose response is not in this file" in json.dumps(
         quality["malformed_examples"]
     )
+
+
+def test_logs_over_https_are_a_clear_error_not_a_fetch(
+    tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = repo_with(tmp_path / "repo", {"predictions": "https://logs.example.com/clf-prod/"})
+    code = cli.main(["--no-color", "--repo", str(repo.root), "monitor", "--now", NOW])
+    out = capsys.readouterr()
+    assert code != 0
+    assert "not over http(s)" in out.out + out.err
+    assert "Traceback" not in out.out + out.err
