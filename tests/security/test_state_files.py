@@ -19,7 +19,14 @@ import pytest
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.store import MAX_STATE_BYTES, StateStore
-from tests.engine.helpers import SpecRepo, commit_all, git, init_git, tensor_artifact
+from tests.engine.helpers import (
+    KSERVE_PROJECT,
+    SpecRepo,
+    commit_all,
+    git,
+    init_git,
+    onnx_artifact,
+)
 from tests.security.conftest import RunCli
 
 STATE = ".mlops/state"
@@ -32,8 +39,8 @@ META = f"{STATE}/meta.json"
 def applied(tmp_path: Path, env: dict[str, str], run: RunCli) -> Path:
     """A repository whose one deployment (rendered for KServe) has been applied; prune on."""
     repo = SpecRepo(tmp_path / "repo")
-    repo.write_project(prune=True)
-    repo.write_model("alpha", [tensor_artifact(repo, "alpha", "1.0.0")])
+    repo.write_project(prune=True, **KSERVE_PROJECT)
+    repo.write_model("alpha", [onnx_artifact(repo, "alpha", "1.0.0")])
     repo.write_deployment(
         "alpha-prod",
         {"model": "alpha", "stage": "production", "target": "kserve", "version": "1.0.0"},
