@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -142,11 +143,23 @@ def train(
     return run(open_workspace(repo), pipeline, parse_now(now), commit)
 
 
-def serve(repo: Path | str, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve the deployments of target `local` until interrupted."""
-    from mlops_gitops.serve.app import serve as run_server
+def serve(
+    repo: Path | str,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    max_body: int | None = None,
+    token_file: Path | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the deployments of target `local` until interrupted; `announce(url)` is called
+    once the address is bound. Without `token_file`, $MLOPS_GITOPS_SERVE_TOKEN is the token
+    when set."""
+    from mlops_gitops.serve.limits import Limits
+    from mlops_gitops.serve.runner import serve as run_server
 
-    run_server(Path(repo).resolve(), host, port)
+    limits = Limits() if max_body is None else Limits(max_body=max_body)
+    run_server(Path(repo).resolve(), host, port, limits, token_file, announce)
 
 
 def init(directory: Path | str = ".", ci: str = "github", name: str | None = None) -> Scaffold:

@@ -98,6 +98,30 @@ def wait_ready(url: str, deployment: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"demo failed: the server at {url} did not become ready")
 
 
+def v2_request(url: str, repo: Path) -> None:
+    """One Open Inference Protocol (V2) request: a typed tensor of two rows."""
+    import csv
+    import json
+    import urllib.request
+
+    with open(repo / "data/reference/cancer-detector-1.1.0.csv", newline="") as handle:
+        rows = [
+            [float(v) for k, v in row.items() if k != "target"] for row in csv.DictReader(handle)
+        ]
+    body = {
+        "id": "demo-v2",
+        "inputs": [
+            {"name": "input-0", "shape": [2, len(rows[0])], "datatype": "FP64", "data": rows[:2]}
+        ],
+    }
+    print(f"$ curl -s {url}/v2/models/cancer-prod/infer -d '{json.dumps(body)[:90]}...'")
+    request = urllib.request.Request(
+        f"{url}/v2/models/cancer-prod/infer", json.dumps(body).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        print(response.read().decode())
+
+
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     if old not in text:
@@ -223,6 +247,7 @@ def main() -> None:
 
         answered = send_traffic(url, repo, "cancer-prod", 600, drift_after=0.3)
         print(f"sent 600 requests (70% drifted); answered by version: {answered}")
+        v2_request(url, repo)
         time.sleep(1.5)  # the server flushes its prediction log every second
         run(repo, "reconcile")
         print(git_out(repo, "log", "-3", "--format=%h %s"))
@@ -249,7 +274,8 @@ def main() -> None:
     run(repo, "status")
     run(repo, "history", "--deployment", "cancer-prod")
     run(repo, "report", "history", "cancer-prod", "--metric", "share_drifted")
-    banner("15. Production data plane: the artifact store in S3, a deployment on KServe")
+    progressive(repo)
+    banner("17. Production data plane: the artifact store in S3, a deployment on KServe")
     from demo_production import production
 
     production(Path(tmp), ENV, run, git)
@@ -257,6 +283,80 @@ def main() -> None:
     print(f"\nLook around: {repo}/reports/cancer-prod/latest.md, `git log` in {repo}.")
 
     print("\nDemo finished.")
+
+
+CANARY = """canary:
+    version: "{version}"
+    traffic: 10
+    steps: [10, 25, 50, 100]        # reconcile takes the next step when the analysis passes
+    analysis:
+      interval: 1h                  # at most one analysis, and one step, per hour
+      min_samples: 200              # records per version since the last step
+      max_failures: 2
+      checks:
+        - {{compare: accuracy, test: non_inferiority, margin: 0.05}}
+        - {{compare: latency_ms, test: non_inferiority, margin: 0.1}}
+        - {{compare: latency_p99_ms, max_ratio: 1.5}}
+        - {{metric: error_rate, max: 0.02}}"""
+
+
+def canary_hours(
+    repo: Path, start: datetime, accuracy: dict[str, float], hours: int, seed: int
+) -> None:
+    """An hour of labelled traffic at the canary's current share, then reconcile, each hour."""
+    from datetime import timedelta
+
+    from demo_canary import write_hour
+
+    staging = repo / "deployments" / "cancer-staging.yaml"
+    for hour in range(hours):
+        text = staging.read_text()
+        if "canary:" not in text:
+            return
+        share = int(text.split("canary:")[1].split("traffic:")[1].split()[0]) / 100
+        write_hour(repo, "cancer-staging", accuracy, share, 3000, start, seed + hour)
+        start += timedelta(hours=1)
+        print(f"(an hour of traffic: {share:.0%} to the canary; now {start.isoformat()})")
+        run(repo, "reconcile", "--now", start.isoformat(), expect=(0, 3))
+
+
+def progressive(repo: Path) -> None:
+    from datetime import timedelta
+
+    staging = repo / "deployments" / "cancer-staging.yaml"
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    banner(
+        "15. Progressive delivery: the analysis steps a canary 10 -> 25 -> 50 -> 100, then promotes"
+    )
+    edit(staging, 'canary: {version: "1.2.0", traffic: 50}', CANARY.format(version="1.2.0"))
+    edit(
+        staging,
+        "    predictions: logs/cancer-staging/",
+        "    predictions: logs/cancer-staging/\n    labels: labels/cancer-staging/",
+    )
+    git(repo, "commit", "-q", "-am", "cancer-staging: canary 1.2.0 with automatic analysis")
+    run(repo, "reconcile", "--now", start.isoformat(), expect=(0, 3))
+    canary_hours(repo, start, {"1.1.0": 0.95, "1.2.0": 0.95}, 5, seed=100)
+    print(
+        git_out(
+            repo,
+            "log",
+            "-4",
+            "--format=%s%n  %(trailers:key=Mlops-Analysis,valueonly)",
+            "--grep",
+            "^mlops-gitops: canary",
+        )
+    )
+
+    banner("16. A second canary (1.0.0), 10 points less accurate, is aborted by the comparison")
+    text = staging.read_text().replace(
+        'version: "1.2.0"\n', 'version: "1.2.0"\n  ' + CANARY.format(version="1.0.0") + "\n", 1
+    )
+    staging.write_text(text)
+    git(repo, "commit", "-q", "-am", "cancer-staging: try 1.0.0 on canary")
+    start += timedelta(hours=6)
+    canary_hours(repo, start, {"1.2.0": 0.95, "1.0.0": 0.85}, 4, seed=200)
+    print(git_out(repo, "log", "-1", "--format=%B", "--grep", "aborted"))
 
 
 if __name__ == "__main__":

@@ -335,7 +335,7 @@ def _hold(
         )
     if target == (canary.traffic if canary else 0):
         return ""  # all the way already: final_migration finishes the move
-    now_canary = canary.model_dump(mode="json") if canary else None
+    now_canary = _served(canary)
     then_canary = last.canary.model_dump(mode="json") if last and last.canary else None
     if last is not None and then_canary != now_canary:
         return (
@@ -353,12 +353,17 @@ def applied(recorded: StateView, name: str, dspec: m.DeploymentSpec) -> bool:
     record = recorded.deployments.get(name)
     if record is None or record.status != "deployed" or record.version != dspec.version:
         return False
-    now_canary = dspec.canary.model_dump(mode="json") if dspec.canary else None
+    now_canary = _served(dspec.canary)
     return (record.canary.model_dump(mode="json") if record.canary else None) == now_canary
 
 
+def _served(canary: m.Canary | None) -> dict[str, Any] | None:
+    """What serves of a canary: its steps and analysis only steer reconcile's edits."""
+    return {"version": canary.version, "traffic": canary.traffic} if canary else None
+
+
 def _config_text(dspec: m.DeploymentSpec) -> str:
-    canary = dspec.canary.model_dump(mode="json") if dspec.canary else None
+    canary = _served(dspec.canary)
     return dspec.version + (f" + canary {_canary_text(canary)}" if canary else "")
 
 

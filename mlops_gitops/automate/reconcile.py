@@ -25,6 +25,7 @@ class ReconcileResult:
     monitor: list[Any] = field(default_factory=list)
     rules: list[Any] = field(default_factory=list)
     retirements: list[Any] = field(default_factory=list)
+    canaries: list[Any] = field(default_factory=list)
     apply: Any = None
     pushed: bool = False
     push_attempts: int = 0
@@ -45,6 +46,7 @@ class ReconcileResult:
             "monitor": [o.to_json() for o in self.monitor],
             "rules": [o.to_json() for o in self.rules],
             "retirements": [o.to_json() for o in self.retirements],
+            "canaries": [o.to_json() for o in self.canaries],
             "apply": self.apply.to_json() if self.apply is not None else None,
             "pushed": self.pushed,
             "push_attempts": self.push_attempts,
@@ -55,6 +57,7 @@ class ReconcileResult:
 
 def _phases(repo: Path, now: datetime, result: ReconcileResult, lock_timeout: float) -> None:
     from mlops_gitops.apply import run
+    from mlops_gitops.automate.canary import run_canaries
     from mlops_gitops.automate.retirement import run_retirements
     from mlops_gitops.automate.rules import run_rules
     from mlops_gitops.monitor.run import monitor
@@ -67,6 +70,9 @@ def _phases(repo: Path, now: datetime, result: ReconcileResult, lock_timeout: fl
     result.retirements = run_retirements(workspace, now)
     if any(o.edited for o in result.retirements):
         workspace = Workspace.load(repo)  # retirement phases edited the specs
+    result.canaries = run_canaries(workspace, now)
+    if any(o.acted for o in result.canaries):
+        workspace = Workspace.load(repo)  # the analysis stepped, promoted or aborted
     result.apply = run.apply(workspace, now, None, True, lock_timeout)
 
 

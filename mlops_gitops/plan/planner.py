@@ -114,10 +114,12 @@ def deployment_config(
     pinned = project.targets.kserve if project is not None else None
     if spec.target == "kserve" and pinned is not None:
         settings["kserve_version"] = pinned.version
+    canary = data["canary"]
     return {
         "model": spec.model,
         "version": spec.version,
-        "canary": data["canary"],
+        # What serves: the steps and analysis only steer reconcile's spec edits.
+        "canary": {"version": canary["version"], "traffic": canary["traffic"]} if canary else None,
         "settings": settings,
     }
 

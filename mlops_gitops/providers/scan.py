@@ -135,20 +135,26 @@ def _zip_budget(archive: zipfile.ZipFile, name: str) -> None:
         )
 
 
-def untrusted_skops_types(path: Path, trusted: Sequence[str]) -> list[str]:
-    """Types in a skops file that neither skops' defaults nor `trusted` cover."""
+def untrusted_skops_types(source: Path | bytes, trusted: Sequence[str]) -> list[str]:
+    """Types in a skops file (a path, or its bytes already read and verified) that neither
+    skops' defaults nor `trusted` cover."""
     from skops.io import get_untrusted_types
 
-    with zipfile.ZipFile(path) as archive:
-        _zip_budget(archive, path.name)
+    name = source.name if isinstance(source, Path) else "the skops file"
+    with zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source)) as archive:
+        _zip_budget(archive, name)
         schema = archive.getinfo("schema.json")
         if schema.file_size > MAX_SKOPS_SCHEMA:
             raise OverBudget(
-                f"the schema.json of {path.name} is over {MAX_SKOPS_SCHEMA:,} bytes"
-                " (MAX_SKOPS_SCHEMA)"
+                f"the schema.json of {name} is over {MAX_SKOPS_SCHEMA:,} bytes (MAX_SKOPS_SCHEMA)"
             )
     allowed = set(trusted)
-    return sorted(t for t in get_untrusted_types(file=path) if t not in allowed)
+    found = (
+        get_untrusted_types(file=source)
+        if isinstance(source, Path)
+        else get_untrusted_types(data=source)
+    )
+    return sorted(t for t in found if t not in allowed)
 
 
 def _scan_skops(path: Path, trusted: tuple[str, ...]) -> ScanVerdict:
@@ -175,15 +181,18 @@ def _scan_skops(path: Path, trusted: tuple[str, ...]) -> ScanVerdict:
     return ScanVerdict("skops", version, "clean")
 
 
-def load_skops(path: Path, trusted: Sequence[str]) -> Any:
-    """Load a skops file trusting exactly skops' defaults and `trusted`: skops audits the
-    whole file before it constructs anything, so an untrusted type runs no code."""
+def load_skops(source: Path | bytes, trusted: Sequence[str]) -> Any:
+    """Load a skops file (a path, or bytes `serve` read once and verified) trusting exactly
+    skops' defaults and `trusted`: skops audits the whole file before it constructs anything,
+    so an untrusted type runs no code."""
     import skops.io
 
-    blocking = untrusted_skops_types(path, trusted)
+    blocking = untrusted_skops_types(source, trusted)
     if blocking:
         raise MlopsError(f"the skops file holds untrusted types: {', '.join(blocking)}")
-    return skops.io.load(path, trusted=list(trusted))
+    if isinstance(source, Path):
+        return skops.io.load(source, trusted=list(trusted))
+    return skops.io.loads(source, trusted=list(trusted))
 
 
 # ---------------------------------------------------------------- pickle

@@ -13,11 +13,11 @@ def reconcile_text(result: ReconcileResult, paint: Paint = plain, pushed: bool =
     out = Lines(paint)
     for outcome in result.monitor:
         if outcome.changed:
-            drift = (outcome.report or {}).get("drift", {})
+            share = outcome.report.drift.share_drifted if outcome.report else 0.0
             committed = f", committed {outcome.commit[:12]}" if outcome.commit else ""
             out.add(
                 f"monitor {outcome.deployment}: {outcome.new_records} new records, "
-                f"drift share {drift.get('share_drifted', 0):.2f}{committed}"
+                f"drift share {share:.2f}{committed}"
             )
     for rule in result.rules:
         for line in rule.log_lines:
@@ -36,6 +36,15 @@ def reconcile_text(result: ReconcileResult, paint: Paint = plain, pushed: bool =
         out.add(retirement_summary(retirement), style)
         for line in retirement_details(retirement):
             out.add(f"  {line}")
+    for canary in result.canaries:
+        for line in canary.log_lines:
+            out.add(line)
+        style = "red" if canary.decision.action in ("fail", "abort") else "yellow"
+        out.add(canary.decision.line(), style if canary.acted else "dim")
+        for check in canary.decision.checks:
+            out.add(f"  {check.name}: {check.status}: {check.detail}")
+        if canary.commit:
+            out.add(f"  committed {canary.commit[:12]}")
     applied = result.apply
     if applied is not None and applied.outcomes:
         committed = f", committed {applied.commit[:12]}" if applied.commit else ""
@@ -46,6 +55,7 @@ def reconcile_text(result: ReconcileResult, paint: Paint = plain, pushed: bool =
                 out.add(f"  {outcome.status} {step.action} {step.object}: {outcome.message}")
     quiet = not any(o.changed for o in result.monitor) and not any(r.acted for r in result.rules)
     quiet = quiet and not any(r.acted for r in result.retirements)
+    quiet = quiet and not result.canaries
     if quiet and (applied is None or not applied.outcomes):
         out.add("Nothing to do: no new data, no rule fired, recorded state matches the specs.")
     for note in result.notes:

@@ -1,4 +1,5 @@
-"""Prometheus text exposition of request counts, errors and latency histograms."""
+"""Prometheus text exposition of request counts, errors, latency histograms, refusals and
+prediction-log cuts."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ class Metrics:
         self.bad: dict[str, int] = defaultdict(int)
         self.buckets: dict[tuple[str, str], list[int]] = {}
         self.sums: dict[tuple[str, str], float] = defaultdict(float)
+        self.protocols: dict[tuple[str, str], int] = defaultdict(int)
+        self.refusals: dict[str, int] = defaultdict(int)
+        self.dropped: dict[tuple[str, str], int] = defaultdict(int)
+        self.truncated: dict[str, int] = defaultdict(int)
 
     def observe(self, deployment: str, version: str, seconds: float, failed: bool) -> None:
         key = (deployment, version)
@@ -32,6 +37,51 @@ class Metrics:
     def bad_request(self, deployment: str) -> None:
         with self._lock:
             self.bad[deployment] += 1
+
+    def protocol(self, deployment: str, protocol: str) -> None:
+        with self._lock:
+            self.protocols[(deployment, protocol)] += 1
+
+    def refused(self, reason: str) -> None:
+        """A request refused before any deployment was chosen (auth, size, timeouts)."""
+        with self._lock:
+            self.refusals[reason] += 1
+
+    def log_dropped(self, deployment: str, reason: str, count: int) -> None:
+        with self._lock:
+            self.dropped[(deployment, reason)] += count
+
+    def log_truncated(self, deployment: str, count: int) -> None:
+        with self._lock:
+            self.truncated[deployment] += count
+
+    def _counters(self) -> list[str]:
+        lines = [
+            "# HELP mlops_protocol_requests_total Prediction requests by deployment and protocol.",
+            "# TYPE mlops_protocol_requests_total counter",
+        ]
+        for (d, p), n in sorted(self.protocols.items()):
+            lines.append(f'mlops_protocol_requests_total{{deployment="{d}",protocol="{p}"}} {n}')
+        lines += [
+            "# HELP mlops_refused_requests_total Requests refused by the server's limits.",
+            "# TYPE mlops_refused_requests_total counter",
+        ]
+        for reason, n in sorted(self.refusals.items()):
+            lines.append(f'mlops_refused_requests_total{{reason="{reason}"}} {n}')
+        lines += [
+            "# HELP mlops_log_records_dropped_total Prediction records not logged.",
+            "# TYPE mlops_log_records_dropped_total counter",
+        ]
+        for (d, reason), n in sorted(self.dropped.items()):
+            labels = f'deployment="{d}",reason="{reason}"'
+            lines.append(f"mlops_log_records_dropped_total{{{labels}}} {n}")
+        lines += [
+            "# HELP mlops_log_records_truncated_total Prediction records logged with values cut.",
+            "# TYPE mlops_log_records_truncated_total counter",
+        ]
+        for d, n in sorted(self.truncated.items()):
+            lines.append(f'mlops_log_records_truncated_total{{deployment="{d}"}} {n}')
+        return lines
 
     def render(self) -> str:
         lines = [
@@ -65,4 +115,5 @@ class Metrics:
                 lines.append(f'mlops_request_seconds_bucket{{{labels},le="+Inf"}} {total}')
                 lines.append(f"mlops_request_seconds_sum{{{labels}}} {self.sums[(d, v)]:.6f}")
                 lines.append(f"mlops_request_seconds_count{{{labels}}} {total}")
+            lines += self._counters()
         return "\n".join(lines) + "\n"

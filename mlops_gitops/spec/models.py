@@ -7,6 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from mlops_gitops.spec.base import Strict
+from mlops_gitops.spec.quality import DataQualityTrigger as DataQualityTrigger
+from mlops_gitops.spec.quality import Gates
+from mlops_gitops.spec.quality import OutputDriftTrigger as OutputDriftTrigger
 from mlops_gitops.spec.targets import TargetSettings
 from mlops_gitops.spec.types import (
     MAX_DURATION_DAYS,
@@ -69,7 +72,7 @@ class Policies(Strict):
 
     stage_order: list[Stage] = Field(default_factory=list)
     min_time_in_stage: Duration | None = None
-    production_gates: dict[str, ThresholdExpr] = Field(default_factory=dict)
+    production_gates: Gates = Field(default_factory=dict)
     max_canary_step: Annotated[int, Field(ge=1, le=100)] | None = None
     allowed_formats: list[Format] | None = None
     freeze_windows: list[FreezeWindow] = Field(default_factory=list)
@@ -84,12 +87,19 @@ class SecuritySettings(Strict):
         " http(s) URIs naming loopback or private addresses.",
     )
     allow_insecure_http: bool = Field(
-        False, description="Accept plain http:// URIs for artifacts, data and logs."
+        False,
+        description="Accept plain http:// URIs for artifacts, data and logs, and a plain"
+        " http:// monitoring.prometheus_url.",
     )
     allow_private_webhooks: bool = Field(
         False,
         description="Let webhooks reach loopback and private addresses (link-local and"
         " metadata ones stay refused); what the tool reads follows allow_local_uris.",
+    )
+    allow_private_metrics: bool = Field(
+        False,
+        description="Let monitoring.prometheus_url name a loopback or private address (a"
+        " Prometheus beside the runner); link-local and metadata ones stay refused.",
     )
     template_cpu_seconds: float = Field(
         2.0, gt=0, le=60, description="CPU time one *.yaml.j2 template may take to render."
@@ -116,6 +126,12 @@ class ProjectMonitoring(Strict):
         None,
         description="Address of the Dask scheduler (tcp://host:8786 or tls://...); the "
         "environment variable MLOPS_GITOPS_DASK_SCHEDULER overrides it.",
+    )
+    prometheus_url: HttpUrl | None = Field(
+        None,
+        description="Prometheus server that `prometheus:` checks, gates and triggers query"
+        " (instant queries at /api/v1/query). http:// needs security.allow_insecure_http;"
+        " a loopback or private address needs security.allow_private_metrics.",
     )
 
     @model_validator(mode="after")
@@ -215,11 +231,112 @@ class Model(Strict):
 # ---------------------------------------------------------------- Deployment
 
 
+CompareMetric = Literal[
+    "accuracy",
+    "error_rate",
+    "latency_ms",
+    "abs_error",
+    "squared_error",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+]
+PERCENTILE_METRICS = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+
+
+class CompareCheck(Strict):
+    """Canary against stable: a sequential test, or a ratio of latency percentiles."""
+
+    compare: CompareMetric
+    test: Literal["non_inferiority", "superiority"] = Field(
+        "non_inferiority",
+        description="non_inferiority: pass when the canary is shown at most `margin` worse;"
+        " superiority: pass when it is shown more than `margin` better.",
+    )
+    margin: Annotated[float, Field(ge=0.0, le=0.5)] = Field(
+        0.0,
+        description="For accuracy and error_rate, in proportion points (0.01 = one point);"
+        " for per-record values, on the probability that a canary record beats a stable one.",
+    )
+    max_ratio: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="latency_pNN_ms only: canary percentile / stable percentile at most."
+    )
+
+    @model_validator(mode="after")
+    def _ratio(self) -> CompareCheck:
+        if (self.compare in PERCENTILE_METRICS) != (self.max_ratio is not None):
+            raise ValueError("max_ratio goes with latency_p50_ms, latency_p95_ms, latency_p99_ms")
+        return self
+
+
+class MetricCheck(Strict):
+    """A number of the canary's own records in the report: error_rate, accuracy, latency_p99_ms."""
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> MetricCheck:
+        if self.max is None and self.min is None:
+            raise ValueError("set max or min")
+        return self
+
+
+class PrometheusCheck(Strict):
+    """A Prometheus instant query; `$canary`, `$stable`, `$deployment` are filled in."""
+
+    prometheus: Annotated[str, Field(min_length=1, max_length=2000)]
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> PrometheusCheck:
+        if self.max is None and self.min is None:
+            raise ValueError("set max or min")
+        return self
+
+
+AnalysisCheck = CompareCheck | MetricCheck | PrometheusCheck
+
+
+class CanaryAnalysis(Strict):
+    """How `reconcile` judges a canary before each traffic step."""
+
+    interval: Duration = Field(description="At most one analysis, and one step, per interval.")
+    min_samples: Annotated[int, Field(ge=1, le=INT32)] = Field(
+        100, description="Records per version since the last step before an analysis counts."
+    )
+    max_failures: Annotated[int, Field(ge=1, le=100)] = Field(
+        2, description="Failed analyses before the canary is removed."
+    )
+    alpha: Annotated[float, Field(gt=0.0, le=0.2)] = Field(
+        0.05, description="Error rate of each sequential test, whatever the number of looks."
+    )
+    checks: list[AnalysisCheck] = Field(min_length=1, max_length=50)
+
+
 class Canary(Strict):
     """A version receiving a share of the traffic next to the stable one."""
 
     version: Version
     traffic: Percent
+    steps: list[Annotated[int, Field(ge=1, le=100)]] | None = Field(
+        None,
+        max_length=100,
+        description="Traffic steps reconcile takes as analyses pass; after the last, it promotes.",
+    )
+    analysis: CanaryAnalysis | None = None
+
+    @model_validator(mode="after")
+    def _steps(self) -> Canary:
+        if self.steps is None:
+            return self
+        if not self.steps or any(a >= b for a, b in zip(self.steps, self.steps[1:], strict=False)):
+            raise ValueError("steps must rise, e.g. [10, 25, 50, 100]")
+        if self.analysis is None:
+            raise ValueError("steps need an analysis: nothing moves without one")
+        return self
 
 
 class Resources(Strict):
@@ -256,7 +373,7 @@ class Promotion(Strict):
     """Conditions a version must meet before it enters this deployment."""
 
     requires_stage: Stage | None = None
-    gates: dict[str, ThresholdExpr] = Field(default_factory=dict)
+    gates: Gates = Field(default_factory=dict)
 
 
 class FeatureDrift(Strict):
@@ -295,6 +412,11 @@ class MonitoringSettings(Strict):
     labels: RepoPath | None = None
     window: Window = Window(records=50_000)
     drift: DriftSettings = DriftSettings()
+    range_tolerance: Annotated[float, Field(ge=0.0, le=1e6)] = Field(
+        0.1,
+        description="How far past the reference range a numeric value may be before it counts "
+        "as invalid, as a share of the range (0.1: 10% of max - min on either side).",
+    )
     exact_max_records: Annotated[int, Field(ge=1)] = Field(
         1_000_000,
         description="Up to this many values, KS, Wasserstein, latency percentiles and ROC-AUC "
@@ -352,26 +474,71 @@ class DataDriftTrigger(Strict):
         return self
 
 
+LOWER_IS_BETTER = ("mae", "rmse", "mse", "log_loss", "brier")
+"""Metrics where a rise is the degradation."""
+
+
 class PerformanceTrigger(Strict):
-    """Fires when a metric falls below a value or drops against the offline metric."""
+    """Fires when a metric gets worse than a value, or worse than the offline metric by a share.
+
+    For higher-is-better metrics (accuracy, roc_auc, r2) set `below`; for lower-is-better ones
+    (mae, rmse) set `above`; `relative_drop` means a fall, or a rise, by that share.
+    """
 
     type: Literal["performance_degradation"]
     metric: str
     below: float | None = None
+    above: float | None = None
     relative_drop: Fraction | None = None
 
     @model_validator(mode="after")
     def _one(self) -> PerformanceTrigger:
-        if (self.below is None) == (self.relative_drop is None):
-            raise ValueError("set exactly one of below or relative_drop")
+        if sum(v is not None for v in (self.below, self.above, self.relative_drop)) != 1:
+            raise ValueError("set exactly one of below, above or relative_drop")
+        lower = self.metric in LOWER_IS_BETTER
+        if lower and self.below is not None:
+            raise ValueError(f"{self.metric} is lower-is-better: set above, not below")
+        if not lower and self.above is not None:
+            raise ValueError(f"{self.metric} is higher-is-better: set below, not above")
         return self
 
 
 class ErrorRateTrigger(Strict):
-    """Fires when the error rate exceeds a value."""
+    """Fires when the error rate exceeds a value, or rises against a baseline by some points.
+
+    `compare_to: stable` compares the canary with the stable version of the same window;
+    `previous_window` compares the watched version with the previous report.
+    """
 
     type: Literal["error_rate_increase"]
-    above: Fraction
+    above: Fraction | None = None
+    compare_to: Literal["stable", "previous_window"] | None = None
+    increase_above: Fraction | None = Field(
+        None, description="With compare_to: the rise, in proportion points, that fires."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> ErrorRateTrigger:
+        if (self.above is None) == (self.compare_to is None):
+            raise ValueError("set above, or compare_to with increase_above")
+        if (self.compare_to is None) != (self.increase_above is None):
+            raise ValueError("compare_to and increase_above go together")
+        return self
+
+
+class PrometheusTrigger(Strict):
+    """Fires when a Prometheus instant query is above or below a value."""
+
+    type: Literal["prometheus"]
+    query: Annotated[str, Field(min_length=1, max_length=2000)]
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> PrometheusTrigger:
+        if self.above is None and self.below is None:
+            raise ValueError("set above or below")
+        return self
 
 
 class LatencyTrigger(Strict):
@@ -396,7 +563,14 @@ class ScheduleTrigger(Strict):
 
 
 Trigger = Annotated[
-    DataDriftTrigger | PerformanceTrigger | ErrorRateTrigger | LatencyTrigger | ScheduleTrigger,
+    DataDriftTrigger
+    | PerformanceTrigger
+    | ErrorRateTrigger
+    | LatencyTrigger
+    | ScheduleTrigger
+    | PrometheusTrigger
+    | DataQualityTrigger
+    | OutputDriftTrigger,
     Field(discriminator="type"),
 ]
 

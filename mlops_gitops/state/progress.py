@@ -148,3 +148,40 @@ def progress_bytes(record: Progress) -> bytes:
     """Sorted keys, two-space indent: readable diffs in the commits that carry them."""
     data = record.model_dump(mode="json")
     return (dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+class CheckMark(Part):
+    """The smallest always-valid p-values one comparison check has reached for this canary.
+
+    Always-valid p-values may be acted on at any look; keeping their running minimum is what
+    makes "shown worse at some look" stick instead of flickering with each new batch.
+    """
+
+    p_pass: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    p_fail: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+
+
+class AnalysisMark(Part):
+    """One counted analysis: when, what it decided, on which evidence."""
+
+    time: Instant
+    traffic: Annotated[int, Field(ge=0, le=100)]
+    outcome: Literal["passed", "failed"]
+    evidence: str | None = None
+
+
+class CanaryProgress(Progress):
+    """How far the automatic analysis of one deployment's canary has gone."""
+
+    deployment: str
+    version: str
+    """The canary judged; a new canary version starts a new record."""
+    started: Instant
+    last_step: Instant
+    """When the canary entered its current traffic (or appeared): one step per interval."""
+    samples_at_step: Annotated[int, Field(ge=0)] = 0
+    """Records per version in the window when the current step began."""
+    last_analysis: Instant | None = None
+    failures: Annotated[int, Field(ge=0)] = 0
+    checks: dict[str, CheckMark] = Field(default_factory=dict)
+    analyses: list[AnalysisMark] = Field(default_factory=list)

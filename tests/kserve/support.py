@@ -6,7 +6,8 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from tests.engine.helpers import KSERVE_PROJECT, SpecRepo, onnx_bytes
+from tests.support.artifacts import onnx_bytes
+from tests.support.repos import KSERVE_PROJECT, SpecRepo
 
 FEATURES = ["a", "b", "c"]
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import S3Bucket
-from tests.engine.conftest import RunCli
-from tests.engine.helpers import init_git
 from tests.kserve.crd import assert_valid
 from tests.kserve.support import FEATURES, joblib_bytes, kserve_repo
+from tests.support.cli import run_in
+from tests.support.git import init_git
+from tests.support.s3 import S3Bucket
 
 NOW = "2026-06-01T12:00:00+00:00"
 FORMATS = {"jobs": "joblib", "pickles": "pickle", "skopsy": "skops", "onnxy": "onnx"}
@@ -29,11 +29,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def applied(tmp_path: Path, run: RunCli, env: dict[str, str], s3: S3Bucket) -> Path:
+def applied(tmp_path: Path, s3: S3Bucket) -> Path:
     root = tmp_path / "repo"
     kserve_repo(root, FORMATS, store=f"{s3.uri}/mlops")
-    init_git(root, env)
-    done = run(root, "apply", "--now", NOW)
+    init_git(root)
+    done = run_in(root, "apply", "--now", NOW)
     assert done.code == 0, done.seen
     assert "local folder" not in done.out
     return root

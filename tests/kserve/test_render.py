@@ -4,33 +4,34 @@ it, checked against KServe's CRDs; what it cannot make loadable is a validation 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from mlops_gitops.spec.targets import KSERVE_VERSIONS, RUNTIMES
-from tests.engine.conftest import RunCli
-from tests.engine.helpers import SpecRepo, commit_all, edit_file, init_git
 from tests.kserve.crd import PROJECT, assert_valid, crd_errors
 from tests.kserve.support import artifact, kserve_repo
+from tests.support.cli import run_in
+from tests.support.git import commit_all, init_git
+from tests.support.repos import SpecRepo, edit_file
 
 NOW = "2026-06-01T12:00:00+00:00"
 FORMATS = {"jobs": "joblib", "pickles": "pickle", "skopsy": "skops", "onnxy": "onnx"}
 SHIPPED_RUNTIME = PROJECT / "deploy" / "kserve" / "clusterservingruntime-skops.yaml"
 
 
-def rendered(root: Path, name: str) -> dict:
+def rendered(root: Path, name: str) -> dict[str, Any]:
     text = (root / "rendered" / "kserve" / f"{name}.yaml").read_text()
-    return yaml.safe_load(text)
+    manifest: dict[str, Any] = yaml.safe_load(text)
+    return manifest
 
 
-def test_every_format_renders_for_a_runtime_that_loads_it(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_every_format_renders_for_a_runtime_that_loads_it(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     kserve_repo(root, FORMATS)
-    init_git(root, env)
-    done = run(root, "apply", "--now", NOW)
+    init_git(root)
+    done = run_in(root, "apply", "--now", NOW)
     assert done.code == 0, done.seen
     expected_files = {
         "joblib": ["model.joblib"],
@@ -90,14 +91,12 @@ def test_the_crd_check_rejects_unknown_and_mistyped_fields() -> None:
     assert any("args" in e for e in errors), errors
 
 
-def test_logger_url_enables_the_payload_logger(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_logger_url_enables_the_payload_logger(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     url = "http://logs.monitoring.svc.cluster.local/kserve"
     kserve_repo(root, {"jobs": "joblib"}, deployment={"monitoring": {"logger_url": url}})
-    init_git(root, env)
-    assert run(root, "apply", "--now", NOW).code == 0
+    init_git(root)
+    assert run_in(root, "apply", "--now", NOW).code == 0
     manifest = rendered(root, "jobs-prod")
     assert_valid(manifest)
     assert manifest["spec"]["predictor"]["logger"] == {
@@ -107,57 +106,51 @@ def test_logger_url_enables_the_payload_logger(
     }
 
 
-def test_changing_the_pinned_version_or_the_logger_rerenders(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_changing_the_pinned_version_or_the_logger_rerenders(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     kserve_repo(root, {"jobs": "joblib"})
-    init_git(root, env)
-    assert run(root, "apply", "--now", NOW).code == 0
+    init_git(root)
+    assert run_in(root, "apply", "--now", NOW).code == 0
     edit_file(root / "mlops.yaml", "version: '0.21'", "version: '0.20'")
-    commit_all(root, "older cluster", env)
-    plan = run(root, "plan", "--now", NOW)
+    commit_all(root, "older cluster")
+    plan = run_in(root, "plan", "--now", NOW)
     assert "update Deployment/jobs-prod" in plan.out, plan.seen
     assert "kserve_version changed" in plan.out
-    assert run(root, "apply", "--now", NOW).code == 0
+    assert run_in(root, "apply", "--now", NOW).code == 0
     annotations = rendered(root, "jobs-prod")["metadata"]["annotations"]
     assert annotations["mlops-gitops/kserve-version"] == "0.20"
-    assert run(root, "plan", "--detailed-exitcode", "--now", NOW).code == 0
+    assert run_in(root, "plan", "--detailed-exitcode", "--now", NOW).code == 0
 
 
 # ---------------------------------------------------------------- what validate refuses
 
 
-def validate(run: RunCli, root: Path) -> str:
-    done = run(root, "validate")
+def validate(root: Path) -> str:
+    done = run_in(root, "validate")
     assert done.code == 1, done.seen
     return done.out
 
 
 @pytest.mark.parametrize("fmt", ["pytorch", "safetensors", "python"])
-def test_a_format_no_runtime_loads_is_a_validation_error(
-    tmp_path: Path, run: RunCli, env: dict[str, str], fmt: str
-) -> None:
+def test_a_format_no_runtime_loads_is_a_validation_error(tmp_path: Path, fmt: str) -> None:
     root = tmp_path / "repo"
     repo = kserve_repo(root, {"jobs": "joblib"})
     versions = [artifact(repo, "jobs", "1.0", "joblib"), artifact(repo, "jobs", "1.0.0", "joblib")]
     versions[1] = versions[1] | {"format": fmt}
     repo.write_model("jobs", versions)
-    out = validate(run, root)
+    out = validate(root)
     assert "deployments/jobs-prod.yaml:" in out
     assert f"has format '{fmt}', which target kserve cannot render" in out
     assert "spec.canary.version" in out
 
 
-def test_stable_and_canary_need_the_same_runtime(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_stable_and_canary_need_the_same_runtime(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     repo = kserve_repo(root, {"jobs": "joblib"})
     repo.write_model(
         "jobs", [artifact(repo, "jobs", "1.0", "joblib"), artifact(repo, "jobs", "1.0.0", "onnx")]
     )
-    out = validate(run, root)
+    out = validate(root)
     assert "different KServe runtimes (kserve-sklearnserver, kserve-tritonserver)" in out
 
 
@@ -168,62 +161,52 @@ def test_stable_and_canary_need_the_same_runtime(
         ("wine-", "must not end with '-'"),
     ],
 )
-def test_names_must_be_dns_1035_labels(
-    tmp_path: Path, run: RunCli, env: dict[str, str], name: str, why: str
-) -> None:
+def test_names_must_be_dns_1035_labels(tmp_path: Path, name: str, why: str) -> None:
     root = tmp_path / "repo"
     repo = kserve_repo(root, {"jobs": "joblib"})
     repo.remove("deployments/jobs-prod.yaml")
     repo.write_deployment(
         name, {"model": "jobs", "stage": "production", "target": "kserve", "version": "1.0"}
     )
-    out = validate(run, root)
+    out = validate(root)
     assert f"deployments/{name}.yaml:" in out
     assert f"deployment name '{name}' cannot be used by target kserve" in out
     assert why in out
     assert not (root / "rendered").exists()
 
 
-def test_model_names_must_be_dns_1035_labels(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_model_names_must_be_dns_1035_labels(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     kserve_repo(root, {"0wine": "onnx"})
-    out = validate(run, root)
+    out = validate(root)
     assert "model name '0wine' cannot be used by target kserve" in out
 
 
-def test_target_kserve_needs_a_pinned_version(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_target_kserve_needs_a_pinned_version(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     repo = kserve_repo(root, {"jobs": "joblib"})
     repo.write_project(targets={})
-    out = validate(run, root)
+    out = validate(root)
     assert "spec.targets.kserve.version" in out
     assert ", ".join(KSERVE_VERSIONS) in out
 
 
-def test_an_unknown_kserve_version_is_refused(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_an_unknown_kserve_version_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     repo = kserve_repo(root, {"jobs": "joblib"})
     repo.write_project(targets={"kserve": {"version": "0.9"}})
-    out = validate(run, root)
+    out = validate(root)
     assert "mlops.yaml:" in out
     assert "spec.targets.kserve.version: '0.9' is not a KServe release the renderer knows" in out
     assert ", ".join(KSERVE_VERSIONS) in out
     # YAML reads an unquoted 0.20 as the number 0.2: the hint says to quote it.
     text = (root / "mlops.yaml").read_text().replace("'0.9'", "0.20")
     (root / "mlops.yaml").write_text(text)
-    out = validate(run, root)
+    out = validate(root)
     assert 'YAML read the unquoted 0.20 as the number 0.2; quote it: "0.20"' in out
 
 
-def test_logger_url_on_another_target_is_refused(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_logger_url_on_another_target_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     repo = SpecRepo(root)
     repo.write_project()
@@ -237,21 +220,19 @@ def test_logger_url_on_another_target_is_refused(
             "monitoring": {"logger_url": "http://sink.local/"},
         },
     )
-    out = validate(run, root)
+    out = validate(root)
     assert "logger_url configures KServe's payload logger" in out
 
 
-def test_a_symlink_in_the_store_cannot_redirect_a_layout(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_a_symlink_in_the_store_cannot_redirect_a_layout(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     kserve_repo(root, {"jobs": "joblib"})
-    init_git(root, env)
+    init_git(root)
     outside = tmp_path / "outside"
     outside.mkdir()
     (root / ".mlops/artifacts/kserve").mkdir(parents=True)
     (root / ".mlops/artifacts/kserve/jobs").symlink_to(outside, target_is_directory=True)
-    done = run(root, "apply", "--now", NOW)
+    done = run_in(root, "apply", "--now", NOW)
     assert done.code == 1, done.seen
     assert (
         "is a symbolic link" in done.out and "never writes or deletes through symlinks" in done.out

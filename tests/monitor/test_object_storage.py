@@ -14,18 +14,18 @@ import pytest
 
 from mlops_gitops import api, cli
 from mlops_gitops.monitor.run import MonitorOutcome
-from tests.conftest import S3Bucket
-from tests.engine.helpers import onnx_bytes
 from tests.monitor.helpers import (
     NOW,
     MonitorRepo,
     append,
-    dump_yaml,
     flat_frame,
     jsonl,
     read_report,
     record,
 )
+from tests.support.artifacts import onnx_bytes
+from tests.support.repos import dump_yaml
+from tests.support.s3 import S3Bucket
 
 pytest.importorskip("s3fs", reason="s3fs is not installed (the dev extra)")
 
@@ -169,7 +169,8 @@ def test_date_partitions_outside_a_duration_window_are_never_opened(
     ]
     # A records window cannot be pruned by date: the broken objects are reported, not fatal.
     repo.deployment("clf-prod", canary=("1.1.0", 20), monitoring={"predictions": f"{s3.uri}/logs/"})
-    events = run(repo.root) and read_report(repo.root, "clf-prod")["data_quality"]["events"]
+    run(repo.root)
+    events = read_report(repo.root, "clf-prod")["data_quality"]["events"]
     assert sum("unreadable" in e for e in events) == 2
 
 

@@ -7,6 +7,7 @@ clean (every `numpy.` type was trusted) and ran its code in the apply-time load 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,13 +17,16 @@ from mlops_gitops.errors import MlopsError
 from mlops_gitops.providers.artifacts import ArtifactStore
 from mlops_gitops.providers.scan import load_skops, scan, trusted_types
 from mlops_gitops.providers.targets import check_loads
+from mlops_gitops.serve.models import Artifact
 from mlops_gitops.serve.models import load as serve_load
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.check import load as load_specs
 from mlops_gitops.state.records import VersionRecord
-from tests.engine.conftest import RunCli
-from tests.engine.helpers import EXAMPLE_REPO, NOW, SpecRepo, init_git
 from tests.security.crafted import runstring_skops
+from tests.support.cli import run_in
+from tests.support.git import init_git
+from tests.support.repos import EXAMPLE_REPO, SpecRepo
+from tests.support.values import NOW
 
 RUNSTRING = "numpy.testing._private.utils.runstring"
 
@@ -94,18 +98,31 @@ def test_the_apply_time_load_check_refuses_it(tmp_path: Path, evil: Path, marker
     assert not marker.exists()
 
 
-def test_serve_refuses_to_load_it(tmp_path: Path, evil: Path, marker: Path) -> None:
-    entry = {"version": "1.0.0", "format": "skops", "uri": str(evil)}
-    with pytest.raises(MlopsError, match=f"untrusted types: {RUNSTRING}"):
-        serve_load(tmp_path, entry, "clean", ())  # even when state claims a clean scan
+def test_serve_refuses_to_load_it(evil: Path, marker: Path) -> None:
+    """Recorded state vouching for the file (its own sha256 and size, a clean scan) and the
+    version trusting the function's module change nothing: serve loads skops only through
+    `load_skops` with the version's exact trusted types."""
+    data = evil.read_bytes()
+    for trusted in ((), ("numpy.testing._private.utils",)):
+        artifact = Artifact(
+            version="1.0.0",
+            format="skops",
+            sha256=hashlib.sha256(data).hexdigest(),
+            path=evil,
+            size=len(data),
+            scan_verdict="clean",
+            trusted_types=trusted,
+        )
+        with pytest.raises(
+            MlopsError, match=f"skops artifact of 1.0.0: .*untrusted types: {RUNSTRING}"
+        ):
+            serve_load(artifact)
     with pytest.raises(MlopsError, match="untrusted types"):
         load_skops(evil, ["numpy.testing._private.utils"])
     assert not marker.exists()
 
 
-def test_plan_blocks_it_and_apply_never_registers_or_loads_it(
-    tmp_path: Path, marker: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_plan_blocks_it_and_apply_never_registers_or_loads_it(tmp_path: Path, marker: Path) -> None:
     root = tmp_path / "repo"
     repo = SpecRepo(root)
     repo.write_project()
@@ -114,15 +131,15 @@ def test_plan_blocks_it_and_apply_never_registers_or_loads_it(
         "evil", [{"version": "1.0.0", "artifact": "artifacts/evil/model.skops", "format": "skops"}]
     )
     repo.write_deployment("evil-prod", {"model": "evil", "stage": "production", "version": "1.0.0"})
-    init_git(root, env)
-    planned = run(root, "plan", "--format", "json", "--now", NOW)
+    init_git(root)
+    planned = run_in(root, "plan", "--format", "json", "--now", NOW)
     steps = {s["id"]: s for s in json.loads(planned.out)["steps"]}
     register = steps["register:Model/evil@1.0.0"]
     assert register["status"] == "blocked"
     assert register["blocked_by"][0].startswith(
         f"security scan (skops) found unsafe content: untrusted type {RUNSTRING}"
     )
-    assert run(root, "apply", "--now", NOW).code == 3
+    assert run_in(root, "apply", "--now", NOW).code == 3
     assert not (root / ".mlops/state/models/evil.json").exists()
     assert not marker.exists()
 

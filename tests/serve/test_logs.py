@@ -10,7 +10,8 @@ from pathlib import Path
 
 from mlops_gitops.serve.app import Server
 from mlops_gitops.serve.logs import PredictionLog
-from tests.serve.helpers import instances, run_json
+from tests.serve.helpers import instances
+from tests.support.cli import run_cli
 
 
 def lines(folder: Path) -> list[str]:
@@ -74,9 +75,44 @@ def test_monitor_reads_rotated_server_logs(repo: Path) -> None:
     folder = repo / "logs" / "cancer-prod"
     assert len(list(folder.glob("predictions-*.jsonl"))) >= 3
     assert len(lines(folder)) == 120
-    result = run_json(
-        ["--repo", str(repo), "monitor", "--no-commit", "--deployment", "cancer-prod"]
-    )
+    result = run_cli(
+        "--repo",
+        repo,
+        "monitor",
+        "--no-commit",
+        "--deployment",
+        "cancer-prod",
+        "--format",
+        "json",
+        expect=0,
+    ).json()
     assert result["deployments"][0]["new_records"] == 120
     report = json.loads((repo / "reports/cancer-prod/latest.json").read_text())
     assert sum(v["records"] for v in report["versions"].values()) == 120
+
+
+def test_logged_values_are_bounded_and_readable_by_monitor() -> None:
+    """Long strings are cut, nested values become (cut) JSON text, integers no float column
+    holds become floats, non-finite numbers become null, features past the cap are left
+    out; each cut is reported."""
+    from mlops_gitops.serve.logs import MAX_FEATURES, MAX_STRING, bounded, line
+
+    features, cut = bounded({"a": 1.5, "b": "x", "c": True, "d": None, "e": 2**70})
+    assert not cut and features == {"a": 1.5, "b": "x", "c": True, "d": None, "e": float(2**70)}
+    features, cut = bounded(
+        {"s": "y" * 10**6, "n": float("nan"), "nested": {"k": ["v"] * 10**5}, "i": float("inf")}
+    )
+    assert cut and features["s"] == "y" * MAX_STRING and features["n"] is None
+    assert features["nested"].startswith('{"k": ["v"') and len(features["nested"]) == MAX_STRING
+    assert features["i"] is None
+    json.loads(line({"features": features}))  # strict JSON: no NaN token
+    features, cut = bounded({f"x{i}": i for i in range(5000)})
+    assert cut and len(features) == MAX_FEATURES
+
+
+def test_a_full_buffer_drops_records_and_says_so(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, flush_seconds=3600, buffer_bytes=100)
+    assert log.append({"request_id": "a"})
+    assert not log.append_lines(["x" * 200 + "\n"])
+    log.close()
+    assert [json.loads(x)["request_id"] for x in lines(tmp_path)] == ["a"]

@@ -6,19 +6,20 @@ each case below loads such a copy.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.serve.app import infer_groups
-from mlops_gitops.serve.models import load
-from tests.serve.helpers import EXAMPLE_REPO, FEATURES
+from mlops_gitops.serve.batch import infer_groups
+from mlops_gitops.serve.models import Artifact, load
+from tests.serve.helpers import FEATURES
+from tests.support.repos import EXAMPLE_REPO
 
 TRAIN = EXAMPLE_REPO / "data" / "train" / "cancer.csv"
 
@@ -30,14 +31,30 @@ def blob(tmp_path: Path, data: bytes, name: str = "f5e87f0112c1543df6abcb2367") 
     return path
 
 
-def entry(path: Path, fmt: str, version: str = "9.9.9") -> dict[str, Any]:
-    return {"format": fmt, "version": version, "uri": str(path)}
+def artifact(
+    path: Path,
+    fmt: str,
+    version: str = "9.9.9",
+    verdict: str | None = None,
+    trusted: list[str] | tuple[str, ...] = (),
+) -> Artifact:
+    """A version as registration records it: the blob's sha256 and size at that time."""
+    data = path.read_bytes() if path.exists() else b""
+    return Artifact(
+        version=version,
+        format=fmt,
+        sha256=hashlib.sha256(data).hexdigest(),
+        path=path,
+        size=len(data),
+        scan_verdict=verdict,
+        trusted_types=tuple(trusted),
+    )
 
 
 def test_skops_predicts_from_named_features(tmp_path: Path) -> None:
     source = EXAMPLE_REPO / "artifacts/cancer-detector/1.1.0/model.skops"
     path = blob(tmp_path, source.read_bytes())
-    loaded = load(tmp_path, entry(path, "skops", "1.1.0"), "clean", [])
+    loaded = load(artifact(path, "skops", "1.1.0", "clean", ()))
     assert loaded.features == FEATURES and loaded.proba is not None
     rows = pd.read_csv(TRAIN)[FEATURES].head(3).to_numpy().tolist()
     (outcome,) = infer_groups(loaded, [rows])
@@ -56,10 +73,10 @@ def test_skops_with_untrusted_types_is_refused_unless_trusted(tmp_path: Path) ->
     model.fit(frame[FEATURES], frame["target"])  # abs: a function skops does not trust
     path = blob(tmp_path, skops.io.dumps(model))
     with pytest.raises(MlopsError, match="untrusted types"):
-        load(tmp_path, entry(path, "skops"), "clean", [])
+        load(artifact(path, "skops", "9.9.9", "clean", ()))
     untrusted = skops.io.get_untrusted_types(file=path)
     assert untrusted == ["builtins.abs"]
-    loaded = load(tmp_path, entry(path, "skops"), "clean", untrusted)
+    loaded = load(artifact(path, "skops", "9.9.9", "clean", untrusted))
     (outcome,) = infer_groups(loaded, [frame[FEATURES].head(2).to_numpy().tolist()])
     assert outcome.predictions == model.predict(frame[FEATURES].head(2)).tolist()
 
@@ -70,7 +87,7 @@ def test_skops_without_a_predictor_is_refused(tmp_path: Path) -> None:
 
     path = blob(tmp_path, skops.io.dumps(StandardScaler()))
     with pytest.raises(MlopsError, match="StandardScaler, no predictor"):
-        load(tmp_path, entry(path, "skops"), "clean", [])
+        load(artifact(path, "skops", "9.9.9", "clean", ()))
 
 
 def test_python_artifact_from_the_store(tmp_path: Path) -> None:
@@ -84,7 +101,7 @@ def test_python_artifact_from_the_store(tmp_path: Path) -> None:
         "    return [[0.25, 0.75] for _ in rows]\n"
     )
     path = blob(tmp_path, code.encode())
-    loaded = load(tmp_path, entry(path, "python"), None, [])
+    loaded = load(artifact(path, "python", "9.9.9", None, ()))
     assert loaded.features == ["a", "b"]
     (outcome,) = infer_groups(loaded, [[[1, 2], [3, 4]]])
     assert outcome.predictions == [12, 34] and outcome.probabilities == [[0.25, 0.75]] * 2
@@ -96,7 +113,7 @@ def test_python_artifact_from_the_store(tmp_path: Path) -> None:
 )
 def test_broken_python_artifacts_are_refused(tmp_path: Path, code: str, message: str) -> None:
     with pytest.raises(MlopsError, match=message):
-        load(tmp_path, entry(blob(tmp_path, code.encode()), "python"), None, [])
+        load(artifact(blob(tmp_path, code.encode()), "python"))
 
 
 def test_joblib_only_with_a_clean_recorded_scan(tmp_path: Path) -> None:
@@ -110,8 +127,8 @@ def test_joblib_only_with_a_clean_recorded_scan(tmp_path: Path) -> None:
     path = blob(tmp_path, saved.read_bytes())
     for verdict in (None, "unsafe", "error", "not-needed"):
         with pytest.raises(MlopsError, match="no clean scan"):
-            load(tmp_path, entry(path, "joblib"), verdict, [])
-    loaded = load(tmp_path, entry(path, "joblib"), "clean", [])
+            load(artifact(path, "joblib", "9.9.9", verdict, ()))
+    loaded = load(artifact(path, "joblib", "9.9.9", "clean", ()))
     assert loaded.features == FEATURES[:2]
     (outcome,) = infer_groups(loaded, [[[12.0, 20.0]]])
     assert (
@@ -123,14 +140,14 @@ def test_joblib_only_with_a_clean_recorded_scan(tmp_path: Path) -> None:
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is not None, reason="installed")
 def test_onnx_without_onnxruntime_says_which_extra(tmp_path: Path) -> None:
     with pytest.raises(MlopsError, match=r"mlops-gitops\[onnx\]"):
-        load(tmp_path, entry(blob(tmp_path, b"onnx"), "onnx"), "not-needed", [])
+        load(artifact(blob(tmp_path, b"onnx"), "onnx", "9.9.9", "not-needed", ()))
 
 
 def test_missing_artifact_and_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(MlopsError, match="missing from the store"):
-        load(tmp_path, entry(tmp_path / "gone", "skops"), "clean", [])
+        load(artifact(tmp_path / "gone", "skops", "9.9.9", "clean", ()))
     with pytest.raises(MlopsError, match="not supported"):
-        load(tmp_path, entry(blob(tmp_path, b"x"), "safetensors"), "not-needed", [])
+        load(artifact(blob(tmp_path, b"x"), "safetensors", "9.9.9", "not-needed", ()))
 
 
 def test_a_failing_model_fails_only_its_own_request_in_a_batch(tmp_path: Path) -> None:
@@ -145,7 +162,7 @@ def test_a_failing_model_fails_only_its_own_request_in_a_batch(tmp_path: Path) -
         "        out.append(float(r[0]))\n"
         "    return out\n"
     )
-    loaded = load(tmp_path, entry(blob(tmp_path, code.encode()), "python"), None, [])
+    loaded = load(artifact(blob(tmp_path, code.encode()), "python"))
     good, bad, bug = [[1]], [["x"]], [["boom"]]
     outcomes = infer_groups(loaded, [good, bad, good, bug])
     assert [o.predictions for o in outcomes] == [[1.0], [None], [1.0], [None]]

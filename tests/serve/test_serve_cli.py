@@ -1,39 +1,56 @@
-"""`serve` on a port that is taken: a clear one-line error and exit 1, not uvicorn's exit 3."""
+"""`serve` announces its address only once it holds it: on a port that is taken, a clear
+one-line error and exit 1 (not uvicorn's exit 3), and no "Serving ..." line."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
-import sys
+import time
 from pathlib import Path
 
-from tests.conftest import EXAMPLE_REPO
+import httpx
+import pytest
+
+from tests.support.cli import run_process, spawn
+from tests.support.repos import EXAMPLE_REPO, copy_repo
 
 
+@pytest.mark.slow
 def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
-    import shutil
-
-    repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE_REPO, repo)
+    repo = copy_repo(EXAMPLE_REPO, tmp_path / "repo")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "mlops_gitops",
-                "--repo",
-                str(repo),
-                "serve",
-                "--port",
-                str(port),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert done.returncode == 1
-    assert f"error: the server could not start on 127.0.0.1:{port}" in done.stderr
-    assert "Traceback" not in done.stderr
+        done = run_process("--repo", repo, "serve", "--port", str(port), expect=1)
+    assert f"error: the server could not start on 127.0.0.1:{port}" in done.err
+    assert "Traceback" not in done.err
+    assert "Serving" not in done.out
+
+
+@pytest.mark.slow
+def test_serve_announces_the_address_it_bound(repo: Path) -> None:
+    """With --port 0 the kernel picks the port: the announcement names the one bound, and
+    the server answers there."""
+    proc = spawn("--repo", repo, "serve", "--port", "0", stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        announced = proc.stdout.readline().rstrip("\n")
+        prefix = f"Serving the local deployments of {repo} on http://127.0.0.1:"
+        assert announced.startswith(prefix), announced
+        port = int(announced.removeprefix(prefix))
+        assert port != 0
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert answer.json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        if proc.stdout:
+            proc.stdout.close()

@@ -6,15 +6,12 @@ cancer-staging: the same on 50%; diabetes-prod: 2.0.0, a regression model).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
 import time
 from collections import Counter
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -22,35 +19,25 @@ import pandas as pd
 import pytest
 
 from tests.serve.helpers import (
-    EXAMPLE_REPO,
     FEATURES,
     CliServer,
     LiveServer,
-    commit_all,
+    bucket,
     instances,
     post_all,
     predict_body,
-    run,
-    run_json,
+    reference_model,
 )
+from tests.support.cli import run_cli
+from tests.support.git import commit_all
+from tests.support.repos import EXAMPLE_REPO
+
+pytestmark = pytest.mark.slow
 
 PROD = "/v1/models/cancer-prod:predict"
 STAGING = "/v1/models/cancer-staging:predict"
 DIABETES = "/v1/models/diabetes-prod:predict"
 STABLE, CANARY = "1.1.0", "1.2.0"
-
-
-@cache
-def reference_model(model: str, version: str) -> Any:
-    from skops.io import get_untrusted_types, load
-
-    path = EXAMPLE_REPO / "artifacts" / model / version / "model.skops"
-    return load(path, trusted=get_untrusted_types(file=path))
-
-
-def bucket(request_id: str) -> int:
-    """The documented split: the first 4 bytes of sha256(X-Request-Id), modulo 100."""
-    return int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:4], "big") % 100
 
 
 def metric_values(text: str) -> dict[str, float]:
@@ -197,19 +184,24 @@ MALFORMED: list[tuple[str, str, bytes, int, str]] = [
     ("POST", PROD, b"{not json", 400, "not valid JSON"),
     ("POST", PROD, b"\xff\xfe", 400, "not valid JSON"),
     ("POST", PROD, b"[1, 2]", 400, '"instances"'),
-    ("POST", PROD, b'{"inputs": [[1]]}', 400, '"instances"'),
+    ("POST", PROD, b'{"rows": [[1]]}', 400, '"instances" (or "inputs")'),
+    ("POST", PROD, b'{"inputs": [[1]], "instances": [[1]]}', 400, "not both"),
     ("POST", PROD, b'{"instances": []}', 400, "non-empty list"),
     ("POST", PROD, b'{"instances": "all"}', 400, "non-empty list"),
     ("POST", PROD, b'{"instances": [42]}', 400, "object or an array"),
     ("POST", PROD, b'{"instances": [[1, 2, 3]]}', 400, "expected 10"),
     ("POST", PROD, b'{"instances": [{"mean_radius": 12}]}', 400, "lacks features"),
     ("POST", PROD, predict_body([["x"] * 10]), 400, "do not fit the model"),
-    ("POST", PROD, predict_body([[[1, 2]] + [1] * 9]), 400, "do not fit the model"),
+    ("POST", PROD, predict_body([[[1, 2]] + [1] * 9]), 400, "a JSON array where a number"),
     ("POST", "/v1/models/nope:predict", predict_body([[1] * 10]), 404, "no deployment"),
     ("GET", "/v1/models/nope", b"", 404, "no deployment"),
-    ("POST", "/v1/models/cancer-prod", predict_body([[1] * 10]), 404, ":predict"),
+    ("POST", "/v1/models/cancer-prod", predict_body([[1] * 10]), 405, ":predict"),
+    ("GET", "/v1/models/cancer-prod:predict", b"", 405, "POST"),
+    ("GET", "/v1/models/nope:predict", b"", 405, "POST"),
+    ("POST", "/v1/models/cancer-prod:explain", predict_body([[1] * 10]), 404, ":predict"),
     ("GET", "/v2/models", b"", 404, "Not Found"),
     ("PUT", "/v1/models/cancer-prod", b"{}", 405, "Method Not Allowed"),
+    ("GET", "/v2/models/cancer-prod/infer", b"", 405, "Method Not Allowed"),
 ]
 
 
@@ -266,7 +258,7 @@ def test_prediction_logs_are_read_back_by_monitor(repo: Path) -> None:
     assert first["error"] is None and first["latency_ms"] > 0
     assert 0 <= first["score"] <= 1 and first["prediction"] in (0, 1)
 
-    result = run_json(["--repo", str(repo), "monitor", "--no-commit"])
+    result = run_cli("--repo", repo, "monitor", "--no-commit", "--format", "json", expect=0).json()
     reasons = {d["deployment"]: d for d in result["deployments"]}
     for name, counts in expected.items():
         assert reasons[name]["new_records"] == sum(counts.values()), reasons[name]
@@ -311,7 +303,7 @@ def test_reload_during_load_fails_no_request(repo: Path) -> None:
         assert "traffic: 20 " in text
         spec.write_text(text.replace("traffic: 20 ", "traffic: 50 "))
         commit_all(repo, "cancer-prod: canary to 50%")
-        run(["--repo", str(repo), "apply"])
+        run_cli("--repo", repo, "apply", expect=0)
         deadline = time.monotonic() + 30
         while live.server.registry.deployments["cancer-prod"].canary_traffic != 50:
             assert time.monotonic() < deadline, "the server did not reload in 30 s"
@@ -358,7 +350,8 @@ def test_a_broken_model_is_isolated(repo: Path) -> None:
 
 @pytest.mark.parametrize("damage", ["missing", "untrusted"])
 def test_a_model_that_cannot_load_safely_is_not_ready(repo: Path, damage: str) -> None:
-    """A missing blob, or a skops file holding types nobody trusted, is refused."""
+    """A missing blob, or another file in its place (here a skops file holding types nobody
+    trusted) is refused before it is loaded."""
     state = json.loads((repo / ".mlops/state/deployments/diabetes-prod.json").read_text())
     blob = repo / state["serving"]["stable"]["uri"]
     blob.chmod(0o644)
@@ -371,5 +364,5 @@ def test_a_model_that_cannot_load_safely_is_not_ready(repo: Path, damage: str) -
     with LiveServer(repo) as live, live.client() as client:
         ready = client.get("/v1/models/diabetes-prod").json()
         assert ready["ready"] is False
-        assert ("missing" if damage == "missing" else "untrusted") in ready["error"]
+        assert ("missing" if damage == "missing" else "was replaced") in ready["error"]
         assert client.get("/v1/models/cancer-prod").json()["ready"] is True
