@@ -275,6 +275,11 @@ def main() -> None:
     run(repo, "history", "--deployment", "cancer-prod")
     run(repo, "report", "history", "cancer-prod", "--metric", "share_drifted")
     progressive(repo)
+    banner("17. Production data plane: the artifact store in S3, a deployment on KServe")
+    from demo_production import production
+
+    production(Path(tmp), ENV, run, git)
+
     print(f"\nLook around: {repo}/reports/cancer-prod/latest.md, `git log` in {repo}.")
 
     print("\nDemo finished.")
