@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_gitops import snapshot
 from mlops_gitops.spec.check import ValidationResult, load, validate
 
 __all__ = ["ValidationResult", "load", "validate"]
@@ -24,17 +26,28 @@ if TYPE_CHECKING:
     from mlops_gitops.workspace import Workspace
 
 
-def compile_manifest(repo: Path | str = ".") -> Manifest:
+def compile_manifest(repo: Path | str = ".", at: str | None = None) -> Manifest:
     from mlops_gitops.compile.manifest import build
 
+    if at is not None:
+        with snapshot.at(repo, at) as past:
+            return build(load(past.root))
     return build(load(repo))
 
 
-def write_manifest(repo: Path | str, out_dir: Path) -> Path:
+def validate_at(repo: Path | str, at: str | None = None) -> ValidationResult:
+    """`validate`, of the files of commit `at` when given (read from git, no checkout)."""
+    if at is None:
+        return validate(repo)
+    with snapshot.at(repo, at) as past:
+        return validate(past.root)
+
+
+def write_manifest(repo: Path | str, out_dir: Path, at: str | None = None) -> Path:
     """Write `manifest.json` atomically into out_dir (never through a symlink there)."""
     from mlops_gitops import fsguard
 
-    manifest = compile_manifest(repo)
+    manifest = compile_manifest(repo, at)
     path = out_dir / "manifest.json"
     fsguard.write(out_dir, path, manifest.dumps().encode())
     return path
@@ -53,10 +66,25 @@ def open_workspace(repo: Path | str = ".") -> Workspace:
     return Workspace.load(repo)
 
 
-def plan(repo: Path | str = ".", now: str | None = None) -> Plan:
+@contextmanager
+def workspace_at(repo: Path | str, at: str | None) -> Iterator[Workspace]:
+    """The workspace of the work tree, or of commit `at` read from git objects (the work
+    tree untouched); the artifact store is still the repository's."""
+    if at is None:
+        yield open_workspace(repo)
+        return
+    with snapshot.at(repo, at) as past:
+        workspace = open_workspace(past.root)
+        workspace.at_commit = past.commit
+        workspace.store_root = Path(repo).resolve()
+        yield workspace
+
+
+def plan(repo: Path | str = ".", now: str | None = None, at: str | None = None) -> Plan:
     from mlops_gitops.workspace import parse_now
 
-    return open_workspace(repo).plan(parse_now(now))
+    with workspace_at(repo, at) as workspace:
+        return workspace.plan(parse_now(now))
 
 
 def apply(
@@ -82,10 +110,14 @@ def force_unlock(repo: Path | str, lock_id: str, force: bool = False) -> LockInf
     return lock.force_unlock(root / LOCK_FILE, lock_id, force, root)
 
 
-def status(repo: Path | str = ".") -> dict[str, Any]:
+def status(repo: Path | str = ".", at: str | None = None) -> dict[str, Any]:
     from mlops_gitops.apply.status import status as build_status
 
-    return build_status(open_workspace(repo))
+    with workspace_at(repo, at) as workspace:
+        report = build_status(workspace)
+    if at is not None:
+        report["at"] = workspace.at_commit
+    return report
 
 
 def history(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,6 +171,12 @@ class CommitInfo:
     author: str
     subject: str
     trailers: list[tuple[str, str]] = field(default_factory=list)
+    committer: str = ""
+    parent: str | None = None
+
+    def trailer(self, key: str) -> str | None:
+        """The first value of trailer `key`, None when absent."""
+        return next((value for name, value in self.trailers if name == key), None)
 
 
 def log(
@@ -178,7 +185,7 @@ def log(
     """Commits, newest first, with their Mlops-* trailers."""
     if head(root) is None:
         return []
-    args = ["log", "--format=%H%x1f%aI%x1f%an <%ae>%x1f%B%x1e"]
+    args = ["log", "--format=%H%x1f%aI%x1f%an <%ae>%x1f%cn <%ce>%x1f%P%x1f%B%x1e"]
     if max_count:
         args.append(f"--max-count={max_count}")
     if paths:
@@ -189,11 +196,89 @@ def log(
         record = record.strip("\n")
         if not record:
             continue
-        sha, time, author, body = record.split("\x1f", 3)
+        sha, time, author, committer, parents, body = record.split("\x1f", 5)
         lines = body.splitlines()
         trailers = [(m.group(1), m.group(2)) for line in lines if (m := TRAILER_RE.match(line))]
-        commits.append(CommitInfo(sha, time, author, lines[0] if lines else "", trailers))
+        first = parents.split()[0] if parents.split() else None
+        subject = lines[0] if lines else ""
+        commits.append(CommitInfo(sha, time, author, subject, trailers, committer, first))
     return commits
+
+
+def resolve(root: Path, rev: str) -> str | None:
+    """The commit `rev` names (any revision syntax), None when it names no commit."""
+    if not rev or rev.startswith("-") or "\n" in rev or "\0" in rev or not is_repo(root):
+        return None
+    out = run(
+        root,
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "--end-of-options",
+        f"{rev}^{{commit}}",
+        check=False,
+    )
+    return out.strip() or None
+
+
+def commit_before(root: Path, when: str) -> str | None:
+    """The last commit of HEAD's first-parent line made at or before `when` (ISO time)."""
+    if head(root) is None:
+        return None
+    out = run(root, "rev-list", "-1", "--first-parent", f"--before={when}", "HEAD", check=False)
+    return out.strip() or None
+
+
+def last_change(root: Path, commit: str, path: str) -> str | None:
+    """The newest commit at or before `commit` that changed `path` (relative to `root`)."""
+    out = run(root, "log", "-1", "--format=%H", "--end-of-options", commit, "--", path, check=False)
+    return out.strip() or None
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    kind: str
+    oid: str
+    size: int | None
+    path: str
+
+
+def tree(root: Path, commit: str) -> list[TreeEntry]:
+    """Every entry of `commit`'s tree under `root` (paths relative to it), recursively."""
+    out = run(root, "ls-tree", "-r", "-l", "-z", "--end-of-options", commit)
+    entries = []
+    for item in out.split("\0"):
+        if not item:
+            continue
+        meta, _, path = item.partition("\t")
+        mode, kind, oid, size = meta.split()
+        entries.append(TreeEntry(mode, kind, oid, int(size) if size.isdigit() else None, path))
+    return entries
+
+
+def blobs(root: Path, oids: list[str]) -> Iterator[tuple[str, bytes]]:
+    """The contents of blobs by object id, streamed from one `git cat-file --batch`."""
+    if not oids:
+        return
+    with subprocess.Popen(
+        ["git", "-C", str(root), "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=_env(),
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        for oid in oids:
+            proc.stdin.write(f"{oid}\n".encode())
+            proc.stdin.flush()
+            header = proc.stdout.readline().split()
+            if len(header) != 3 or header[1] != b"blob" or not header[2].isdigit():
+                raise GitError(f"git cat-file: object {oid} is not a readable blob")
+            data = proc.stdout.read(int(header[2]))
+            proc.stdout.read(1)
+            yield oid, data
+        proc.stdin.close()
 
 
 def head_trailers(root: Path) -> list[tuple[str, str]]:

@@ -72,6 +72,10 @@ class Workspace:
     root: Path
     repository: Repository
     manifest: Manifest
+    at_commit: str | None = None
+    """The commit read when the files are a snapshot of one (`--at`), not the work tree."""
+    store_root: Path | None = None
+    """Where the artifact store is found when `root` is such a snapshot: the repository."""
 
     @classmethod
     def open(cls, repository: Repository) -> Workspace:
@@ -94,7 +98,8 @@ class Workspace:
 
     @property
     def artifact_store(self) -> ArtifactStore:
-        return ArtifactStore(self.project.artifact_store, self.root, self.project.security)
+        root = self.store_root or self.root
+        return ArtifactStore(self.project.artifact_store, root, self.project.security)
 
     def tombstones(self) -> frozenset[str]:
         return frozenset(
@@ -230,7 +235,7 @@ class Workspace:
                 now=now,
                 facts=self.facts(state),
                 observations=self.observations(),
-                base_commit=git.head(self.root),
+                base_commit=self.at_commit or git.head(self.root),
                 tombstones=self.tombstones(),
             )
         )

@@ -117,6 +117,15 @@ def now_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--now", help=f"{what} (ISO 8601; default: now)")
 
 
+def at_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--at",
+        metavar="REV",
+        help="read specs and state as committed at REV (commit, tag, branch, HEAD~N, or a "
+        "date: the last commit on HEAD by then), from git objects: the work tree is untouched",
+    )
+
+
 def no_commit_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--no-commit", action="store_true", help=help)
 

@@ -10,6 +10,7 @@ from mlops_gitops.cli.base import (
     EXIT_OK,
     Commands,
     Output,
+    at_option,
     command,
     format_option,
     lock_timeout_option,
@@ -23,7 +24,11 @@ def cmd_plan(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
     from mlops_gitops.render import plan as render
 
-    plan = api.plan(args.repo, args.now)
+    if args.at and args.out:
+        from mlops_gitops.errors import MlopsError
+
+        raise MlopsError("--at plans a past commit for reading; -o cannot save it for apply")
+    plan = api.plan(args.repo, args.now, args.at)
     if args.out:
         from mlops_gitops import fsguard
 
@@ -78,6 +83,7 @@ def add_plan(commands: Commands) -> None:
     )
     now_option(plan, "the time to plan at")
     plan.add_argument("-o", "--out", metavar="PLANFILE", help="save the plan for apply")
+    at_option(plan)
 
 
 def add_apply(commands: Commands) -> None:

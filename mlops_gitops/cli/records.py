@@ -9,6 +9,7 @@ from mlops_gitops.cli.base import (
     EXIT_OK,
     Commands,
     Output,
+    at_option,
     command,
     complete_names,
     format_option,
@@ -19,7 +20,7 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
     from mlops_gitops.render import status as render
 
-    report = api.status(args.repo)
+    report = api.status(args.repo, args.at)
     if args.format == "json":
         out.write(render.status_json(report))
     else:
@@ -61,6 +62,7 @@ def add_status(commands: Commands) -> None:
         "Per model version: pending, registered, staging, production or archived.",
     )
     format_option(status)
+    at_option(status)
 
 
 def add_history(commands: Commands) -> None:

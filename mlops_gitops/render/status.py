@@ -19,6 +19,9 @@ def _config(config: dict[str, Any] | None) -> str:
 
 def status_text(report: dict[str, Any], paint: Paint = plain) -> str:
     out = Lines(paint)
+    if report.get("at"):
+        out.add(f"As committed at {report['at']}:")
+        out.add()
     rows: list[tuple[str, ...]] = [("DEPLOYMENT", "MODEL", "DESIRED", "ACTUAL", "SYNC", "HEALTH")]
     for item in report["deployments"]:
         rows.append(
