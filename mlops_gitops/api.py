@@ -13,8 +13,8 @@ from mlops_gitops.spec.check import ValidationResult, load, validate
 __all__ = ["ValidationResult", "load", "validate"]
 
 if TYPE_CHECKING:
+    from mlops_gitops.apply.history import Event, Filters
     from mlops_gitops.apply.run import ApplyResult
-    from mlops_gitops.apply.status import Event
     from mlops_gitops.automate.reconcile import ReconcileResult
     from mlops_gitops.automate.rollback import SpecChange
     from mlops_gitops.compile.manifest import Manifest
@@ -120,12 +120,11 @@ def status(repo: Path | str = ".", at: str | None = None) -> dict[str, Any]:
     return report
 
 
-def history(
-    repo: Path | str = ".", model: str | None = None, deployment: str | None = None
-) -> list[Event]:
-    from mlops_gitops.apply.status import history as read_history
+def history(repo: Path | str = ".", filters: Filters | None = None) -> list[Event]:
+    """The audit log, newest first; an unknown model or deployment in `filters` is an error."""
+    from mlops_gitops.apply.history import history as read_history
 
-    return read_history(open_workspace(repo), model, deployment)
+    return read_history(open_workspace(repo), filters)
 
 
 def rollback(repo: Path | str, deployment: str, to: str | None = None) -> SpecChange:

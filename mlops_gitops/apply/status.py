@@ -1,16 +1,12 @@
-"""Status (desired vs recorded, sync and health) and history (the audit log from git)."""
+"""Status: desired vs recorded, sync and health, per deployment and model version."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops_gitops import git
 from mlops_gitops.plan.planner import DEFAULT_STAGE_ORDER, deployment_config, recorded_config
 from mlops_gitops.plan.retirements import deprecations
-from mlops_gitops.state.store import META_FILE
 from mlops_gitops.state.view import StateView
 from mlops_gitops.workspace import Workspace
 
@@ -116,118 +112,3 @@ def _versions(workspace: Workspace, state: StateView, now: datetime) -> list[dic
                 }
             )
     return out
-
-
-@dataclass(frozen=True)
-class Event:
-    time: str
-    commit: str
-    author: str
-    action: str
-    kind: str
-    name: str
-    version: str | None
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "time": self.time,
-            "commit": self.commit,
-            "author": self.author,
-            "action": self.action,
-            "object": {"kind": self.kind, "name": self.name, "version": self.version},
-            "reason": self.reason,
-        }
-
-
-def history(
-    workspace: Workspace, model: str | None = None, deployment: str | None = None
-) -> list[Event]:
-    """One event per applied step, newest first, rebuilt from commit trailers.
-
-    Only commits that carry `Mlops-Serial: N` and advance the committed state's serial from
-    N - 1 to N count (see `_advancing`); anyone can type a trailer.
-    """
-    events = []
-    models_of = {name: d.spec.model for name, d in workspace.manifest.deployments.items()}
-    state = workspace.state_store.load()
-    for name, record in state.deployments.items():
-        models_of.setdefault(name, record.model)
-    commits = git.log(workspace.root)
-    applied = _advancing(workspace, commits)
-    for info in commits:
-        if info.sha not in applied:
-            continue  # a trailer typed by hand proves nothing
-        step: tuple[str, str, str, str | None] | None = None
-        pending: list[tuple[tuple[str, str, str, str | None], str]] = []
-        for key, value in info.trailers:
-            if key == "Mlops-Step":
-                if step is not None:
-                    pending.append((step, ""))
-                step = _parse_step(value)
-            elif key == "Mlops-Reason" and step is not None:
-                pending.append((step, value))
-                step = None
-        if step is not None:
-            pending.append((step, ""))
-        # A commit lists its steps in the order they ran; newest first means the last first.
-        for (action, kind, name, version), reason in reversed(pending):
-            if deployment and not (kind == "Deployment" and name == deployment):
-                continue
-            if model and not (
-                (kind == "Model" and name == model)
-                or (kind == "Deployment" and models_of.get(name) == model)
-            ):
-                continue
-            events.append(
-                Event(info.time, info.sha, info.author, action, kind, name, version, reason)
-            )
-    return events
-
-
-def _advancing(workspace: Workspace, commits: list[git.CommitInfo]) -> set[str]:
-    """The commits with steps whose committed state meta (serial, lineage) moves from the
-    first parent's serial N - 1 (0 without state) to the N their `Mlops-Serial` claims."""
-    claims: dict[str, int] = {}
-    for info in commits:
-        keys = [key for key, _ in info.trailers]
-        serials = [value for key, value in info.trailers if key == "Mlops-Serial"]
-        if "Mlops-Step" in keys and len(serials) == 1 and serials[0].strip().isdigit():
-            claims[info.sha] = int(serials[0])
-    meta = f"{workspace.project.state_dir.strip('/')}/{META_FILE}"
-    names = [name for sha in claims for name in (f"{sha}:{meta}", f"{sha}^:{meta}")]
-    found = iter(git.read_files(workspace.root, names))
-    applied = set()
-    for sha, claimed in claims.items():
-        after, before = _meta(next(found)), _meta(next(found))
-        if after is None or after[1] != claimed or claimed < 1:
-            continue
-        if (before is None and claimed == 1) or (
-            before is not None and before == (after[0], claimed - 1)
-        ):
-            applied.add(sha)
-    return applied
-
-
-def _meta(data: bytes | None) -> tuple[str, int] | None:
-    """(lineage, serial) of a state meta file as committed, None when absent or unreadable."""
-    if data is None:
-        return None
-    try:
-        meta = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(meta, dict):
-        return None
-    lineage, serial = meta.get("lineage"), meta.get("serial")
-    if not isinstance(lineage, str) or type(serial) is not int:
-        return None
-    return lineage, serial
-
-
-def _parse_step(value: str) -> tuple[str, str, str, str | None] | None:
-    parts = value.split()
-    if len(parts) < 2 or "/" not in parts[1]:
-        return None
-    kind, _, name = parts[1].partition("/")
-    return parts[0], kind, name, parts[2] if len(parts) > 2 else None
