@@ -336,6 +336,43 @@ def _batch(root: Path, mode: str, names: list[str]) -> list[tuple[bytes | None, 
     return results
 
 
+def verify_commit(root: Path, commit: str, allowed_signers: Path) -> tuple[bool, str]:
+    """Whether `commit` carries a good SSH signature by a key of the allowed-signers file;
+    with git's one-line account of it (signer, or why not). Nothing of the repository's or
+    the user's configuration decides which keys count."""
+    done = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(root),
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            f"gpg.ssh.allowedSignersFile={allowed_signers}",
+            "-c",
+            "gpg.ssh.revocationFile=",
+            "-c",
+            "gpg.ssh.program=ssh-keygen",
+            "verify-commit",
+            "--raw",
+            "--end-of-options",
+            commit,
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
+    said = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    good = next((line for line in said if line.startswith("Good ")), None)
+    if done.returncode == 0 and good:
+        return True, good
+    reason = said[-1] if said else "no signature"
+    if "no signature" in reason.lower() or not said:
+        reason = "not signed"
+    return False, reason
+
+
 def one_line(value: str) -> str:
     """Trailer values must stay on one line whatever a spec contains."""
     return " ".join(value.split())

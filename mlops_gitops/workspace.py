@@ -29,6 +29,8 @@ from mlops_gitops.report_model import MonitoringReport, ReportError, VersionRepo
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import DerivedCache, HashCache
 from mlops_gitops.spec.loader import Repository
+from mlops_gitops.spec.signed import Signature, deployment_key, version_key
+from mlops_gitops.spec.signing import read_signers, verify
 from mlops_gitops.state.store import StateStore
 from mlops_gitops.state.view import StateView
 
@@ -226,6 +228,32 @@ class Workspace:
                 for version in filter(None, (spec.version, canary)):
                     out.setdefault((spec.model, version), {})[key] = seen
 
+    def signatures(self) -> dict[str, Signature]:
+        """`require_signed_commits`: the commits behind each covered deployment's spec file
+        and the versions it serves, verified (see `spec.signing`)."""
+        rule = self.project.policies.require_signed_commits
+        if rule is None:
+            return {}
+        wanted: dict[str, tuple[str | None, str | None]] = {}
+        for name, deployment in sorted(self.manifest.deployments.items()):
+            spec = deployment.spec
+            if spec.stage not in rule.stages:
+                continue
+            wanted[deployment_key(name)] = (self.manifest.sources.get(f"Deployment/{name}"), None)
+            model_file = self.manifest.sources.get(f"Model/{spec.model}")
+            for version in [spec.version] + ([spec.canary.version] if spec.canary else []):
+                wanted[version_key(spec.model, version)] = (model_file, version)
+        git_root = self.store_root or self.root
+        commit = self.at_commit or git.head(git_root)
+        signers: bytes | str
+        try:
+            signers = read_signers(rule.allowed_signers, self.root)
+        except MlopsError as exc:
+            signers = exc.message
+        files = sorted({path for path, _ in wanted.values() if path})
+        dirty = frozenset() if self.at_commit or commit is None else git.changed(git_root, files)
+        return verify(git_root, commit, signers, wanted, frozenset(dirty))
+
     def plan(self, now: datetime) -> Plan:
         state = self.state_store.load()
         return plan(
@@ -237,6 +265,7 @@ class Workspace:
                 observations=self.observations(),
                 base_commit=self.at_commit or git.head(self.root),
                 tombstones=self.tombstones(),
+                signatures=self.signatures(),
             )
         )
 

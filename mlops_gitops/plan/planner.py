@@ -22,6 +22,7 @@ from mlops_gitops.plan.retirements import deprecation_warnings
 from mlops_gitops.plan.stages import Promotable, StageKey, lower_stages, resolve
 from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
+from mlops_gitops.spec.signed import Signature
 from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.view import StateView
 from mlops_gitops.urls import redact_url
@@ -57,6 +58,8 @@ class PlanInputs:
     base_commit: str | None = None
     tombstones: frozenset[str] = frozenset()
     """Deployments whose file was replaced by a Tombstone: removal is intended."""
+    signatures: Mapping[str, Signature] = field(default_factory=dict)
+    """`require_signed_commits`: verified before planning, by `spec.signing` keys."""
 
 
 _DIGESTS: dict[int, tuple[m.ModelVersion, str]] = {}

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from mlops_gitops.spec.base import Strict
+from mlops_gitops.spec.locations import scheme
 from mlops_gitops.spec.quality import DataQualityTrigger as DataQualityTrigger
 from mlops_gitops.spec.quality import Gates
 from mlops_gitops.spec.quality import OutputDriftTrigger as OutputDriftTrigger
@@ -67,6 +68,24 @@ class FreezeWindow(Strict):
     duration: Duration
 
 
+class SignedCommits(Strict):
+    """Deploy, promote and update steps into `stages` need the commits behind them signed."""
+
+    stages: list[Stage] = Field(min_length=1)
+    allowed_signers: RepoPath = Field(
+        description="Repository path of an SSH allowed-signers file (git's "
+        "gpg.ssh.allowedSignersFile format)."
+    )
+
+    @model_validator(mode="after")
+    def _local(self) -> SignedCommits:
+        if scheme(self.allowed_signers) is not None:
+            raise ValueError(
+                f"allowed_signers {self.allowed_signers!r} must be a path inside the repository"
+            )
+        return self
+
+
 class Policies(Strict):
     """Rules every plan must respect; a violation blocks the step."""
 
@@ -76,6 +95,7 @@ class Policies(Strict):
     max_canary_step: Annotated[int, Field(ge=1, le=100)] | None = None
     allowed_formats: list[Format] | None = None
     freeze_windows: list[FreezeWindow] = Field(default_factory=list)
+    require_signed_commits: SignedCommits | None = None
 
 
 class SecuritySettings(Strict):
