@@ -14,6 +14,7 @@ __all__ = ["ValidationResult", "load", "validate"]
 
 if TYPE_CHECKING:
     from mlops_gitops.apply.history import Event, Filters
+    from mlops_gitops.apply.registry import Query
     from mlops_gitops.apply.run import ApplyResult
     from mlops_gitops.automate.reconcile import ReconcileResult
     from mlops_gitops.automate.rollback import SpecChange
@@ -125,6 +126,21 @@ def history(repo: Path | str = ".", filters: Filters | None = None) -> list[Even
     from mlops_gitops.apply.history import history as read_history
 
     return read_history(open_workspace(repo), filters)
+
+
+def models(repo: Path | str = ".", query: Query | None = None) -> dict[str, Any]:
+    """Model versions matching `query` (tag, owner, status): the registry view."""
+    from mlops_gitops.apply.registry import Query
+    from mlops_gitops.apply.registry import models as list_models
+
+    return list_models(open_workspace(repo), query or Query())
+
+
+def lineage(repo: Path | str, ref: str) -> dict[str, Any]:
+    """Where MODEL@VERSION came from and where it served."""
+    from mlops_gitops.apply.registry import lineage as read_lineage
+
+    return read_lineage(open_workspace(repo), ref)
 
 
 def rollback(repo: Path | str, deployment: str, to: str | None = None) -> SpecChange:

@@ -12,7 +12,16 @@ import os
 import sys
 
 from mlops_gitops import __version__
-from mlops_gitops.cli import automation, monitoring, plans, records, serving, setup, specs
+from mlops_gitops.cli import (
+    automation,
+    monitoring,
+    plans,
+    records,
+    registry,
+    serving,
+    setup,
+    specs,
+)
 from mlops_gitops.cli.base import (
     EXIT_BLOCKED,
     EXIT_CHANGES,
@@ -46,6 +55,8 @@ COMMANDS = (
     plans.add_apply,
     records.add_status,
     records.add_history,
+    registry.add_models,
+    registry.add_lineage,
     automation.add_rollback,
     monitoring.add_monitor,
     monitoring.add_report,

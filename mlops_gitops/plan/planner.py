@@ -66,12 +66,18 @@ _DIGESTS: dict[int, tuple[m.ModelVersion, str]] = {}
 """id -> (version, digest): versions are frozen, so each is hashed once per process."""
 
 
+_NEWER_FIELDS: dict[str, Any] = {"tags": [], "parent": None, "dependencies": {}}
+
+
 def version_digest(version: m.ModelVersion) -> str:
     """Hash of a version entry, so metadata edits to a registered version are noticed."""
     known = _DIGESTS.get(id(version))
     if known is not None and known[0] is version:
         return known[1]
     data = version.model_dump(mode="json")
+    for key, empty in _NEWER_FIELDS.items():
+        if data.get(key) == empty:
+            del data[key]  # versions registered before these fields existed keep their digest
     digest = hashlib.sha256(dumps(data, sort_keys=True).encode()).hexdigest()
     if len(_DIGESTS) >= 200_000:
         _DIGESTS.clear()

@@ -20,9 +20,13 @@ from mlops_gitops.spec.types import (
     Entrypoint,
     HttpUrl,
     Name,
+    PackageName,
+    PackagePin,
+    ParentRef,
     Quantity,
     RepoPath,
     Sha256,
+    Tag,
     ThresholdExpr,
     TypeName,
     Version,
@@ -226,6 +230,22 @@ class ModelVersion(Strict):
     created: Date | None = None
     description: str | None = None
     lineage: dict[str, Any] = Field({}, description="Where the version came from.")
+    tags: list[Tag] = Field([], description="Labels to find the version by (models --tag).")
+    parent: ParentRef | None = Field(
+        None,
+        description="The version this one derives from: VERSION of the same model or "
+        "MODEL@VERSION of another.",
+    )
+    dependencies: dict[PackageName, PackagePin] = Field(
+        {}, description="Package pins the artifact needs, such as scikit-learn: '==1.5.2'."
+    )
+
+    def parent_ref(self, model: str) -> tuple[str, str] | None:
+        """(model, version) of `parent`."""
+        if self.parent is None:
+            return None
+        name, _, version = self.parent.rpartition("@")
+        return (name or model), version
 
 
 class ModelSpec(Strict):

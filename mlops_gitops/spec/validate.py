@@ -74,6 +74,46 @@ def _models(repo: Repository) -> Iterator[Problem]:
                     f" (first as versions[{seen[version.version]}])",
                 )
             seen.setdefault(version.version, index)
+            yield from _parent(repo, item, index, version)
+
+
+MAX_PARENT_CHAIN = 1000
+
+
+def _parent(
+    repo: Repository, item: Loaded, index: int, version: m.ModelVersion
+) -> Iterator[Problem]:
+    """A parent names an existing version, never the version itself, and parents never loop."""
+    model = item.obj.metadata.name
+    ref = version.parent_ref(model)
+    if ref is None:
+        return
+    path = ("spec", "versions", index, "parent")
+    if ref == (model, version.version):
+        yield _at(item, path, "a version cannot be its own parent")
+        return
+    versions = _versions(repo, ref[0])
+    if versions is None:
+        if ("Model", ref[0]) not in repo.broken:
+            yield _missing_model(item, path, ref[0], repo)
+        return
+    if ref[1] not in versions:
+        yield _at(
+            item,
+            path,
+            f"version {ref[1]!r} is not a version of model {ref[0]!r} "
+            f"(versions: {_known(list(versions))})",
+        )
+        return
+    seen = {(model, version.version)}
+    current: tuple[str, str] | None = ref
+    while current is not None and len(seen) <= MAX_PARENT_CHAIN:
+        if current in seen:
+            yield _at(item, path, f"the parents loop back to {current[0]}@{current[1]}")
+            return
+        seen.add(current)
+        entry = (_versions(repo, current[0]) or {}).get(current[1])
+        current = entry.parent_ref(current[0]) if entry else None
 
 
 def _missing_model(item: Loaded, path: FieldPath, model: str, repo: Repository) -> Problem:
