@@ -31,13 +31,19 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run(root: Path, *args: str, stdin: str | None = None, check: bool = True) -> str:
+def run(
+    root: Path,
+    *args: str,
+    stdin: str | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> str:
     done = subprocess.run(
         ["git", "-C", str(root), *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env=_env(),
+        env=_env() | (env or {}),
         check=False,
     )
     if check and done.returncode != 0:
@@ -162,6 +168,39 @@ def commit(
         stdin=message,
     )
     return run(root, "rev-parse", "HEAD").strip()
+
+
+def record(root: Path, message: str, author: str | None = None) -> str | None:
+    """A commit on HEAD with HEAD's tree: it only records its message. Made with plumbing, so
+    the index (whatever the user staged) is neither read nor changed. None before a first
+    commit."""
+    parent = head(root)
+    if parent is None:
+        return None
+    env: dict[str, str] = {}
+    if author:
+        name, email = parse_author(author)
+        env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email}
+    if not run(root, "config", "user.email", check=False).strip():
+        name, email = parse_author(author or "mlops-gitops <mlops-gitops@localhost>")
+        env |= {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+        env.setdefault("GIT_AUTHOR_NAME", name)
+        env.setdefault("GIT_AUTHOR_EMAIL", email)
+    tree = run(root, "rev-parse", f"{parent}^{{tree}}").strip()
+    sha = run(
+        root,
+        "commit-tree",
+        "--no-gpg-sign",
+        tree,
+        "-p",
+        parent,
+        "-F",
+        "-",
+        stdin=redact_text(message),
+        env=env,
+    ).strip()
+    run(root, "update-ref", "-m", "mlops-gitops: record", "HEAD", sha, parent)
+    return sha
 
 
 @dataclass(frozen=True)

@@ -252,7 +252,7 @@ def _tool_events(reader: _Reader, info: git.CommitInfo, actor: Actor, kind: str)
         reason = f"phase {info.trailer('Mlops-Phase') or '?'}" + "".join(f"; {e}" for e in edits)
         return [event("retirement-phase", "Model", model, version, reason)]
     if kind == "train":
-        model, version = _model_version(info) or ("", None)
+        model, version = _model_version(info) or (info.trailer("Mlops-Model") or "", None)
         failed = info.trailer("Mlops-Train-Status") == "failed"
         reason = info.trailer("Mlops-Reason") or info.subject
         return [event("train-failed" if failed else "train", "Model", model, version, reason)]
