@@ -178,6 +178,8 @@ class _Reader:
             pending.append((step, ""))
         claimed = info.trailer("Mlops-Spec-Commit")
         spec_commit = claimed if claimed in self.by_sha else info.parent
+        if spec_commit not in self.by_sha:
+            spec_commit = None  # a shallow clone's first commit: its parent is not here
         out = []
         # A commit lists its steps in the order they ran; newest first means the last first.
         for (action, kind, name, version), reason in reversed(pending):
