@@ -111,6 +111,15 @@ def test_plan_apply_canary_promote_rollback(loop_example: Path) -> None:
     assert meta["serial"] == 4
     assert meta["spec_commit"] == git(loop_example, "rev-parse", "HEAD~1").strip()
 
+    # history: the rollback edit is the committer's (who ran it), and so is the step it caused.
+    history = run_cli("--repo", loop_example, "history", "--format", "json", expect=0).json()
+    step, edit = history["events"][0], history["events"][1]
+    assert (step["action"], edit["action"]) == ("rollback", "rollback-edit")
+    ran_it = {"name": "Test Committer", "email": "committer@example.com"}
+    assert step["actor"] == edit["actor"] == ran_it
+    assert step["cause"] == edit["cause"] == {"commit": edit["commit"], "kind": "rollback"}
+    assert edit["object"] == {"kind": "Deployment", "name": "cancer-prod", "version": "1.1.0"}
+
 
 def test_state_files_are_deterministic_json(loop_applied: Path) -> None:
     for path in sorted((loop_applied / ".mlops/state").rglob("*.json")):
