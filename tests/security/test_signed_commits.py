@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ def make_repo(root: Path, trusted: Path) -> SpecRepo:
     return repo
 
 
-def steps(run: RunCli, repo: Path) -> dict[str, dict[str, object]]:
+def steps(run: RunCli, repo: Path) -> dict[str, dict[str, Any]]:
     """The plan's step per deployment (each has one here), by the deployment's name."""
     done = run(repo, "plan", "--now", NOW, "--format", "json")
     assert done.code == 0, done.seen
@@ -102,7 +103,7 @@ def test_unsigned_or_foreign_signed_commits_block_production_only(
     found = steps(run, root)
     prod = found["beta-prod"]
     assert prod["status"] == "blocked"
-    blocked = " ".join(prod["blocked_by"])  # type: ignore[arg-type]
+    blocked = " ".join(prod["blocked_by"])
     assert "policy require_signed_commits (production)" in blocked
     assert f"Deployment/beta-prod's spec file ({unsigned[:12]}) is not signed" in blocked
     assert "the commit adding beta 1.0.0" in blocked
@@ -120,8 +121,8 @@ def test_unsigned_or_foreign_signed_commits_block_production_only(
     commit(root, "Signed deployment", env, trusted)
     prod = steps(run, root)["beta-prod"]
     assert prod["status"] == "blocked"
-    assert [b for b in prod["blocked_by"] if "spec file" in b] == []  # type: ignore[union-attr]
-    assert any("beta 1.0.0" in b and unsigned[:12] in b for b in prod["blocked_by"])  # type: ignore[union-attr]
+    assert [b for b in prod["blocked_by"] if "spec file" in b] == []
+    assert any("beta 1.0.0" in b and unsigned[:12] in b for b in prod["blocked_by"])
 
     # Re-adding the version entry in a signed commit clears it.
     repo.write_model("beta", [tensor_artifact(repo, "beta", "0.9.0")])
@@ -160,7 +161,7 @@ def test_a_canary_reduction_in_production_is_exempt_and_says_so(
     assert step["status"] == "ready"
     assert any(
         "require_signed_commits (production): not required for a canary traffic reduction" in w
-        for w in step["warnings"]  # type: ignore[union-attr]
+        for w in step["warnings"]
     )
 
 
