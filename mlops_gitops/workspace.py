@@ -134,11 +134,7 @@ class Workspace:
                 gc.enable()
         inspector.finish(found)
         hashes.save()
-        facts: dict[int, ArtifactFact] = {}  # versions naming one file share one fact
-        for item in found.values():
-            if id(item) not in facts:
-                facts[id(item)] = ArtifactFact(**vars(item))
-        return {key: facts[id(item)] for key, item in found.items()}
+        return found
 
     def _model_keys(self) -> list[tuple[m.Model, str]]:
         """Models with the content key of their file (templates have none here)."""

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from mlops_gitops.compile.manifest import Manifest
+from mlops_gitops.facts import ArtifactFact as ArtifactFact
 from mlops_gitops.plan.gates import Observations, Observed, evaluate
 from mlops_gitops.plan.model import Action, GateResult, ObjectRef, Plan, Step
 from mlops_gitops.plan.policies import enforce as enforce_policies
@@ -31,21 +32,6 @@ DEFAULT_STAGE_ORDER = ("development", "staging", "canary", "production")
 SETTINGS_FIELDS = ("stage", "target", "resources", "scaling", "health_check")
 _ACTION_RANK = {"register": 0, "update": 1, "deploy": 2, "promote": 3, "rollback": 4}
 _ACTION_RANK |= {"undeploy": 5, "retire": 6}
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactFact:
-    """What the caller found when it looked at a version's artifact."""
-
-    exists: bool
-    sha256: str | None = None
-    size: int | None = None
-    scan_verdict: str | None = None
-    """clean, unsafe, error or not-needed."""
-    scan_findings: tuple[str, ...] = ()
-    scanner: str | None = None
-    error: str | None = None
-    """Why the artifact cannot be used at all (missing, unreadable, not its format)."""
 
 
 @dataclass(frozen=True)
