@@ -27,7 +27,7 @@ from mlops_gitops.monitor import readers
 from mlops_gitops.monitor.readers import Partition, ReadResult, Watermark
 from mlops_gitops.spec import locations
 from mlops_gitops.spec.models import SecuritySettings
-from mlops_gitops.urls import redact_url
+from mlops_gitops.urls import redact_text, redact_url
 
 MAX_OBJECTS = 100_000
 """Objects listed under one location; more is an error, not an unbounded listing."""
@@ -54,7 +54,7 @@ def filesystem(location: str) -> tuple[Any, str]:
     try:
         fs, path = fsspec.core.url_to_fs(location)
     except (ImportError, ValueError) as exc:
-        raise MlopsError(f"cannot read {redact_url(location)}: {exc}") from None
+        raise MlopsError(f"cannot read {redact_url(location)}: {redact_text(str(exc))}") from None
     return fs, str(path)
 
 
@@ -96,7 +96,7 @@ def list_objects(
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise MlopsError(f"cannot list {redact_url(location)}: {exc}") from None
+        raise MlopsError(f"cannot list {redact_url(location)}: {redact_text(str(exc))}") from None
     if len(found) > MAX_OBJECTS:
         raise MlopsError(
             f"{redact_url(location)} holds more than {MAX_OBJECTS:,} objects (MAX_OBJECTS);"
@@ -189,7 +189,9 @@ def plan_reads(
         try:
             identity = _identity(obj, suffix)
         except Exception as exc:  # gone since the listing, or not Parquet (yet)
-            result.events.append(f"{obj.uri}: unreadable ({exc}); skipped")
+            result.events.append(
+                f"{redact_url(obj.uri)}: unreadable ({redact_text(str(exc))}); skipped"
+            )
             if known is not None:
                 result.watermarks.append(known)
             continue
