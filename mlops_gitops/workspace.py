@@ -30,6 +30,8 @@ from mlops_gitops.safeio import read_json
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import DerivedCache, HashCache
 from mlops_gitops.spec.loader import Repository
+from mlops_gitops.spec.types import is_uri
+from mlops_gitops.state import chain
 from mlops_gitops.state.store import StateStore
 from mlops_gitops.state.view import StateView
 
@@ -223,8 +225,27 @@ class Workspace:
                 for version in filter(None, (spec.version, canary)):
                     out.setdefault((spec.model, version), {})[key] = seen
 
+    def read_paths(self) -> list[str]:
+        """What planning and applying read from the repository: the Project, the spec
+        folders, and the local artifacts and reference data the versions name."""
+        paths = {"mlops.yaml", *(d.strip("/") for d in self.project.spec_dirs)}
+        for model in self.manifest.models.values():
+            for version in model.spec.versions:
+                for location in (version.artifact, version.reference_data):
+                    if location and not is_uri(location) and _inside(location):
+                        paths.add(location)
+        return sorted(paths)
+
+    def dirty(self) -> list[str]:
+        """Files planning reads that differ from HEAD (staged or not) or are untracked;
+        [] outside git."""
+        if git.head(self.root) is None:
+            return []
+        return git.changed(self.root, self.read_paths())
+
     def plan(self, now: datetime) -> Plan:
         state = self.state_store.load()
+        chain.check(self.root, self.project.state_dir, state)
         return plan(
             PlanInputs(
                 manifest=self.manifest,
@@ -239,6 +260,11 @@ class Workspace:
 
 
 PROM = "prometheus:"
+
+
+def _inside(location: str) -> bool:
+    """A relative path that stays in the repository (files outside it are no part of git)."""
+    return not Path(location).is_absolute() and ".." not in Path(location).parts
 
 
 def _flatten_report(numbers: dict[str, Any], report: dict[str, Any]) -> dict[str, float]:

@@ -12,7 +12,16 @@ import os
 import sys
 
 from mlops_gitops import __version__
-from mlops_gitops.cli import automation, monitoring, plans, records, serving, setup, specs
+from mlops_gitops.cli import (
+    automation,
+    monitoring,
+    plans,
+    records,
+    recovery,
+    serving,
+    setup,
+    specs,
+)
 from mlops_gitops.cli.base import (
     EXIT_BLOCKED,
     EXIT_CHANGES,
@@ -52,6 +61,8 @@ COMMANDS = (
     automation.add_reconcile,
     automation.add_train,
     serving.add_serve,
+    recovery.add_state,
+    recovery.add_store,
     records.add_force_unlock,
     specs.add_schema,
     setup.add_completion,

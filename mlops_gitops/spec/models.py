@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -145,6 +146,16 @@ class ProjectMonitoring(Strict):
         return self
 
 
+class StoreSettings(Strict):
+    """Upkeep of the artifact store (`store gc`)."""
+
+    keep_archived: Duration = Field(
+        timedelta(days=90),
+        description="How long `store gc` keeps the blob of an archived version, counted from "
+        "its archive time in state.",
+    )
+
+
 DEFAULT_SPEC_DIRS = ["models", "deployments", "rules", "retirements", "pipelines"]
 
 
@@ -164,6 +175,7 @@ class ProjectSpec(Strict):
     policies: Policies = Policies()
     security: SecuritySettings = SecuritySettings()
     monitoring: ProjectMonitoring = ProjectMonitoring()
+    store: StoreSettings = StoreSettings()
     prune: bool = Field(False, description="Allow removing a deployment file to undeploy it.")
 
 

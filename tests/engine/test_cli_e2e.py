@@ -331,7 +331,7 @@ def test_apply_exits_1_on_a_failed_step_and_still_runs_independent_steps(
     planfile = tmp_path / "plan.json"
     assert run(root, "plan", "-o", str(planfile), "--now", NOW).code == 0
     (root / "artifacts/beta/1.0.0.safetensors").unlink()  # gone after planning
-    done = run(root, "apply", str(planfile), "--now", NOW)
+    done = run(root, "apply", str(planfile), "--now", NOW, "--allow-dirty")
     assert done.code == 1, done.seen
     lines = done.out.splitlines()
     assert any(
@@ -413,7 +413,7 @@ def test_saved_plan_is_stale_after_an_uncommitted_spec_edit(
     planfile = tmp_path / "plan.json"
     assert run(applied, "plan", "-o", str(planfile), "--now", NOW).code == 0
     edit_file(applied / PROD, "traffic: 20 ", "traffic: 40 ")
-    done = run(applied, "apply", str(planfile), "--now", NOW)
+    done = run(applied, "apply", str(planfile), "--now", NOW, "--allow-dirty")
     assert done.code == 1
     assert "plan is stale: the spec files changed since the plan was made" in done.err
 
@@ -441,7 +441,7 @@ def test_apply_commits_only_the_paths_it_changed(
     edit_file(example / "models/diabetes-progression.yaml", "# Linear baseline.", "# Linear.")
     (example / "staged.txt").write_text("staged\n")
     git(example, "add", "staged.txt", env=env)
-    assert run(example, "apply", "--now", NOW).code == 0
+    assert run(example, "apply", "--now", NOW, "--allow-dirty").code == 0
     files = commit_files(example, env)
     state = example / ".mlops/state"
     assert files == sorted(p.relative_to(example).as_posix() for p in state.rglob("*.json"))
