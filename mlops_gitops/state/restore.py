@@ -7,6 +7,7 @@ history last recorded (`chain.last_recorded`): restoring can repair a loss, neve
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,6 +209,8 @@ def _write(root: Path, folder: Path, files: dict[str, bytes]) -> list[str]:
                 removed.append(rel)
     for rel, data in sorted(files.items()):
         if rel != META_FILE:
+            if os.path.islink(folder / rel):
+                fsguard.remove(root, folder / rel)  # the link goes; nothing is written through it
             fsguard.write(root, folder / rel, data)
     fsguard.write(root, folder / META_FILE, files[META_FILE])
     return removed

@@ -320,7 +320,7 @@ def test_a_moved_branch_never_costs_uncommitted_changes(
     commit_all(work, "weekly rule")
     mlops = work / "mlops.yaml"
     mlops.write_text(mlops.read_text() + "# a local edit, not committed\n")
-    done = cli(["--repo", str(work), "reconcile", "--now", T1, "--push"], env)
+    done = cli(["--repo", str(work), "reconcile", "--now", T1, "--push", "--allow-dirty"], env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "the working tree has uncommitted changes to tracked files" in done.stderr
     assert mlops.read_text().endswith("# a local edit, not committed\n")

@@ -1,0 +1,351 @@
+"""Trustworthy records in real git repositories: the clean tree, lost or rolled-back state,
+and the artifact store's upkeep (issue 10, items 1-3)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.engine.conftest import RunCli
+from tests.engine.helpers import NOW, commit_all, copy_example, edit_file, git, state_files
+
+PROD = "deployments/cancer-prod.yaml"
+STAGING = "deployments/cancer-staging.yaml"
+STORE = ".mlops/artifacts"
+LATER = "2026-03-02T12:00:00+00:00"
+
+
+@pytest.fixture
+def applied(tmp_path: Path, env: dict[str, str], run: RunCli) -> Path:
+    repo = copy_example(tmp_path / "repo", env)
+    done = run(repo, "apply", "--now", NOW)
+    assert done.code == 0, done.seen
+    return repo
+
+
+def head(repo: Path, env: dict[str, str]) -> str:
+    return git(repo, "rev-parse", "HEAD", env=env).strip()
+
+
+def message(repo: Path, env: dict[str, str], rev: str = "HEAD") -> str:
+    return git(repo, "log", "-1", "--format=%B", rev, env=env)
+
+
+def meta(repo: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads((repo / ".mlops/state/meta.json").read_text())
+    return data
+
+
+def blobs(repo: Path) -> list[Path]:
+    return sorted(p for p in (repo / STORE / "sha256").rglob("*") if p.is_file())
+
+
+# ---------------------------------------------------------------- the clean tree
+
+
+@pytest.mark.parametrize("staged", [False, True])
+def test_uncommitted_spec_edit_is_refused_and_nothing_applied(
+    applied: Path, run: RunCli, env: dict[str, str], staged: bool
+) -> None:
+    before = head(applied, env)
+    state = meta(applied)
+    edit_file(applied / PROD, "traffic: 20 ", "traffic: 40 ")
+    if staged:
+        git(applied, "add", PROD, env=env)
+    done = run(applied, "apply", "--now", LATER)
+    assert done.code == 1
+    assert f"uncommitted changes in files the specs are read from: {PROD}" in done.err
+    assert "--allow-dirty" in done.err
+    assert head(applied, env) == before
+    assert meta(applied) == state
+    refused = run(applied, "reconcile", "--now", LATER)
+    assert refused.code == 1 and PROD in refused.err
+    assert head(applied, env) == before
+
+
+def test_untracked_spec_and_artifact_files_are_refused(
+    applied: Path, run: RunCli, env: dict[str, str]
+) -> None:
+    model = applied / "models/cancer-detector.yaml"
+    (applied / "artifacts/cancer-detector/1.3.0").mkdir()
+    shutil.copy(
+        applied / "artifacts/cancer-detector/1.2.0/model.skops",
+        applied / "artifacts/cancer-detector/1.3.0/model.skops",
+    )
+    text = model.read_text()
+    entry = text[text.index('    - version: "1.2.0"') :]
+    model.write_text(text + entry.replace('"1.2.0"', '"1.3.0"').replace("/1.2.0/", "/1.3.0/"))
+    commit_all(applied, "1.3.0 in the spec, its artifact left out", env)
+    git(applied, "rm", "-q", "--cached", "artifacts/cancer-detector/1.3.0/model.skops", env=env)
+    git(applied, "commit", "-q", "-m", "untrack the artifact", env=env)
+    rule = (applied / "rules/diabetes-latency.yaml").read_text()
+    (applied / "rules/extra.yaml").write_text(rule.replace("name: diabetes-latency", "name: extra"))
+    done = run(applied, "apply", "--now", LATER)
+    assert done.code == 1
+    assert "artifacts/cancer-detector/1.3.0/model.skops" in done.err
+    assert "rules/extra.yaml" in done.err
+
+
+def test_allow_dirty_applies_and_records_it(
+    applied: Path, run: RunCli, env: dict[str, str]
+) -> None:
+    edit_file(applied / PROD, "traffic: 20 ", "traffic: 40 ")
+    planned = run(applied, "plan", "--now", LATER)
+    assert planned.code == 0
+    assert "warning: planned from uncommitted changes (deployments/cancer-prod.yaml)" in (
+        planned.err
+    )
+    assert "update Deployment/cancer-prod" in planned.out
+    done = run(applied, "apply", "--now", LATER, "--allow-dirty")
+    assert done.code == 0, done.seen
+    assert "Mlops-Spec-Dirty: true" in message(applied, env)
+    assert meta(applied)["spec_dirty"] is True
+    edit_file(applied / PROD, "traffic: 40 ", "traffic: 50 ")
+    commit_all(applied, "traffic 50", env)
+    clean = run(applied, "apply", "--now", LATER)
+    assert clean.code == 0, clean.seen
+    assert "spec_dirty" not in meta(applied)
+
+
+def test_files_apply_does_not_read_may_be_dirty(
+    applied: Path, run: RunCli, env: dict[str, str]
+) -> None:
+    (applied / "NOTES.md").write_text("notes\n")
+    edit_file(applied / "trainers/cancer.py", "import", "import", 1)
+    (applied / "trainers/cancer.py").write_text(
+        (applied / "trainers/cancer.py").read_text() + "# note\n"
+    )
+    edit_file(applied / PROD, "traffic: 20 ", "traffic: 30 ")
+    commit_all(applied, "traffic 30", env)
+    (applied / "NOTES.md").write_text("more notes\n")
+    done = run(applied, "apply", "--now", LATER)
+    assert done.code == 0, done.seen
+    assert "Mlops-Spec-Dirty" not in message(applied, env)
+
+
+# ---------------------------------------------------------------- lost and rolled-back state
+
+
+def test_lost_state_is_refused_then_restored_and_production_serves(
+    applied: Path, run: RunCli, env: dict[str, str]
+) -> None:
+    from tests.serve.helpers import LiveServer
+
+    recorded = head(applied, env)
+    before = state_files(applied)
+    shutil.rmtree(applied / ".mlops")
+    done = run(applied, "apply", "--now", LATER)
+    assert done.code == 1
+    assert (
+        f"the recorded state is missing: git history last recorded lineage {meta_at(applied, env)}"
+        f" at serial 1 in commit {recorded[:12]}" in done.err
+    )
+    assert "mlops-gitops state restore" in done.err
+    assert head(applied, env) == recorded
+    assert run(applied, "plan", "--now", LATER).code == 1
+
+    restored = run(applied, "state", "restore")
+    assert restored.code == 0, restored.seen
+    assert f"Restored {len(before)} state files from {recorded[:12]}" in restored.out
+    assert state_files(applied) == before
+    status = json.loads(run(applied, "status", "--format", "json").out)
+    prod = next(d for d in status["deployments"] if d["name"] == "cancer-prod")
+    assert prod["sync"] == "Synced"
+    assert prod["health"].startswith("Degraded (artifact of 1.1.0 missing")
+    assert run(applied, "status", "--detailed-exitcode").code == 2
+
+    assert run(applied, "store", "restore").code == 0
+    assert run(applied, "status", "--detailed-exitcode").code == 0
+    assert run(applied, "plan", "--now", LATER, "--detailed-exitcode").code == 0
+    with LiveServer(applied) as server, server.client() as client:
+        answer = client.post("/v1/models/cancer-prod:predict", json={"instances": [[14.0] * 10]})
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 1
+
+
+def meta_at(repo: Path, env: dict[str, str], rev: str = "HEAD") -> str:
+    data = json.loads(git(repo, "show", f"{rev}:.mlops/state/meta.json", env=env))
+    return str(data["lineage"])
+
+
+def test_committed_state_rollback_is_refused_and_restored_with_a_trailer(
+    applied: Path, run: RunCli, env: dict[str, str]
+) -> None:
+    first = head(applied, env)
+    edit_file(applied / PROD, "traffic: 20 ", "traffic: 30 ")
+    commit_all(applied, "traffic 30", env)
+    assert run(applied, "apply", "--now", LATER).code == 0
+    second = head(applied, env)
+    git(applied, "checkout", first, "--", ".mlops/state", env=env)
+    commit_all(applied, "an accidental revert of the state", env)
+    done = run(applied, "apply", "--now", LATER)
+    assert done.code == 1
+    assert "the recorded state is at serial 1, behind the history" in done.err
+    assert f"at serial 2 in commit {second[:12]}" in done.err
+
+    older = run(applied, "state", "restore", "--from", first)
+    assert older.code == 1
+    assert "restoring it would undo applied steps" in older.err
+
+    restored = run(applied, "state", "restore")
+    assert restored.code == 0, restored.seen
+    assert f"Mlops-Restore: {second}" in message(applied, env)
+    assert meta(applied)["serial"] == 2
+    assert run(applied, "plan", "--now", LATER, "--detailed-exitcode").code == 0
+    edit_file(applied / PROD, "traffic: 30 ", "traffic: 40 ")
+    commit_all(applied, "traffic 40", env)
+    assert run(applied, "apply", "--now", LATER).code == 0
+    assert meta(applied)["serial"] == 3
+
+
+def test_another_lineage_is_refused(applied: Path, run: RunCli) -> None:
+    path = applied / ".mlops/state/meta.json"
+    data = json.loads(path.read_text())
+    data["lineage"] = "11111111-2222-4333-8444-555555555555"
+    path.write_text(json.dumps(data))
+    done = run(applied, "plan", "--now", LATER)
+    assert done.code == 1
+    assert "another lineage (11111111-2222-4333-8444-555555555555)" in done.err
+
+
+def test_a_first_apply_starts_a_lineage_and_no_commit_applies_stay_ahead(
+    applied: Path, run: RunCli, env: dict[str, str]
+) -> None:
+    assert meta(applied)["serial"] == 1
+    edit_file(applied / PROD, "traffic: 20 ", "traffic: 30 ")
+    commit_all(applied, "traffic 30", env)
+    assert run(applied, "apply", "--now", LATER, "--no-commit").code == 0
+    assert meta(applied)["serial"] == 2  # ahead of the history's 1: allowed
+    assert run(applied, "plan", "--now", LATER).code == 0
+
+
+def test_a_hand_typed_serial_trailer_is_not_a_record(
+    applied: Path, run: RunCli, env: dict[str, str]
+) -> None:
+    """A commit that claims `Mlops-Serial: 9` without its state moving there proves nothing."""
+    (applied / "NOTES.md").write_text("notes\n")
+    git(applied, "add", "NOTES.md", env=env)
+    git(applied, "commit", "-q", "-m", "notes\n\nMlops-Step: x\nMlops-Serial: 9", env=env)
+    assert run(applied, "plan", "--now", LATER).code == 0
+
+
+# ---------------------------------------------------------------- the artifact store
+
+
+def test_lost_store_is_verified_restored_and_deploys_again(
+    applied: Path, run: RunCli, env: dict[str, str]
+) -> None:
+    shutil.rmtree(applied / STORE)
+    verified = run(applied, "store", "verify", "--format", "json")
+    assert verified.code == 1
+    report = json.loads(verified.out)
+    assert report["checked"] == 5 and report["ok"] is False
+    assert {v for m in report["missing"] for v in m["versions"]} == {
+        "cancer-detector@1.0.0",
+        "cancer-detector@1.1.0",
+        "cancer-detector@1.2.0",
+        "diabetes-progression@1.0.0",
+        "diabetes-progression@2.0.0",
+    }
+    edit_file(applied / PROD, "traffic: 20 ", "traffic: 30 ")
+    commit_all(applied, "traffic 30", env)
+    failed = run(applied, "apply", "--now", LATER)
+    assert failed.code == 1
+    assert "is missing from the artifact store; run `mlops-gitops store restore`" in failed.out
+
+    restored = run(applied, "store", "restore")
+    assert restored.code == 0, restored.seen
+    assert "Restored 5 blobs." in restored.out
+    assert run(applied, "store", "verify").code == 0
+    assert all(oct(p.stat().st_mode)[-3:] == "444" for p in blobs(applied))
+    deployed = run(applied, "apply", "--now", LATER)
+    assert deployed.code == 0, deployed.seen
+
+
+def test_corrupt_blob_is_degraded_and_only_the_right_bytes_restore_it(
+    applied: Path, run: RunCli, env: dict[str, str], tmp_path: Path
+) -> None:
+    state = json.loads((applied / ".mlops/state/models/cancer-detector.json").read_text())
+    blob = applied / STORE / state["versions"]["1.1.0"]["blob"]
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:-1] + b"!")
+    status = json.loads(run(applied, "status", "--format", "json").out)
+    prod = next(d for d in status["deployments"] if d["name"] == "cancer-prod")
+    assert prod["health"] == "Degraded (artifact of 1.1.0 corrupt)"
+    verified = run(applied, "store", "verify")
+    assert verified.code == 1 and "corrupt  sha256/" in verified.out
+
+    # The spec's artifact now holds other bytes, and another store has the same bad copy:
+    # neither is accepted.
+    artifact = applied / "artifacts/cancer-detector/1.1.0/model.skops"
+    good = artifact.read_bytes()
+    artifact.write_bytes(good + b"tampered")
+    failed = run(applied, "store", "restore")
+    assert failed.code == 1
+    assert "has other content" in failed.out
+    other = tmp_path / "other-store"
+    shutil.copytree(applied / STORE, other)
+    assert run(applied, "store", "restore", "--from", str(other)).code == 1
+    assert store_digest(blob) != state["versions"]["1.1.0"]["sha256"]
+
+    artifact.write_bytes(good)
+    assert run(applied, "store", "restore").code == 0
+    assert store_digest(blob) == state["versions"]["1.1.0"]["sha256"]
+    assert run(applied, "status", "--detailed-exitcode").code == 0
+
+
+def store_digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_restore_from_another_store(applied: Path, run: RunCli, tmp_path: Path) -> None:
+    backup = tmp_path / "backup"
+    shutil.copytree(applied / STORE, backup)
+    shutil.rmtree(applied / STORE)
+    shutil.rmtree(applied / "artifacts")  # the specs' sources are gone too
+    done = run(applied, "store", "restore", "--from", str(backup))
+    assert done.code == 0, done.seen
+    assert f"from {backup}/sha256/" in done.out
+    assert run(applied, "store", "verify").code == 0
+
+
+def test_gc_keeps_referenced_and_recently_archived_blobs(
+    applied: Path, run: RunCli, env: dict[str, str]
+) -> None:
+    # Retire diabetes-progression 1.0.0: no deployment uses it, so dropping it from the
+    # spec archives it at LATER.
+    model = applied / "models/diabetes-progression.yaml"
+    text = model.read_text()
+    start = text.index('    - version: "1.0.0"')
+    end = text.index('    - version: "2.0.0"')
+    model.write_text(text[:start] + text[end:])
+    commit_all(applied, "drop diabetes 1.0.0", env)
+    assert run(applied, "apply", "--now", LATER).code == 0
+    record = json.loads((applied / ".mlops/state/models/diabetes-progression.json").read_text())
+    archived = record["versions"]["1.0.0"]
+    assert archived["status"] == "archived"
+    stray = applied / STORE / "sha256/00" / ("0" * 62)
+    stray.parent.mkdir()
+    stray.write_bytes(b"nothing names me")
+    (applied / STORE / "README").write_text("not a blob\n")
+    before = blobs(applied)
+
+    dry = run(applied, "store", "gc", "--dry-run", "--now", LATER)
+    assert dry.code == 0
+    assert "would remove sha256/00/" in dry.out and "Would remove 1 blobs; kept 5." in dry.out
+    assert blobs(applied) == before
+
+    soon = run(applied, "store", "gc", "--now", "2026-05-01T00:00:00+00:00")
+    assert "Removed 1 blobs; kept 5." in soon.out
+    assert not stray.exists() and (applied / STORE / "README").exists()
+    assert (applied / STORE / archived["blob"]).exists()  # archived 60 days ago: kept
+
+    late = run(applied, "store", "gc", "--format", "json", "--now", "2026-06-01T00:00:00+00:00")
+    assert json.loads(late.out)["removed"] == [archived["blob"]]
+    assert not (applied / STORE / archived["blob"]).exists()
+    assert run(applied, "store", "verify", "--now", "2026-06-01T00:00:00+00:00").code == 0
