@@ -275,6 +275,16 @@ def main() -> None:
     run(repo, "history", "--deployment", "cancer-prod")
     run(repo, "report", "history", "cancer-prod", "--metric", "share_drifted")
     progressive(repo)
+
+    banner("17. Recovering from loss: rm -rf .mlops, then state restore and store restore")
+    run(repo, "store", "verify")
+    shutil.rmtree(repo / ".mlops")
+    run(repo, "apply", expect=(1,))  # lost state is refused, never silently restarted
+    run(repo, "state", "restore")
+    run(repo, "store", "verify", expect=(1,))
+    run(repo, "store", "restore")
+    run(repo, "store", "verify")
+    run(repo, "status", "--detailed-exitcode", expect=(0, 2))
     print(f"\nLook around: {repo}/reports/cancer-prod/latest.md, `git log` in {repo}.")
 
     print("\nDemo finished.")
