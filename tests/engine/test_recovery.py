@@ -114,7 +114,6 @@ def test_files_apply_does_not_read_may_be_dirty(
     applied: Path, run: RunCli, env: dict[str, str]
 ) -> None:
     (applied / "NOTES.md").write_text("notes\n")
-    edit_file(applied / "trainers/cancer.py", "import", "import", 1)
     (applied / "trainers/cancer.py").write_text(
         (applied / "trainers/cancer.py").read_text() + "# note\n"
     )
