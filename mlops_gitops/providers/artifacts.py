@@ -178,12 +178,13 @@ class ArtifactStore:
         """Every blob in the store, by name; anything else there (temp files, other folders)
         is not a blob and is never listed."""
         if self.remote:
-            fs = self._fs()
-            base = self.uri("sha256")
-            if not fs.exists(base):
+            import fsspec
+
+            fs, top = fsspec.core.url_to_fs(self.location)
+            prefix = str(top).rstrip("/") + "/"  # as the filesystem names what it finds
+            if not fs.exists(prefix + "sha256"):
                 return []
-            prefix = self.location.rstrip("/").split("://", 1)[-1] + "/"
-            names = (str(p).split("://", 1)[-1].removeprefix(prefix) for p in fs.find(base))
+            names = (str(p).removeprefix(prefix) for p in fs.find(prefix + "sha256"))
             return sorted(n for n in names if BLOB_RE.fullmatch(n))
         found = []
         for head in fsguard.listdir(self.top, self.root / "sha256"):

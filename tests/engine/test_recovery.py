@@ -348,3 +348,35 @@ def test_gc_keeps_referenced_and_recently_archived_blobs(
     assert json.loads(late.out)["removed"] == [archived["blob"]]
     assert not (applied / STORE / archived["blob"]).exists()
     assert run(applied, "store", "verify", "--now", "2026-06-01T00:00:00+00:00").code == 0
+
+
+def test_a_remote_store_is_verified_restored_and_collected(
+    tmp_path: Path, env: dict[str, str], run: RunCli
+) -> None:
+    """The same upkeep through fsspec (its in-memory filesystem stands in for object storage)."""
+    import uuid
+
+    import fsspec
+
+    from tests.engine.helpers import engine_repo_v1, init_git
+
+    store = f"memory://store-{uuid.uuid4().hex}"
+    repo = engine_repo_v1(tmp_path / "repo")
+    repo.write_project(prune=True, artifact_store=store)
+    init_git(repo.root, env)
+    assert run(repo.root, "apply", "--now", NOW).code == 0
+    fs, top = fsspec.core.url_to_fs(store)
+    try:
+        stored = sorted(fs.find(f"{top}/sha256"))
+        assert len(stored) == 4
+        fs.rm(stored[0])
+        fs.pipe(f"{top}/sha256/00/{'0' * 62}", b"nothing names me")
+        assert run(repo.root, "store", "verify").code == 1
+        assert run(repo.root, "status", "--detailed-exitcode").code == 2
+        assert run(repo.root, "store", "restore").code == 0
+        collected = json.loads(run(repo.root, "store", "gc", "--format", "json").out)
+        assert collected["removed"] == [f"sha256/00/{'0' * 62}"] and collected["kept"] == 4
+        assert sorted(fs.find(f"{top}/sha256")) == stored
+        assert run(repo.root, "store", "verify").code == 0
+    finally:
+        fs.rm(top, recursive=True)
