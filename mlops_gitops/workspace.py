@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import posixpath
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,8 @@ _DIGEST_SOURCES = (
 )
 """The code that decides a version's digest: typed spec objects and the digest itself."""
 JOURNAL_FILE = ".mlops/journal.jsonl"
+MAX_PATHSPECS = 1000
+"""More paths than this are not passed to git one by one (argument lists have a limit)."""
 OBSERVED_METRICS = (
     "error_rate",
     "accuracy",
@@ -228,12 +231,12 @@ class Workspace:
     def read_paths(self) -> list[str]:
         """What planning and applying read from the repository: the Project, the spec
         folders, and the local artifacts and reference data the versions name."""
-        paths = {"mlops.yaml", *(d.strip("/") for d in self.project.spec_dirs)}
+        paths = {"mlops.yaml", *(posixpath.normpath(d) for d in self.project.spec_dirs)}
         for model in self.manifest.models.values():
             for version in model.spec.versions:
                 for location in (version.artifact, version.reference_data):
                     if location and not is_uri(location) and _inside(location):
-                        paths.add(location)
+                        paths.add(posixpath.normpath(location))
         return sorted(paths)
 
     def dirty(self) -> list[str]:
@@ -241,7 +244,15 @@ class Workspace:
         [] outside git."""
         if git.head(self.root) is None:
             return []
-        return git.changed(self.root, self.read_paths())
+        paths = self.read_paths()
+        wanted = set(paths)
+        if len(paths) > MAX_PATHSPECS:  # ask about their top folders, then keep the read ones
+            paths = sorted({path.split("/", 1)[0] for path in paths})
+        return [
+            name
+            for name in git.changed(self.root, paths)
+            if any(part in wanted for part in _prefixes(name))
+        ]
 
     def plan(self, now: datetime) -> Plan:
         state = self.state_store.load()
@@ -260,6 +271,12 @@ class Workspace:
 
 
 PROM = "prometheus:"
+
+
+def _prefixes(name: str) -> list[str]:
+    """`a/b/c` -> `a`, `a/b`, `a/b/c`: a file is read when it or a folder above it is."""
+    parts = name.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _inside(location: str) -> bool:

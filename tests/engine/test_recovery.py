@@ -89,6 +89,23 @@ def test_untracked_spec_and_artifact_files_are_refused(
     assert "rules/extra.yaml" in done.err
 
 
+def test_many_read_paths_are_asked_about_by_folder_and_filtered(
+    applied: Path, run: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_PATHSPECS paths git is asked about top folders; only read files count."""
+    from mlops_gitops import workspace
+
+    monkeypatch.setattr(workspace, "MAX_PATHSPECS", 1)
+    (applied / "artifacts/notes.txt").write_text("not an artifact any version names\n")
+    (applied / "data/reference/scratch.csv").write_text("a,b\n")
+    assert run(applied, "apply", "--now", LATER).code == 0
+    artifact = applied / "artifacts/cancer-detector/1.0.0/model.skops"
+    artifact.write_bytes(artifact.read_bytes() + b"\0")
+    done = run(applied, "apply", "--now", LATER)
+    assert done.code == 1
+    assert "from: artifacts/cancer-detector/1.0.0/model.skops\n" in done.err
+
+
 def test_allow_dirty_applies_and_records_it(
     applied: Path, run: RunCli, env: dict[str, str]
 ) -> None:
