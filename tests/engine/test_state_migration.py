@@ -78,6 +78,8 @@ def test_apply_rewrites_migrated_records_in_the_current_schema(
 ) -> None:
     edit_file(repo / "deployments/alpha-prod.yaml", "traffic: 5", "traffic: 10")
     commit_all(repo, "canary to 10%", env)
+    # The fixture has no store: the blobs come back from the artifacts the specs name.
+    assert run(repo, "store", "restore").code == 0
     applied = run(repo, "apply", "--now", NOW)
     assert applied.code == 0, applied.seen
     state = repo / ".mlops/state"
