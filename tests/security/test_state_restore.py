@@ -66,9 +66,11 @@ def test_default_restore_passes_over_a_forged_commit_to_the_intact_one(
     intact = git(applied, "rev-parse", "HEAD", env=env).strip()
     good = (applied / MODEL_FILE).read_bytes()
     forge(applied, env, "symlink")
-    done = run(applied, "state", "restore")
+    done = run(applied, "state", "restore", "--format", "json")
     assert done.code == 0, done.seen
-    assert f"from {intact[:12]}" in done.out
+    report = json.loads(done.out)
+    assert report["source"] == intact and report["serial"] == 1
+    assert report["commit"] == git(applied, "rev-parse", "HEAD", env=env).strip()
     restored = applied / MODEL_FILE
     assert not restored.is_symlink() and restored.read_bytes() == good
     assert git(applied, "log", "-1", "--format=%(trailers:key=Mlops-Restore,valueonly)", env=env)
