@@ -8,7 +8,6 @@ import posixpath
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from mlops_gitops import git
 from mlops_gitops.compile.manifest import Manifest, build
@@ -27,7 +26,7 @@ from mlops_gitops.plan.planner import (
 )
 from mlops_gitops.providers.artifacts import ArtifactStore
 from mlops_gitops.providers.facts import Inspector
-from mlops_gitops.safeio import read_json
+from mlops_gitops.report_model import MonitoringReport, ReportError, VersionReport, read_report
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import DerivedCache, HashCache
 from mlops_gitops.spec.loader import Repository
@@ -192,16 +191,15 @@ class Workspace:
             if name not in reported:
                 continue
             rel = f"{self.project.reports_dir}/{name}/latest.json"
-            path = self.root / rel
-            if not path.is_file():
-                continue
             try:
-                report = read_json(path)
-            except (OSError, ValueError):
+                report = read_report(self.root / rel, rel)
+            except ReportError:
+                continue  # a gate without its observation is not met: nothing promotes on it
+            if report is None:
                 continue
-            for version, numbers in (report.get("versions") or {}).items():
+            for version, numbers in report.versions.items():
                 found = out.setdefault((deployment.spec.model, version), {})
-                for metric, value in _flatten_report(numbers, report).items():
+                for metric, value in observed_numbers(numbers, report).items():
                     found[metric] = Observed(value, rel)
         self._live_gates(out)
         return out
@@ -284,20 +282,17 @@ def _inside(location: str) -> bool:
     return not Path(location).is_absolute() and ".." not in Path(location).parts
 
 
-def _flatten_report(numbers: dict[str, Any], report: dict[str, Any]) -> dict[str, float]:
-    """The numbers a gate can name: error_rate, performance metrics, latency, drift share."""
+def observed_numbers(numbers: VersionReport, report: MonitoringReport) -> dict[str, float]:
+    """The numbers a gate can name: error_rate, performance metrics, latency, drift share,
+    data quality."""
     flat: dict[str, float] = {}
-    if isinstance(numbers.get("error_rate"), int | float):
-        flat["error_rate"] = float(numbers["error_rate"])
-    for metric, value in (numbers.get("performance") or {}).items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            flat[metric] = float(value)
-    for quantile, value in (numbers.get("latency_ms") or {}).items():
-        if isinstance(value, int | float):
-            flat[f"latency_{quantile}_ms"] = float(value)
-    drift = report.get("drift") or {}
-    if isinstance(drift.get("share_drifted"), int | float):
-        flat["drift_share"] = float(drift["share_drifted"])
+    if numbers.error_rate is not None:
+        flat["error_rate"] = numbers.error_rate
+    flat.update(numbers.performance.metrics())
+    for quantile, value in numbers.latency_ms.quantiles().items():
+        flat[f"latency_{quantile}_ms"] = value
+    flat["drift_share"] = report.drift.share_drifted
+    flat.update(report.data_quality.numbers())
     return flat
 
 

@@ -1,118 +1,94 @@
-"""Shared helpers: copies of the example and corpus repositories, and running the CLI in-process."""
+"""Root of the test suite: every test runs isolated (see tests/support/env.py); slow tests are
+marked so `make test-fast` can leave them out; the example repositories most layers start from.
+
+Helpers live in tests/support: `git`, `run_cli` / `run_process`, `assert_golden`, and the
+repositories (`example_in_git`, `SpecRepo`, the corpus).
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mlops_gitops import cli
-from mlops_gitops.spec.loader import MAX_FILE_BYTES
+pytest.register_assert_rewrite("tests.support")
 
-PROJECT = Path(__file__).resolve().parent.parent
-EXAMPLE_REPO = PROJECT / "example-repo"
-SCHEMAS = PROJECT / "schemas"
-CORPUS = Path(__file__).resolve().parent / "corpus"
-CORPUS_BASE = CORPUS / "base"
-CORPUS_CASES = CORPUS / "cases"
+from tests.support import cli  # noqa: E402
+from tests.support.env import isolate  # noqa: E402
+from tests.support.example import example_in_git  # noqa: E402
+from tests.support.git import init_git  # noqa: E402
+from tests.support.repos import copy_repo, engine_repo_v1  # noqa: E402
+from tests.support.values import NOW  # noqa: E402
 
-# Directives in a corpus case's `repo/` overlay, as suffixes of a file name:
-DELETE = ".delete"
-"""`<path>.delete`: remove <path> from the copy of the base repository."""
-OVERSIZE = ".oversize"
-"""`<path>.oversize`: write <path> with this content, padded past the size limit with comments."""
-SYMLINK_OUTSIDE = ".symlink-outside"
-"""`<path>.symlink-outside`: <path> becomes a symlink to a file outside the repository holding
-this content (made at test time: symlinks are not committed)."""
+SLOW_FIXTURES = {"live", "hook", "deployed", "reconciled", "loop_template", "example_git"}
+"""A test using one of these (directly or through another fixture) is slow: they start a
+server, or work on example-repo's real models, whose scans, loads and training take seconds.
+Small repositories of safetensors artifacts (`SpecRepo`) are the fast way to the same code."""
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def seen(self) -> str:
-        """What a user sees on the terminal: stdout, then stderr."""
-        return self.out + self.err
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        hypothesis = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
+        if hypothesis or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], argv: Sequence[str]) -> Run:
-    """Run `mlops-gitops argv` in-process; exceptions escaping `main` fail the test."""
-    capsys.readouterr()
-    code = cli.main(["--no-color", *argv])
-    captured = capsys.readouterr()
-    return Run(code, captured.out, captured.err)
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    cli.current_test = item
 
 
-def run_subprocess(
-    args: Sequence[str],
-    cwd: Path | None = None,
-    *,
-    code: str | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """`python -m mlops_gitops args` in a fresh interpreter, or `python -c code args`."""
-    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "mlops_gitops"]
-    return subprocess.run(
-        [*command, *args],
-        cwd=cwd or PROJECT,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-        text=True,
-        capture_output=True,
-        check=False,
-        timeout=120,
-    )
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The isolated environment for session and module fixtures too."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate(monkeypatch, tmp_path_factory.mktemp("home"))
+        yield
 
 
-def copy_repo(source: Path, dest: Path) -> Path:
-    """A copy of a spec repository without large data files the tests never read."""
-    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("*.skops", "*.csv", "__pycache__"))
-    return dest
+@pytest.fixture(autouse=True)
+def env(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """This test's environment, also os.environ: HOME is tmp_path/home; with the mark
+    `no_git_identity` git knows nobody, as on a CI runner."""
+    identity = request.node.get_closest_marker("no_git_identity") is None
+    return isolate(monkeypatch, tmp_path / "home", identity=identity)
 
 
-def build_case(case: Path, tmp_path: Path) -> Path:
-    """The corpus base repository with the case's overlay applied, in tmp_path/repo."""
-    repo = copy_repo(CORPUS_BASE, tmp_path / "repo")
-    outside = tmp_path / "outside"
-    overlay = case / "repo"
-    for source in sorted(p for p in overlay.rglob("*") if p.is_file()):
-        rel = source.relative_to(overlay).as_posix()
-        if rel.endswith(DELETE):
-            (repo / rel.removesuffix(DELETE)).unlink()
-        elif rel.endswith(OVERSIZE):
-            target = repo / rel.removesuffix(OVERSIZE)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            data = source.read_bytes()
-            padding = b"# padding to exceed the size limit\n"
-            count = (MAX_FILE_BYTES - len(data)) // len(padding) + 1
-            target.write_bytes(data + padding * count)
-        elif rel.endswith(SYMLINK_OUTSIDE):
-            link = repo / rel.removesuffix(SYMLINK_OUTSIDE)
-            real = outside / link.name
-            real.parent.mkdir(parents=True, exist_ok=True)
-            real.write_bytes(source.read_bytes())
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(real)
-        else:
-            target = repo / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(source.read_bytes())
+@pytest.fixture
+def engine_git(tmp_path: Path) -> Path:
+    """`engine_repo_v1` (small models of safetensors artifacts) in git at tmp_path/repo."""
+    root = tmp_path / "repo"
+    engine_repo_v1(root)
+    init_git(root)
+    return root
+
+
+@pytest.fixture
+def example_git(tmp_path: Path) -> Path:
+    """example-repo as shipped (policies, models and data) in git at tmp_path/repo."""
+    return example_in_git(tmp_path / "repo")
+
+
+@pytest.fixture(scope="session")
+def loop_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return example_in_git(tmp_path_factory.mktemp("loop") / "repo", policies=False)
+
+
+@pytest.fixture(scope="session")
+def loop_applied_template(loop_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = copy_repo(loop_template, tmp_path_factory.mktemp("loop-applied") / "repo")
+    cli.run_cli("--repo", repo, "apply", "--now", NOW, expect=0)
     return repo
 
 
-def normalize(text: str, tmp_path: Path) -> str:
-    """Replace the per-run temporary folders so golden files are stable."""
-    for real in {str(tmp_path.resolve()), str(tmp_path)}:
-        text = text.replace(real + "/repo", "<repo>").replace(real, "<tmp>")
-    return text
+@pytest.fixture
+def loop_example(loop_template: Path, tmp_path: Path) -> Path:
+    """example-repo in git (at tmp_path/repo) without the Project's policies, for tests of the
+    reconcile loop: `min_time_in_stage` would need a clock that moves between applies."""
+    return copy_repo(loop_template, tmp_path / "repo")
 
 
 @pytest.fixture(autouse=True)
@@ -126,6 +102,6 @@ def user_cache_home(
 
 
 @pytest.fixture
-def example_copy(tmp_path: Path) -> Iterator[Path]:
-    """A writable copy of example-repo (artifacts and data left out: validate never reads them)."""
-    yield copy_repo(EXAMPLE_REPO, tmp_path / "example")
+def loop_applied(loop_applied_template: Path, tmp_path: Path) -> Path:
+    """`loop_example` after its first apply (at NOW), committed."""
+    return copy_repo(loop_applied_template, tmp_path / "repo")

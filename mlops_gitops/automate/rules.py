@@ -18,7 +18,8 @@ from mlops_gitops import fsguard, git
 from mlops_gitops.automate import alerts
 from mlops_gitops.automate.triggers import Evaluation, evaluate_rule, watched_version
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.safeio import dumps, loads, read_json
+from mlops_gitops.report_model import MonitoringReport, ReportError, parse_report, read_report
+from mlops_gitops.safeio import dumps, loads
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.state.progress import (
@@ -73,14 +74,12 @@ class RuleRunner:
             )
         return found
 
-    def _report(self, deployment: str) -> tuple[dict[str, Any] | None, str, str | None]:
+    def _report(self, deployment: str) -> tuple[MonitoringReport | None, str, str | None]:
+        """The latest report and its commit. An unreadable one is an error: acting on half a
+        report, or on none while one is there, would both be wrong."""
         rel = f"{self.ws.project.reports_dir}/{deployment}/latest.json"
-        path = self.root / rel
-        if not path.is_file():
-            return None, rel, None
-        try:
-            report = read_json(path)
-        except (OSError, ValueError):
+        report = read_report(self.root / rel, rel)
+        if report is None:
             return None, rel, None
         commits = git.log(self.root, [rel], max_count=1) if git.is_repo(self.root) else []
         sha = commits[0].sha if commits else None
@@ -97,7 +96,10 @@ class RuleRunner:
     def run(self, name: str, rule: m.Rule) -> RuleOutcome:
         spec = rule.spec
         deployment = self.ws.manifest.deployments[spec.deployment]
-        report, rel, sha = self._report(spec.deployment)
+        try:
+            report, rel, sha = self._report(spec.deployment)
+        except ReportError as exc:  # this rule cannot judge; the others still run
+            return RuleOutcome(Evaluation(name, spec.deployment, False, str(exc)))
         evidence = f"{rel}@{sha[:12] if sha else 'uncommitted'}" if report else None
         state = self._state(name)
         version = watched_version(report, deployment.spec) if report else None
@@ -148,7 +150,7 @@ class RuleRunner:
                 f"{stale[:12]}); waiting for data on the new configuration",
             )
             return outcome
-        self._act(name, rule, deployment, report or {}, outcome)
+        self._act(name, rule, deployment, outcome)
         scheduled = any(t.type == "schedule" and t.fired for t in evaluation.triggers)
         firing = Firing(
             time=self.now, evidence=evidence, actions=[a["type"] for a in outcome.actions]
@@ -188,15 +190,14 @@ class RuleRunner:
                 live["previous_report"] = self._previous_report(rel, sha)
         return live
 
-    def _previous_report(self, rel: str, sha: str) -> dict[str, Any] | None:
+    def _previous_report(self, rel: str, sha: str) -> MonitoringReport | None:
         commits = git.log(self.root, [rel], max_count=2)
         if len(commits) < 2 or not commits[0].sha.startswith(sha):
             return None
         try:
-            found = loads(git.show(self.root, commits[1].sha, rel))
+            return parse_report(loads(git.show(self.root, commits[1].sha, rel)), rel)
         except (MlopsError, ValueError):
-            return None
-        return found if isinstance(found, dict) else None
+            return None  # no readable previous report: nothing to compare with
 
     def _changed_since(self, deployment: m.Deployment, evidence_sha: str | None) -> str | None:
         """A commit after the evidence that touched the deployment's file, if any."""
@@ -210,7 +211,7 @@ class RuleRunner:
         return commits[0] if commits else None
 
     def _no_data_since_change(
-        self, deployment: m.Deployment, rel: str, report: dict[str, Any] | None
+        self, deployment: m.Deployment, rel: str, report: MonitoringReport | None
     ) -> str | None:
         """The deployment file's last commit, when the report's window ends no later than the
         report as it stood at that commit: a re-report of old data (e.g. after a new version
@@ -222,9 +223,9 @@ class RuleRunner:
         if not changes:
             return None
         try:
-            then = loads(git.show(self.root, changes[0].sha, rel))
+            then = parse_report(loads(git.show(self.root, changes[0].sha, rel)), rel)
         except (MlopsError, ValueError):
-            return None  # no report yet when the deployment last changed
+            return None  # no (readable) report yet when the deployment last changed
         end_then = _window_end(then)
         end_now = _window_end(report)
         if end_then is None or end_now is None or end_now > end_then:
@@ -236,7 +237,6 @@ class RuleRunner:
         name: str,
         rule: m.Rule,
         deployment: m.Deployment,
-        report: dict[str, Any],
         outcome: RuleOutcome,
     ) -> None:
         dname = deployment.metadata.name
@@ -316,23 +316,22 @@ class RuleRunner:
         return "\n".join(lines) + "\n"
 
 
-def _fingerprint(report: dict[str, Any] | None) -> str | None:
+def _fingerprint(report: MonitoringReport | None) -> str | None:
     """The data a report judged: the same window re-reported (e.g. after a config change)
     is the same evidence, so a rule never acts twice on it."""
-    if not report:
+    if report is None:
         return None
     import hashlib
 
-    window = report.get("window") or {}
-    key = [window.get(k) for k in ("start", "end", "records", "labelled")]
+    window = report.window
+    key = [window.start, window.end, window.records, window.labelled]
     return hashlib.sha256(dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _window_end(report: Any) -> datetime | None:
-    window = report.get("window") if isinstance(report, dict) else None
+def _window_end(report: MonitoringReport) -> datetime | None:
     try:
-        end = datetime.fromisoformat(str((window or {})["end"]))
-    except (KeyError, TypeError, ValueError):
+        end = datetime.fromisoformat(str(report.window.end))
+    except ValueError:
         return None
     return end if end.tzinfo else end.replace(tzinfo=UTC)
 

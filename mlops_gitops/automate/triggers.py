@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, assert_never
 
+from mlops_gitops.report_model import MonitoringReport, VersionReport
 from mlops_gitops.spec import models as m
 
 
@@ -54,12 +55,11 @@ class Evaluation:
         }
 
 
-def watched_version(report: dict[str, Any], spec: m.DeploymentSpec) -> str | None:
+def watched_version(report: MonitoringReport, spec: m.DeploymentSpec) -> str | None:
     """The canary when there is one (it is what a rule protects against), else stable."""
-    versions = report.get("versions") or {}
-    if spec.canary is not None and spec.canary.version in versions:
+    if spec.canary is not None and spec.canary.version in report.versions:
         return spec.canary.version
-    return spec.version if spec.version in versions else None
+    return spec.version if spec.version in report.versions else None
 
 
 def last_cron_match(cron: str, now: datetime) -> datetime:
@@ -69,61 +69,91 @@ def last_cron_match(cron: str, now: datetime) -> datetime:
     return match
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What a trigger judges: the report, where it came from, and the version it watches."""
+
+    report: MonitoringReport
+    source: str
+    spec: m.DeploymentSpec
+    offline: Mapping[str, float]
+    previous: MonitoringReport | None = None
+    """The report before this one (`error_rate_increase` with `compare_to: previous_window`)."""
+
+
 def evaluate_trigger(
-    trigger: Any,
-    report: dict[str, Any] | None,
+    trigger: m.Trigger,
+    report: MonitoringReport | None,
     source: str,
     spec: m.DeploymentSpec,
-    offline: dict[str, float],
+    offline: Mapping[str, float],
     now: datetime,
     last_schedule_run: datetime | None,
     live: Mapping[str, Any] | None = None,
 ) -> TriggerResult:
     """`live`: what the runner fetched for this rule: "prometheus" (query -> value or
-    problem) and "previous_report" (the report before this one)."""
+    problem) and "previous_report" (the report before this one, a MonitoringReport)."""
+    live = live or {}
     if isinstance(trigger, m.PrometheusTrigger):
-        return prometheus_trigger(trigger, (live or {}).get("prometheus") or {})
+        return prometheus_trigger(trigger, live.get("prometheus") or {})
     if isinstance(trigger, m.ScheduleTrigger):
-        due = last_cron_match(trigger.cron, now)
-        if last_schedule_run is None or due > last_schedule_run:
-            return TriggerResult(
-                "schedule", True, f"cron {trigger.cron!r} was due at {due.isoformat()}"
-            )
-        return TriggerResult(
-            "schedule", False, f"cron {trigger.cron!r}: already ran for {due.isoformat()}"
-        )
+        return _schedule(trigger, now, last_schedule_run)
     if report is None:
         return TriggerResult(trigger.type, False, "no monitoring report yet")
-    if isinstance(trigger, m.DataDriftTrigger):
-        drift = report.get("drift") or {}
-        if trigger.feature is not None:
-            feature = (drift.get("features") or {}).get(trigger.feature)
-            if feature is None:
-                return TriggerResult(
-                    "data_drift", False, f"feature {trigger.feature!r} not in {source}"
-                )
-            value = float(feature.get("statistic") or 0.0)
-            if trigger.statistic_above is not None:
-                fired = value > trigger.statistic_above
-                return TriggerResult(
-                    "data_drift",
-                    fired,
-                    f"{feature.get('method')} of {trigger.feature} = {value:.4g} "
-                    f"{'>' if fired else '<='} {trigger.statistic_above:g} ({source})",
-                    value,
-                    trigger.statistic_above,
-                )
-            fired = bool(feature.get("drifted"))
-            return TriggerResult(
-                "data_drift",
-                fired,
-                f"{trigger.feature} {'drifted' if fired else 'did not drift'} "
-                f"({feature.get('method')} {value:.4g}, threshold {feature.get('threshold')})"
-                f" ({source})",
-                value,
-                feature.get("threshold"),
-            )
-        share = float(drift.get("share_drifted") or 0.0)
+    seen = Seen(report, source, spec, offline, live.get("previous_report"))
+    match trigger:
+        case m.DataDriftTrigger():
+            return _data_drift(trigger, seen)
+        case m.ErrorRateTrigger() | m.LatencyTrigger() | m.PerformanceTrigger():
+            return _on_version(trigger, seen)
+        case m.DataQualityTrigger():
+            return _data_quality(trigger, seen)
+        case m.OutputDriftTrigger():
+            return _output_drift(trigger, seen)
+        case _:
+            assert_never(trigger)
+
+
+def _on_version(
+    trigger: m.ErrorRateTrigger | m.LatencyTrigger | m.PerformanceTrigger, seen: Seen
+) -> TriggerResult:
+    """Triggers on one version's numbers: the canary's when there is one."""
+    version = watched_version(seen.report, seen.spec)
+    if version is None:
+        return TriggerResult(
+            trigger.type, False, f"no records for the deployment's versions in {seen.source}"
+        )
+    entry = seen.report.versions[version]
+    match trigger:
+        case m.ErrorRateTrigger() if trigger.compare_to is not None:
+            return error_rate_change(trigger, seen, version)
+        case m.ErrorRateTrigger():
+            return _error_rate(trigger, version, entry, seen.source)
+        case m.LatencyTrigger():
+            return _latency(trigger, version, entry, seen.source)
+        case m.PerformanceTrigger():
+            return _performance(trigger, version, entry, seen)
+        case _:
+            assert_never(trigger)
+
+
+def _schedule(
+    trigger: m.ScheduleTrigger, now: datetime, last_run: datetime | None
+) -> TriggerResult:
+    due = last_cron_match(trigger.cron, now)
+    if last_run is None or due > last_run:
+        return TriggerResult(
+            "schedule", True, f"cron {trigger.cron!r} was due at {due.isoformat()}"
+        )
+    return TriggerResult(
+        "schedule", False, f"cron {trigger.cron!r}: already ran for {due.isoformat()}"
+    )
+
+
+def _data_drift(trigger: m.DataDriftTrigger, seen: Seen) -> TriggerResult:
+    drift, source = seen.report.drift, seen.source
+    if trigger.feature is None:
+        share = drift.share_drifted
         assert trigger.share_above is not None
         fired = share > trigger.share_above
         return TriggerResult(
@@ -133,67 +163,140 @@ def evaluate_trigger(
             share,
             trigger.share_above,
         )
-    version = watched_version(report, spec)
-    if version is None:
+    feature = drift.features.get(trigger.feature)
+    if feature is None:
+        return TriggerResult("data_drift", False, f"feature {trigger.feature!r} not in {source}")
+    value = feature.statistic or 0.0
+    if trigger.statistic_above is not None:
+        fired = value > trigger.statistic_above
         return TriggerResult(
-            trigger.type, False, f"no records for the deployment's versions in {source}"
-        )
-    entry = report["versions"][version]
-    if isinstance(trigger, m.ErrorRateTrigger) and trigger.compare_to is not None:
-        previous = (live or {}).get("previous_report")
-        return error_rate_change(trigger, report, previous, spec, version, source)
-    if isinstance(trigger, m.ErrorRateTrigger):
-        assert trigger.above is not None
-        value = float(entry.get("error_rate") or 0.0)
-        fired = value > trigger.above
-        return TriggerResult(
-            "error_rate_increase",
+            "data_drift",
             fired,
-            f"error rate of {version} {value:.4f} {'>' if fired else '<='} {trigger.above:g}"
-            f" ({source})",
+            f"{feature.method} of {trigger.feature} = {value:.4g} "
+            f"{'>' if fired else '<='} {trigger.statistic_above:g} ({source})",
             value,
-            trigger.above,
-            version,
+            trigger.statistic_above,
         )
-    if isinstance(trigger, m.LatencyTrigger):
-        latency = entry.get("latency_ms") or {}
-        for quantile, limit in (("p99", trigger.p99_ms_above), ("p95", trigger.p95_ms_above)):
-            if limit is None:
-                continue
-            seen = latency.get(quantile)
-            if seen is not None and seen > limit:
-                return TriggerResult(
-                    "latency",
-                    True,
-                    f"{quantile} latency of {version} {seen:.1f} ms > {limit:g} ms ({source})",
-                    float(seen),
-                    limit,
-                    version,
-                )
-        shown = ", ".join(
-            f"{q} {'-' if latency.get(q) is None else format(latency[q], '.1f')}"
-            for q in ("p95", "p99")
-        )
-        limits = ", ".join(
-            f"{q} {limit:g}"
-            for q, limit in (("p95", trigger.p95_ms_above), ("p99", trigger.p99_ms_above))
-            if limit is not None
-        )
-        return TriggerResult(
-            "latency",
-            False,
-            f"latency of {version} within limits ({shown} ms; limits {limits} ms) ({source})",
-        )
-    if isinstance(trigger, m.PerformanceTrigger):
-        measured = (entry.get("performance") or {}).get(trigger.metric)
-        if measured is None:
+    fired = feature.drifted
+    return TriggerResult(
+        "data_drift",
+        fired,
+        f"{trigger.feature} {'drifted' if fired else 'did not drift'} "
+        f"({feature.method} {value:.4g}, threshold {feature.threshold}) ({source})",
+        value,
+        feature.threshold,
+    )
+
+
+def _data_quality(trigger: m.DataQualityTrigger, seen: Seen) -> TriggerResult:
+    """Fires on the first limit exceeded; quiet, listing every number, when none is."""
+    found = seen.report.data_quality.numbers()
+    shown = []
+    for number, most in trigger.limits().items():
+        value = found.get(number)
+        name = number.removeprefix("data_quality_").replace("_", " ")
+        if value is None:
             return TriggerResult(
-                "performance_degradation",
-                False,
-                f"{trigger.metric} of {version} not measured yet (no labelled records) in {source}",
+                "data_quality", False, f"{seen.source} has no {name} (written by an older monitor)"
             )
-        return performance(trigger, float(measured), offline, version, source)
-    return TriggerResult(getattr(trigger, "type", "unknown"), False, "unknown trigger")
+        if value > most:
+            return TriggerResult(
+                "data_quality",
+                True,
+                f"data quality: {name} {value:.4g} > {most:g} ({seen.source})",
+                value,
+                most,
+            )
+        shown.append(f"{name} {value:.4g} <= {most:g}")
+    return TriggerResult("data_quality", False, f"data quality: {', '.join(shown)} ({seen.source})")
+
+
+def _output_drift(trigger: m.OutputDriftTrigger, seen: Seen) -> TriggerResult:
+    what = trigger.type.replace("_", " ")
+    outputs = seen.report.outputs
+    test = None if outputs is None else getattr(outputs, trigger.type)
+    if test is None or not test.available:
+        why = f": {test.reason}" if test is not None and test.reason else ""
+        return TriggerResult(trigger.type, False, f"no {what} in {seen.source}{why}")
+    value = test.statistic or 0.0
+    if trigger.statistic_above is not None:
+        fired = value > trigger.statistic_above
+        return TriggerResult(
+            trigger.type,
+            fired,
+            f"{what}: {test.method} {value:.4g} {'>' if fired else '<='} "
+            f"{trigger.statistic_above:g} ({seen.source})",
+            value,
+            trigger.statistic_above,
+        )
+    return TriggerResult(
+        trigger.type,
+        test.drifted,
+        f"{what}: {'drifted' if test.drifted else 'no drift'} ({test.method} {value:.4g}, "
+        f"p {test.p_value if test.p_value is None else format(test.p_value, '.3g')}, "
+        f"threshold {test.threshold}) ({seen.source})",
+        value,
+        test.threshold,
+    )
+
+
+def _error_rate(
+    trigger: m.ErrorRateTrigger, version: str, entry: VersionReport, source: str
+) -> TriggerResult:
+    assert trigger.above is not None
+    value = entry.error_rate or 0.0
+    fired = value > trigger.above
+    return TriggerResult(
+        "error_rate_increase",
+        fired,
+        f"error rate of {version} {value:.4f} {'>' if fired else '<='} {trigger.above:g}"
+        f" ({source})",
+        value,
+        trigger.above,
+        version,
+    )
+
+
+def _latency(
+    trigger: m.LatencyTrigger, version: str, entry: VersionReport, source: str
+) -> TriggerResult:
+    latency = entry.latency_ms.quantiles()
+    limits = (("p99", trigger.p99_ms_above), ("p95", trigger.p95_ms_above))
+    for quantile, limit in limits:
+        seen = latency.get(quantile)
+        if limit is not None and seen is not None and seen > limit:
+            return TriggerResult(
+                "latency",
+                True,
+                f"{quantile} latency of {version} {seen:.1f} ms > {limit:g} ms ({source})",
+                seen,
+                limit,
+                version,
+            )
+    shown = ", ".join(
+        f"{q} {'-' if latency.get(q) is None else format(latency[q], '.1f')}"
+        for q in ("p95", "p99")
+    )
+    named = ", ".join(f"{q} {limit:g}" for q, limit in reversed(limits) if limit is not None)
+    return TriggerResult(
+        "latency",
+        False,
+        f"latency of {version} within limits ({shown} ms; limits {named} ms) ({source})",
+    )
+
+
+def _performance(
+    trigger: m.PerformanceTrigger, version: str, entry: VersionReport, seen: Seen
+) -> TriggerResult:
+    measured = entry.performance.metrics().get(trigger.metric)
+    if measured is None:
+        return TriggerResult(
+            "performance_degradation",
+            False,
+            f"{trigger.metric} of {version} not measured yet (no labelled records) "
+            f"in {seen.source}",
+        )
+    return performance(trigger, measured, seen.offline, version, seen.source)
 
 
 def performance(
@@ -232,37 +335,29 @@ def performance(
     )
 
 
-def error_rate_change(
-    trigger: m.ErrorRateTrigger,
-    report: dict[str, Any],
-    previous: dict[str, Any] | None,
-    spec: m.DeploymentSpec,
-    version: str,
-    source: str,
-) -> TriggerResult:
+def error_rate_change(trigger: m.ErrorRateTrigger, seen: Seen, version: str) -> TriggerResult:
     """The watched version's error rate against stable's, or against the previous window."""
     assert trigger.increase_above is not None
-    now_rate = float(report["versions"][version].get("error_rate") or 0.0)
+    now_rate = seen.report.versions[version].error_rate or 0.0
+    spec = seen.spec
     if trigger.compare_to == "stable":
         if version == spec.version:
             return TriggerResult("error_rate_increase", False, "no canary to compare with stable")
-        base_entry = (report.get("versions") or {}).get(spec.version)
+        base_entry = seen.report.versions.get(spec.version)
         what = f"stable {spec.version}"
     else:
-        base_entry = ((previous or {}).get("versions") or {}).get(version)
+        base_entry = seen.previous.versions.get(version) if seen.previous else None
         what = "the previous window"
-    if not isinstance(base_entry, dict) or not isinstance(
-        base_entry.get("error_rate"), float | int
-    ):
+    if base_entry is None or base_entry.error_rate is None:
         return TriggerResult("error_rate_increase", False, f"no error rate of {what} to compare")
-    base = float(base_entry["error_rate"])
+    base = base_entry.error_rate
     rise = now_rate - base
     fired = rise > trigger.increase_above
     return TriggerResult(
         "error_rate_increase",
         fired,
         f"error rate of {version} {now_rate:.4f} vs {what} {base:.4f}: rise {rise * 100:+.2f} "
-        f"points {'>' if fired else '<='} {trigger.increase_above * 100:g} ({source})",
+        f"points {'>' if fired else '<='} {trigger.increase_above * 100:g} ({seen.source})",
         rise,
         trigger.increase_above,
         version,
@@ -292,7 +387,7 @@ def evaluate_rule(
     name: str,
     rule: m.RuleSpec,
     deployment: m.DeploymentSpec,
-    report: dict[str, Any] | None,
+    report: MonitoringReport | None,
     source: str,
     offline: dict[str, float],
     now: datetime,
@@ -311,7 +406,7 @@ def evaluate_rule(
     if not matched:
         return Evaluation(name, rule.deployment, False, _why_not(rule, results), results)
     only_schedule = all(r.type == "schedule" for r in fired)
-    records = int(((report or {}).get("window") or {}).get("records") or 0)
+    records = report.window.records if report is not None else 0
     if not only_schedule and records < rule.conditions.min_samples:
         return Evaluation(
             name,

@@ -6,6 +6,7 @@ from typing import Any
 
 from mlops_gitops import git
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.report_model import parse_report
 from mlops_gitops.safeio import loads
 from mlops_gitops.workspace import Workspace
 
@@ -64,13 +65,14 @@ def report_history(workspace: Workspace, deployment: str, metric: str) -> dict[s
     for info in reversed(commits):
         try:
             report = loads(git.show(workspace.root, info.sha, rel))
+            parsed = parse_report(report, f"{rel}@{info.sha[:12]}")
         except (MlopsError, ValueError):
             continue  # the file was deleted or damaged in that commit
         values = extract(report, metric)
         if values:
             points.append(
                 {
-                    "time": report.get("generated_at") or info.time,
+                    "time": parsed.generated_at or info.time,
                     "commit": info.sha,
                     "values": values,
                 }

@@ -103,7 +103,8 @@ def missing(summary: WindowSummary) -> dict[str, float]:
     present: dict[str, int] = {}
     for version in summary.versions.values():
         for name, feature in version.features.items():
-            present[name] = present.get(name, 0) + feature.present
+            if name[:1] != "@":  # the model's outputs are not input features
+                present[name] = present.get(name, 0) + feature.present
     return {name: 1.0 - n / records for name, n in sorted(present.items())}
 
 

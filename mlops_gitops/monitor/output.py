@@ -14,11 +14,11 @@ from mlops_gitops.monitor.drift import DriftReport
 from mlops_gitops.monitor.profile import ReferenceProfile
 from mlops_gitops.monitor.records import Malformed
 from mlops_gitops.monitor.summary import VersionSummary, WindowSummary
+from mlops_gitops.report_model import REPORT_FORMAT_VERSION, MonitoringReport
 from mlops_gitops.safeio import dump_bytes
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.types import format_duration
 
-REPORT_FORMAT_VERSION = "1"
 NO_REFERENCE: dict[str, Any] = {
     "policy": None,
     "dataset_drift": False,
@@ -126,7 +126,7 @@ def write(
     root: Path,
     folder: Path,
     rel_folder: str,
-    content: dict[str, Any],
+    content: MonitoringReport,
     drift: DriftReport | None,
     profile: ReferenceProfile | None,
     summary: WindowSummary,
@@ -162,27 +162,28 @@ def write(
     for old in fsguard.listdir(root, charts_dir):  # charts of features that no longer drift
         if old.endswith(".svg") and f"charts/{old}" not in current:
             fsguard.remove(root, charts_dir / old)
-    fsguard.write(root, folder / "latest.json", json_bytes(content))
-    markdown = render_markdown(content, chart_files, service_files)
+    fsguard.write(root, folder / "latest.json", content.to_bytes())
+    plain = content.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    markdown = render_markdown(plain, chart_files, service_files)
     fsguard.write(root, folder / "latest.md", markdown.encode())
     return [f"{rel_folder}/{rel}" for rel in ("latest.json", "latest.md", *sorted(current))]
 
 
-def message(name: str, content: dict[str, Any], new: int) -> str:
-    drift = content["drift"]
+def message(name: str, content: MonitoringReport, new: int) -> str:
+    drift = content.drift
     lines = [f"mlops-gitops: monitor {name}", ""]
     lines.append(
-        f"{content['window']['records']} records in the window ({new} new), "
-        f"dataset drift {'yes' if drift['dataset_drift'] else 'no'} "
-        f"(share {drift['share_drifted']:.2f})."
+        f"{content.window.records} records in the window ({new} new), "
+        f"dataset drift {'yes' if drift.dataset_drift else 'no'} "
+        f"(share {drift.share_drifted:.2f})."
     )
-    lines += ["", f"Mlops-Monitor: {name}", f"Mlops-Records: {content['window']['records']}"]
+    lines += ["", f"Mlops-Monitor: {name}", f"Mlops-Records: {content.window.records}"]
     lines.append(f"Mlops-New-Records: {new}")
-    lines.append(f"Mlops-Drift-Share: {drift['share_drifted']:.4f}")
-    lines.append(f"Mlops-Dataset-Drift: {str(drift['dataset_drift']).lower()}")
-    for version, entry in sorted(content["versions"].items()):
-        lines.append(f"Mlops-Error-Rate: {version}={entry['error_rate']:.4f}")
-        accuracy = entry.get("performance", {}).get("accuracy")
+    lines.append(f"Mlops-Drift-Share: {drift.share_drifted:.4f}")
+    lines.append(f"Mlops-Dataset-Drift: {str(drift.dataset_drift).lower()}")
+    for version, entry in sorted(content.versions.items()):
+        lines.append(f"Mlops-Error-Rate: {version}={entry.error_rate or 0.0:.4f}")
+        accuracy = entry.performance.accuracy
         if accuracy is not None:
             lines.append(f"Mlops-Accuracy: {version}={accuracy:.4f}")
     return "\n".join(lines) + "\n"

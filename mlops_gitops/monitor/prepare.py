@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlops_gitops.monitor.metrics import class_name
+from mlops_gitops.monitor.outputs import Calibration, expected_right
 from mlops_gitops.monitor.records import FEATURE_PREFIX
 
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -37,6 +38,10 @@ class SummaryPlan:
     task: str
     labels: dict[str, Any]
     exact_max_records: int
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    calibration: Calibration | None = None
+    """Binary classifiers: the stable reference's score calibration (performance estimation)."""
+    """Numeric features -> the bounds past which a value counts as out of range."""
     sketch_k: int = 2000
     chart_sample: int = 50_000
 
@@ -92,6 +97,8 @@ class Rows:
     when every row has one."""
     order: IntArray | None = None
     """Row numbers within the partition (consecutive from row0 unless masked)."""
+    expected: npt.NDArray[np.float64] | None = None
+    """Per row, the calibrated chance its prediction is right (NaN when it cannot be told)."""
 
     @property
     def size(self) -> int:
@@ -119,6 +126,7 @@ class Rows:
             {k: (codes[keep], names) for k, (codes, names) in self.categorical.items()},
             {k: None if v is None else v[keep] for k, v in self.present.items()},
             self.row_numbers()[keep],
+            None if self.expected is None else self.expected[keep],
         )
 
 
@@ -232,7 +240,7 @@ def _regression_values(column: pa.Array) -> npt.NDArray[np.float64]:
 
 def _labelled(
     batch: pa.RecordBatch, plan: SummaryPlan, error: BoolArray
-) -> tuple[BoolArray, Labelled]:
+) -> tuple[BoolArray, Labelled, pa.Array]:
     label = _column(batch, "label")
     if plan.labels:
         logged = label.to_pylist() if not pa.types.is_null(label.type) else [None] * batch.num_rows
@@ -256,14 +264,14 @@ def _labelled(
         truth, predicted = _classes(truth_col), _classes(predicted_col)
     else:
         truth, predicted = _regression_values(truth_col), _regression_values(predicted_col)
-    return has_label, Labelled(rows.astype(np.int64), truth, predicted, score)
+    return has_label, Labelled(rows.astype(np.int64), truth, predicted, score), label
 
 
 def prepare(batch: pa.RecordBatch, plan: SummaryPlan, part: int, row0: int) -> Rows:
     """The statistics' view of one normalised batch (see :mod:`.records`)."""
     codes, versions = categories(_column(batch, "model_version"))
     error = np.asarray(_column(batch, "error").to_numpy(zero_copy_only=False), dtype=bool)
-    has_label, labelled = _labelled(batch, plan, error)
+    has_label, labelled, label = _labelled(batch, plan, error)
     rows = Rows(
         part,
         row0,
@@ -279,6 +287,8 @@ def prepare(batch: pa.RecordBatch, plan: SummaryPlan, part: int, row0: int) -> R
         if not name.startswith(FEATURE_PREFIX):
             continue
         feature = name[len(FEATURE_PREFIX) :]
+        if feature.startswith("@"):  # reserved for the model's outputs: never a feature
+            continue
         column = _column(batch, name)
         if feature in plan.numeric:
             values, invalid = numbers(column)
@@ -288,4 +298,44 @@ def prepare(batch: pa.RecordBatch, plan: SummaryPlan, part: int, row0: int) -> R
         if feature in plan.categorical:
             rows.categorical[feature] = categories(column)
         rows.present[feature] = _present(column)
+    _outputs(rows, batch, plan, label)
     return rows
+
+
+def _flat(column: pa.Array) -> pa.Array:
+    """Nested values (a label that is an object or a list) as their class names."""
+    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if pa.types.is_nested(kind):
+        names = [None if v is None else class_name(v) for v in column.to_pylist()]
+        return pa.array(names, pa.string())
+    return column
+
+
+def _outputs(rows: Rows, batch: pa.RecordBatch, plan: SummaryPlan, label: pa.Array) -> None:
+    """The outputs as `@` features (see :mod:`.outputs`): predictions and scores of the
+    requests that did not fail, and every label."""
+    failed = pa.array(rows.error)
+    for name, column in (
+        ("@prediction", _column(batch, "prediction")),
+        ("@score", _column(batch, "score")),
+        ("@target", label),
+    ):
+        if name not in plan.numeric and name not in plan.categorical:
+            continue
+        if name != "@target" and not pa.types.is_null(column.type):
+            column = pc.if_else(failed, pa.scalar(None, column.type), column)
+        if name in plan.numeric:
+            values, _ = numbers(column)
+            rows.numeric[name] = values
+        else:
+            rows.categorical[name] = categories(_flat(column))
+        rows.present[name] = _present(column)
+    if plan.calibration is not None:
+        prediction = _column(batch, "prediction")
+        predicted = np.asarray(
+            [None if v is None else class_name(v) for v in prediction.to_pylist()], dtype=object
+        )
+        score = np.array(_floats(_column(batch, "score")))  # a copy: Arrow's memory is read-only
+        score[rows.error | (predicted == None)] = np.nan  # noqa: E711 (elementwise)
+        positive = predicted == plan.calibration.positive
+        rows.expected = expected_right(plan.calibration, score, positive)

@@ -33,10 +33,12 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 import numpy.typing as npt
 
+from mlops_gitops.monitor.outputs import OUTPUT_NAMES, Calibration, calibrate
+
 if TYPE_CHECKING:  # pandas is loaded only to build a profile or to read raw values
     import pandas as pd
 
-PROFILE_FORMAT_VERSION = "1"
+PROFILE_FORMAT_VERSION = "2"  # 2: the outputs and the calibration
 SAMPLE_SIZE = 10_000  # bounded reference sample kept for exact tests
 DECILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -59,6 +61,16 @@ class FeatureProfile:
     sample: list[float] | list[str]  # sorted; all values when exact
     categories: dict[str, int]  # categorical: counts per category, sorted by category
     exact: bool  # True when the sample is the whole reference
+    low: float | None = None  # numeric, subsampled: the smallest and largest reference value
+    high: float | None = None  # (an exact sample holds them itself)
+
+    def value_range(self) -> tuple[float, float] | None:
+        """The smallest and largest reference value of a numeric feature."""
+        if self.kind != "numeric" or not self.sample:
+            return None
+        if self.low is not None and self.high is not None:
+            return self.low, self.high
+        return float(self.sample[0]), float(self.sample[-1])
 
     def sample_array(self) -> FloatArray:
         """The numeric sample as a sorted float64 array."""
@@ -77,6 +89,7 @@ class FeatureProfile:
             "sample": list(self.sample),
             "categories": dict(self.categories),
             "exact": self.exact,
+            **({"low": self.low, "high": self.high} if self.low is not None else {}),
         }
 
     @classmethod
@@ -101,6 +114,8 @@ class FeatureProfile:
             sample=sample,
             categories={str(k): int(v) for k, v in data["categories"].items()},
             exact=bool(data["exact"]),
+            low=None if data.get("low") is None else float(data["low"]),
+            high=None if data.get("high") is None else float(data["high"]),
         )
 
 
@@ -113,6 +128,9 @@ class ReferenceProfile:
     features: dict[str, FeatureProfile]
     # Columns that were neither numeric nor categorical (datetimes, ...): name -> dtype.
     skipped: dict[str, str] = field(default_factory=dict)
+    # The model's outputs and the labels (see :mod:`.outputs`), by their `@` names.
+    outputs: dict[str, FeatureProfile] = field(default_factory=dict)
+    calibration: Calibration | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A deterministic, JSON-safe dict; floats survive ``json.dumps``/``loads`` exactly."""
@@ -122,6 +140,8 @@ class ReferenceProfile:
             "rows": self.rows,
             "features": {name: f.to_json() for name, f in self.features.items()},
             "skipped": dict(self.skipped),
+            "outputs": {name: f.to_json() for name, f in self.outputs.items()},
+            "calibration": self.calibration.to_json() if self.calibration else None,
         }
 
     @classmethod
@@ -138,18 +158,27 @@ class ReferenceProfile:
                 str(name): FeatureProfile.from_json(f) for name, f in data["features"].items()
             },
             skipped={str(k): str(v) for k, v in data.get("skipped", {}).items()},
+            outputs={
+                str(name): FeatureProfile.from_json(f)
+                for name, f in (data.get("outputs") or {}).items()
+            },
+            calibration=Calibration.from_json(data["calibration"])
+            if data.get("calibration")
+            else None,
         )
 
 
 def build_profile(
-    frame: pd.DataFrame, sha256: str, exclude: Collection[str] = ("target",)
+    frame: pd.DataFrame, sha256: str, exclude: Collection[str] = tuple(OUTPUT_NAMES)
 ) -> ReferenceProfile:
     """Profile every column of ``frame`` except ``exclude``.
 
     Numeric (integer or float) columns become numeric features; object, string, category and
     boolean columns become categorical features; other dtypes (datetimes, complex, ...) are listed
-    in ``skipped``.
+    in ``skipped``. The excluded `target`, `prediction` and `score` are profiled as outputs.
     """
+    import pandas as pd
+
     features: dict[str, FeatureProfile] = {}
     skipped: dict[str, str] = {}
     excluded = set(exclude)
@@ -159,13 +188,32 @@ def build_profile(
             continue
         series = frame[column]
         kind = column_kind(series)
-        if kind is None:
+        if name.startswith("@"):  # reserved for the model's outputs (see .outputs)
+            skipped[name] = "reserved name"
+        elif kind is None:
             skipped[name] = str(series.dtype)
         elif kind == "numeric":
             features[name] = _numeric_profile(name, series, sha256)
         else:
             features[name] = _categorical_profile(name, series, sha256)
-    return ReferenceProfile(sha256=sha256, rows=len(frame), features=features, skipped=skipped)
+    outputs: dict[str, FeatureProfile] = {}
+    for column, name in OUTPUT_NAMES.items():
+        if column not in frame.columns or column not in excluded:
+            continue
+        series = frame[column]
+        if column == "score" or pd.api.types.is_float_dtype(series.dtype):
+            outputs[name] = _numeric_profile(name, series, sha256)
+        else:
+            outputs[name] = _categorical_profile(name, series, sha256)
+    calibration = calibrate(frame) if "prediction" in frame.columns else None
+    return ReferenceProfile(
+        sha256=sha256,
+        rows=len(frame),
+        features=features,
+        skipped=skipped,
+        outputs=outputs,
+        calibration=calibration,
+    )
 
 
 def column_kind(series: pd.Series) -> Kind | None:
@@ -309,6 +357,8 @@ def _numeric_profile(name: str, series: pd.Series, sha256: str) -> FeatureProfil
         sample=[float(v) for v in sample],
         categories={},
         exact=count <= SAMPLE_SIZE,
+        low=None if count <= SAMPLE_SIZE else float(ordered[0]),
+        high=None if count <= SAMPLE_SIZE else float(ordered[-1]),
     )
 
 

@@ -63,6 +63,18 @@ def recommendations(report: dict[str, Any]) -> list[str]:
                 f"The canary's {metric.replace('_', ' ')} is significantly {verdict} than stable "
                 f"(p = {p_value:.3g}); {advice}."
             )
+    quality = report["data_quality"]
+    schema = quality.get("schema") or {}
+    if schema.get("changes"):
+        tips.append(
+            f"Schema change: {schema['changes']} column(s) missing from or added to the "
+            "reference; check the feature pipeline before trusting the drift numbers."
+        )
+    if (quality.get("invalid_share") or 0) > 0:
+        tips.append(
+            f"Up to {quality['invalid_share']:.1%} of a feature's values are invalid (wrong type, "
+            "out of the reference range or an unseen category); see Data quality."
+        )
     malformed = report["data_quality"]["malformed_records"]
     if malformed:
         were = "malformed log record was" if malformed == 1 else "malformed log records were"

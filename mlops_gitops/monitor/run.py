@@ -19,7 +19,7 @@ from typing import Any
 
 from mlops_gitops import fsguard, git
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.monitor import engine, numbers, output
+from mlops_gitops.monitor import engine, numbers, output, output_drift, quality
 from mlops_gitops.monitor.drift import DriftReport, compute_drift, resolve_method
 from mlops_gitops.monitor.prepare import SummaryPlan
 from mlops_gitops.monitor.profile import ReferenceProfile
@@ -38,11 +38,11 @@ from mlops_gitops.monitor.records import FUTURE_SKEW_SECONDS
 from mlops_gitops.monitor.references import References, stale_work_tree_caches
 from mlops_gitops.monitor.summary import WindowSummary
 from mlops_gitops.monitor.window import Policy
+from mlops_gitops.report_model import MonitoringReport, parse_report
 from mlops_gitops.safeio import dumps, read_json
 from mlops_gitops.spec import models as m
 from mlops_gitops.workspace import Workspace
 
-REPORT_FORMAT_VERSION = output.REPORT_FORMAT_VERSION
 STATE_SCHEMA_VERSION = 1
 SCHEDULER_ENV = "MLOPS_GITOPS_DASK_SCHEDULER"
 
@@ -52,7 +52,7 @@ class MonitorOutcome:
     deployment: str
     changed: bool
     reason: str
-    report: dict[str, Any] | None = None
+    report: MonitoringReport | None = None
     files: list[str] = field(default_factory=list)
     commit: str | None = None
     new_records: int = 0
@@ -72,9 +72,14 @@ class MonitorOutcome:
 
 
 def summary_plan(
-    spec: m.DeploymentSpec, profiles: list[ReferenceProfile], labels: dict[str, Any], task: str
+    spec: m.DeploymentSpec,
+    profiles: list[ReferenceProfile],
+    labels: dict[str, Any],
+    task: str,
+    stable: ReferenceProfile | None = None,
 ) -> SummaryPlan:
-    """What the readers must keep, from every reference profile a report compares against."""
+    """What the readers must keep, from every reference profile a report compares against;
+    data quality is judged against the stable version's."""
     numeric: dict[str, list[tuple[float, ...]]] = {}
     categorical: set[str] = set()
     quantiles: set[str] = set()
@@ -88,6 +93,13 @@ def summary_plan(
                 edges.append(tuple(feature.edges))
             if resolve_method(feature, spec.monitoring.drift)[0] in ("ks", "wasserstein"):
                 quantiles.add(name)
+    if stable is not None:  # the outputs, against the stable reference only
+        for name, feature in stable.outputs.items():
+            if feature.kind == "categorical":
+                categorical.add(name)
+            else:
+                numeric[name] = [tuple(feature.edges)]
+                quantiles.add(name)
     return SummaryPlan(
         numeric=numeric,
         categorical=frozenset(categorical),
@@ -95,6 +107,8 @@ def summary_plan(
         task=task,
         labels=labels,
         exact_max_records=spec.monitoring.exact_max_records,
+        ranges=quality.bounds(stable, spec.monitoring.range_tolerance) if stable else {},
+        calibration=stable.calibration if stable and task == "classification" else None,
     )
 
 
@@ -203,7 +217,7 @@ class Monitor:
         labels = read_labels(spec.monitoring.labels, self.root, bad_labels)
         profiles = self._profiles(model, spec)
         stable = profiles.get(spec.version)
-        plan = summary_plan(spec, list(profiles.values()), labels, model.spec.task)
+        plan = summary_plan(spec, list(profiles.values()), labels, model.spec.task, stable)
         window = spec.monitoring.window
         now = self.now.timestamp()
         if window.duration is not None:
@@ -224,14 +238,21 @@ class Monitor:
         content = output.report(
             name, spec, generated, summary, versions, drift, malformed, result.events
         )
+        content["data_quality"] |= quality.section(
+            total, stable, summary.records, spec.monitoring.range_tolerance
+        )
+        content["outputs"] = output.clean(
+            output_drift.section(total, stable, spec.monitoring.drift)
+        )
         if spec.monitoring.labels:
             content["data_quality"]["malformed_labels"] = {
                 "count": bad_labels.count,
                 "examples": bad_labels.examples,
             }
+        report = parse_report(content, f"{self.reports_dir}/{name}/latest.json")
         folder = self.root / self.reports_dir / name
         files = output.write(
-            self.root, folder, f"{self.reports_dir}/{name}", content, drift, stable, summary, total
+            self.root, folder, f"{self.reports_dir}/{name}", report, drift, stable, summary, total
         )
         state_out = {
             "schema_version": STATE_SCHEMA_VERSION,
@@ -243,7 +264,7 @@ class Monitor:
             "window_records": summary.records,
         }
         fsguard.write(self.root, self._state_path(name), output.json_bytes(state_out))
-        outcome = MonitorOutcome(name, True, f"{new} new records", content, files, new_records=new)
+        outcome = MonitorOutcome(name, True, f"{new} new records", report, files, new_records=new)
         if commit and git.is_repo(self.root):
             paths = [
                 f"{self.reports_dir}/{name}",
@@ -254,7 +275,7 @@ class Monitor:
             outcome.commit = git.commit(
                 self.root,
                 existing,
-                output.message(name, content, new),
+                output.message(name, report, new),
                 self.ws.project.git.author,
             )
         return outcome

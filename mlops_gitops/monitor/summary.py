@@ -5,8 +5,9 @@ any order: batches of one file, files, and machines (the Dask engine) each summa
 and the parts are merged. Per model version:
 
 * counts: records, errors, labelled records, first and last timestamp;
-* per numeric feature: finite, non-finite and invalid counts, the sum, the counts on each
-  reference's bins (exact, so PSI and Jensen-Shannon are exact), and :class:`Quantiles`;
+* per numeric feature: finite, non-finite, invalid (text) and out-of-range counts, the sum,
+  the counts on each reference's bins (exact, so PSI and Jensen-Shannon are exact), and
+  :class:`Quantiles`;
 * per categorical feature: counts per category (exact, so chi-square and Jensen-Shannon are);
 * per feature, how many records have a value (data quality);
 * latency :class:`Quantiles`; performance as a confusion matrix and per-class score
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mlops_gitops.monitor.outputs import Expected
 from mlops_gitops.monitor.prepare import Rows, SummaryPlan
 
 FloatArray = npt.NDArray[np.float64]
@@ -141,6 +143,9 @@ class NumericSummary:
     count: int = 0
     nonfinite: int = 0
     invalid: int = 0
+    """Values that are not numbers (text): type violations, not missing values."""
+    outside: int = 0
+    """Finite values past the reference range by more than the tolerance."""
     total: float = 0.0
     hist: dict[tuple[float, ...], npt.NDArray[np.int64]] = field(default_factory=dict)
     """Counts per reference bin, by the reference's bin edges."""
@@ -150,6 +155,7 @@ class NumericSummary:
         self.count += other.count
         self.nonfinite += other.nonfinite
         self.invalid += other.invalid
+        self.outside += other.outside
         self.total += other.total
         for edges, counts in other.hist.items():
             mine = self.hist.get(edges)
@@ -244,7 +250,9 @@ class VersionSummary:
     latency: Quantiles = field(default_factory=Quantiles)
     performance: Performance = field(default_factory=Performance)
     features: dict[str, FeatureSummary] = field(default_factory=dict)
+    """The features, and the model's outputs under `@` names (see :mod:`.outputs`)."""
     sample: ChartSample = field(default_factory=ChartSample)
+    expected: Expected = field(default_factory=Expected)
 
     def merge(self, other: VersionSummary, plan: SummaryPlan) -> None:
         limit, k = plan.exact_max_records, plan.sketch_k
@@ -258,6 +266,7 @@ class VersionSummary:
         for name, feature in other.features.items():
             self.features.setdefault(name, FeatureSummary()).merge(feature, limit, k)
         self.sample.merge(other.sample, plan.chart_sample)
+        self.expected.merge(other.expected)
 
 
 @dataclass
@@ -273,7 +282,8 @@ class WindowSummary:
         return sum(v.labelled for v in self.versions.values())
 
     def features(self) -> set[str]:
-        return {name for v in self.versions.values() for name in v.features}
+        """The input features seen (not the `@` outputs)."""
+        return {name for v in self.versions.values() for name in v.features if name[:1] != "@"}
 
     def merge(self, other: WindowSummary, plan: SummaryPlan) -> None:
         for name, version in other.versions.items():
@@ -329,6 +339,12 @@ def _version(
     summary.latency.add(latency[~np.isnan(latency)], limit, k)
     summary.sample.merge(ChartSample(take(sample_keys), stamps, latency), plan.chart_sample)
     summary.performance = _performance(rows, idx, plan)
+    if rows.expected is not None:
+        right = take(rows.expected)
+        right = right[~np.isnan(right)]
+        summary.expected = Expected(
+            int(right.size), float(right.sum()), float(np.sum(right * (1.0 - right)))
+        )
     for name, present in rows.present.items():
         has = int(idx.size) if present is None else int(np.count_nonzero(take(present)))
         feature = FeatureSummary(present=has)
@@ -361,8 +377,13 @@ def _numeric(
     nan = int(np.count_nonzero(np.isnan(values)))
     with np.errstate(over="ignore", invalid="ignore"):
         total = float(np.sum(data, dtype=np.float64))
+    bounds = plan.ranges.get(name)
+    outside = 0
+    if bounds is not None:
+        outside = int(np.count_nonzero((data < bounds[0]) | (data > bounds[1])))
     out = NumericSummary(
         count=int(data.size),
+        outside=outside,
         nonfinite=int(values.size - data.size - nan),
         invalid=bad,
         total=total,

@@ -19,6 +19,7 @@ from mlops_gitops.plan.gates import Observations, Observed, evaluate
 from mlops_gitops.plan.model import Action, GateResult, ObjectRef, Plan, Step
 from mlops_gitops.plan.policies import enforce as enforce_policies
 from mlops_gitops.plan.retirements import deprecation_warnings
+from mlops_gitops.plan.stages import Promotable, StageKey, lower_stages, resolve
 from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.state.records import DeploymentRecord
@@ -131,8 +132,11 @@ class _Builder:
         policies = self.manifest.project.spec.policies
         self.stage_order = tuple(policies.stage_order) or DEFAULT_STAGE_ORDER
         self.register_ids: dict[tuple[str, str], str] = {}
-        self.stage_entries: dict[tuple[str, str, str], list[str]] = {}
+        self.stage_entries: dict[StageKey, list[str]] = {}
         """(model, version, stage) -> ids of steps in this plan that serve it in that stage."""
+        self.needs: dict[str, StageKey] = {}
+        """Step id -> the stage its version must have served (requires_stage), not recorded."""
+        self.promotable: dict[str, Promotable] = {}
 
     def add(self, step: Step) -> Step:
         assert step.id not in self.steps, step.id
@@ -270,12 +274,17 @@ class _Builder:
     # ------------------------------------------------------------ deployments
 
     def deployments(self) -> None:
-        # Lower stages first, so a version entering staging in this plan can satisfy a
-        # production deployment's requires_stage (with a dependency on that step).
+        # Stage needs between deployments are settled once every step exists (plan/stages.py).
+        # Policies still read the order steps were made in: lower stages first, a deployment
+        # moving up ranked by the stage it leaves (its version steps run there first).
         def rank(item: tuple[str, m.Deployment]) -> tuple[int, str]:
-            stage = item[1].spec.stage
             order = self.stage_order
-            return (order.index(stage) if stage in order else len(order), item[0])
+            stages: list[str] = [item[1].spec.stage]
+            record = self.state.deployments.get(item[0])
+            if record is not None and record.status == "deployed":
+                stages.append(str(record.settings.get("stage", "")))
+            known = [order.index(s) for s in stages if s in order]
+            return (min(known) if known else len(order), item[0])
 
         for name, deployment in sorted(self.manifest.deployments.items(), key=rank):
             record = self.state.deployments.get(name)
@@ -293,6 +302,7 @@ class _Builder:
             if name in self.manifest.deployments or record.status != "deployed":
                 continue
             self._undeploy(name, record)
+        self.steps = resolve(self.steps, self.needs, self.promotable, self.stage_entries)
 
     def _deployment(
         self, name: str, deployment: m.Deployment, record: DeploymentRecord | None
@@ -318,7 +328,8 @@ class _Builder:
                 "canary": desired["canary"] if keep_canary else None,
                 "settings": settings,
             }
-            action, why, lower_step = self._stable_action(name, spec, None if switched else record)
+            stage = str(settings.get("stage", ""))
+            action, why = self._stable_action(spec, None if switched else record, stage)
             if switched and record is not None:
                 why = (
                     f"now serves model {spec.model} {spec.version} "
@@ -333,8 +344,12 @@ class _Builder:
                 current,
                 after,
                 f"{why} ({source})",
-                lower_step,
             )
+            if action == "deploy":
+                lower = lower_stages(self.stage_order, spec.stage)
+                self.promotable[step.id] = Promotable(
+                    spec.model, spec.version, spec.stage, lower, source
+                )
             previous, current = step.id, after
         if current["canary"] != desired["canary"]:
             after = dict(current) | {"canary": desired["canary"]}
@@ -380,37 +395,34 @@ class _Builder:
         return before in order and after in order and order.index(after) > order.index(before)
 
     def _stable_action(
-        self, name: str, spec: m.DeploymentSpec, record: DeploymentRecord | None
-    ) -> tuple[Action, str, str | None]:
-        """The action that makes `spec.version` stable, why, and a step it must follow."""
+        self, spec: m.DeploymentSpec, record: DeploymentRecord | None, stage: str
+    ) -> tuple[Action, str]:
+        """The action that makes `spec.version` stable (in `stage`, then raised to
+        `spec.stage` by the stage step if they differ) and why."""
         version = spec.version
+        meanwhile = ""
+        if stage != spec.stage:
+            meanwhile = f" while the deployment is still in {stage}; its stage is raised next"
         if record is not None:
             if record.canary is not None and record.canary.version == version:
-                return (
-                    "promote",
-                    f"canary {version} becomes stable, replacing {record.version}",
-                    None,
-                )
+                why = f"canary {version} becomes stable, replacing {record.version}"
+                return "promote", why + meanwhile
             served = [r.version for r in record.history]
             if version in served:
-                return (
-                    "rollback",
-                    f"returns to {version}, served before (was {record.version})",
-                    None,
-                )
+                why = f"returns to {version}, served before (was {record.version})"
+                return "rollback", why + meanwhile
         lower = self._ran_lower(spec.model, version, spec.stage)
+        if lower and stage != spec.stage:
+            old = f"replaces {record.version}" if record else "is deployed"
+            why = f"{version} ran in {lower} and now heads for {spec.stage}: it {old} in {stage}"
+            return "promote", f"{why}, then its stage is raised"
         if lower:
-            return "promote", f"{version} ran in {lower} and now enters {spec.stage}", None
-        # A version entering a lower stage earlier in this plan is promoted too, after that
-        # step: the action must not depend on whether both happen in one apply or in two.
-        entering = self._enters_lower(spec.model, version, spec.stage)
-        if entering:
-            stage, step_id = entering
-            why = f"{version} enters {stage} first in this plan, then {spec.stage}"
-            return "promote", why, step_id
+            return "promote", f"{version} ran in {lower} and now enters {spec.stage}"
+        # Whether it enters a lower stage earlier in this plan (then it is a promote too) is
+        # settled once every step exists: plan/stages.py.
         if record is None:
-            return "deploy", f"new deployment serving {version}", None
-        return "deploy", f"{version} replaces {record.version}", None
+            return "deploy", f"new deployment serving {version}" + meanwhile
+        return "deploy", f"{version} replaces {record.version}" + meanwhile
 
     def _ran_lower(self, model: str, version: str, stage: str) -> str | None:
         order = self.stage_order
@@ -422,33 +434,6 @@ class _Builder:
             if seen in order and order.index(seen) < order.index(stage):
                 return seen
         return None
-
-    def _enters_lower(self, model: str, version: str, stage: str) -> tuple[str, str] | None:
-        order = self.stage_order
-        if stage not in order:
-            return None
-        for lower in order[: order.index(stage)]:
-            step_id = self._ready_entry(model, version, lower)
-            if step_id is not None:
-                return lower, step_id
-        return None
-
-    def _ready_entry(self, model: str, version: str, stage: str) -> str | None:
-        """The first step of this plan that will run and put the version into a stage."""
-        for step_id in self.stage_entries.get((model, version, stage), []):
-            if self._unblocked(step_id):
-                return step_id
-        return None
-
-    def _unblocked(self, step_id: str) -> bool:
-        """Ready, and so is every step it depends on: what the ordered plan will say.
-
-        A deployment step depends only on steps made before it, so this is final here.
-        """
-        step = self.steps[step_id]
-        return step.status == "ready" and all(
-            self._unblocked(dep) for dep in step.depends_on if dep in self.steps
-        )
 
     def _canary_step(
         self,
@@ -516,11 +501,9 @@ class _Builder:
         if action != "rollback":
             gates = self._gates(spec, version)
             blocked += [f"gate {g.describe()}" for g in gates if not g.passed]
-            stage_problem, stage_dep = self._requires_stage(spec, version)
-            if stage_problem:
-                blocked.append(stage_problem)
-            if stage_dep:
-                depends.append(stage_dep)
+            need = self._stage_need(spec, version)
+            if need is not None:
+                self.needs[f"{action}:Deployment/{name}@{version}:{role}"] = need
         step = self.add(
             Step(
                 id=f"{action}:Deployment/{name}@{version}:{role}",
@@ -550,23 +533,16 @@ class _Builder:
             offline_source=source,
         )
 
-    def _requires_stage(
-        self, spec: m.DeploymentSpec, version: str
-    ) -> tuple[str | None, str | None]:
+    def _stage_need(self, spec: m.DeploymentSpec, version: str) -> StageKey | None:
+        """The requires_stage the recorded history does not meet yet."""
         needed = spec.promotion.requires_stage
         if needed is None or needed == spec.stage:
-            return None, None
+            return None
         record = self.state.models.get(spec.model)
         entry = record.versions.get(version) if record else None
         if entry is not None and needed in entry.stages:
-            return None, None
-        in_plan = self._ready_entry(spec.model, version, needed)
-        if in_plan is not None:
-            return None, in_plan
-        return (
-            f"requires_stage {needed}: version {version} has not served a {needed} deployment",
-            None,
-        )
+            return None
+        return spec.model, version, needed
 
     def _undeploy(self, name: str, record: DeploymentRecord) -> None:
         allowed = self.manifest.project.spec.prune or name in self.inputs.tombstones

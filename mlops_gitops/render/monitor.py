@@ -14,20 +14,21 @@ def monitor_text(outcomes: list[MonitorOutcome], paint: Paint = plain) -> str:
         if not outcome.changed:
             out.add(f"{outcome.deployment}: unchanged ({outcome.reason})")
             continue
-        report = outcome.report or {}
-        drift = report.get("drift", {})
+        report = outcome.report
+        records = report.window.records if report else 0
+        drifted = bool(report and report.drift.dataset_drift)
         line = (
-            f"{outcome.deployment}: {report.get('window', {}).get('records', 0)} records "
+            f"{outcome.deployment}: {records} records "
             f"({outcome.new_records} new), dataset drift "
-            f"{'YES' if drift.get('dataset_drift') else 'no'} "
-            f"(share {drift.get('share_drifted', 0):.2f})"
+            f"{'YES' if drifted else 'no'} "
+            f"(share {report.drift.share_drifted if report else 0:.2f})"
         )
-        out.add(line, "yellow" if drift.get("dataset_drift") else "green")
-        for version, entry in sorted(report.get("versions", {}).items()):
-            perf = entry.get("performance", {})
-            extra = f", accuracy {perf['accuracy']:.3f}" if "accuracy" in perf else ""
+        out.add(line, "yellow" if drifted else "green")
+        for version, entry in sorted(report.versions.items() if report else []):
+            accuracy = entry.performance.accuracy
+            extra = f", accuracy {accuracy:.3f}" if accuracy is not None else ""
             out.add(
-                f"  {version}: {entry['records']} records, error rate {entry['error_rate']:.3f}"
+                f"  {version}: {entry.records} records, error rate {entry.error_rate or 0.0:.3f}"
                 f"{extra}"
             )
         where = outcome.files[1] if len(outcome.files) > 1 else outcome.files[0]

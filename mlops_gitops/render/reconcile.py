@@ -13,11 +13,11 @@ def reconcile_text(result: ReconcileResult, paint: Paint = plain, pushed: bool =
     out = Lines(paint)
     for outcome in result.monitor:
         if outcome.changed:
-            drift = (outcome.report or {}).get("drift", {})
+            share = outcome.report.drift.share_drifted if outcome.report else 0.0
             committed = f", committed {outcome.commit[:12]}" if outcome.commit else ""
             out.add(
                 f"monitor {outcome.deployment}: {outcome.new_records} new records, "
-                f"drift share {drift.get('share_drifted', 0):.2f}{committed}"
+                f"drift share {share:.2f}{committed}"
             )
     for rule in result.rules:
         for line in rule.log_lines:

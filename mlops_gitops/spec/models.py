@@ -7,6 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mlops_gitops.spec.quality import DataQualityTrigger as DataQualityTrigger
+from mlops_gitops.spec.quality import Gates
+from mlops_gitops.spec.quality import OutputDriftTrigger as OutputDriftTrigger
 from mlops_gitops.spec.types import (
     MAX_DURATION_DAYS,
     Cron,
@@ -76,7 +79,7 @@ class Policies(Strict):
 
     stage_order: list[Stage] = Field(default_factory=list)
     min_time_in_stage: Duration | None = None
-    production_gates: dict[str, ThresholdExpr] = Field(default_factory=dict)
+    production_gates: Gates = Field(default_factory=dict)
     max_canary_step: Annotated[int, Field(ge=1, le=100)] | None = None
     allowed_formats: list[Format] | None = None
     freeze_windows: list[FreezeWindow] = Field(default_factory=list)
@@ -385,7 +388,7 @@ class Promotion(Strict):
     """Conditions a version must meet before it enters this deployment."""
 
     requires_stage: Stage | None = None
-    gates: dict[str, ThresholdExpr] = Field(default_factory=dict)
+    gates: Gates = Field(default_factory=dict)
 
 
 class FeatureDrift(Strict):
@@ -424,6 +427,11 @@ class MonitoringSettings(Strict):
     labels: RepoPath | None = None
     window: Window = Window(records=50_000)
     drift: DriftSettings = DriftSettings()
+    range_tolerance: Annotated[float, Field(ge=0.0, le=1e6)] = Field(
+        0.1,
+        description="How far past the reference range a numeric value may be before it counts "
+        "as invalid, as a share of the range (0.1: 10% of max - min on either side).",
+    )
     exact_max_records: Annotated[int, Field(ge=1)] = Field(
         1_000_000,
         description="Up to this many values, KS, Wasserstein, latency percentiles and ROC-AUC "
@@ -570,7 +578,9 @@ Trigger = Annotated[
     | ErrorRateTrigger
     | LatencyTrigger
     | ScheduleTrigger
-    | PrometheusTrigger,
+    | PrometheusTrigger
+    | DataQualityTrigger
+    | OutputDriftTrigger,
     Field(discriminator="type"),
 ]
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_REPO, copy_repo, run_cli
+from tests.support.cli import run_cli
+from tests.support.repos import EXAMPLE_REPO, copy_repo
 
 EXE = Path(sys.executable).parent / "mlops-gitops"
 
@@ -37,18 +38,16 @@ def _complete(line: str, cwd: Path, tmp_path: Path) -> list[str]:
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_each_shell_gets_a_script(shell: str, capsys: pytest.CaptureFixture[str]) -> None:
-    run = run_cli(capsys, ["completion", shell])
+    run = run_cli("completion", shell)
     assert run.code == 0
     assert "mlops-gitops" in run.out and "_ARGCOMPLETE" in run.out
     if shell == "bash":
         assert subprocess.run(["bash", "-n"], input=run.out, text=True).returncode == 0
 
 
-def test_an_unknown_shell_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        run_cli(capsys, ["completion", "powershell"])
-    assert exited.value.code == 1
-    assert "invalid choice: 'powershell'" in capsys.readouterr().err
+def test_an_unknown_shell_is_an_error() -> None:
+    run = run_cli("completion", "powershell", expect=1)
+    assert "invalid choice: 'powershell'" in run.err
 
 
 def test_deployment_names_come_from_the_repository_above(tmp_path: Path) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[2]
+from tests.support.repos import PROJECT
 
 
 def test_every_help_block_in_the_cli_reference_is_current() -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, run_cli
+from tests.support.cli import run_cli
+from tests.support.repos import PROJECT
 
 SCAFFOLD = PROJECT / "mlops_gitops" / "scaffold" / "files"
 
@@ -23,7 +24,7 @@ def test_a_new_repository_validates_at_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = tmp_path / "Risk Models"
-    run = run_cli(capsys, ["init", str(repo)])
+    run = run_cli("init", str(repo))
     assert run.code == 0, run.err
     assert "Initialised mlops-gitops repository risk-models" in run.out
     for folder in ("models", "deployments", "rules", "retirements", "pipelines"):
@@ -38,7 +39,7 @@ def test_a_new_repository_validates_at_once(
     assert {".mlops/artifacts/", ".mlops/apply.lock", ".mlops/journal.jsonl"} <= set(ignored)
     assert _git(repo, "symbolic-ref", "--short", "HEAD").strip() == "main"
     assert _git(repo, "rev-parse", "--is-inside-work-tree").strip() == "true"
-    check = run_cli(capsys, ["validate", "--repo", str(repo)])
+    check = run_cli("validate", "--repo", repo)
     assert check.code == 0, check.err
     assert check.out == "Valid: 1 object (1 Project).\n"
 
@@ -48,7 +49,7 @@ def test_the_ci_pipeline_is_chosen(
     ci: str, path: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = tmp_path / "repo"
-    assert run_cli(capsys, ["init", str(repo), "--ci", ci]).code == 0
+    assert run_cli("init", str(repo), "--ci", ci).code == 0
     assert not (repo / ".github").exists()
     if path is not None:
         assert (repo / path).read_bytes() == (SCAFFOLD / "gitlab-ci.yml").read_bytes()
@@ -62,7 +63,7 @@ def test_an_existing_repository_is_refused_and_left_alone(
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "mlops.yaml").write_text("mine\n")
-    run = run_cli(capsys, ["init", str(repo)])
+    run = run_cli("init", str(repo))
     assert run.code == 1
     assert "mlops.yaml exists already" in run.err
     assert sorted(p.name for p in repo.iterdir()) == ["mlops.yaml"]
@@ -79,7 +80,7 @@ def test_existing_files_are_kept_and_gitignore_is_completed(
     workflow = repo / ".github/workflows/mlops-gitops.yml"
     workflow.parent.mkdir(parents=True)
     workflow.write_text("name: mine\n")
-    run = run_cli(capsys, ["init", str(repo), "--name", "team-a"])
+    run = run_cli("init", str(repo), "--name", "team-a")
     assert run.code == 0, run.err
     assert "kept .github/workflows/mlops-gitops.yml (it existed)" in run.out
     assert "ran git init" not in run.out
@@ -93,12 +94,12 @@ def test_existing_files_are_kept_and_gitignore_is_completed(
 def test_a_bad_name_or_a_file_in_the_way_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bad = run_cli(capsys, ["init", str(tmp_path / "a"), "--name", "Team_A"])
+    bad = run_cli("init", str(tmp_path / "a"), "--name", "Team_A")
     assert bad.code == 1 and "--name 'Team_A' is not a valid object name" in bad.err
     assert not (tmp_path / "a" / "mlops.yaml").exists()
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    run = run_cli(capsys, ["init", str(blocker)])
+    run = run_cli("init", str(blocker))
     assert run.code == 1 and "is not a folder" in run.err
 
 
@@ -106,7 +107,7 @@ def test_the_scaffold_plans_and_applies_a_first_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = tmp_path / "repo"
-    assert run_cli(capsys, ["init", str(repo), "--ci", "none"]).code == 0
+    assert run_cli("init", str(repo), "--ci", "none").code == 0
     (repo / "artifacts").mkdir()
     (repo / "artifacts/clf.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
     (repo / "models/clf.yaml").write_text(
@@ -121,7 +122,7 @@ def test_the_scaffold_plans_and_applies_a_first_model(
     )
     _git(repo, "add", "-A")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first model")
-    applied = run_cli(capsys, ["apply", "--repo", str(repo)])
+    applied = run_cli("apply", "--repo", repo)
     assert applied.code == 0, applied.out + applied.err
     assert "done     deploy Deployment/clf-dev 1.0.0" in applied.out
     assert _git(repo, "status", "--porcelain") == ""

@@ -3,14 +3,12 @@ the command, and an error that names where the search started when there is none
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_REPO, copy_repo, run_cli
+from tests.support.cli import run_cli, run_process
+from tests.support.repos import EXAMPLE_REPO, copy_repo
 
 
 @pytest.fixture
@@ -18,43 +16,30 @@ def repo(tmp_path: Path) -> Path:
     return copy_repo(EXAMPLE_REPO, tmp_path / "repo")
 
 
-def _validate_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlops_gitops", *args, "validate", "--format", "json"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-
-
+@pytest.mark.slow
 def test_a_command_run_in_a_subfolder_uses_the_repository_above(repo: Path) -> None:
     deep = repo / "models" / "notes"
     deep.mkdir()
-    done = _validate_in(deep)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["objects"]["Model"] == 2
+    done = run_process("validate", "--format", "json", cwd=deep, expect=0)
+    assert done.json()["objects"]["Model"] == 2
 
 
-def test_repo_after_the_command(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    before = run_cli(capsys, ["--repo", str(repo), "validate", "--format", "json"])
-    after = run_cli(capsys, ["validate", "--format", "json", "--repo", str(repo)])
+def test_repo_after_the_command(repo: Path) -> None:
+    before = run_cli("--repo", str(repo), "validate", "--format", "json")
+    after = run_cli("validate", "--format", "json", "--repo", str(repo))
     assert after.code == before.code == 0
     assert after.out == before.out
 
 
-def test_repo_given_as_a_subfolder(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run = run_cli(capsys, ["validate", "--repo", str(repo / "deployments")])
+def test_repo_given_as_a_subfolder(repo: Path) -> None:
+    run = run_cli("validate", "--repo", str(repo / "deployments"))
     assert run.code == 0, run.err
     assert run.out.startswith("Valid: 11 objects")
 
 
-def test_no_repository_anywhere_names_the_start(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_no_repository_anywhere_names_the_start(tmp_path: Path) -> None:
     empty = tmp_path / "empty" / "sub"
     empty.mkdir(parents=True)
-    run = run_cli(capsys, ["validate", "--repo", str(empty)])
+    run = run_cli("validate", "--repo", str(empty))
     assert run.code == 1
     assert f"mlops.yaml not found in {empty}" in run.err

@@ -9,10 +9,7 @@ test chooses. Artifacts are safetensors files of fixed bytes: no scan needed.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import os
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,52 +17,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from tests.engine.helpers import safetensors_bytes
+from tests.support.git import git, init_git
+from tests.support.repos import SpecRepo
 
-API = "mlops-gitops/v1"
 NOW = "2026-11-28T00:00:00Z"
 START = datetime(2026, 11, 27, tzinfo=UTC)
 COLOURS = ("red", "green", "blue")
 
 
-def git_env(home: Path) -> dict[str, str]:
-    """An environment isolated from the machine's git configuration."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GIT_", "MLOPS_GITOPS_"))
-    }
-    home.mkdir(parents=True, exist_ok=True)
-    env |= {
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "Test Author",
-        "GIT_AUTHOR_EMAIL": "author@example.com",
-        "GIT_COMMITTER_NAME": "Test Committer",
-        "GIT_COMMITTER_EMAIL": "committer@example.com",
-        "NO_COLOR": "1",
-    }
-    return env
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}")
-    return done.stdout
-
-
 def commit_count(repo: Path) -> int:
     return int(git(repo, "rev-list", "--count", "HEAD").strip())
-
-
-def dump_yaml(data: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(data), sort_keys=False)
 
 
 def reference_frame(seed: int, n: int = 300, shift: float = 0.0) -> pd.DataFrame:
@@ -79,45 +41,23 @@ def reference_frame(seed: int, n: int = 300, shift: float = 0.0) -> pd.DataFrame
     )
 
 
-class MonitorRepo:
+class MonitorRepo(SpecRepo):
     """A spec repository for monitoring tests, written from Python values."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        super().__init__(root)
         root.mkdir(parents=True, exist_ok=True)
-        self._write(
-            "mlops.yaml",
-            {
-                "apiVersion": API,
-                "kind": "Project",
-                "metadata": {"name": "monitor-test"},
-                "spec": {"git": {"author": "mlops-gitops <mlops-gitops@localhost>"}},
-            },
-        )
-        (root / ".gitignore").write_text(".mlops/artifacts/\n.mlops/apply.lock\n")
+        self.write_project("monitor-test", git={"author": "mlops-gitops <mlops-gitops@localhost>"})
         versions = []
         for i, version in enumerate(("1.0.0", "1.1.0")):
             ref = f"data/reference/clf-{version}.csv"
             (root / ref).parent.mkdir(parents=True, exist_ok=True)
             reference_frame(seed=i).to_csv(root / ref, index=False)
             versions.append(
-                self._artifact("clf", version) | {"reference_data": ref, "metrics": {"f1": 0.9}}
+                self.tensor("clf", version) | {"reference_data": ref, "metrics": {"f1": 0.9}}
             )
         self.write_model("clf", versions)
-        self.write_model("reg", [self._artifact("reg", "1.0.0")], task="regression")
-
-    def write_model(
-        self, name: str, versions: Sequence[Mapping[str, Any]], task: str = "classification"
-    ) -> None:
-        self._write(
-            f"models/{name}.yaml",
-            {
-                "apiVersion": API,
-                "kind": "Model",
-                "metadata": {"name": name},
-                "spec": {"task": task, "versions": [dict(v) for v in versions]},
-            },
-        )
+        self.write_model("reg", [self.tensor("reg", "1.0.0")], task="regression")
 
     def deployment(
         self,
@@ -135,28 +75,10 @@ class MonitorRepo:
             spec["canary"] = {"version": canary[0], "traffic": canary[1]}
         if monitoring is not None:
             spec["monitoring"] = dict(monitoring)
-        spec |= extra
-        self._write(
-            f"deployments/{name}.yaml",
-            {"apiVersion": API, "kind": "Deployment", "metadata": {"name": name}, "spec": spec},
-        )
-
-    def _artifact(self, model: str, version: str) -> dict[str, Any]:
-        rel = f"artifacts/{model}/{version}.safetensors"
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(safetensors_bytes(hashlib.sha256(f"{model}@{version}".encode()).digest()))
-        return {"version": version, "artifact": rel, "format": "safetensors"}
-
-    def _write(self, rel: str, data: Mapping[str, Any]) -> None:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dump_yaml(data))
+        self.write_deployment(name, spec | extra)
 
     def init_git(self) -> None:
-        git(self.root, "init", "-q", "-b", "main")
-        git(self.root, "add", "-A")
-        git(self.root, "commit", "-q", "-m", "Initial specs")
+        init_git(self.root)
 
 
 def record(
@@ -165,7 +87,7 @@ def record(
     *,
     start: datetime = START,
     step: float = 60.0,
-    x: float | None = None,
+    x: float | str | None = None,
     colour: str | None = None,
     prediction: Any = None,
     score: float | None = None,

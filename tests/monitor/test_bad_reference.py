@@ -6,14 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from mlops_gitops import cli
-from tests.monitor.helpers import MonitorRepo, append, jsonl, record
+from tests.monitor.helpers import (
+    MonitorRepo,
+    append,
+    jsonl,
+    record,
+)
+from tests.support.cli import run_cli
 
 REF = "data/reference/clf-1.0.0.csv"
 
 
 @pytest.fixture
-def repo(tmp_path: Path, env: dict[str, str]) -> MonitorRepo:
+def repo(tmp_path: Path) -> MonitorRepo:
     spec = MonitorRepo(tmp_path / "repo")
     spec.deployment(
         "clf-prod", monitoring={"predictions": "logs/clf-prod/", "window": {"records": 1000}}
@@ -23,11 +28,9 @@ def repo(tmp_path: Path, env: dict[str, str]) -> MonitorRepo:
     return spec
 
 
-def monitor(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    capsys.readouterr()
-    code = cli.main(["--no-color", "--repo", str(root), "monitor", "--no-commit"])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+def monitor(root: Path) -> str:
+    """`monitor` fails with exit 1; what it shows."""
+    return run_cli("--repo", root, "monitor", "--no-commit", expect=1).seen
 
 
 @pytest.mark.parametrize(
@@ -40,11 +43,10 @@ def monitor(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     ids=["ragged", "not-utf8", "empty"],
 )
 def test_an_unparseable_reference_file_is_a_clear_error(
-    repo: MonitorRepo, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+    repo: MonitorRepo, content: bytes, expected: str
 ) -> None:
     (repo.root / REF).write_bytes(content)
-    code, out = monitor(repo.root, capsys)
-    assert code == 1, out
+    out = monitor(repo.root)
     assert expected in out and "Traceback" not in out
 
 
@@ -54,9 +56,8 @@ def test_an_unparseable_reference_file_is_a_clear_error(
     ids=["only-target", "no-rows"],
 )
 def test_a_reference_file_without_usable_columns_is_a_clear_error(
-    repo: MonitorRepo, capsys: pytest.CaptureFixture[str], text: str
+    repo: MonitorRepo, text: str
 ) -> None:
     (repo.root / REF).write_text(text)
-    code, out = monitor(repo.root, capsys)
-    assert code == 1, out
+    out = monitor(repo.root)
     assert f"reference data {REF} has no rows or no feature columns" in out

@@ -32,7 +32,7 @@ def scheduler() -> Iterator[str]:
 
 
 def on_dask(spec: MonitorRepo, address: str) -> None:
-    spec._write(
+    spec.write(
         "mlops.yaml",
         {
             "apiVersion": "mlops-gitops/v1",
@@ -79,17 +79,13 @@ def both(tmp_path: Path, address: str, monitoring: dict[str, Any]) -> dict[str, 
     return reports
 
 
-def test_dask_equals_local_below_the_exact_limit(
-    tmp_path: Path, env: dict[str, str], scheduler: str
-) -> None:
+def test_dask_equals_local_below_the_exact_limit(tmp_path: Path, scheduler: str) -> None:
     reports = both(tmp_path, scheduler, {"window": {"records": 2_000}})
     assert reports["dask"]["window"]["records"] == 2_000
     close(reports["local"], reports["dask"])
 
 
-def test_dask_equals_local_within_the_sketch_bound(
-    tmp_path: Path, env: dict[str, str], scheduler: str
-) -> None:
+def test_dask_equals_local_within_the_sketch_bound(tmp_path: Path, scheduler: str) -> None:
     settings = {
         "window": {"records": 2_500},
         "exact_max_records": 400,
@@ -109,7 +105,7 @@ def test_dask_equals_local_within_the_sketch_bound(
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(
-    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(engine, "CONNECT_TIMEOUT", "2s")
     spec = make(tmp_path, "nowhere", {})
@@ -119,3 +115,22 @@ def test_an_unreachable_scheduler_is_a_clear_error(
         MlopsError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
     ):
         api.monitor(spec.root, now=NOW, commit=False)
+
+
+def test_dask_counts_data_quality_like_local(tmp_path: Path, scheduler: str) -> None:
+    from tests.monitor.test_data_quality import messy
+
+    records = messy(2_000)
+    sections = {}
+    for kind in ("local", "dask"):
+        spec = make(tmp_path, kind, {"window": {"records": 5_000}})
+        if kind == "dask":
+            on_dask(spec, scheduler)
+        append(spec.root / LOGS / "a.jsonl", jsonl(records[:900]))
+        append(spec.root / LOGS / "b.jsonl", jsonl(records[900:]))
+        api.monitor(spec.root, now=NOW, commit=False)
+        sections[kind] = read_report(spec.root, "clf-prod")["data_quality"]
+    close(sections["local"], sections["dask"])
+    assert sections["dask"]["features"]["x"]["type_violations"] == 40
+    assert sections["dask"]["features"]["colour"]["unseen_categories"] == 40
+    assert sections["dask"]["schema"]["new_columns"] == ["session"]

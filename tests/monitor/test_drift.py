@@ -152,6 +152,7 @@ def test_chi2_two_categories_uses_scipys_yates_default() -> None:
     assert result.details["yates_correction"] is True
 
 
+@pytest.mark.slow
 def test_sorted_kernels_match_scipy_on_random_shapes() -> None:
     rng = np.random.default_rng(99)
     for trial in range(150):
@@ -173,9 +174,10 @@ def test_sorted_kernels_match_scipy_on_random_shapes() -> None:
 # --- false positives without drift, detection with it -----------------------------------------
 
 
+@pytest.mark.slow
 def test_no_drift_false_positive_rate_for_p_value_methods() -> None:
     one([1.0, 2.0, 3.0], [1.0, 2.0], "ks")  # scipy is loaded on the first p-value, not timed
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a busy machine does not eat into the budget
     rng = np.random.default_rng(2024)
     trials, n_ref, n_cur = 400, 300, 250
     numeric = ["n0", "n1", "n2"]
@@ -197,7 +199,7 @@ def test_no_drift_false_positive_rate_for_p_value_methods() -> None:
             flags[name] += result.drifted
     rates = {name: n / trials for name, n in flags.items()}
     assert all(0.02 <= r <= 0.08 for r in rates.values()), rates
-    assert time.perf_counter() - started < 10.0
+    assert time.process_time() - started < 10.0
 
 
 def test_mean_shift_is_detected_by_every_numeric_method() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import xml.etree.ElementTree as ET
 from datetime import timedelta
@@ -17,7 +16,7 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from mlops_gitops import api, cli
+from mlops_gitops import api
 from mlops_gitops.monitor import metrics
 from mlops_gitops.monitor.run import MonitorOutcome
 from tests.monitor.helpers import (
@@ -27,15 +26,16 @@ from tests.monitor.helpers import (
     append,
     commit_count,
     flat_frame,
-    git,
     jsonl,
     read_report,
     record,
     write_csv,
 )
+from tests.support.cli import run_cli
+from tests.support.git import git
+from tests.support.golden import assert_golden
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 LOGS = "logs/clf-prod"
 LABELS = "labels/clf-prod"
 
@@ -47,7 +47,7 @@ def monitoring(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, env: dict[str, str]) -> MonitorRepo:
+def repo(tmp_path: Path) -> MonitorRepo:
     """clf-prod (stable 1.0.0, canary 1.1.0) monitored; quiet has no logs; plain no monitoring."""
     spec = MonitorRepo(tmp_path / "repo")
     spec.deployment("clf-prod", canary=("1.1.0", 20), monitoring=monitoring())
@@ -59,13 +59,6 @@ def repo(tmp_path: Path, env: dict[str, str]) -> MonitorRepo:
 
 def run(root: Path, now: str = NOW, **kw: Any) -> dict[str, MonitorOutcome]:
     return {o.deployment: o for o in api.monitor(root, now=now, **kw)}
-
-
-def cli_run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    capsys.readouterr()
-    code = cli.main(["--no-color", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 def log(root: Path, records: Any, name: str = "p.jsonl") -> None:
@@ -91,11 +84,11 @@ def test_deployments_without_logs_are_skipped(repo: MonitorRepo) -> None:
     assert sorted(p.name for p in (root / "reports").iterdir()) == ["clf-prod"]
 
 
-def test_only_the_named_deployment(repo: MonitorRepo, capsys: pytest.CaptureFixture[str]) -> None:
+def test_only_the_named_deployment(repo: MonitorRepo) -> None:
     log(repo.root, [record(0)])
     assert list(run(repo.root, deployment="clf-prod")) == ["clf-prod"]
-    code, out = cli_run(capsys, "--repo", str(repo.root), "monitor", "--deployment", "nope")
-    assert code == 1 and "'nope' is not defined" in out
+    done = run_cli("--repo", repo.root, "monitor", "--deployment", "nope")
+    assert done.code == 1 and "'nope' is not defined" in done.seen
 
 
 # ---------------------------------------------------------------- commits
@@ -315,7 +308,7 @@ def test_labels_join_numeric_request_ids(repo: MonitorRepo) -> None:
 # ---------------------------------------------------------------- numbers
 
 
-CLASSIFICATION = {
+CLASSIFICATION: dict[str, list[Any]] = {
     "labels": [1, 1, 1, 1, 0, 0, 0, 0, 1, 0],
     "predictions": [1, 1, 1, 0, 0, 0, 1, 0, 1, 1],
     "scores": [0.9, 0.8, 0.7, 0.4, 0.2, 0.1, 0.6, 0.3, 0.8, 0.55],
@@ -481,7 +474,7 @@ def test_metrics_module_against_sklearn() -> None:
 # ---------------------------------------------------------------- formats
 
 
-def test_csv_and_parquet_logs_make_the_same_report(tmp_path: Path, env: dict[str, str]) -> None:
+def test_csv_and_parquet_logs_make_the_same_report(tmp_path: Path) -> None:
     records = [
         record(i, "1.0.0" if i % 4 else "1.1.0", label=i % 2, score=(i % 10) / 10)
         for i in range(40)
@@ -608,11 +601,7 @@ def test_golden_report_files(repo: MonitorRepo) -> None:
         "latest.md": (folder / "latest.md").read_text(),
     }
     for name, text in actual.items():
-        golden = GOLDEN / f"clf-prod.{name}"
-        if UPDATE:
-            golden.parent.mkdir(parents=True, exist_ok=True)
-            golden.write_text(text)
-        assert text == golden.read_text(), f"{name} differs from {golden} (UPDATE_GOLDEN=1)"
+        assert_golden(GOLDEN / f"clf-prod.{name}", text)
     charts = sorted(p.name for p in (folder / "charts").iterdir())
     assert charts == ["colour.svg", "latency.svg", "volume.svg", "x.svg"]
     for chart in charts:
@@ -636,6 +625,7 @@ def test_markdown_reads_well(repo: MonitorRepo) -> None:
         "### 1.0.0 (stable)",
         "### 1.1.0 (canary)",
         "## Canary vs stable",
+        "## Model outputs",
         "## Data quality",
     ]
     assert "\n\n\n" not in text
@@ -686,18 +676,18 @@ def test_feature_named_like_a_service_chart(repo: MonitorRepo) -> None:
     assert "p95 latency" in (folder / "charts/latency.svg").read_text()
 
 
-def test_cli_text_and_json(repo: MonitorRepo, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_text_and_json(repo: MonitorRepo) -> None:
     root = repo.root
     log(root, classification_log())
-    code, out = cli_run(capsys, "--repo", str(root), "monitor", "--now", NOW, "--no-commit")
-    assert code == 0
-    assert "clf-prod: 20 records (20 new), dataset drift" in out
-    assert "1.0.0: 12 records, error rate 0.083, accuracy 0.700" in out
-    assert "report: reports/clf-prod/latest.md" in out
-    assert "quiet: unchanged (no prediction logs at logs/quiet/ yet)" in out
+    done = run_cli("--repo", root, "monitor", "--now", NOW, "--no-commit")
+    assert done.code == 0
+    assert "clf-prod: 20 records (20 new), dataset drift" in done.seen
+    assert "1.0.0: 12 records, error rate 0.083, accuracy 0.700" in done.seen
+    assert "report: reports/clf-prod/latest.md" in done.seen
+    assert "quiet: unchanged (no prediction logs at logs/quiet/ yet)" in done.seen
     log(root, [record(99)])
-    code, out = cli_run(capsys, "--repo", str(root), "monitor", "--now", NOW, "--format", "json")
-    data = json.loads(out)
+    done = run_cli("--repo", root, "monitor", "--now", NOW, "--format", "json")
+    data = done.json()
     (entry,) = [d for d in data["deployments"] if d["deployment"] == "clf-prod"]
     assert entry["changed"] and entry["new_records"] == 1 and len(entry["commit"]) == 40
     assert entry["report"] == "reports/clf-prod/latest.json"

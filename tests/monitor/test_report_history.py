@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mlops_gitops import api, cli
+from mlops_gitops import api
 from mlops_gitops.monitor.history import extract
-from tests.monitor.helpers import MonitorRepo, append, git, git_env, jsonl, record
+from tests.monitor.helpers import (
+    MonitorRepo,
+    append,
+    jsonl,
+    record,
+)
+from tests.support.cli import run_cli
+from tests.support.git import git
 
 LOGS = "logs/clf-prod"
 RUNS = [  # (now, records added, stable errors among them, canary errors among them)
@@ -21,64 +25,54 @@ RUNS = [  # (now, records added, stable errors among them, canary errors among t
 ]
 
 
-def cli_run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    capsys.readouterr()
-    code = cli.main(["--no-color", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
 @pytest.fixture(scope="module")
-def history_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def history_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three monitor commits (with an unrelated commit between), shared by the tests below."""
-    base = tmp_path_factory.mktemp("history")
-    patch = pytest.MonkeyPatch()
-    for key in list(os.environ):
-        if key.startswith(("GIT_", "MLOPS_GITOPS_")):
-            patch.delenv(key)
-    for key, value in git_env(base / "home").items():
-        patch.setenv(key, value)
-    try:
-        spec = MonitorRepo(base / "repo")
-        spec.deployment(
-            "clf-prod",
-            canary=("1.1.0", 20),
-            monitoring={"predictions": f"{LOGS}/", "window": {"records": 20}},
-        )
-        spec.init_git()
-        for n, (now, span, stable_errors, canary_errors) in enumerate(RUNS):
-            records = []
-            s = c = 0
-            for i in span:
-                canary = i % 4 == 0
-                if canary:
-                    error = "boom" if c < canary_errors else None
-                    c += 1
-                else:
-                    error = "boom" if s < stable_errors else None
-                    s += 1
-                records.append(
-                    record(i, "1.1.0" if canary else "1.0.0", error=error, latency=float(n + 1))
-                )
-            append(spec.root / LOGS / "p.jsonl", jsonl(records))
-            (outcome,) = [o for o in api.monitor(spec.root, now=now) if o.deployment == "clf-prod"]
-            assert outcome.commit
-            if n == 0:
-                (spec.root / "README.md").write_text("unrelated\n")
-                git(spec.root, "add", "README.md")
-                git(spec.root, "commit", "-q", "-m", "docs")
-        yield spec.root
-    finally:
-        patch.undo()
+    spec = MonitorRepo(tmp_path_factory.mktemp("history") / "repo")
+    spec.deployment(
+        "clf-prod",
+        canary=("1.1.0", 20),
+        monitoring={"predictions": f"{LOGS}/", "window": {"records": 20}},
+    )
+    spec.init_git()
+    for n, (now, span, stable_errors, canary_errors) in enumerate(RUNS):
+        records = []
+        s = c = 0
+        for i in span:
+            canary = i % 4 == 0
+            if canary:
+                error = "boom" if c < canary_errors else None
+                c += 1
+            else:
+                error = "boom" if s < stable_errors else None
+                s += 1
+            records.append(
+                record(i, "1.1.0" if canary else "1.0.0", error=error, latency=float(n + 1))
+            )
+        append(spec.root / LOGS / "p.jsonl", jsonl(records))
+        (outcome,) = [o for o in api.monitor(spec.root, now=now) if o.deployment == "clf-prod"]
+        assert outcome.commit
+        if n == 0:
+            (spec.root / "README.md").write_text("unrelated\n")
+            git(spec.root, "add", "README.md")
+            git(spec.root, "commit", "-q", "-m", "docs")
+    return spec.root
 
 
-def test_history_json(history_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = cli_run(
-        capsys, "--repo", str(history_repo), "report", "history", "clf-prod",
-        "--metric", "error_rate", "--format", "json",
-    )  # fmt: skip
-    assert code == 0
-    data = json.loads(out)
+def test_history_json(history_repo: Path) -> None:
+    done = run_cli(
+        "--repo",
+        history_repo,
+        "report",
+        "history",
+        "clf-prod",
+        "--metric",
+        "error_rate",
+        "--format",
+        "json",
+    )
+    assert done.code == 0
+    data = done.json()
     assert data["deployment"] == "clf-prod" and data["metric"] == "error_rate"
     commits = git(history_repo, "log", "--reverse", "--format=%H", "--", "reports").split()
     assert [p["commit"] for p in data["points"]] == commits
@@ -94,13 +88,12 @@ def test_history_json(history_repo: Path, capsys: pytest.CaptureFixture[str]) ->
     ]
 
 
-def test_history_text(history_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = cli_run(
-        capsys, "--repo", str(history_repo), "report", "history", "clf-prod", "--metric",
-        "error_rate",
-    )  # fmt: skip
-    assert code == 0
-    lines = out.splitlines()
+def test_history_text(history_repo: Path) -> None:
+    done = run_cli(
+        "--repo", history_repo, "report", "history", "clf-prod", "--metric", "error_rate"
+    )
+    assert done.code == 0
+    lines = done.seen.splitlines()
     assert lines[0].split() == ["TIME", "COMMIT", "1.0.0", "1.1.0"]
     assert [line.split()[2:] for line in lines[1:]] == [
         ["0", "0"],
@@ -135,20 +128,14 @@ def test_history_of_a_feature_statistic(history_repo: Path) -> None:
     assert all(isinstance(p["values"][""], float) for p in series["points"])
 
 
-def test_unknown_metric_and_unknown_report(
-    history_repo: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out = cli_run(
-        capsys, "--repo", str(history_repo), "report", "history", "clf-prod", "--metric", "nope"
-    )
-    assert code == 0 and "No values of 'nope' in the report history." in out
-    code, out = cli_run(
-        capsys, "--repo", str(history_repo), "report", "history", "other", "--metric", "records"
-    )
-    assert code == 1 and "no committed report for 'other'" in out
+def test_unknown_metric_and_unknown_report(history_repo: Path) -> None:
+    done = run_cli("--repo", history_repo, "report", "history", "clf-prod", "--metric", "nope")
+    assert done.code == 0 and "No values of 'nope' in the report history." in done.seen
+    done = run_cli("--repo", history_repo, "report", "history", "other", "--metric", "records")
+    assert done.code == 1 and "no committed report for 'other'" in done.seen
 
 
-def test_damaged_and_deleted_reports_are_skipped(tmp_path: Path, env: dict[str, str]) -> None:
+def test_damaged_and_deleted_reports_are_skipped(tmp_path: Path) -> None:
     spec = MonitorRepo(tmp_path / "repo")
     spec.deployment("clf-prod", monitoring={"predictions": f"{LOGS}/"})
     spec.init_git()

@@ -51,7 +51,7 @@ def report_of(spec: MonitorRepo) -> dict[str, Any]:
 
 
 def test_batch_boundaries_do_not_change_the_numbers(
-    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     records = traffic(3_000, seed=1)
     reports = []
@@ -70,9 +70,7 @@ def test_batch_boundaries_do_not_change_the_numbers(
         assert a["current_count"] == b["current_count"]
 
 
-def test_beyond_exact_max_records_sketches_stay_within_their_bound(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_beyond_exact_max_records_sketches_stay_within_their_bound(tmp_path: Path) -> None:
     records = traffic(6_000, seed=2, shift=0.3)
     reports = {}
     for name, limit in (("exact", 1_000_000), ("sketch", 1_000)):
@@ -114,9 +112,7 @@ def test_beyond_exact_max_records_sketches_stay_within_their_bound(
     assert abs(auc_e - auc_s) <= 0.02
 
 
-def test_a_records_window_beyond_the_exact_limit_keeps_exactly_the_newest(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_a_records_window_beyond_the_exact_limit_keeps_exactly_the_newest(tmp_path: Path) -> None:
     """Two files whose times interleave: the cut-off splits batches of both, which are read
     again; the window is the newest N records, exactly, as with the exact engine."""
     early = traffic(2_000, seed=3, start=0)
@@ -141,7 +137,7 @@ def test_a_records_window_beyond_the_exact_limit_keeps_exactly_the_newest(
 
 
 def test_exact_max_records_is_a_deployment_setting(
-    tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = make(tmp_path, "bad", {"exact_max_records": 0})
     assert cli.main(["--no-color", "--repo", str(spec.root), "validate"]) == 1

@@ -11,7 +11,8 @@ import pytest
 from mlops_gitops.errors import Problem
 from mlops_gitops.render.base import Lines, scrub
 from mlops_gitops.render.validate import github_annotation, problems_text
-from tests.conftest import EXAMPLE_REPO, copy_repo, run_cli
+from tests.support.cli import run_cli
+from tests.support.repos import EXAMPLE_REPO, copy_repo
 
 FORGED = "x\n::warning title=pwned::owned\r\x1b[31m\u202e"
 
@@ -48,12 +49,10 @@ def test_github_annotation_cannot_start_a_second_command() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["text", "github"])
-def test_validate_output_of_a_forged_file_name(
-    fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_output_of_a_forged_file_name(fmt: str, tmp_path: Path) -> None:
     repo = copy_repo(EXAMPLE_REPO, tmp_path / "repo")
     (repo / "models" / "evil\n::warning::pwned.yaml").write_text("kind: [\n", encoding="utf-8")
-    run = run_cli(capsys, ["--repo", str(repo), "validate", "--format", fmt])
+    run = run_cli("--repo", str(repo), "validate", "--format", fmt)
     assert run.code == 1
     lines = run.out.splitlines()
     assert lines, run.err
@@ -64,12 +63,10 @@ def test_validate_output_of_a_forged_file_name(
         assert all(not line.startswith("::") for line in lines)
 
 
-def test_validate_json_keeps_the_real_name(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_json_keeps_the_real_name(tmp_path: Path) -> None:
     repo = copy_repo(EXAMPLE_REPO, tmp_path / "repo")
     name = "evil\n::warning::pwned.yaml"
     (repo / "models" / name).write_text("kind: [\n", encoding="utf-8")
-    run = run_cli(capsys, ["--repo", str(repo), "validate", "--format", "json"])
+    run = run_cli("--repo", str(repo), "validate", "--format", "json")
     errors = json.loads(run.out)["errors"]
     assert any(e["path"] == f"models/{name}" for e in errors)

@@ -1,13 +1,11 @@
 """Attacker-built inputs: crafted files and repositories, checked end to end.
 
-`env` and `run` are the engine tests' (an isolated git environment, the CLI in-process);
-`applied`, `repo` and `live` are the serving tests' applied example repository (built once
+`deployed`, `repo` and `live` are the serving tests' applied example repository (built once
 per session), a private copy of it and a live `mlops-gitops serve` on its own copy.
 """
 
 from __future__ import annotations
 
-from tests.engine.conftest import RunCli, env, run
-from tests.serve.conftest import applied, live, repo
+from tests.serve.conftest import deployed, live, repo
 
-__all__ = ["RunCli", "applied", "env", "live", "repo", "run"]
+__all__ = ["deployed", "live", "repo"]

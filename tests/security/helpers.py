@@ -7,11 +7,10 @@ stores them) and the tool runs on a fresh clone, the way CI checks out a pull re
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
-from tests.engine.helpers import Done, cli, git
 from tests.monitor.helpers import MonitorRepo, append, jsonl, record
+from tests.support.git import git
 
 NOW = "2026-11-28T00:00:00Z"
 DEPLOYMENT = "clf-prod"
@@ -55,7 +54,7 @@ def outside_victims(tmp_path: Path) -> Path:
     return victims
 
 
-def drifting_repo(root: Path, env: Mapping[str, str]) -> Path:
+def drifting_repo(root: Path) -> Path:
     """clf-prod with prediction logs whose `x` drifted far from the reference, and a rule
     that alerts through the file channel: monitor writes charts, the rule appends an alert."""
     repo = MonitorRepo(root)
@@ -64,29 +63,25 @@ def drifting_repo(root: Path, env: Mapping[str, str]) -> Path:
     (root / "rules" / "clf-drift.yaml").write_text(RULE)
     records = [record(i, x=30.0 + i % 5) for i in range(300)]
     append(root / "logs" / DEPLOYMENT / "predictions.jsonl", jsonl(records))
-    git(root, "init", "-q", "-b", "main", env=env)
-    commit(root, "Initial specs", env)
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "Initial specs")
     return root
 
 
-def commit(repo: Path, message: str, env: Mapping[str, str]) -> str:
-    git(repo, "add", "-A", env=env)
-    git(repo, "commit", "-q", "-m", message, env=env)
-    return git(repo, "rev-parse", "HEAD", env=env).strip()
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
 
 
-def commit_symlink(repo: Path, rel: str, target: Path, env: Mapping[str, str]) -> None:
+def commit_symlink(repo: Path, rel: str, target: Path) -> None:
     """Commit `rel` as a symlink to `target`, as a pull request can."""
     link = repo / rel
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(target)
-    commit(repo, f"Add {rel}", env)
+    commit(repo, f"Add {rel}")
 
 
-def clone(repo: Path, dest: Path, env: Mapping[str, str]) -> Path:
-    git(dest.parent, "clone", "-q", str(repo), str(dest), env=env)
+def clone(repo: Path, dest: Path) -> Path:
+    git(dest.parent, "clone", "-q", str(repo), str(dest))
     return dest
-
-
-def run(repo: Path, *args: str, env: Mapping[str, str]) -> Done:
-    return cli(repo, *args, env=env)

@@ -23,7 +23,8 @@ from mlops_gitops.errors import MlopsError
 from mlops_gitops.safeio import dumps, finite, loads
 from mlops_gitops.serve.logs import PredictionLog
 from mlops_gitops.workspace import Workspace
-from tests.conftest import CORPUS_BASE, copy_repo
+from tests.support.corpus import CORPUS_BASE
+from tests.support.repos import copy_repo
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 RULE_STATE = ".mlops/state/rules/fraud-drift.json"

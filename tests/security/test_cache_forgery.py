@@ -12,27 +12,19 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
-from tests.engine.helpers import NOW, engine_repo_v1, git_env, init_git
-from tests.security.helpers import clone, commit, run
+from tests.security.helpers import clone, commit
+from tests.support.cli import run_in
+from tests.support.git import init_git
+from tests.support.repos import engine_repo_v1
+from tests.support.values import NOW
 
 WARNING = "warning: ignoring .mlops/cache/ in the work tree"
 FORGED_FILE = "deployments/alpha-staging.yaml"
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    isolated = git_env(tmp_path / "home")
-    isolated["XDG_CACHE_HOME"] = str(tmp_path / "home" / ".cache")
-    for key, value in isolated.items():
-        monkeypatch.setenv(key, value)
-    return isolated
-
-
-def forge_parse_cache(repo: Path, scratch: Path, env: dict[str, str]) -> bytes:
+def forge_parse_cache(repo: Path, scratch: Path) -> bytes:
     """What the attacker commits: the tool's own parse cache of `repo`, one entry edited."""
-    done = run(repo, "validate", env=env)
+    done = run_in(repo, "validate")
     assert done.code == 0, done.seen
     written = [
         p for where in (repo, scratch) for p in where.rglob("parse.json") if ".git" not in p.parts
@@ -49,21 +41,19 @@ def forge_parse_cache(repo: Path, scratch: Path, env: dict[str, str]) -> bytes:
     return json.dumps(header).encode() + b"\n" + forged
 
 
-def test_a_committed_parse_cache_does_not_change_what_apply_acts_on(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_a_committed_parse_cache_does_not_change_what_apply_acts_on(tmp_path: Path) -> None:
     origin = tmp_path / "origin"
     engine_repo_v1(origin)
-    init_git(origin, env)
+    init_git(origin)
     attacker = tmp_path / "attacker"
-    clone(origin, attacker, env)
-    payload = forge_parse_cache(attacker, tmp_path / "home", env)
+    clone(origin, attacker)
+    payload = forge_parse_cache(attacker, tmp_path / "home")
     (origin / ".mlops" / "cache").mkdir(parents=True)
     (origin / ".mlops" / "cache" / "parse.json").write_bytes(payload)
-    commit(origin, "Speed up CI", env)
-    checkout = clone(origin, tmp_path / "ci", env)
+    commit(origin, "Speed up CI")
+    checkout = clone(origin, tmp_path / "ci")
 
-    done = run(checkout, "apply", "--now", NOW, env=env)
+    done = run_in(checkout, "apply", "--now", NOW)
 
     assert done.code == 0, done.seen
     state = json.loads((checkout / ".mlops/state/deployments/alpha-staging.json").read_text())
@@ -73,31 +63,31 @@ def test_a_committed_parse_cache_does_not_change_what_apply_acts_on(
     assert ".mlops/cache" not in done.out
 
 
-def test_the_warning_is_shown_once_per_run_on_stderr(tmp_path: Path, env: dict[str, str]) -> None:
+def test_the_warning_is_shown_once_per_run_on_stderr(tmp_path: Path) -> None:
     """reconcile loads the specs several times (monitor, rules, apply): one warning."""
     origin = tmp_path / "origin"
     engine_repo_v1(origin)
     (origin / ".mlops" / "cache" / "monitor").mkdir(parents=True)
     (origin / ".mlops" / "cache" / "monitor" / "alpha-prod.pkl").write_bytes(b"\x80\x04.")
-    init_git(origin, env)
-    checkout = clone(origin, tmp_path / "ci", env)
+    init_git(origin)
+    checkout = clone(origin, tmp_path / "ci")
 
-    done = run(checkout, "reconcile", "--now", NOW, "--format", "json", env=env)
+    done = run_in(checkout, "reconcile", "--now", NOW, "--format", "json")
 
     assert done.code == 0, done.seen
     assert done.err.count(WARNING) == 1, done.err
     json.loads(done.out)  # stdout stays pure JSON
 
 
-def test_caches_are_kept_in_the_git_directory_and_used(tmp_path: Path, env: dict[str, str]) -> None:
+def test_caches_are_kept_in_the_git_directory_and_used(tmp_path: Path) -> None:
     origin = tmp_path / "origin"
     engine_repo_v1(origin)
-    init_git(origin, env)
-    assert run(origin, "validate", env=env).code == 0
-    assert run(origin, "plan", "--now", NOW, env=env).code == 0
+    init_git(origin)
+    assert run_in(origin, "validate").code == 0
+    assert run_in(origin, "plan", "--now", NOW).code == 0
     kept = sorted(p.name for p in (origin / ".git" / "mlops-gitops").rglob("*.json"))
     assert "parse.json" in kept and "version-digests.json" in kept, kept
     assert not (origin / ".mlops").exists()
     assert not list((tmp_path / "home").rglob("parse.json"))  # not the user's cache: git has one
-    done = run(origin, "validate", env=env)
+    done = run_in(origin, "validate")
     assert done.code == 0 and done.err == ""

@@ -20,8 +20,10 @@ import pytest
 
 from mlops_gitops.providers import pickles
 from mlops_gitops.providers.scan import scan
-from tests.engine.conftest import RunCli
-from tests.engine.helpers import NOW, SpecRepo, init_git
+from tests.support.cli import run_in
+from tests.support.git import init_git
+from tests.support.repos import SpecRepo
+from tests.support.values import NOW
 
 ZEROS = b"\0" * (16 * 1024**2)
 
@@ -147,7 +149,7 @@ def test_a_stream_of_tiny_opcodes_is_refused_at_the_opcode_budget(
 
 
 def test_the_budget_is_a_located_blocked_step_naming_the_artifact(
-    tmp_path: Path, run: RunCli, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pickles, "MAX_DECOMPRESSED", 8 * 1024**2)
     root = tmp_path / "repo"
@@ -158,8 +160,8 @@ def test_the_budget_is_a_located_blocked_step_naming_the_artifact(
         "big",
         [{"version": "1.0.0", "artifact": "artifacts/big/model.joblib", "format": "joblib"}],
     )
-    init_git(root, env)
-    planned = json.loads(run(root, "plan", "--format", "json", "--now", NOW).out)
+    init_git(root)
+    planned = json.loads(run_in(root, "plan", "--format", "json", "--now", NOW).out)
     (step,) = planned["steps"]
     assert step["blocked_by"] == [
         "security scan (picklescan) could not check artifacts/big/model.joblib: model.joblib:"

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from tests.engine.helpers import NOW, engine_repo_v1, engine_repo_v2, git, git_env, init_git
-from tests.security.helpers import commit, run
+from tests.security.helpers import commit
+from tests.support.cli import run_in
+from tests.support.git import git, init_git
+from tests.support.repos import engine_repo_v1, engine_repo_v2
+from tests.support.values import NOW
 
 FORGED = """Tidy deployment comments
 
@@ -23,56 +24,45 @@ Mlops-Serial: {serial}
 """
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    isolated = git_env(tmp_path / "home")
-    isolated["XDG_CACHE_HOME"] = str(tmp_path / "home" / ".cache")
-    for key, value in isolated.items():
-        monkeypatch.setenv(key, value)
-    return isolated
-
-
-def events(repo: Path, env: dict[str, str]) -> list[dict[str, object]]:
-    done = run(repo, "history", "--format", "json", env=env)
+def events(repo: Path) -> list[dict[str, object]]:
+    done = run_in(repo, "history", "--format", "json")
     assert done.code == 0, done.seen
     found: list[dict[str, object]] = json.loads(done.out)["events"]
     return found
 
 
-def forge(repo: Path, env: dict[str, str], serial: int, meta: dict[str, object] | None) -> str:
+def forge(repo: Path, serial: int, meta: dict[str, object] | None) -> str:
     """A human commit with tool trailers; `meta`: state meta it also commits, if any."""
     path = repo / "deployments" / "beta-prod.yaml"
     path.write_text(path.read_text() + "# reviewed\n")
     if meta is not None:
         (repo / ".mlops/state/meta.json").write_text(json.dumps(meta))
-    git(repo, "add", "-A", env=env)
+    git(repo, "add", "-A")
     message = repo / ".git" / "FORGED_MSG"
     message.write_text(FORGED.format(serial=serial))
-    git(repo, "commit", "-q", "-F", str(message), env=env)
-    return git(repo, "rev-parse", "HEAD", env=env).strip()
+    git(repo, "commit", "-q", "-F", str(message))
+    return git(repo, "rev-parse", "HEAD").strip()
 
 
-def test_a_forged_human_commit_is_not_listed_and_tool_commits_still_are(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_a_forged_human_commit_is_not_listed_and_tool_commits_still_are(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     spec = engine_repo_v1(repo)
-    init_git(repo, env)
-    assert run(repo, "apply", "--now", NOW, env=env).code == 0
-    first = git(repo, "rev-parse", "HEAD", env=env).strip()
+    init_git(repo)
+    assert run_in(repo, "apply", "--now", NOW).code == 0
+    first = git(repo, "rev-parse", "HEAD").strip()
     meta = json.loads((repo / ".mlops/state/meta.json").read_text())
 
     forged = [
-        forge(repo, env, serial=2, meta=None),  # trailers only
-        forge(repo, env, serial=1, meta=None),  # the real commit's serial, again
-        forge(repo, env, serial=7, meta=meta | {"serial": 7}),  # a jump, not one apply
+        forge(repo, serial=2, meta=None),  # trailers only
+        forge(repo, serial=1, meta=None),  # the real commit's serial, again
+        forge(repo, serial=7, meta=meta | {"serial": 7}),  # a jump, not one apply
     ]
     engine_repo_v2(spec)
-    commit(repo, "Specs v2", env)
-    assert run(repo, "apply", "--now", NOW, env=env).code == 0
-    second = git(repo, "rev-parse", "HEAD", env=env).strip()
+    commit(repo, "Specs v2")
+    assert run_in(repo, "apply", "--now", NOW).code == 0
+    second = git(repo, "rev-parse", "HEAD").strip()
 
-    listed = events(repo, env)
+    listed = events(repo)
     commits = {str(e["commit"]) for e in listed}
     assert commits == {first, second}
     assert not commits & set(forged)
@@ -85,13 +75,11 @@ def test_a_forged_human_commit_is_not_listed_and_tool_commits_still_are(
     assert all(e["action"] != "rollback" for e in listed)
 
 
-def test_a_trailer_only_forgery_before_any_apply_is_not_listed(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_a_trailer_only_forgery_before_any_apply_is_not_listed(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     engine_repo_v1(repo)
-    init_git(repo, env)
-    forge(repo, env, serial=1, meta=None)
-    assert events(repo, env) == []
-    done = run(repo, "history", env=env)
+    init_git(repo)
+    forge(repo, serial=1, meta=None)
+    assert events(repo) == []
+    done = run_in(repo, "history")
     assert "No applied steps recorded yet." in done.out

@@ -7,6 +7,7 @@ inside the repository; and a file must hold what its declared format says.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -19,16 +20,20 @@ import pytest
 
 from mlops_gitops.monitor.readers import list_log_files
 from mlops_gitops.providers.scan import scan
-from tests.engine.conftest import RunCli
-from tests.engine.helpers import NOW, SpecRepo, init_git, onnx_bytes, safetensors_bytes
 from tests.security.crafted import evil_pickle
+from tests.support.artifacts import onnx_bytes, safetensors_bytes
+from tests.support.cli import run_in
+from tests.support.git import init_git
+from tests.support.repos import SpecRepo
+from tests.support.values import NOW
 
 SHA256 = re.compile(r"\b[0-9a-f]{64}\b")
 
 
 def model_repo(root: Path, version: dict[str, Any], **security: bool) -> SpecRepo:
     repo = SpecRepo(root)
-    repo.write_project(**({"security": security} if security else {}))
+    spec: dict[str, Any] = {"security": security} if security else {}
+    repo.write_project(**spec)
     repo.write_model("leak", [{"version": "1.0.0", "format": "onnx"} | version])
     return repo
 
@@ -49,37 +54,33 @@ def assert_never_connected(server: socket.socket) -> None:
         server.accept()
 
 
-def test_proc_self_environ_is_refused_at_validate_and_never_hashed(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_proc_self_environ_is_refused_at_validate_and_never_hashed(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     model_repo(root, {"artifact": "file:///proc/self/environ"})
-    init_git(root, env)
-    validated = run(root, "validate")
+    init_git(root)
+    validated = run_in(root, "validate")
     assert validated.code == 1
     assert re.search(
         r"models/leak\.yaml:\d+:\d+: Model/leak: spec\.versions\[0\]\.artifact: "
         r"'file:///proc/self/environ': file URIs read outside the repository",
         validated.seen,
     ), validated.seen
-    planned = run(root, "plan", "--format", "json", "--now", NOW)
+    planned = run_in(root, "plan", "--format", "json", "--now", NOW)
     assert planned.code == 1
     assert "file URIs read outside the repository" in planned.seen
     assert not SHA256.search(planned.seen) and "size" not in planned.out
-    assert run(root, "apply", "--now", NOW).code == 1
+    assert run_in(root, "apply", "--now", NOW).code == 1
     assert not (root / ".mlops/state").exists() and not (root / ".mlops/artifacts").exists()
 
 
-def test_with_the_opt_in_a_local_file_is_still_checked_before_it_is_hashed(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_with_the_opt_in_a_local_file_is_still_checked_before_it_is_hashed(tmp_path: Path) -> None:
     """allow_local_uris lets the tool read it, but /proc/self/environ is no ONNX model: the
     step is blocked and its hash and size are never computed."""
     root = tmp_path / "repo"
     model_repo(root, {"artifact": "file:///proc/self/environ"}, allow_local_uris=True)
-    init_git(root, env)
-    assert run(root, "validate").code == 0
-    planned = run(root, "plan", "--format", "json", "--now", NOW)
+    init_git(root)
+    assert run_in(root, "validate").code == 0
+    planned = run_in(root, "plan", "--format", "json", "--now", NOW)
     (step,) = json.loads(planned.out)["steps"]
     assert step["status"] == "blocked"
     [blocked_by] = step["blocked_by"]
@@ -92,19 +93,19 @@ def test_with_the_opt_in_a_local_file_is_still_checked_before_it_is_hashed(
 
 @pytest.mark.parametrize("scheme", ["ftp", "https", "http", "gopher"])
 def test_internal_ports_are_never_contacted(
-    tmp_path: Path, run: RunCli, env: dict[str, str], listener: socket.socket, scheme: str
+    tmp_path: Path, listener: socket.socket, scheme: str
 ) -> None:
     """ftp (any host) is refused by scheme; https to a loopback address needs the opt-in."""
     port = listener.getsockname()[1]
     root = tmp_path / "repo"
     model_repo(root, {"artifact": f"{scheme}://127.0.0.1:{port}/x"}, allow_insecure_http=True)
-    init_git(root, env)
-    validated = run(root, "validate", "--format", "json")
+    init_git(root)
+    validated = run_in(root, "validate", "--format", "json")
     assert validated.code == 1
     [problem] = json.loads(validated.out)["errors"]
     assert (problem["path"], problem["field"]) == ("models/leak.yaml", "spec.versions[0].artifact")
     assert problem["line"] is not None
-    assert run(root, "plan", "--now", NOW).code == 1
+    assert run_in(root, "plan", "--now", NOW).code == 1
     assert_never_connected(listener)
 
 
@@ -129,7 +130,7 @@ def test_internal_ports_are_never_contacted(
     ],
 )
 def test_locations_outside_the_allowlist_are_validate_errors(
-    tmp_path: Path, run: RunCli, env: dict[str, str], location: str, message: str
+    tmp_path: Path, location: str, message: str
 ) -> None:
     """Each location field is checked, each error names its file, line and field."""
     root = tmp_path / "repo"
@@ -150,7 +151,7 @@ def test_locations_outside_the_allowlist_are_validate_errors(
             "monitoring": {"predictions": location, "labels": location},
         },
     )
-    validated = run(root, "validate", "--format", "json")
+    validated = run_in(root, "validate", "--format", "json")
     assert validated.code == 1
     problems = json.loads(validated.out)["errors"]
     assert {(p["path"], p["field"]) for p in problems} == {
@@ -178,28 +179,24 @@ def test_locations_outside_the_allowlist_are_validate_errors(
     ],
 )
 def test_allowed_locations_validate(
-    tmp_path: Path, run: RunCli, env: dict[str, str], location: str, security: dict[str, bool]
+    tmp_path: Path, location: str, security: dict[str, bool]
 ) -> None:
     root = tmp_path / "repo"
     model_repo(root, {"artifact": location}, **security)
-    assert run(root, "validate").code == 0
+    assert run_in(root, "validate").code == 0
 
 
-def test_the_metadata_address_stays_refused_with_every_opt_in(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_the_metadata_address_stays_refused_with_every_opt_in(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     everything = {"allow_local_uris": True, "allow_insecure_http": True}
     model_repo(root, {"artifact": "http://169.254.169.254/latest/meta-data/"}, **everything)
-    assert "link-local and metadata addresses" in run(root, "validate").seen
+    assert "link-local and metadata addresses" in run_in(root, "validate").seen
 
 
-def test_http_training_sources_follow_the_same_rules(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_http_training_sources_follow_the_same_rules(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     repo = model_repo(root, {"artifact": "artifacts/m.onnx"})
-    repo._write(
+    repo.write(
         "pipelines/train.yaml",
         {
             "apiVersion": "mlops-gitops/v1",
@@ -217,7 +214,7 @@ def test_http_training_sources_follow_the_same_rules(
             },
         },
     )
-    problems = json.loads(run(root, "validate", "--format", "json").out)["errors"]
+    problems = json.loads(run_in(root, "validate", "--format", "json").out)["errors"]
     assert [(p["field"], p["message"]) for p in problems] == [
         ("spec.data_sources[0].url", "the URL must start with http:// or https:// (it has ftp://)"),
         ("spec.data_sources[1].url", "the URL must start with http:// or https:// (it has s3://)"),
@@ -228,16 +225,14 @@ def test_http_training_sources_follow_the_same_rules(
     (root / "pipelines/train.yaml").write_text(
         text.replace("s3://bucket/rows.json", "https://data.example.com/r.json")
     )
-    problems = json.loads(run(root, "validate", "--format", "json").out)["errors"]
+    problems = json.loads(run_in(root, "validate", "--format", "json").out)["errors"]
     assert [(p["field"], p["message"].split(": ", 1)[1][:30]) for p in problems] == [
         ("spec.data_sources[2].path", "file URIs read outside the rep"),
     ]
 
 
 @pytest.mark.parametrize("field", ["artifact", "reference_data", "predictions"])
-def test_symlinks_leaving_the_repository_are_validate_errors(
-    tmp_path: Path, run: RunCli, env: dict[str, str], field: str
-) -> None:
+def test_symlinks_leaving_the_repository_are_validate_errors(tmp_path: Path, field: str) -> None:
     outside = tmp_path / "outside"
     (outside / "logs").mkdir(parents=True)
     (outside / "secret.csv").write_text("a,b\n1,2\n")
@@ -263,7 +258,7 @@ def test_symlinks_leaving_the_repository_are_validate_errors(
                 "monitoring": {"predictions": "logs/**/*.jsonl"},
             },
         )
-    validated = run(root, "validate", "--format", "json")
+    validated = run_in(root, "validate", "--format", "json")
     assert validated.code == 1
     [problem] = json.loads(validated.out)["errors"]
     assert "leads outside the repository through a symlink" in problem["message"]
@@ -282,16 +277,14 @@ def test_log_files_symlinked_outside_are_not_read(tmp_path: Path) -> None:
     assert list_log_files("logs/*.jsonl", root) == [root / "logs/a.jsonl"]
 
 
-def test_a_pickle_renamed_onnx_is_blocked_and_never_registered(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_a_pickle_renamed_onnx_is_blocked_and_never_registered(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     root = tmp_path / "repo"
     repo = model_repo(root, {"artifact": "artifacts/m.onnx"})
     repo.artifact("artifacts/m.onnx", evil_pickle(marker))
     repo.write_deployment("leak-prod", {"model": "leak", "stage": "production", "version": "1.0.0"})
-    init_git(root, env)
-    planned = run(root, "plan", "--format", "json", "--now", NOW)
+    init_git(root)
+    planned = run_in(root, "plan", "--format", "json", "--now", NOW)
     steps = {s["id"]: s for s in json.loads(planned.out)["steps"]}
     register = steps["register:Model/leak@1.0.0"]
     assert register["status"] == "blocked"
@@ -301,20 +294,18 @@ def test_a_pickle_renamed_onnx_is_blocked_and_never_registered(
     ]
     assert register["after"]["sha256"] is None
     assert steps["deploy:Deployment/leak-prod@1.0.0:stable"]["status"] == "blocked"
-    assert run(root, "apply", "--now", NOW).code == 3
+    assert run_in(root, "apply", "--now", NOW).code == 3
     assert not (root / ".mlops/state/models/leak.json").exists()
     assert not list((root / ".mlops").rglob("sha256/*/*"))
     assert not marker.exists()
 
 
-def test_a_fifo_artifact_does_not_hang_the_plan(
-    tmp_path: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_a_fifo_artifact_does_not_hang_the_plan(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     model_repo(root, {"artifact": "artifacts/m.onnx"})
     (root / "artifacts").mkdir()
     os.mkfifo(root / "artifacts/m.onnx")
-    planned = json.loads(run(root, "plan", "--format", "json", "--now", NOW).out)
+    planned = json.loads(run_in(root, "plan", "--format", "json", "--now", NOW).out)
     assert planned["steps"][0]["blocked_by"] == ["artifact artifacts/m.onnx not found"]
 
 
@@ -333,7 +324,7 @@ def _zip(members: dict[str, bytes]) -> bytes:
     ("fmt", "data", "wanted"),
     [
         ("onnx", onnx_bytes("graph"), "not-needed"),
-        ("onnx", b"\x08\x08" + os.urandom(64), "error"),
+        ("onnx", b"\x08\x08" + hashlib.sha512(b"not a model").digest(), "error"),
         ("onnx", b"\x08\x08\x42\x02\x10\x11", "error"),  # no graph
         ("onnx", safetensors_bytes(b"x"), "error"),
         ("safetensors", safetensors_bytes(b"\x00" * 8), "not-needed"),

@@ -19,8 +19,10 @@ import pytest
 
 from mlops_gitops.state import lock
 from mlops_gitops.workspace import JOURNAL_FILE, LOCK_FILE
-from tests.engine.helpers import NOW, engine_repo_v1, git, git_env, init_git, trailers
-from tests.security.helpers import run
+from tests.support.cli import run_in
+from tests.support.git import git, init_git, trailers
+from tests.support.repos import engine_repo_v1
+from tests.support.values import NOW
 
 PAUSED_APPLY = """
 import sys
@@ -40,28 +42,18 @@ sys.exit(cli.main(["--no-color", "--repo", sys.argv[1], "apply", "--now", sys.ar
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    isolated = git_env(tmp_path / "home")
-    isolated["XDG_CACHE_HOME"] = str(tmp_path / "home" / ".cache")
-    for key, value in isolated.items():
-        monkeypatch.setenv(key, value)
-    return isolated
-
-
-@pytest.fixture
-def repo(tmp_path: Path, env: dict[str, str]) -> Path:
+def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     engine_repo_v1(root)
-    init_git(root, env)
+    init_git(root)
     return root
 
 
 @pytest.fixture
-def paused(repo: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+def paused(repo: Path) -> Iterator[subprocess.Popen[str]]:
     """An apply running in another process, stopped before its first deploy step."""
     child = subprocess.Popen(
         [sys.executable, "-c", PAUSED_APPLY, str(repo), NOW],
-        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -76,20 +68,20 @@ def paused(repo: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
 
 
 def test_the_lock_of_a_running_apply_is_not_removed_without_force(
-    repo: Path, env: dict[str, str], paused: subprocess.Popen[str]
+    repo: Path, paused: subprocess.Popen[str]
 ) -> None:
     holder = lock.read(repo / LOCK_FILE)
     assert holder is not None and holder.pid == paused.pid
     held = (repo / LOCK_FILE).read_bytes()
 
-    refused = run(repo, "force-unlock", holder.id, env=env)
+    refused = run_in(repo, "force-unlock", holder.id)
 
     assert refused.code == 1
     assert "the lock's holder is still running on this host" in refused.err
     assert f"(pid {paused.pid})" in refused.err
     assert "force-unlock --force ID" in refused.err and "same state serial" in refused.err
     assert (repo / LOCK_FILE).read_bytes() == held
-    second = run(repo, "apply", "--now", NOW, env=env)
+    second = run_in(repo, "apply", "--now", NOW)
     assert second.code == 1 and "the state is locked" in second.err
     assert "stale" not in second.err and (repo / JOURNAL_FILE).exists()
 
@@ -98,22 +90,22 @@ def test_the_lock_of_a_running_apply_is_not_removed_without_force(
     paused.stdin.flush()
     out, err = paused.communicate(timeout=120)
     assert paused.returncode == 0, out + err
-    assert trailers(repo, env, "Mlops-Serial") == ["1"]
+    assert trailers(repo, "Mlops-Serial") == ["1"]
 
 
 def test_forcing_says_what_it_risks_and_the_first_apply_then_commits_nothing(
-    repo: Path, env: dict[str, str], paused: subprocess.Popen[str]
+    repo: Path, paused: subprocess.Popen[str]
 ) -> None:
     holder = lock.read(repo / LOCK_FILE)
     assert holder is not None
 
-    forced = run(repo, "force-unlock", "--force", holder.id, env=env)
+    forced = run_in(repo, "force-unlock", "--force", holder.id)
 
     assert forced.code == 0, forced.seen
     assert f"Removed the state lock held by id {holder.id}" in forced.out
     assert f"warning: pid {paused.pid} is still running" in forced.err
     assert "the same state serial can be committed twice" in forced.err
-    second = run(repo, "apply", "--now", NOW, env=env)
+    second = run_in(repo, "apply", "--now", NOW)
     assert second.code == 0 and "Resuming an interrupted apply." in second.out, second.seen
 
     assert paused.stdin is not None
@@ -122,12 +114,12 @@ def test_forcing_says_what_it_risks_and_the_first_apply_then_commits_nothing(
     out, err = paused.communicate(timeout=120)
     assert paused.returncode == 1, out + err
     assert f"the state lock {holder.id} was removed while this apply ran" in err
-    assert trailers(repo, env, "Mlops-Serial") == ["1"]  # one commit of serial 1, not two
+    assert trailers(repo, "Mlops-Serial") == ["1"]  # one commit of serial 1, not two
     meta = json.loads((repo / ".mlops/state/meta.json").read_text())
     assert meta["serial"] == 1
 
 
-def test_a_reused_pid_does_not_keep_a_dead_apply_alive(repo: Path, env: dict[str, str]) -> None:
+def test_a_reused_pid_does_not_keep_a_dead_apply_alive(repo: Path) -> None:
     """The lock names a pid that now belongs to another process (this test's): its start
     time differs from the one recorded, so the lock is stale and may be removed."""
     started = lock.process_started(os.getpid())
@@ -147,10 +139,10 @@ def test_a_reused_pid_does_not_keep_a_dead_apply_alive(repo: Path, env: dict[str
     )
     path.write_text(json.dumps(stale.__dict__))
 
-    blocked = run(repo, "apply", "--now", NOW, env=env)
+    blocked = run_in(repo, "apply", "--now", NOW)
     assert blocked.code == 1
     assert f"its holder (pid {os.getpid()}) is no longer running" in blocked.err
-    assert run(repo, "force-unlock", stale.id, env=env).code == 0
+    assert run_in(repo, "force-unlock", stale.id).code == 0
     assert not path.exists()
-    assert run(repo, "apply", "--now", NOW, env=env).code == 0
-    assert git(repo, "status", "--porcelain", env=env) == ""
+    assert run_in(repo, "apply", "--now", NOW).code == 0
+    assert git(repo, "status", "--porcelain") == ""

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.monitor.helpers import NOW, MonitorRepo, append, git, git_env, jsonl, record
+from tests.monitor.helpers import NOW, MonitorRepo, append, jsonl, record
+from tests.support.cli import run_process
+from tests.support.git import git
 
 LOGS = "logs/clf-prod"
 
@@ -33,29 +33,7 @@ class Payload:
         return (os.system, (f"echo pwned > {self.marker}",))
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    isolated = git_env(tmp_path / "home")
-    for key in list(os.environ):
-        if key.startswith(("GIT_", "MLOPS_GITOPS_")):
-            monkeypatch.delenv(key)
-    for key, value in isolated.items():
-        monkeypatch.setenv(key, value)
-    return isolated
-
-
-def cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlops_gitops", "--no-color", *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-
-
-def attacked_clone(tmp_path: Path, env: dict[str, str], marker: Path) -> Path:
+def attacked_clone(tmp_path: Path, marker: Path) -> Path:
     """A repository monitored once, then a commit that adds a poisoned window cache (with the
     recorded watermarks, so an old version would have trusted it); returns a fresh clone."""
     spec = MonitorRepo(tmp_path / "origin")
@@ -65,8 +43,8 @@ def attacked_clone(tmp_path: Path, env: dict[str, str], marker: Path) -> Path:
     append(root / LOGS / "p.jsonl", jsonl(record(i) for i in range(20)))
     git(root, "add", "logs")
     git(root, "commit", "-q", "-m", "logs")
-    done = cli(env, "--repo", str(root), "monitor", "--now", NOW)
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_process("--repo", root, "monitor", "--now", NOW)
+    assert done.code == 0, done.seen
     state = json.loads((root / ".mlops/state/monitor/clf-prod.json").read_text())
     cache = root / ".mlops/cache/monitor"
     cache.mkdir(parents=True, exist_ok=True)
@@ -81,28 +59,26 @@ def attacked_clone(tmp_path: Path, env: dict[str, str], marker: Path) -> Path:
     return clone
 
 
-def test_a_committed_window_pickle_never_runs_in_monitor(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+@pytest.mark.slow
+def test_a_committed_window_pickle_never_runs_in_monitor(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
-    clone = attacked_clone(tmp_path, env, marker)
-    done = cli(env, "--repo", str(clone), "monitor", "--now", NOW)
-    assert done.returncode == 0, done.stdout + done.stderr
+    clone = attacked_clone(tmp_path, marker)
+    done = run_process("--repo", clone, "monitor", "--now", NOW)
+    assert done.code == 0, done.seen
     assert not marker.exists()
-    assert "warning: ignored .mlops/cache/" in done.stderr
+    assert "warning: ignored .mlops/cache/" in done.err
     report = json.loads((clone / "reports/clf-prod/latest.json").read_text())
     assert report["window"]["records"] == 21  # computed from the logs, not from the cache
 
 
-def test_a_committed_window_pickle_never_runs_in_reconcile(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+@pytest.mark.slow
+def test_a_committed_window_pickle_never_runs_in_reconcile(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
-    clone = attacked_clone(tmp_path, env, marker)
-    done = cli(env, "--repo", str(clone), "reconcile", "--now", NOW)
-    assert "monitor clf-prod: 1 new records" in done.stdout, done.stdout + done.stderr
+    clone = attacked_clone(tmp_path, marker)
+    done = run_process("--repo", clone, "reconcile", "--now", NOW)
+    assert "monitor clf-prod: 1 new records" in done.out, done.seen
     assert not marker.exists()
-    assert "warning: ignored .mlops/cache/" in done.stderr
+    assert "warning: ignored .mlops/cache/" in done.err
     assert (
         json.loads((clone / "reports/clf-prod/latest.json").read_text())["window"]["records"] == 21
     )

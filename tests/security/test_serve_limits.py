@@ -53,14 +53,12 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.glob("*")) if folder.exists() else 0
 
 
-def test_large_bodies_are_refused_as_they_stream_without_stalling_or_memory(
-    repo: Path, env: dict[str, str]
-) -> None:
+def test_large_bodies_are_refused_as_they_stream_without_stalling_or_memory(repo: Path) -> None:
     """The `serve` command (default --max-body 10 MB): a declared 100 MB body is refused
     before it is sent; 30 MB and 100 MB streamed bodies are cut off at the limit with a
     413, while /healthz keeps answering quickly; memory and prediction logs do not grow."""
     logs = repo / "logs" / "cancer-prod"
-    with CliServer(repo, env) as server, server.client() as http:
+    with CliServer(repo) as server, server.client() as http:
         assert http.post(PREDICT, json={"instances": instances(1)}).status_code == 200
         time.sleep(1.5)  # the record is flushed
         logged, memory = folder_bytes(logs), rss_mb(server.proc.pid)
@@ -98,10 +96,10 @@ def test_large_bodies_are_refused_as_they_stream_without_stalling_or_memory(
         )
 
 
-def test_max_body_is_set_from_the_command_line(repo: Path, env: dict[str, str]) -> None:
+def test_max_body_is_set_from_the_command_line(repo: Path) -> None:
     small = {"instances": instances(1)}
     large = {"instances": instances(40)}
-    with CliServer(repo, env, ["--max-body", "4KB"]) as server, server.client() as http:
+    with CliServer(repo, ["--max-body", "4KB"]) as server, server.client() as http:
         assert http.post(PREDICT, json=small).status_code == 200
         refused = http.post(PREDICT, json=large)
         assert refused.status_code == 413

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import socket
@@ -22,7 +23,8 @@ from tritonclient.utils import InferenceServerException
 
 from mlops_gitops.serve.logs import PredictionLog
 from tests.security.crafted import runstring_skops
-from tests.serve.helpers import CliServer, LiveServer, instances, read_response, run_json
+from tests.serve.helpers import CliServer, LiveServer, instances, read_response
+from tests.support.cli import run_cli
 
 PREDICT = "/v1/models/cancer-prod:predict"
 INFER = "/v2/models/cancer-prod/infer"
@@ -31,7 +33,7 @@ TOKEN = "s3cret-token-for-tests"
 
 def blob_of(repo: Path, deployment: str) -> Path:
     state = json.loads((repo / f".mlops/state/deployments/{deployment}.json").read_text())
-    blob = repo / state["serving"]["stable"]["uri"]
+    blob: Path = repo / state["serving"]["stable"]["uri"]
     blob.chmod(0o644)
     return blob
 
@@ -44,13 +46,13 @@ def counter(text: str, name: str) -> float:
 # ---------------------------------------------------------------- a swapped blob
 
 
-def test_a_swapped_blob_is_refused_and_reported(repo: Path, env: dict[str, str]) -> None:
+def test_a_swapped_blob_is_refused_and_reported(repo: Path) -> None:
     """cancer-detector 1.1.0's blob replaced by 1.0.0's bytes (a model that loads and
     predicts): it is not served as 1.1.0; both deployments using it are reported not ready,
     over V1 and V2; the diabetes deployments serve on."""
     old = repo / "artifacts/cancer-detector/1.0.0/model.skops"
     blob_of(repo, "cancer-prod").write_bytes(old.read_bytes())
-    with CliServer(repo, env) as server, server.client() as http:
+    with CliServer(repo) as server, server.client() as http:
         warnings = "\n".join(server.output)
         for name in ("cancer-prod", "cancer-staging"):
             assert f"warning: deployment {name} is not ready: artifact of 1.1.0" in warnings
@@ -83,7 +85,7 @@ def test_a_blob_changed_in_one_byte_is_refused(repo: Path) -> None:
 
 
 def test_a_code_running_skops_file_with_forged_state_is_never_loaded(
-    repo: Path, env: dict[str, str], tmp_path: Path
+    repo: Path, tmp_path: Path
 ) -> None:
     """The worst store an attacker can leave: cancer-detector 1.1.0's blob replaced by a skops
     file built by `numpy.testing._private.utils.runstring`, and the recorded state forged to
@@ -110,7 +112,7 @@ def test_a_code_running_skops_file_with_forged_state_is_never_loaded(
         stable["uri"] = stable["uri"].removesuffix(stable["uri"].split("sha256/")[-1]) + blob[7:]
         stable["sha256"] = digest
         path.write_text(json.dumps(state))
-    with CliServer(repo, env) as server, server.client() as http:
+    with CliServer(repo) as server, server.client() as http:
         for name in ("cancer-prod", "cancer-staging"):
             answer = http.get(f"/v1/models/{name}")
             assert answer.status_code == 503
@@ -178,9 +180,9 @@ def test_a_large_request_is_logged_in_part_and_counted(repo: Path) -> None:
     assert log.stat().st_size <= 1024 * 1024
     dropped = 'mlops_log_records_dropped_total{deployment="cancer-prod",reason="request_budget"}'
     assert counter(metrics, dropped) == 6000 - len(logged)
-    result = run_json(
-        ["--repo", str(repo), "monitor", "--no-commit", "--deployment", "cancer-prod"]
-    )
+    result = run_cli(
+        "--repo", repo, "monitor", "--no-commit", "--deployment", "cancer-prod", "--format", "json"
+    ).json()
     assert result["deployments"][0]["new_records"] == len(logged)
 
 
@@ -276,21 +278,21 @@ def test_a_token_guards_everything_but_the_health_probes(repo: Path) -> None:
         assert counter(text, 'mlops_refused_requests_total{reason="unauthorized"}') >= 37
 
 
-def test_serve_takes_the_token_from_a_file_or_the_environment(
-    repo: Path, env: dict[str, str], tmp_path: Path
-) -> None:
+def test_serve_takes_the_token_from_a_file_or_the_environment(repo: Path, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(f"{TOKEN}\n")
     token_file.chmod(0o644)
     body = {"instances": instances(1)}
     good = {"Authorization": f"Bearer {TOKEN}"}
-    with CliServer(repo, env, ["--token-file", str(token_file)]) as server:
+    with CliServer(repo, ["--token-file", str(token_file)]) as server:
         assert any("readable by other users" in line for line in server.output)
         with server.client() as http:
             assert http.post(PREDICT, json=body).status_code == 401
             assert http.post(PREDICT, json=body, headers=good).status_code == 200
-    environment = env | {"MLOPS_GITOPS_SERVE_TOKEN": TOKEN}
-    with CliServer(repo, environment) as server, server.client() as http:
+    with (
+        CliServer(repo, env={"MLOPS_GITOPS_SERVE_TOKEN": TOKEN}) as server,
+        server.client() as http,
+    ):
         assert http.post(PREDICT, json=body).status_code == 401
         assert http.post(PREDICT, json=body, headers=good).status_code == 200
 
@@ -300,7 +302,7 @@ def test_serve_takes_the_token_from_a_file_or_the_environment(
     [(None, "No such file"), ("", "empty"), ("two tokens", "more than one token")],
 )
 def test_a_bad_token_file_stops_serve(
-    repo: Path, env: dict[str, str], tmp_path: Path, content: str | None, message: str
+    repo: Path, tmp_path: Path, content: str | None, message: str
 ) -> None:
     token_file = tmp_path / "token"
     if content is not None:
@@ -318,7 +320,6 @@ def test_a_bad_token_file_stops_serve(
             "--token-file",
             str(token_file),
         ],
-        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -329,11 +330,9 @@ def test_a_bad_token_file_stops_serve(
     assert "Serving" not in done.stdout and "Traceback" not in done.stderr
 
 
-def test_a_token_with_spaces_in_the_environment_stops_serve(
-    repo: Path, env: dict[str, str]
-) -> None:
+def test_a_token_with_spaces_in_the_environment_stops_serve(repo: Path) -> None:
     argv = [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), "serve", "--port", "0"]
-    environment = env | {"MLOPS_GITOPS_SERVE_TOKEN": "two words"}
+    environment = os.environ | {"MLOPS_GITOPS_SERVE_TOKEN": "two words"}
     done = subprocess.run(
         argv, env=environment, capture_output=True, text=True, timeout=120, check=False
     )

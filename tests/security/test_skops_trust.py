@@ -22,9 +22,11 @@ from mlops_gitops.serve.models import load as serve_load
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.check import load as load_specs
 from mlops_gitops.state.records import VersionRecord
-from tests.engine.conftest import RunCli
-from tests.engine.helpers import EXAMPLE_REPO, NOW, SpecRepo, init_git
 from tests.security.crafted import runstring_skops
+from tests.support.cli import run_in
+from tests.support.git import init_git
+from tests.support.repos import EXAMPLE_REPO, SpecRepo
+from tests.support.values import NOW
 
 RUNSTRING = "numpy.testing._private.utils.runstring"
 
@@ -120,9 +122,7 @@ def test_serve_refuses_to_load_it(evil: Path, marker: Path) -> None:
     assert not marker.exists()
 
 
-def test_plan_blocks_it_and_apply_never_registers_or_loads_it(
-    tmp_path: Path, marker: Path, run: RunCli, env: dict[str, str]
-) -> None:
+def test_plan_blocks_it_and_apply_never_registers_or_loads_it(tmp_path: Path, marker: Path) -> None:
     root = tmp_path / "repo"
     repo = SpecRepo(root)
     repo.write_project()
@@ -131,15 +131,15 @@ def test_plan_blocks_it_and_apply_never_registers_or_loads_it(
         "evil", [{"version": "1.0.0", "artifact": "artifacts/evil/model.skops", "format": "skops"}]
     )
     repo.write_deployment("evil-prod", {"model": "evil", "stage": "production", "version": "1.0.0"})
-    init_git(root, env)
-    planned = run(root, "plan", "--format", "json", "--now", NOW)
+    init_git(root)
+    planned = run_in(root, "plan", "--format", "json", "--now", NOW)
     steps = {s["id"]: s for s in json.loads(planned.out)["steps"]}
     register = steps["register:Model/evil@1.0.0"]
     assert register["status"] == "blocked"
     assert register["blocked_by"][0].startswith(
         f"security scan (skops) found unsafe content: untrusted type {RUNSTRING}"
     )
-    assert run(root, "apply", "--now", NOW).code == 3
+    assert run_in(root, "apply", "--now", NOW).code == 3
     assert not (root / ".mlops/state/models/evil.json").exists()
     assert not marker.exists()
 

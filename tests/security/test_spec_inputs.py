@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS_BASE, PROJECT, copy_repo, run_cli
+from tests.support.cli import run_cli
+from tests.support.corpus import CORPUS_BASE
+from tests.support.repos import PROJECT, copy_repo
 
 M = "models/fraud-detector.yaml"
 D = "deployments/fraud-prod.yaml"
@@ -40,7 +42,7 @@ def _edit(repo: Path, rel: str, old: str, new: str) -> None:
 
 
 def _errors(capsys: pytest.CaptureFixture[str], repo: Path) -> list[dict[str, object]]:
-    run = run_cli(capsys, ["--repo", str(repo), "validate", "--format", "json"])
+    run = run_cli("--repo", repo, "validate", "--format", "json")
     assert run.code == 1, run.seen
     errors: list[dict[str, object]] = json.loads(run.out)["errors"]
     return errors
@@ -178,7 +180,7 @@ def test_nesting_within_the_budget_is_accepted(
         "      metrics: {roc_auc: 0.91}\n"
         "      hyperparameters: {grid: " + "[" * 90 + "]" * 90 + "}\n",
     )
-    run = run_cli(capsys, ["--repo", str(repo), "validate"])
+    run = run_cli("--repo", repo, "validate")
     assert run.code == 0, run.seen
 
 
@@ -187,7 +189,7 @@ def test_nesting_within_the_budget_is_accepted(
 
 def _validate_in_a_process(repo: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), "validate"],
+        [sys.executable, "-m", "mlops_gitops", "--repo", repo, "validate"],
         cwd=PROJECT,
         capture_output=True,
         text=True,
@@ -257,7 +259,7 @@ def test_project_file_symlinked_to_itself_is_an_error(
 ) -> None:
     (repo / "mlops.yaml").unlink()
     (repo / "mlops.yaml").symlink_to("mlops.yaml")
-    run = run_cli(capsys, ["--repo", str(repo), "validate"])
+    run = run_cli("--repo", repo, "validate")
     assert run.code == 1
     assert "mlops.yaml in" in run.err and "is a symlink loop, not a regular file" in run.err
 
@@ -269,5 +271,5 @@ def test_spec_folder_that_is_a_symlink_loop_is_not_an_internal_error(
     (repo / "loops").symlink_to("loops")
     project = repo / "mlops.yaml"
     project.write_text(project.read_text() + "  spec_dirs: [models, deployments, loops]\n")
-    run = run_cli(capsys, ["--repo", str(repo), "validate"])
+    run = run_cli("--repo", repo, "validate")
     assert "internal error" not in run.seen

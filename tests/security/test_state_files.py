@@ -19,8 +19,9 @@ import pytest
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.store import MAX_STATE_BYTES, StateStore
-from tests.engine.helpers import SpecRepo, commit_all, git, init_git, tensor_artifact
-from tests.security.conftest import RunCli
+from tests.support.cli import run_in
+from tests.support.git import commit_all, git, init_git
+from tests.support.repos import SpecRepo, tensor_artifact
 
 STATE = ".mlops/state"
 DEPLOYMENT = f"{STATE}/deployments/alpha-prod.json"
@@ -29,7 +30,7 @@ META = f"{STATE}/meta.json"
 
 
 @pytest.fixture
-def applied(tmp_path: Path, env: dict[str, str], run: RunCli) -> Path:
+def applied(tmp_path: Path) -> Path:
     """A repository whose one deployment (rendered for KServe) has been applied; prune on."""
     repo = SpecRepo(tmp_path / "repo")
     repo.write_project(prune=True)
@@ -38,8 +39,8 @@ def applied(tmp_path: Path, env: dict[str, str], run: RunCli) -> Path:
         "alpha-prod",
         {"model": "alpha", "stage": "production", "target": "kserve", "version": "1.0.0"},
     )
-    init_git(repo.root, env)
-    done = run(repo.root, "apply")
+    init_git(repo.root)
+    done = run_in(repo.root, "apply")
     assert done.code == 0, done.seen
     return repo.root
 
@@ -50,22 +51,22 @@ def _load(repo: Path, rel: str) -> dict[str, Any]:
 
 
 def test_a_record_named_to_climb_out_of_the_repository_deletes_nothing(
-    applied: Path, tmp_path: Path, env: dict[str, str], run: RunCli
+    applied: Path, tmp_path: Path
 ) -> None:
     victim = tmp_path / "outside-victim.yaml"  # where rendered/kserve/../../../ leads
     victim.write_text("precious\n")
     record = _load(applied, DEPLOYMENT) | {"name": "../../../outside-victim"}
     (applied / STATE / "deployments" / "evil.json").write_text(json.dumps(record))
     (applied / "outside-victim.json").write_text(json.dumps(record))  # what a lookup would read
-    commit_all(applied, "a pull request that adds a forged state record", env)
-    head = git(applied, "rev-parse", "HEAD", env=env)
+    commit_all(applied, "a pull request that adds a forged state record")
+    head = git(applied, "rev-parse", "HEAD")
     for command in ("plan", "apply"):
-        done = run(applied, command)
+        done = run_in(applied, command)
         assert done.code == 1, done.seen
         assert f"{STATE}/deployments/evil.json is unreadable" in done.err
         assert "name" in done.err
     assert victim.read_text() == "precious\n"
-    assert git(applied, "rev-parse", "HEAD", env=env) == head  # nothing applied or committed
+    assert git(applied, "rev-parse", "HEAD") == head  # nothing applied or committed
 
 
 def _edit(rel: str, change: Callable[[dict[str, Any]], object]) -> Callable[[Path], None]:
@@ -78,7 +79,17 @@ def _edit(rel: str, change: Callable[[dict[str, Any]], object]) -> Callable[[Pat
 
 
 def _raw(rel: str, text: str) -> Callable[[Path], None]:
-    return lambda repo: (repo / rel).write_text(text)
+    def write(repo: Path) -> None:
+        (repo / rel).write_text(text)
+
+    return write
+
+
+def _replace(rel: str, old: str, new: str) -> Callable[[Path], None]:
+    def write(repo: Path) -> None:
+        (repo / rel).write_text((repo / rel).read_text().replace(old, new))
+
+    return write
 
 
 def _renamed(repo: Path) -> None:
@@ -142,9 +153,7 @@ CASES: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "a JSON string": (MODEL, _raw(MODEL, '"alpha"'), "holds a JSON str, not an object"),
     "bare NaN metric": (
         MODEL,
-        lambda repo: (repo / MODEL).write_text(
-            (repo / MODEL).read_text().replace('"metrics": {', '"metrics": {"x": NaN, ')
-        ),
+        _replace(MODEL, '"metrics": {', '"metrics": {"x": NaN, '),
         "NaN is not a number JSON allows",
     ),
     "overflowing metric": (
@@ -185,13 +194,13 @@ CASES: dict[str, tuple[str, Callable[[Path], None], str]] = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=list(CASES))
 def test_damaged_or_forged_state_file_is_a_clear_error_naming_it(
-    applied: Path, run: RunCli, case: tuple[str, Callable[[Path], None], str]
+    applied: Path, case: tuple[str, Callable[[Path], None], str]
 ) -> None:
     rel, damage, says = case
     damage(applied)
     before = {p: p.read_bytes() for p in (applied / STATE).rglob("*.json") if p.is_file()}
     for command in ("plan", "status", "apply"):
-        done = run(applied, command)
+        done = run_in(applied, command)
         assert done.code == 1, (command, done.seen)
         assert f"{rel} is unreadable" in done.err, (command, done.err)
         assert says in done.err, (command, done.err)

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import NOW as APPLY_NOW
-from tests.engine.helpers import engine_repo_v1, git_env, init_git
 from tests.security.helpers import (
     ALERTS_FILE,
     DEPLOYMENT,
@@ -22,30 +20,22 @@ from tests.security.helpers import (
     commit_symlink,
     drifting_repo,
     outside_victims,
-    run,
     snapshot,
 )
+from tests.support.cli import run_in
+from tests.support.git import init_git
+from tests.support.repos import engine_repo_v1
+from tests.support.values import NOW as APPLY_NOW
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    isolated = git_env(tmp_path / "home")
-    isolated["XDG_CACHE_HOME"] = str(tmp_path / "home" / ".cache")
-    for key, value in isolated.items():
-        monkeypatch.setenv(key, value)
-    return isolated
-
-
-def test_a_symlinked_chart_folder_is_refused_and_nothing_outside_changes(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_a_symlinked_chart_folder_is_refused_and_nothing_outside_changes(tmp_path: Path) -> None:
     victims = outside_victims(tmp_path)
-    origin = drifting_repo(tmp_path / "origin", env)
-    commit_symlink(origin, f"reports/{DEPLOYMENT}/charts", victims, env)
+    origin = drifting_repo(tmp_path / "origin")
+    commit_symlink(origin, f"reports/{DEPLOYMENT}/charts", victims)
     before = snapshot(victims)
-    checkout = clone(origin, tmp_path / "ci", env)
+    checkout = clone(origin, tmp_path / "ci")
 
-    done = run(checkout, "reconcile", "--now", NOW, env=env)
+    done = run_in(checkout, "reconcile", "--now", NOW)
 
     assert done.code == 1, done.seen
     assert f"refusing to write {checkout}/reports/{DEPLOYMENT}/charts/" in done.err
@@ -54,16 +44,14 @@ def test_a_symlinked_chart_folder_is_refused_and_nothing_outside_changes(
     assert snapshot(victims) == before  # old.svg not deleted, no chart written there
 
 
-def test_a_symlinked_alerts_file_is_refused_and_the_target_is_untouched(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_a_symlinked_alerts_file_is_refused_and_the_target_is_untouched(tmp_path: Path) -> None:
     victims = outside_victims(tmp_path)
-    origin = drifting_repo(tmp_path / "origin", env)
-    commit_symlink(origin, ALERTS_FILE, victims / "bashrc", env)
+    origin = drifting_repo(tmp_path / "origin")
+    commit_symlink(origin, ALERTS_FILE, victims / "bashrc")
     before = snapshot(victims)
-    checkout = clone(origin, tmp_path / "ci", env)
+    checkout = clone(origin, tmp_path / "ci")
 
-    done = run(checkout, "reconcile", "--now", NOW, "--format", "json", env=env)
+    done = run_in(checkout, "reconcile", "--now", NOW, "--format", "json")
 
     assert snapshot(victims) == before  # nothing appended to the "shell rc file"
     assert "internal error" not in done.err
@@ -85,22 +73,20 @@ def test_a_symlinked_alerts_file_is_refused_and_the_target_is_untouched(
         ".mlops/journal.jsonl",
     ],
 )
-def test_apply_refuses_a_symlinked_folder_it_writes(
-    link: str, tmp_path: Path, env: dict[str, str]
-) -> None:
+def test_apply_refuses_a_symlinked_folder_it_writes(link: str, tmp_path: Path) -> None:
     victims = outside_victims(tmp_path)
     origin = tmp_path / "origin"
     engine_repo_v1(origin)  # alpha-prod renders a KServe manifest into rendered/kserve
-    init_git(origin, env)
+    init_git(origin)
     target = victims / "journal" if link.endswith(".jsonl") else victims
     if target != victims:
         target.write_text("")
     (origin / ".gitignore").write_text("")  # the link itself must reach the clone
-    commit_symlink(origin, link, target, env)
+    commit_symlink(origin, link, target)
     before = snapshot(victims)
-    checkout = clone(origin, tmp_path / "ci", env)
+    checkout = clone(origin, tmp_path / "ci")
 
-    done = run(checkout, "apply", "--now", APPLY_NOW, env=env)
+    done = run_in(checkout, "apply", "--now", APPLY_NOW)
 
     assert done.code == 1, done.seen
     assert "internal error" not in done.err
@@ -109,20 +95,20 @@ def test_apply_refuses_a_symlinked_folder_it_writes(
 
 
 def test_output_files_named_on_the_command_line_are_not_written_through_a_symlink(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path,
 ) -> None:
     victims = outside_victims(tmp_path)
     origin = tmp_path / "origin"
     engine_repo_v1(origin)
-    init_git(origin, env)
+    init_git(origin)
     out = tmp_path / "out"
     out.mkdir()
     (out / "manifest.json").symlink_to(victims / "bashrc")
     (out / "plan.json").symlink_to(victims / "notes.txt")
     before = snapshot(victims)
 
-    compiled = run(origin, "compile", "-o", str(out), env=env)
-    planned = run(origin, "plan", "--now", APPLY_NOW, "-o", str(out / "plan.json"), env=env)
+    compiled = run_in(origin, "compile", "-o", str(out))
+    planned = run_in(origin, "plan", "--now", APPLY_NOW, "-o", str(out / "plan.json"))
 
     assert compiled.code == 1 and planned.code == 1, compiled.seen + planned.seen
     assert f"manifest.json is a symbolic link (to {victims / 'bashrc'})" in compiled.err

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from mlops_gitops.spec.templates import Budget, TemplateProblem, render
-from tests.conftest import CORPUS_BASE, PROJECT, copy_repo, run_cli
+from tests.support.cli import run_cli
+from tests.support.corpus import CORPUS_BASE
+from tests.support.repos import PROJECT, copy_repo
 
 HEADER = "apiVersion: mlops-gitops/v1\nkind: Deployment\nmetadata:\n  name: x\n"
 """Four lines: a bomb on the line after it is on line 5."""
@@ -154,7 +156,7 @@ def test_validate_reports_every_bomb_at_its_place_with_memory_capped(tmp_path: P
 
     start = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), "validate", "--format", "json"],
+        [sys.executable, "-m", "mlops_gitops", "--repo", repo, "validate", "--format", "json"],
         cwd=PROJECT,
         capture_output=True,
         text=True,
@@ -180,13 +182,13 @@ def test_validate_reports_every_bomb_at_its_place_with_memory_capped(tmp_path: P
 def test_budgets_are_set_in_the_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = _repo(tmp_path, "  security:\n    template_output_bytes: 2048\n")
     _template(repo, "wide", "spec:\n  model: x\n# {{ 'a' * 3000 }}")
-    run = run_cli(capsys, ["--repo", str(repo), "validate"])
+    run = run_cli("--repo", repo, "validate")
     assert run.code == 1
     assert "deployments/wide.yaml.j2:7: template over budget: '*' would make a value of 3000" in (
         run.out
     )
     (repo / "mlops.yaml").write_text((repo / "mlops.yaml").read_text().replace("2048", "4096"))
-    run = run_cli(capsys, ["--repo", str(repo), "validate"])
+    run = run_cli("--repo", repo, "validate")
     assert "wide.yaml.j2:7" not in run.out
 
 
@@ -202,7 +204,7 @@ def test_budgets_cannot_be_lifted_past_their_ceiling(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str, says: str
 ) -> None:
     repo = _repo(tmp_path, f"  security:\n    {setting}\n")
-    run = run_cli(capsys, ["--repo", str(repo), "validate"])
+    run = run_cli("--repo", repo, "validate")
     assert run.code == 1
     assert f"Project/corpus: spec.security.{setting.split(':')[0]}" in run.out
     assert says in run.out

@@ -1,9 +1,9 @@
-"""Helpers for the serving and training tests: applied copies of example-repo, a live server.
+"""Helpers for the serving tests: request bodies from example-repo's data, a live server.
 
 The server under test is the real one: `create_app(Server(repo))` run by uvicorn on a
 loopback port (in a thread of the test process, so it starts without paying the imports
-again), or the `mlops-gitops serve` command in a subprocess. Git runs isolated from the
-machine's configuration, like on a CI runner.
+again), or the `mlops-gitops serve` command in a subprocess. Starting either is slow: only
+tests marked `slow` may.
 """
 
 from __future__ import annotations
@@ -12,31 +12,25 @@ import contextlib
 import functools
 import hashlib
 import http.client
-import io
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
-import pytest
 
-from mlops_gitops import cli
 from mlops_gitops.serve.app import Server, create_app
 from mlops_gitops.serve.guard import uvicorn_config
 from mlops_gitops.serve.limits import Limits
+from tests.support.cli import require_slow, spawn
+from tests.support.repos import EXAMPLE_REPO
 
-PROJECT = Path(__file__).resolve().parents[2]
-EXAMPLE_REPO = PROJECT / "example-repo"
 REFERENCE = EXAMPLE_REPO / "data" / "reference" / "cancer-detector-1.1.0.csv"
 FEATURES = [
     "mean_radius",
@@ -50,95 +44,6 @@ FEATURES = [
     "mean_symmetry",
     "mean_fractal_dimension",
 ]
-NOW = datetime.now(UTC).replace(microsecond=0)
-STAGING_AT = (NOW - timedelta(hours=3)).isoformat()
-"""First apply: registrations and the staging deployments."""
-PRODUCTION_AT = (NOW - timedelta(hours=1)).isoformat()
-"""Second apply, after the policy's hour in staging: cancer-prod (1.1.0 + 1.2.0 on 20%)."""
-
-
-def git_env(home: Path) -> dict[str, str]:
-    """os.environ without git settings or identity and with an empty HOME."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GIT_", "MLOPS_GITOPS_"))
-        and key.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-    }
-    home.mkdir(parents=True, exist_ok=True)
-    return env | {
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "NO_COLOR": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-
-
-def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> dict[str, str]:
-    """Make this process's environment `git_env(home)` for the rest of a test."""
-    isolated = git_env(home)
-    for key in list(os.environ):
-        if key not in isolated:
-            monkeypatch.delenv(key)
-    for key, value in isolated.items():
-        monkeypatch.setenv(key, value)
-    return isolated
-
-
-def git(repo: Path, *args: str) -> str:
-    """git as a human user of the repository (an identity given on the command line)."""
-    done = subprocess.run(
-        ["git", "-c", "user.name=Human", "-c", "user.email=human@example.com", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}{done.stdout}")
-    return done.stdout
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD").strip()
-
-
-def run(argv: Sequence[str], code: int | None = 0) -> str:
-    """`mlops-gitops argv` in-process; asserts the exit code (unless None), returns stdout."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        got = cli.main(["--no-color", *argv])
-    if code is not None:
-        assert got == code, f"exit {got}, wanted {code}:\n{out.getvalue()}{err.getvalue()}"
-    return out.getvalue()
-
-
-def run_json(argv: Sequence[str], code: int | None = 0) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(run([*argv, "--format", "json"], code))
-    return result
-
-
-def build_applied(dest: Path) -> Path:
-    """example-repo in git, applied twice (the stage policy holds production for an hour):
-    every version registered; cancer-staging (1.1.0 + 1.2.0 on 50%), cancer-prod (1.1.0 +
-    1.2.0 on 20%) and the diabetes deployments (2.0.0, a regression model) deployed."""
-    repo = Path(shutil.copytree(EXAMPLE_REPO, dest, ignore=shutil.ignore_patterns("__pycache__")))
-    git(repo, "init", "-q", "-b", "main")
-    commit_all(repo, "Initial specs")
-    run(["--repo", str(repo), "apply", "--now", STAGING_AT], code=None)  # 3: prod held
-    run(["--repo", str(repo), "apply", "--now", PRODUCTION_AT])
-    states = {p.stem for p in (repo / ".mlops" / "state" / "deployments").glob("*.json")}
-    assert {"cancer-prod", "cancer-staging", "diabetes-prod"} <= states, states
-    return repo
-
-
-def copy_repo(source: Path, dest: Path) -> Path:
-    """A private copy of a built repository, git history and artifact store included."""
-    return Path(shutil.copytree(source, dest, symlinks=True))
 
 
 @functools.cache
@@ -227,6 +132,7 @@ class LiveServer:
     ) -> None:
         import uvicorn
 
+        require_slow("starts a server")
         self.server = Server(repo, limits=limits)
         self.server.start_reloader()
         app = create_app(self.server, token)
@@ -284,18 +190,20 @@ class CliServer:
     """`mlops-gitops serve` in a subprocess on a free loopback port: the command itself, with
     its own interpreter (so the test's client threads do not share its GIL)."""
 
-    def __init__(self, repo: Path, env: Mapping[str, str], args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, repo: Path, args: Sequence[str] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = ["-m", "mlops_gitops", "--repo", str(repo), "serve", "--port", str(self.port)]
-        command += args
-        self.proc = subprocess.Popen(
-            [sys.executable, *command],
-            cwd=PROJECT,
-            env=dict(env),
-            stdout=subprocess.PIPE,
+        self.proc = spawn(
+            "--repo",
+            repo,
+            "serve",
+            "--port",
+            str(self.port),
+            *args,
             stderr=subprocess.STDOUT,
-            text=True,
+            env={**os.environ, **(env or {})},
         )
 
     def __enter__(self) -> CliServer:

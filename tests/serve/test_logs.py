@@ -10,7 +10,8 @@ from pathlib import Path
 
 from mlops_gitops.serve.app import Server
 from mlops_gitops.serve.logs import PredictionLog
-from tests.serve.helpers import instances, run_json
+from tests.serve.helpers import instances
+from tests.support.cli import run_cli
 
 
 def lines(folder: Path) -> list[str]:
@@ -74,9 +75,17 @@ def test_monitor_reads_rotated_server_logs(repo: Path) -> None:
     folder = repo / "logs" / "cancer-prod"
     assert len(list(folder.glob("predictions-*.jsonl"))) >= 3
     assert len(lines(folder)) == 120
-    result = run_json(
-        ["--repo", str(repo), "monitor", "--no-commit", "--deployment", "cancer-prod"]
-    )
+    result = run_cli(
+        "--repo",
+        repo,
+        "monitor",
+        "--no-commit",
+        "--deployment",
+        "cancer-prod",
+        "--format",
+        "json",
+        expect=0,
+    ).json()
     assert result["deployments"][0]["new_records"] == 120
     report = json.loads((repo / "reports/cancer-prod/latest.json").read_text())
     assert sum(v["records"] for v in report["versions"].values()) == 120

@@ -18,7 +18,8 @@ import pytest
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.serve.batch import infer_groups
 from mlops_gitops.serve.models import Artifact, load
-from tests.serve.helpers import EXAMPLE_REPO, FEATURES
+from tests.serve.helpers import FEATURES
+from tests.support.repos import EXAMPLE_REPO
 
 TRAIN = EXAMPLE_REPO / "data" / "train" / "cancer.csv"
 

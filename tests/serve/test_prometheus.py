@@ -20,13 +20,13 @@ from mlops_gitops.spec import models as m
 from mlops_gitops.workspace import Workspace
 from tests.serve.helpers import (
     LiveServer,
-    commit_all,
     free_port,
     instances,
     post_all,
     predict_body,
-    run_json,
 )
+from tests.support.cli import run_cli
+from tests.support.git import commit_all
 
 BINARY = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(
@@ -146,7 +146,7 @@ def test_a_prometheus_rule_trigger_fires_on_live_numbers(
     )
     commit_all(repo, "live rule")
     argv = ["--repo", str(repo), "reconcile", "--now", "2026-11-28T00:00:00Z", "--format", "json"]
-    result = run_json(argv, code=None)
+    result = run_cli(*argv).json()
     [outcome] = [o for o in result["rules"] if o["rule"] == "cancer-prod-live"]
     assert outcome["fired"], outcome
     assert "= 40, above 30" in outcome["triggers"][0]["explanation"]
@@ -161,6 +161,6 @@ def test_a_prometheus_gate_blocks_or_passes_a_step(scraped: tuple[Path, Promethe
     )
     path.write_text(text.replace("traffic: 20 ", "traffic: 30 "))
     commit_all(repo, "canary to 30% with a live gate")
-    plan = run_json(["--repo", str(repo), "plan", "--format", "json"], code=None)
+    plan = run_cli("--repo", repo, "plan", "--format", "json").json()
     gates = [g for s in plan["steps"] for g in s["gates"] if g["metric"].startswith("prometheus:")]
     assert gates and gates[0]["value"] == 40 and not gates[0]["passed"]

@@ -25,15 +25,15 @@ from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 from tritonclient.utils import InferenceServerException
 
 from tests.serve.helpers import (
-    EXAMPLE_REPO,
     FEATURES,
     CliServer,
     LiveServer,
     bucket,
     instances,
     reference_model,
-    run_json,
 )
+from tests.support.cli import run_cli
+from tests.support.repos import EXAMPLE_REPO
 
 STABLE, CANARY = "1.1.0", "1.2.0"
 
@@ -301,7 +301,7 @@ def test_v2_predictions_are_logged_for_monitor_and_counted(repo: Path) -> None:
     first = next(r for r in records if r["request_id"] == "v2-0-0")
     assert first["features"] == dict(zip(FEATURES, rows[0].tolist(), strict=True))
     argv = ["--repo", str(repo), "monitor", "--no-commit", "--deployment", "cancer-prod"]
-    result = run_json(argv)
+    result = run_cli(*argv, "--format", "json", expect=0).json()
     assert result["deployments"][0]["new_records"] == 70
     report = json.loads((repo / "reports/cancer-prod/latest.json").read_text())
     assert {v: d["records"] for v, d in report["versions"].items()} == dict(counts)

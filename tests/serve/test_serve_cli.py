@@ -5,50 +5,34 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import EXAMPLE_REPO
+from tests.support.cli import run_process, spawn
+from tests.support.repos import EXAMPLE_REPO, copy_repo
 
 
+@pytest.mark.slow
 def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
-    import shutil
-
-    repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLE_REPO, repo)
+    repo = copy_repo(EXAMPLE_REPO, tmp_path / "repo")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "mlops_gitops",
-                "--repo",
-                str(repo),
-                "serve",
-                "--port",
-                str(port),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert done.returncode == 1
-    assert f"error: the server could not start on 127.0.0.1:{port}" in done.stderr
-    assert "Traceback" not in done.stderr
-    assert "Serving" not in done.stdout
+        done = run_process("--repo", repo, "serve", "--port", str(port), expect=1)
+    assert f"error: the server could not start on 127.0.0.1:{port}" in done.err
+    assert "Traceback" not in done.err
+    assert "Serving" not in done.out
 
 
-def test_serve_announces_the_address_it_bound(repo: Path, env: dict[str, str]) -> None:
+@pytest.mark.slow
+def test_serve_announces_the_address_it_bound(repo: Path) -> None:
     """With --port 0 the kernel picks the port: the announcement names the one bound, and
     the server answers there."""
-    command = [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), "serve", "--port", "0"]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    proc = spawn("--repo", repo, "serve", "--port", "0", stderr=subprocess.DEVNULL)
     try:
         assert proc.stdout is not None
         announced = proc.stdout.readline().rstrip("\n")

@@ -19,19 +19,20 @@ import pandas as pd
 import pytest
 
 from tests.serve.helpers import (
-    EXAMPLE_REPO,
     FEATURES,
     CliServer,
     LiveServer,
     bucket,
-    commit_all,
     instances,
     post_all,
     predict_body,
     reference_model,
-    run,
-    run_json,
 )
+from tests.support.cli import run_cli
+from tests.support.git import commit_all
+from tests.support.repos import EXAMPLE_REPO
+
+pytestmark = pytest.mark.slow
 
 PROD = "/v1/models/cancer-prod:predict"
 STAGING = "/v1/models/cancer-staging:predict"
@@ -257,7 +258,7 @@ def test_prediction_logs_are_read_back_by_monitor(repo: Path) -> None:
     assert first["error"] is None and first["latency_ms"] > 0
     assert 0 <= first["score"] <= 1 and first["prediction"] in (0, 1)
 
-    result = run_json(["--repo", str(repo), "monitor", "--no-commit"])
+    result = run_cli("--repo", repo, "monitor", "--no-commit", "--format", "json", expect=0).json()
     reasons = {d["deployment"]: d for d in result["deployments"]}
     for name, counts in expected.items():
         assert reasons[name]["new_records"] == sum(counts.values()), reasons[name]
@@ -302,7 +303,7 @@ def test_reload_during_load_fails_no_request(repo: Path) -> None:
         assert "traffic: 20 " in text
         spec.write_text(text.replace("traffic: 20 ", "traffic: 50 "))
         commit_all(repo, "cancer-prod: canary to 50%")
-        run(["--repo", str(repo), "apply"])
+        run_cli("--repo", repo, "apply", expect=0)
         deadline = time.monotonic() + 30
         while live.server.registry.deployments["cancer-prod"].canary_traffic != 50:
             assert time.monotonic() < deadline, "the server did not reload in 30 s"

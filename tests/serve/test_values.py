@@ -10,7 +10,8 @@ import pytest
 
 from mlops_gitops.serve.models import Loaded, _sklearn
 from mlops_gitops.serve.values import BadValue, check_rows
-from tests.serve.helpers import EXAMPLE_REPO, FEATURES
+from tests.serve.helpers import FEATURES
+from tests.support.repos import EXAMPLE_REPO
 
 TRAIN = EXAMPLE_REPO / "data" / "train" / "cancer.csv"
 

@@ -24,29 +24,15 @@ from mlops_gitops.serve.models import load as serve_load
 from mlops_gitops.spec import models as m
 from mlops_gitops.train import sources
 from mlops_gitops.train.pipeline import append_version, next_version
-from tests.serve.helpers import EXAMPLE_REPO, commit_all, git, isolate, run, run_json
+from tests.support.cli import run_cli
+from tests.support.git import commit_all, git, head
+from tests.support.repos import copy_repo
 
 PIPELINE = "pipelines/cancer-train.yaml"
 MODEL_FILE = "models/cancer-detector.yaml"
 TRAIN_CSV = "data/train/cancer.csv"
 NEW = "1.3.0"
 """cancer-detector has 1.0.0, 1.1.0 and 1.2.0: the next minor."""
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """example-repo in git (nothing applied: training needs only the specs and data)."""
-    isolate(monkeypatch, tmp_path / "home")
-    repo = Path(
-        shutil.copytree(EXAMPLE_REPO, tmp_path / "repo", ignore=shutil.ignore_patterns("__py*"))
-    )
-    git(repo, "init", "-q", "-b", "main")
-    commit_all(repo, "Initial specs")
-    return repo
-
-
-def head(repo: Path) -> str:
-    return git(repo, "rev-parse", "HEAD").strip()
 
 
 def frame_sha(frame: pd.DataFrame) -> str:
@@ -76,7 +62,9 @@ def new_entry(repo: Path) -> dict[str, Any]:
 def test_cancer_train_commits_a_version_that_validates_plans_and_registers(repo: Path) -> None:
     before = head(repo)
     original = (repo / MODEL_FILE).read_text()
-    result = run_json(["--repo", str(repo), "train", "cancer-train", "--now", "2026-05-04"])
+    result = run_cli(
+        "--repo", repo, "train", "cancer-train", "--now", "2026-05-04", "--format", "json", expect=0
+    ).json()
     assert result["ok"] is True and result["failures"] == []
     assert result["version"] == NEW
     assert result["metrics"]["roc_auc"] >= 0.9 and set(result["metrics"]) == {"accuracy", "roc_auc"}
@@ -130,12 +118,12 @@ def test_cancer_train_commits_a_version_that_validates_plans_and_registers(repo:
     assert served.probabilities == model.predict_proba(test.drop(columns=["target"])).tolist()
 
     # It validates, the plan registers it with a clean scan, and apply does.
-    assert run(["--repo", str(repo), "validate"]).startswith("Valid")
-    plan = run_json(["--repo", str(repo), "plan"])
+    assert run_cli("--repo", repo, "validate", expect=0).out.startswith("Valid")
+    plan = run_cli("--repo", repo, "plan", "--format", "json", expect=0).json()
     step = next(s for s in plan["steps"] if s["id"] == f"register:Model/cancer-detector@{NEW}")
     assert step["status"] == "ready", step
     assert step["after"]["scan"] == "clean" and step["after"]["sha256"] == entry["sha256"]
-    applied = run(["--repo", str(repo), "apply"], code=None)
+    applied = run_cli("--repo", repo, "apply").out
     assert f"done     register Model/cancer-detector {NEW}" in applied, applied
 
 
@@ -144,12 +132,12 @@ def test_a_threshold_failure_commits_nothing(repo: Path) -> None:
     (repo / PIPELINE).write_text(text.replace('roc_auc: ">= 0.9"', 'roc_auc: ">= 0.999"'))
     commit_all(repo, "Demand a near-perfect model")
     before = head(repo)
-    out = run(["--repo", str(repo), "train", "cancer-train"], code=1)
+    out = run_cli("--repo", repo, "train", "cancer-train", expect=1).out
     assert "failed its thresholds" in out and "roc_auc >= 0.999" in out
     assert "Nothing was committed." in out
     assert head(repo) == before
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
-    result = run_json(["--repo", str(repo), "train", "cancer-train"], code=1)
+    result = run_cli("--repo", repo, "train", "cancer-train", "--format", "json", expect=1).json()
     assert result["ok"] is False and result["version"] is None and result["commit"] is None
     assert result["failures"] == [f"roc_auc >= 0.999: {result['metrics']['roc_auc']:.4f}"]
     assert head(repo) == before
@@ -158,8 +146,10 @@ def test_a_threshold_failure_commits_nothing(repo: Path) -> None:
 def test_the_trainer_comes_from_the_repository_being_trained(repo: Path, tmp_path: Path) -> None:
     """In one process (reconcile's retrain_model action runs in-process), a trainer of the
     same module name imported from another repository earlier must not answer."""
-    other = Path(shutil.copytree(repo, tmp_path / "other"))
-    assert run_json(["--repo", str(other), "train", "cancer-train", "--no-commit"])["ok"]
+    other = copy_repo(repo, tmp_path / "other")
+    assert run_cli(
+        "--repo", other, "train", "cancer-train", "--no-commit", "--format", "json", expect=0
+    ).json()["ok"]
     shutil.rmtree(other)  # its trainers package is gone; this repository's must be used
     (repo / "trainers/cancer.py").write_text(
         "from sklearn.dummy import DummyClassifier\n\n\n"
@@ -167,7 +157,7 @@ def test_the_trainer_comes_from_the_repository_being_trained(repo: Path, tmp_pat
         "    return DummyClassifier(strategy='prior').fit(X_train, y_train)\n"
     )
     commit_all(repo, "A trainer that learns nothing")
-    result = run_json(["--repo", str(repo), "train", "cancer-train"], code=1)
+    result = run_cli("--repo", repo, "train", "cancer-train", "--format", "json", expect=1).json()
     assert result["metrics"]["roc_auc"] == 0.5, result
 
 
@@ -190,7 +180,7 @@ def test_sqlite_source_trains_the_same_rows_and_puts_the_version_on_canary(repo:
     text = (repo / PIPELINE).read_text()
     (repo / PIPELINE).write_text(text + "  canary: {deployment: cancer-prod, traffic: 10}\n")
     commit_all(repo, "Train from the database, canary in production")
-    result = run_json(["--repo", str(repo), "train", "cancer-train"])
+    result = run_cli("--repo", repo, "train", "cancer-train", "--format", "json", expect=0).json()
     assert result["ok"] and result["version"] == NEW
     assert "deployments/cancer-prod.yaml" in result["files"]
     source = new_entry(repo)["lineage"]["data"][0]
@@ -201,7 +191,7 @@ def test_sqlite_source_trains_the_same_rows_and_puts_the_version_on_canary(repo:
     }
     deployment = yaml.safe_load((repo / "deployments/cancer-prod.yaml").read_text())
     assert deployment["spec"]["canary"] == {"version": NEW, "traffic": 10}
-    assert run(["--repo", str(repo), "validate"]).startswith("Valid")
+    assert run_cli("--repo", repo, "validate", expect=0).out.startswith("Valid")
 
 
 def test_sqlite_source_without_sqlalchemy(
@@ -291,13 +281,13 @@ def test_http_json_source_trains_and_canaries_in_staging(
     text = (repo / PIPELINE).read_text()
     (repo / PIPELINE).write_text(text + "  canary: {deployment: cancer-staging, traffic: 25}\n")
     commit_all(repo, "Train from the export endpoint")
-    result = run_json(["--repo", str(repo), "train", "cancer-train"])
+    result = run_cli("--repo", repo, "train", "cancer-train", "--format", "json", expect=0).json()
     assert result["ok"] and result["version"] == NEW
     source = new_entry(repo)["lineage"]["data"][0]
     assert source == {"source": url, "sha256": frame_sha(csv), "rows": len(csv)}
     staging = yaml.safe_load((repo / "deployments/cancer-staging.yaml").read_text())
     assert staging["spec"]["canary"] == {"version": NEW, "traffic": 25}
-    assert run(["--repo", str(repo), "validate"]).startswith("Valid")
+    assert run_cli("--repo", repo, "validate", expect=0).out.startswith("Valid")
 
 
 @pytest.mark.parametrize(

@@ -3,39 +3,21 @@ traceback, and nothing committed."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from mlops_gitops import cli
-from tests.serve.helpers import EXAMPLE_REPO, commit_all, git, isolate
+from tests.support.cli import run_cli
+from tests.support.git import commit_all, git
 
 TRAIN_CSV = "data/train/cancer.csv"
 TRAINER = "trainers/cancer.py"
 
 
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate(monkeypatch, tmp_path / "home")
-    repo = Path(
-        shutil.copytree(EXAMPLE_REPO, tmp_path / "repo", ignore=shutil.ignore_patterns("__py*"))
-    )
-    git(repo, "init", "-q", "-b", "main")
-    commit_all(repo, "Initial specs")
-    return repo
-
-
 def train_fails(repo: Path) -> str:
     before = git(repo, "rev-parse", "HEAD")
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-        code = cli.main(["--no-color", "--repo", str(repo), "train", "cancer-train"])
-    out = buffer.getvalue()
-    assert code == 1, out
+    out = run_cli("--repo", repo, "train", "cancer-train", expect=1).seen
     assert "internal error" not in out and "Traceback" not in out, out
     assert git(repo, "rev-parse", "HEAD") == before
     return out
