@@ -275,8 +275,12 @@ def main() -> None:
     run(repo, "history", "--deployment", "cancer-prod")
     run(repo, "report", "history", "cancer-prod", "--metric", "share_drifted")
     progressive(repo)
+    banner("17. Production data plane: the artifact store in S3, a deployment on KServe")
+    from demo_production import production
 
-    banner("17. Recovering from loss: rm -rf .mlops, then state restore and store restore")
+    production(Path(tmp), ENV, run, git)
+
+    banner("18. Recovering from loss: rm -rf .mlops, then state restore and store restore")
     run(repo, "store", "verify")
     shutil.rmtree(repo / ".mlops")
     run(repo, "apply", expect=(1,))  # lost state is refused, never silently restarted
@@ -285,6 +289,7 @@ def main() -> None:
     run(repo, "store", "restore")
     run(repo, "store", "verify")
     run(repo, "status", "--detailed-exitcode", expect=(0, 2))
+
     print(f"\nLook around: {repo}/reports/cancer-prod/latest.md, `git log` in {repo}.")
 
     print("\nDemo finished.")

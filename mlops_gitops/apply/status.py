@@ -31,7 +31,11 @@ def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
         record = state.deployments.get(name)
         if record is not None and record.status != "deployed":
             record = None
-        desired = deployment_config(desired_obj.spec) if desired_obj else None
+        desired = (
+            deployment_config(desired_obj.spec, workspace.manifest.project.spec)
+            if desired_obj
+            else None
+        )
         actual = recorded_config(record) if record else None
         sync = "Synced" if desired == actual else "OutOfSync"
         if desired_obj is not None and desired_obj.spec.suspend:

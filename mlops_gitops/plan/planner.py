@@ -100,16 +100,28 @@ def needs_facts(manifest: Manifest, state: StateView) -> list[tuple[str, str, m.
     return out
 
 
-def deployment_config(spec: m.DeploymentSpec) -> dict[str, Any]:
-    """What a deployment's recorded state must equal once applied."""
+def deployment_config(
+    spec: m.DeploymentSpec, project: m.ProjectSpec | None = None
+) -> dict[str, Any]:
+    """What a deployment's recorded state must equal once applied.
+
+    Settings that only the kserve renderer reads (the payload logger's URL, the pinned KServe
+    version) are present only when they apply, so records written before they existed still
+    compare equal, and changing them re-renders the manifest."""
     data = spec.model_dump(mode="json")
+    settings = {key: data[key] for key in SETTINGS_FIELDS}
+    if spec.monitoring.logger_url is not None:
+        settings["logger_url"] = spec.monitoring.logger_url
+    pinned = project.targets.kserve if project is not None else None
+    if spec.target == "kserve" and pinned is not None:
+        settings["kserve_version"] = pinned.version
     canary = data["canary"]
     return {
         "model": spec.model,
         "version": spec.version,
         # What serves: the steps and analysis only steer reconcile's spec edits.
         "canary": {"version": canary["version"], "traffic": canary["traffic"]} if canary else None,
-        "settings": {key: data[key] for key in SETTINGS_FIELDS},
+        "settings": settings,
     }
 
 
@@ -291,7 +303,7 @@ class _Builder:
             if record is not None and record.status != "deployed":
                 record = None
             if deployment.spec.suspend:
-                desired = deployment_config(deployment.spec)
+                desired = deployment_config(deployment.spec, self.manifest.project.spec)
                 if record is None or recorded_config(record) != desired:
                     self.warnings.append(
                         f"Deployment/{name} is suspended: its changes are not planned"
@@ -308,7 +320,7 @@ class _Builder:
         self, name: str, deployment: m.Deployment, record: DeploymentRecord | None
     ) -> None:
         spec = deployment.spec
-        desired = deployment_config(spec)
+        desired = deployment_config(spec, self.manifest.project.spec)
         current = recorded_config(record) if record else None
         if current == desired:
             return
@@ -358,8 +370,8 @@ class _Builder:
         if current["settings"] != desired["settings"]:
             changed = sorted(
                 k
-                for k in desired["settings"]
-                if current["settings"].get(k) != desired["settings"][k]
+                for k in set(desired["settings"]) | set(current["settings"])
+                if current["settings"].get(k) != desired["settings"].get(k)
             )
             promoted = self._stage_up(current["settings"].get("stage"), spec.stage)
             after = dict(current) | {"settings": desired["settings"]}

@@ -36,6 +36,8 @@ class Stored:
     size: int
     blob: str
     """Relative location in the store: `sha256/ab/cdef...`."""
+    spooled: Path | None = None
+    """A remote store's put: a local temporary copy of the stored bytes (the caller deletes)."""
 
 
 def blob_path(sha256: str) -> str:
@@ -159,18 +161,63 @@ class ArtifactStore:
         return Stored(sha, size, blob_path(sha))
 
     def _put_remote(self, source: str) -> Stored:
-        sha, size = hash_file(source, self.repo_root, self.security)
-        blob = blob_path(sha)
-        fs = self._fs()
-        target = self.uri(blob)
-        if not fs.exists(target):
+        """Read the source once: hash it while spooling it to a local file, then upload that
+        file unless the store holds the blob already. The spool is returned (`Stored.spooled`)
+        so the security scan reads exactly the uploaded bytes; the caller deletes it."""
+        digest = hashlib.sha256()
+        size = 0
+        fd, spool = tempfile.mkstemp(prefix=INCOMING)
+        try:
             with (
+                os.fdopen(fd, "wb") as out,
                 open_source(source, self.repo_root, self.security) as handle,
-                fs.open(target, "wb") as out,
             ):
                 while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
                     out.write(chunk)
-        return Stored(sha, size, blob)
+            sha = digest.hexdigest()
+            blob = blob_path(sha)
+            fs = self._fs()
+            target = self.uri(blob)
+            if not fs.exists(target):
+                fs.put_file(spool, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spool)
+            raise
+        return Stored(sha, size, blob, Path(spool))
+
+    def place(self, blob: str, relative: str) -> str:
+        """Copy a stored blob to `relative` in the store (a runtime's layout); its URI.
+
+        Remote stores copy server-side; the blob was hashed when it was stored, so nothing is
+        read again. The copy is always made: a layout path names a model version, and only
+        the blob it is copied from is trusted."""
+        target = self.uri(_relative(relative))
+        if self.remote:
+            self._fs().copy(self.uri(blob), target)
+            return target
+        # Staged in the store's top folder, where `sweep` finds what an interrupted copy left.
+        source = os.open(self.root / blob, os.O_RDONLY | os.O_NOFOLLOW)
+        with (
+            os.fdopen(source, "rb") as handle,
+            fsguard.staged(self.top, self.root, INCOMING) as temp,
+        ):
+            while chunk := handle.read(CHUNK):
+                temp.handle.write(chunk)
+            temp.keep(self.root / relative)
+        return target
+
+    def write_text(self, relative: str, text: str) -> str:
+        """Write a small file (a runtime's configuration) at `relative` in the store; its URI."""
+        target = self.uri(_relative(relative))
+        if self.remote:
+            with self._fs().open(target, "wb") as out:
+                out.write(text.encode())
+            return target
+        fsguard.write(self.top, self.root / relative, text.encode())
+        return target
 
     # ---------------------------------------------------------------- upkeep
 
@@ -251,6 +298,14 @@ class ArtifactStore:
                 return False
             staged.keep(self.root / blob, mode=0o444, replace=True)
         return True
+
+
+def _relative(relative: str) -> str:
+    """A layout path below the store's top: no empty, `.` or `..` parts, not absolute."""
+    parts = relative.split("/")
+    if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise MlopsError(f"{relative!r} is not a path inside the artifact store")
+    return relative
 
 
 def hash_stream(handle: IO[bytes]) -> tuple[str, int]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
+from mlops_gitops.spec.base import Strict
 from mlops_gitops.spec.quality import DataQualityTrigger as DataQualityTrigger
 from mlops_gitops.spec.quality import Gates
 from mlops_gitops.spec.quality import OutputDriftTrigger as OutputDriftTrigger
+from mlops_gitops.spec.targets import TargetSettings
 from mlops_gitops.spec.types import (
     MAX_DURATION_DAYS,
     Cron,
@@ -32,20 +34,12 @@ Stage = Literal["development", "staging", "canary", "production"]
 Format = Literal["skops", "onnx", "joblib", "pickle", "python", "safetensors", "pytorch"]
 DriftMethod = Literal["auto", "ks", "psi", "js", "wasserstein", "chi2"]
 Percent = Annotated[int, Field(ge=0, le=100)]
+LoggerUrl = Annotated[
+    str, StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2048)
+]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 INT32 = 2**31 - 1
 """Upper bound of counts that end up in Kubernetes manifests (int32 there)."""
-
-
-class Strict(BaseModel):
-    """Base of every spec model: immutable, and unknown fields are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Strict:
-        # Immutable: a default instance can be shared, not copied for every object (pydantic
-        # deep-copies defaults such as `Resources()`; this was a third of validation time).
-        return self
 
 
 class Metadata(Strict):
@@ -177,6 +171,9 @@ class ProjectSpec(Strict):
     values: dict[str, Any] = Field({}, description="Variables for *.yaml.j2 templates.")
     policies: Policies = Policies()
     security: SecuritySettings = SecuritySettings()
+    targets: TargetSettings = Field(
+        TargetSettings(), description="Per-target settings, e.g. the KServe version to render for."
+    )
     monitoring: ProjectMonitoring = ProjectMonitoring()
     store: StoreSettings = StoreSettings()
     prune: bool = Field(False, description="Allow removing a deployment file to undeploy it.")
@@ -436,6 +433,11 @@ class MonitoringSettings(Strict):
         1_000_000,
         description="Up to this many values, KS, Wasserstein, latency percentiles and ROC-AUC "
         "are exact; beyond, they come from KLL sketches (the report says so, with the error).",
+    )
+    logger_url: LoggerUrl | None = Field(
+        None,
+        description="kserve target: where KServe's payload logger sends request and response"
+        " CloudEvents (an http or https URL).",
     )
 
 
