@@ -13,6 +13,8 @@ from mlops_gitops.spec.check import ValidationResult, load, validate
 __all__ = ["ValidationResult", "load", "validate"]
 
 if TYPE_CHECKING:
+    from mlops_gitops.apply.blobs import Collected, Verified
+    from mlops_gitops.apply.blobs import Restored as StoreRestored
     from mlops_gitops.apply.history import Event, Filters
     from mlops_gitops.apply.registry import Query
     from mlops_gitops.apply.run import ApplyResult
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from mlops_gitops.plan.model import Plan
     from mlops_gitops.scaffold import Scaffold
     from mlops_gitops.state.lock import LockInfo
+    from mlops_gitops.state.restore import Restored as StateRestored
     from mlops_gitops.train.pipeline import TrainResult
     from mlops_gitops.workspace import Workspace
 
@@ -82,9 +85,21 @@ def workspace_at(repo: Path | str, at: str | None) -> Iterator[Workspace]:
 
 
 def plan(repo: Path | str = ".", now: str | None = None, at: str | None = None) -> Plan:
+    import warnings
+
+    from mlops_gitops.errors import MlopsWarning
     from mlops_gitops.workspace import parse_now
 
     with workspace_at(repo, at) as workspace:
+        dirty = [] if at else workspace.dirty()
+        if dirty:
+            more = f" and {len(dirty) - 1} more" if len(dirty) > 1 else ""
+            warnings.warn(
+                f"planned from uncommitted changes ({dirty[0]}{more}): this is not what apply "
+                "or CI will do until they are committed",
+                MlopsWarning,
+                stacklevel=2,
+            )
         return workspace.plan(parse_now(now))
 
 
@@ -94,11 +109,14 @@ def apply(
     now: str | None = None,
     commit: bool = True,
     lock_timeout: float = 0.0,
+    allow_dirty: bool = False,
 ) -> ApplyResult:
     from mlops_gitops.apply import run
     from mlops_gitops.workspace import parse_now
 
-    return run.apply(open_workspace(repo), parse_now(now), plan_file, commit, lock_timeout)
+    return run.apply(
+        open_workspace(repo), parse_now(now), plan_file, commit, lock_timeout, allow_dirty
+    )
 
 
 def force_unlock(repo: Path | str, lock_id: str, force: bool = False) -> LockInfo:
@@ -174,11 +192,14 @@ def reconcile(
     remote: str | None = None,
     branch: str | None = None,
     lock_timeout: float = 0.0,
+    allow_dirty: bool = False,
 ) -> ReconcileResult:
     from mlops_gitops.automate.reconcile import reconcile as run_reconcile
     from mlops_gitops.workspace import parse_now
 
-    return run_reconcile(Path(repo).resolve(), parse_now(now), push, remote, branch, lock_timeout)
+    return run_reconcile(
+        Path(repo).resolve(), parse_now(now), push, remote, branch, lock_timeout, allow_dirty
+    )
 
 
 def train(
@@ -216,3 +237,46 @@ def init(directory: Path | str = ".", ci: str = "github", name: str | None = Non
     if ci not in ("github", "gitlab", "none"):
         raise ValueError(f"ci must be github, gitlab or none, not {ci!r}")
     return init_repository(Path(directory), ci, name)  # type: ignore[arg-type]
+
+
+def state_restore(
+    repo: Path | str = ".", rev: str | None = None, commit: bool = True
+) -> StateRestored:
+    """Restore `.mlops/state` from the last commit where it was intact (or `rev`), checked
+    against the lineage and serial git history recorded, and commit it."""
+    from mlops_gitops.state.restore import restore
+    from mlops_gitops.workspace import LOCK_FILE
+
+    workspace = open_workspace(repo)
+    project = workspace.project
+    return restore(
+        workspace.root,
+        project.state_dir,
+        workspace.root / LOCK_FILE,
+        rev,
+        project.git.author,
+        commit,
+    )
+
+
+def store_verify(repo: Path | str = ".", now: str | None = None) -> Verified:
+    from mlops_gitops.apply.blobs import verify
+    from mlops_gitops.workspace import parse_now
+
+    return verify(open_workspace(repo), parse_now(now))
+
+
+def store_restore(
+    repo: Path | str = ".", source: str | None = None, now: str | None = None
+) -> StoreRestored:
+    from mlops_gitops.apply.blobs import restore
+    from mlops_gitops.workspace import parse_now
+
+    return restore(open_workspace(repo), parse_now(now), source)
+
+
+def store_gc(repo: Path | str = ".", dry_run: bool = False, now: str | None = None) -> Collected:
+    from mlops_gitops.apply.blobs import gc
+    from mlops_gitops.workspace import parse_now
+
+    return gc(open_workspace(repo), parse_now(now), dry_run)

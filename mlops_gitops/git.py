@@ -113,7 +113,16 @@ def changed(root: Path, paths: list[str]) -> list[str]:
     """Paths under `paths` that differ from HEAD, including new and deleted files."""
     if not paths:
         return []
-    out = run(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
+    out = run(
+        root,
+        "--literal-pathspecs",  # a path from a spec is a name, never pathspec magic
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--",
+        *paths,
+    )
     files = []
     entries = out.split("\0")
     skip = False
@@ -224,7 +233,11 @@ def log(
     """Commits, newest first, with their Mlops-* trailers."""
     if head(root) is None:
         return []
-    args = ["log", "--format=%H%x1f%aI%x1f%an <%ae>%x1f%cn <%ce>%x1f%P%x1f%B%x1e"]
+    args = [
+        "--literal-pathspecs",
+        "log",
+        "--format=%H%x1f%aI%x1f%an <%ae>%x1f%cn <%ce>%x1f%P%x1f%B%x1e",
+    ]
     if max_count:
         args.append(f"--max-count={max_count}")
     if paths:
@@ -333,14 +346,14 @@ MAX_BLOB = 1 << 20
 """Files read from history in one batch are small records; a larger one is not read."""
 
 
-def read_files(root: Path, names: list[str]) -> list[bytes | None]:
+def read_files(root: Path, names: list[str], max_bytes: int = MAX_BLOB) -> list[bytes | None]:
     """The contents of `<rev>:<path>` names, in two git processes however many there are;
-    None for a name that is no file there, or one larger than MAX_BLOB."""
+    None for a name that is no file there, or one larger than `max_bytes`."""
     usable = [n for n in names if "\n" not in n and "\r" not in n]
     if not usable:
         return [None] * len(names)
     sizes = _batch(root, "--batch-check", usable)
-    small = [n for n, (_, size) in zip(usable, sizes, strict=True) if size <= MAX_BLOB]
+    small = [n for n, (_, size) in zip(usable, sizes, strict=True) if size <= max_bytes]
     found = dict(zip(small, (data for data, _ in _batch(root, "--batch", small)), strict=True))
     return [found.get(name) for name in names]
 
@@ -410,6 +423,27 @@ def verify_commit(root: Path, commit: str, allowed_signers: Path) -> tuple[bool,
     if "no signature" in reason.lower() or not said:
         reason = "not signed"
     return False, reason
+
+
+def list_tree(root: Path, commit: str, folder: str, max_entries: int) -> list[TreeEntry] | None:
+    """Every entry below `folder` in `commit`'s tree, recursively, paths relative to the
+    folder; None when there are more than `max_entries` (a history may hold anything)."""
+    prefix = folder.strip("/") + "/"
+    out = run(root, "--literal-pathspecs", "ls-tree", "-r", "-l", "-z", commit, "--", prefix)
+    entries: list[TreeEntry] = []
+    for record in out.split("\0"):
+        if not record:
+            continue
+        if len(entries) >= max_entries:
+            return None
+        info, _, path = record.partition("\t")
+        parts = info.split()
+        if len(parts) != 4 or not path.startswith(prefix):
+            continue
+        mode, kind, oid, size = parts
+        size_or_none = int(size) if size.isdigit() else None
+        entries.append(TreeEntry(mode, kind, oid, size_or_none, path[len(prefix) :]))
+    return entries
 
 
 def one_line(value: str) -> str:

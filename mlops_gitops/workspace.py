@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import posixpath
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,8 @@ from mlops_gitops.spec.cache import DerivedCache, HashCache
 from mlops_gitops.spec.loader import Repository
 from mlops_gitops.spec.signed import Signature, deployment_key, version_key
 from mlops_gitops.spec.signing import read_signers, verify
+from mlops_gitops.spec.types import is_uri
+from mlops_gitops.state import chain
 from mlops_gitops.state.store import StateStore
 from mlops_gitops.state.view import StateView
 
@@ -43,6 +46,8 @@ _DIGEST_SOURCES = (
 )
 """The code that decides a version's digest: typed spec objects and the digest itself."""
 JOURNAL_FILE = ".mlops/journal.jsonl"
+MAX_PATHSPECS = 1000
+"""More paths than this are not passed to git one by one (argument lists have a limit)."""
 OBSERVED_METRICS = (
     "error_rate",
     "accuracy",
@@ -250,8 +255,35 @@ class Workspace:
         dirty = frozenset() if self.at_commit or commit is None else git.changed(git_root, files)
         return verify(git_root, commit, signers, wanted, frozenset(dirty))
 
+    def read_paths(self) -> list[str]:
+        """What planning and applying read from the repository: the Project, the spec
+        folders, and the local artifacts and reference data the versions name."""
+        paths = {"mlops.yaml", *(posixpath.normpath(d) for d in self.project.spec_dirs)}
+        for model in self.manifest.models.values():
+            for version in model.spec.versions:
+                for location in (version.artifact, version.reference_data):
+                    if location and not is_uri(location) and _inside(location):
+                        paths.add(posixpath.normpath(location))
+        return sorted(paths)
+
+    def dirty(self) -> list[str]:
+        """Files planning reads that differ from HEAD (staged or not) or are untracked;
+        [] outside git."""
+        if git.head(self.root) is None:
+            return []
+        paths = self.read_paths()
+        wanted = set(paths)
+        if len(paths) > MAX_PATHSPECS:  # ask about their top folders, then keep the read ones
+            paths = sorted({path.split("/", 1)[0] for path in paths})
+        return [
+            name
+            for name in git.changed(self.root, paths)
+            if any(part in wanted for part in _prefixes(name))
+        ]
+
     def plan(self, now: datetime) -> Plan:
         state = self.state_store.load()
+        chain.check(self.root, self.project.state_dir, state)
         return plan(
             PlanInputs(
                 manifest=self.manifest,
@@ -267,6 +299,17 @@ class Workspace:
 
 
 PROM = "prometheus:"
+
+
+def _prefixes(name: str) -> list[str]:
+    """`a/b/c` -> `a`, `a/b`, `a/b/c`: a file is read when it or a folder above it is."""
+    parts = name.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _inside(location: str) -> bool:
+    """A relative path that stays in the repository (files outside it are no part of git)."""
+    return not Path(location).is_absolute() and ".." not in Path(location).parts
 
 
 def observed_numbers(numbers: VersionReport, report: MonitoringReport) -> dict[str, float]:

@@ -290,6 +290,16 @@ def main() -> None:
 
     production(Path(tmp), ENV, run, git)
 
+    banner("18. Recovering from loss: rm -rf .mlops, then state restore and store restore")
+    run(repo, "store", "verify")
+    shutil.rmtree(repo / ".mlops")
+    run(repo, "apply", expect=(1,))  # lost state is refused, never silently restarted
+    run(repo, "state", "restore")
+    run(repo, "store", "verify", expect=(1,))
+    run(repo, "store", "restore")
+    run(repo, "store", "verify")
+    run(repo, "status", "--detailed-exitcode", expect=(0, 2))
+
     print(f"\nLook around: {repo}/reports/cancer-prod/latest.md, `git log` in {repo}.")
 
     print("\nDemo finished.")

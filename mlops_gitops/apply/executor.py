@@ -246,6 +246,11 @@ def _deployment(ctx: Context, step: Step) -> list[str]:
         entry = model.versions.get(version)
         if entry is None or entry.status != "registered":
             raise StepFailed(f"version {version} of {model_name} is not registered")
+        if not ctx.store.exists(entry.blob):
+            raise StepFailed(
+                f"the artifact of {model_name} {version} ({entry.blob}) is missing from the "
+                "artifact store; run `mlops-gitops store restore` to bring it back"
+            )
     settings = after["settings"]
     meta = {
         "model": model_name,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
 from mlops_gitops.plan.planner import DEFAULT_STAGE_ORDER, deployment_config, recorded_config
 from mlops_gitops.plan.retirements import deprecations
+from mlops_gitops.providers.artifacts import BLOB_RE, ArtifactStore
+from mlops_gitops.spec.cache import HashCache, now_ns
+from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.view import StateView
 from mlops_gitops.workspace import Workspace
 
@@ -15,6 +19,7 @@ def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
     """`now` (default: the clock) decides which versions retirement plans have deprecated."""
     state = workspace.state_store.load()
     store = workspace.artifact_store
+    hashes = HashCache.open(workspace.root)
     deployments = []
     names = sorted(set(workspace.manifest.deployments) | set(state.deployments))
     for name in names:
@@ -34,14 +39,7 @@ def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
         elif record is None:
             health = "Missing"
         else:
-            missing = [
-                entry["version"]
-                for entry in (record.serving.get("stable"), record.serving.get("canary"))
-                if entry and not store.remote and not store.exists(entry["blob"])
-            ]
-            health = (
-                f"Degraded (artifact of {', '.join(missing)} missing)" if missing else "Healthy"
-            )
+            health = _health(record, store, hashes)
         deployments.append(
             {
                 "name": name,
@@ -54,11 +52,50 @@ def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
                 "health": health,
             }
         )
+    hashes.save()
     return {
         "format_version": "1",
         "deployments": deployments,
         "models": _versions(workspace, state, now or datetime.now(UTC)),
     }
+
+
+def _health(record: DeploymentRecord, store: ArtifactStore, hashes: HashCache) -> str:
+    """Healthy, or Degraded naming the versions whose blob is missing or not its content
+    (`store verify` and `store restore` tell more and repair)."""
+    problems = []
+    for entry in (record.serving.get("stable"), record.serving.get("canary")):
+        if not isinstance(entry, dict) or not isinstance(entry.get("blob"), str):
+            continue
+        wrong = _blob_problem(store, entry["blob"], hashes)
+        if wrong:
+            problems.append(f"artifact of {entry.get('version')} {wrong}")
+    return f"Degraded ({'; '.join(problems)})" if problems else "Healthy"
+
+
+def _blob_problem(store: ArtifactStore, blob: str, hashes: HashCache) -> str | None:
+    """Missing, corrupt or None (fine). Local blobs are hashed once per change of their file
+    (the hash cache knows the rest); remote ones are only looked up."""
+    if not BLOB_RE.fullmatch(blob):
+        return "unknown"
+    if store.remote:
+        return None if store.exists(blob) else "missing"
+    path = store.local_path(blob)
+    assert path is not None
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return "missing"
+    expected = blob[7:9] + blob[10:]
+    key = str(path)
+    found = hashes.get(key, info)
+    if found is None:
+        started = now_ns()
+        found = store.digest(blob)
+        if found is None:
+            return "corrupt"
+        hashes.put(key, info, found, started)
+    return None if found == expected else "corrupt"
 
 
 def _short(config: dict[str, Any]) -> dict[str, Any]:

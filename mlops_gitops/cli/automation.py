@@ -10,6 +10,7 @@ from mlops_gitops.cli.base import (
     EXIT_OK,
     Commands,
     Output,
+    allow_dirty_option,
     command,
     complete_names,
     format_option,
@@ -24,7 +25,13 @@ def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops.render import reconcile as render
 
     result = api.reconcile(
-        args.repo, args.now, args.push, args.remote, args.branch, args.lock_timeout
+        args.repo,
+        args.now,
+        args.push,
+        args.remote,
+        args.branch,
+        args.lock_timeout,
+        args.allow_dirty,
     )
     for warning in sorted({w for o in result.monitor for w in o.warnings}):
         sys.stderr.write(f"warning: {warning}\n")
@@ -72,6 +79,7 @@ def add_reconcile(commands: Commands) -> None:
     reconcile.add_argument("--remote", help="remote to push to (default: the Project's git.remote)")
     reconcile.add_argument("--branch", help="branch to push to (default: the Project's git.branch)")
     lock_timeout_option(reconcile, "seconds to wait for the lock")
+    allow_dirty_option(reconcile)
     format_option(reconcile)
 
 

@@ -134,6 +134,15 @@ def lock_timeout_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--lock-timeout", type=float, default=0.0, metavar="S", help=help)
 
 
+def allow_dirty_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="apply uncommitted or untracked spec, artifact and reference files anyway; "
+        "recorded as Mlops-Spec-Dirty: true and spec_dirty in the state",
+    )
+
+
 def find_repo(start: str | None) -> str:
     """The nearest folder at or above `start` (default: here) holding mlops.yaml, like git
     finds its repository; `start` itself when there is none, so errors name it."""

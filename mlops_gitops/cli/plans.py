@@ -10,6 +10,7 @@ from mlops_gitops.cli.base import (
     EXIT_OK,
     Commands,
     Output,
+    allow_dirty_option,
     at_option,
     command,
     format_option,
@@ -58,6 +59,7 @@ def cmd_apply(args: argparse.Namespace, out: Output) -> int:
         args.now,
         commit=not args.no_commit,
         lock_timeout=args.lock_timeout,
+        allow_dirty=args.allow_dirty,
     )
     if args.format == "json":
         out.write(render.apply_json(result))
@@ -99,4 +101,5 @@ def add_apply(commands: Commands) -> None:
     now_option(apply, "the time to apply at")
     no_commit_option(apply, "record state but do not commit")
     lock_timeout_option(apply, "seconds to wait for another apply's lock (default 0)")
+    allow_dirty_option(apply)
     format_option(apply)

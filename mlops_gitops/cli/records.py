@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from mlops_gitops.cli.base import (
+    EXIT_CHANGES,
     EXIT_OK,
     Commands,
     Output,
@@ -25,6 +26,10 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
         out.write(render.status_json(report))
     else:
         out.write(render.status_text(report, out.paint))
+    if args.detailed_exitcode and any(
+        d["sync"] != "Synced" or d["health"].startswith("Degraded") for d in report["deployments"]
+    ):
+        return EXIT_CHANGES
     return EXIT_OK
 
 
@@ -67,6 +72,11 @@ def add_status(commands: Commands) -> None:
     )
     format_option(status)
     at_option(status)
+    status.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when any deployment is OutOfSync or Degraded, 0 when all are in order",
+    )
 
 
 def add_history(commands: Commands) -> None:

@@ -1,7 +1,7 @@
 """Content-addressed artifact store: `<store>/sha256/ab/cdef...`, local folder or fsspec URI.
 
 Registering streams the file once, hashing and copying together, so large artifacts are
-never read twice. Blobs are never deleted: retiring only archives in state.
+never read twice. Retiring only archives in state; `store gc` alone deletes blobs.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ CHUNK = 1024 * 1024
 ARTIFACT_TIMEOUT_SECONDS = 600.0
 """The whole download of one http(s) artifact, headers and body, ends within this."""
 INCOMING = ".incoming."
+BLOB_RE = re.compile(r"^sha256/[0-9a-f]{2}/[0-9a-f]{62}$")
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,86 @@ class ArtifactStore:
         fsguard.write(self.top, self.root / relative, text.encode())
         return target
 
+    # ---------------------------------------------------------------- upkeep
+
+    def blobs(self) -> list[str]:
+        """Every blob in the store, by name; anything else there (temp files, other folders)
+        is not a blob and is never listed."""
+        if self.remote:
+            import fsspec
+
+            fs, top = fsspec.core.url_to_fs(self.location)
+            prefix = str(top).rstrip("/") + "/"  # as the filesystem names what it finds
+            if not fs.exists(prefix + "sha256"):
+                return []
+            names = (str(p).removeprefix(prefix) for p in fs.find(prefix + "sha256"))
+            return sorted(n for n in names if BLOB_RE.fullmatch(n))
+        found = []
+        for head in fsguard.listdir(self.top, self.root / "sha256"):
+            for tail in fsguard.listdir(self.top, self.root / "sha256" / head):
+                if BLOB_RE.fullmatch(name := f"sha256/{head}/{tail}"):
+                    found.append(name)
+        return found
+
+    @contextlib.contextmanager
+    def open_blob(self, blob: str) -> Iterator[IO[bytes]]:
+        """A blob opened for reading; a symlink or a non-file in its place is an OSError."""
+        if not BLOB_RE.fullmatch(blob):
+            raise MlopsError(f"{blob!r} is not a blob name")
+        if self.remote:
+            with self._fs().open(self.uri(blob), "rb") as handle:
+                yield handle
+            return
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        with locations.open_regular_fd(os.open(self.root / blob, flags)) as handle:
+            yield handle
+
+    def digest(self, blob: str) -> str | None:
+        """The sha256 of a blob's content; None when it is missing or unreadable."""
+        try:
+            with self.open_blob(blob) as handle:
+                return hash_stream(handle)[0]
+        except (OSError, MlopsError):
+            return None
+
+    def remove(self, blob: str) -> bool:
+        if not BLOB_RE.fullmatch(blob):
+            raise MlopsError(f"{blob!r} is not a blob name")
+        if self.remote:
+            fs = self._fs()
+            if not fs.exists(self.uri(blob)):
+                return False
+            fs.rm(self.uri(blob))
+            return True
+        return fsguard.remove(self.top, self.root / blob)
+
+    def put_verified(self, source: IO[bytes], sha256: str) -> bool:
+        """Store `source`'s bytes as the blob of `sha256` if, and only if, they hash to it
+        (replacing a corrupt blob); False, and nothing stored, when they do not."""
+        blob = blob_path(sha256)
+        if self.remote:
+            with tempfile.TemporaryFile() as temp:
+                digest = hashlib.sha256()
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    temp.write(chunk)
+                if digest.hexdigest() != sha256:
+                    return False
+                temp.seek(0)
+                with self._fs().open(self.uri(blob), "wb") as out:
+                    while chunk := temp.read(CHUNK):
+                        out.write(chunk)
+            return True
+        with fsguard.staged(self.top, self.root, INCOMING) as staged:
+            digest = hashlib.sha256()
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                staged.handle.write(chunk)
+            if digest.hexdigest() != sha256:
+                return False
+            staged.keep(self.root / blob, mode=0o444, replace=True)
+        return True
+
 
 def _relative(relative: str) -> str:
     """A layout path below the store's top: no empty, `.` or `..` parts, not absolute."""
@@ -224,3 +306,12 @@ def _relative(relative: str) -> str:
     if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
         raise MlopsError(f"{relative!r} is not a path inside the artifact store")
     return relative
+
+
+def hash_stream(handle: IO[bytes]) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size

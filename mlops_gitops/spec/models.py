@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
@@ -166,6 +167,16 @@ class ProjectMonitoring(Strict):
         return self
 
 
+class StoreSettings(Strict):
+    """Upkeep of the artifact store (`store gc`)."""
+
+    keep_archived: Duration = Field(
+        timedelta(days=90),
+        description="How long `store gc` keeps the blob of an archived version, counted from "
+        "its archive time in state.",
+    )
+
+
 DEFAULT_SPEC_DIRS = ["models", "deployments", "rules", "retirements", "pipelines"]
 
 
@@ -188,6 +199,7 @@ class ProjectSpec(Strict):
         TargetSettings(), description="Per-target settings, e.g. the KServe version to render for."
     )
     monitoring: ProjectMonitoring = ProjectMonitoring()
+    store: StoreSettings = StoreSettings()
     prune: bool = Field(False, description="Allow removing a deployment file to undeploy it.")
 
 
