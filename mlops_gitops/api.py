@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_gitops import snapshot
 from mlops_gitops.spec.check import ValidationResult, load, validate
 
 __all__ = ["ValidationResult", "load", "validate"]
 
 if TYPE_CHECKING:
+    from mlops_gitops.apply.blobs import Collected, Verified
+    from mlops_gitops.apply.blobs import Restored as StoreRestored
+    from mlops_gitops.apply.history import Event, Filters
+    from mlops_gitops.apply.registry import Query
     from mlops_gitops.apply.run import ApplyResult
-    from mlops_gitops.apply.status import Event
     from mlops_gitops.automate.dryrun import DryRun
     from mlops_gitops.automate.reconcile import ReconcileResult
     from mlops_gitops.automate.rollback import SpecChange
@@ -22,21 +27,33 @@ if TYPE_CHECKING:
     from mlops_gitops.plan.model import Plan
     from mlops_gitops.scaffold import Scaffold
     from mlops_gitops.state.lock import LockInfo
+    from mlops_gitops.state.restore import Restored as StateRestored
     from mlops_gitops.train.pipeline import TrainResult
     from mlops_gitops.workspace import Workspace
 
 
-def compile_manifest(repo: Path | str = ".") -> Manifest:
+def compile_manifest(repo: Path | str = ".", at: str | None = None) -> Manifest:
     from mlops_gitops.compile.manifest import build
 
+    if at is not None:
+        with snapshot.at(repo, at) as past:
+            return build(load(past.root))
     return build(load(repo))
 
 
-def write_manifest(repo: Path | str, out_dir: Path) -> Path:
+def validate_at(repo: Path | str, at: str | None = None) -> ValidationResult:
+    """`validate`, of the files of commit `at` when given (read from git, no checkout)."""
+    if at is None:
+        return validate(repo)
+    with snapshot.at(repo, at) as past:
+        return validate(past.root)
+
+
+def write_manifest(repo: Path | str, out_dir: Path, at: str | None = None) -> Path:
     """Write `manifest.json` atomically into out_dir (never through a symlink there)."""
     from mlops_gitops import fsguard
 
-    manifest = compile_manifest(repo)
+    manifest = compile_manifest(repo, at)
     path = out_dir / "manifest.json"
     fsguard.write(out_dir, path, manifest.dumps().encode())
     return path
@@ -55,12 +72,45 @@ def open_workspace(repo: Path | str = ".") -> Workspace:
     return Workspace.load(repo)
 
 
-def plan(repo: Path | str = ".", now: str | None = None, targets: Sequence[str] = ()) -> Plan:
-    """`targets` (`Deployment/NAME`, `Model/NAME`): only their steps and their dependencies."""
+@contextmanager
+def workspace_at(repo: Path | str, at: str | None) -> Iterator[Workspace]:
+    """The workspace of the work tree, or of commit `at` read from git objects (the work
+    tree untouched); the artifact store is still the repository's."""
+    if at is None:
+        yield open_workspace(repo)
+        return
+    with snapshot.at(repo, at) as past:
+        workspace = open_workspace(past.root)
+        workspace.at_commit = past.commit
+        workspace.store_root = Path(repo).resolve()
+        yield workspace
+
+
+def plan(
+    repo: Path | str = ".",
+    now: str | None = None,
+    at: str | None = None,
+    targets: Sequence[str] = (),
+) -> Plan:
+    """Plans from the work tree, or commit `at`; warns (MlopsWarning) when the specs read from
+    the work tree are not all committed, since apply and CI act on committed content only.
+    `targets` (`Deployment/NAME`, `Model/NAME`): only their steps and their dependencies."""
+    import warnings
+
+    from mlops_gitops.errors import MlopsWarning
     from mlops_gitops.workspace import parse_now
 
-    workspace = open_workspace(repo)
-    return workspace.limit(workspace.plan(parse_now(now)), targets)
+    with workspace_at(repo, at) as workspace:
+        dirty = [] if at else workspace.dirty()
+        if dirty:
+            more = f" and {len(dirty) - 1} more" if len(dirty) > 1 else ""
+            warnings.warn(
+                f"planned from uncommitted changes ({dirty[0]}{more}): this is not what apply "
+                "or CI will do until they are committed",
+                MlopsWarning,
+                stacklevel=2,
+            )
+        return workspace.limit(workspace.plan(parse_now(now)), targets)
 
 
 def apply(
@@ -70,11 +120,14 @@ def apply(
     commit: bool = True,
     lock_timeout: float = 0.0,
     targets: Sequence[str] = (),
+    allow_dirty: bool = False,
 ) -> ApplyResult:
     from mlops_gitops.apply import run
     from mlops_gitops.workspace import parse_now
 
-    return run.apply(open_workspace(repo), parse_now(now), plan_file, commit, lock_timeout, targets)
+    return run.apply(
+        open_workspace(repo), parse_now(now), plan_file, commit, lock_timeout, targets, allow_dirty
+    )
 
 
 def force_unlock(repo: Path | str, lock_id: str, force: bool = False) -> LockInfo:
@@ -87,18 +140,36 @@ def force_unlock(repo: Path | str, lock_id: str, force: bool = False) -> LockInf
     return lock.force_unlock(root / LOCK_FILE, lock_id, force, root)
 
 
-def status(repo: Path | str = ".") -> dict[str, Any]:
+def status(repo: Path | str = ".", at: str | None = None) -> dict[str, Any]:
     from mlops_gitops.apply.status import status as build_status
 
-    return build_status(open_workspace(repo))
+    with workspace_at(repo, at) as workspace:
+        report = build_status(workspace)
+    if at is not None:
+        report["at"] = workspace.at_commit
+    return report
 
 
-def history(
-    repo: Path | str = ".", model: str | None = None, deployment: str | None = None
-) -> list[Event]:
-    from mlops_gitops.apply.status import history as read_history
+def history(repo: Path | str = ".", filters: Filters | None = None) -> list[Event]:
+    """The audit log, newest first; an unknown model or deployment in `filters` is an error."""
+    from mlops_gitops.apply.history import history as read_history
 
-    return read_history(open_workspace(repo), model, deployment)
+    return read_history(open_workspace(repo), filters)
+
+
+def models(repo: Path | str = ".", query: Query | None = None) -> dict[str, Any]:
+    """Model versions matching `query` (tag, owner, status): the registry view."""
+    from mlops_gitops.apply.registry import Query
+    from mlops_gitops.apply.registry import models as list_models
+
+    return list_models(open_workspace(repo), query or Query())
+
+
+def lineage(repo: Path | str, ref: str) -> dict[str, Any]:
+    """Where MODEL@VERSION came from and where it served."""
+    from mlops_gitops.apply.registry import lineage as read_lineage
+
+    return read_lineage(open_workspace(repo), ref)
 
 
 def rollback(repo: Path | str, deployment: str, to: str | None = None) -> SpecChange:
@@ -132,11 +203,14 @@ def reconcile(
     remote: str | None = None,
     branch: str | None = None,
     lock_timeout: float = 0.0,
+    allow_dirty: bool = False,
 ) -> ReconcileResult:
     from mlops_gitops.automate.reconcile import reconcile as run_reconcile
     from mlops_gitops.workspace import parse_now
 
-    return run_reconcile(Path(repo).resolve(), parse_now(now), push, remote, branch, lock_timeout)
+    return run_reconcile(
+        Path(repo).resolve(), parse_now(now), push, remote, branch, lock_timeout, allow_dirty
+    )
 
 
 def reconcile_dry_run(repo: Path | str = ".", now: str | None = None) -> DryRun:
@@ -194,3 +268,46 @@ def init(directory: Path | str = ".", ci: str = "github", name: str | None = Non
     if ci not in ("github", "gitlab", "none"):
         raise ValueError(f"ci must be github, gitlab or none, not {ci!r}")
     return init_repository(Path(directory), ci, name)  # type: ignore[arg-type]
+
+
+def state_restore(
+    repo: Path | str = ".", rev: str | None = None, commit: bool = True
+) -> StateRestored:
+    """Restore `.mlops/state` from the last commit where it was intact (or `rev`), checked
+    against the lineage and serial git history recorded, and commit it."""
+    from mlops_gitops.state.restore import restore
+    from mlops_gitops.workspace import LOCK_FILE
+
+    workspace = open_workspace(repo)
+    project = workspace.project
+    return restore(
+        workspace.root,
+        project.state_dir,
+        workspace.root / LOCK_FILE,
+        rev,
+        project.git.author,
+        commit,
+    )
+
+
+def store_verify(repo: Path | str = ".", now: str | None = None) -> Verified:
+    from mlops_gitops.apply.blobs import verify
+    from mlops_gitops.workspace import parse_now
+
+    return verify(open_workspace(repo), parse_now(now))
+
+
+def store_restore(
+    repo: Path | str = ".", source: str | None = None, now: str | None = None
+) -> StoreRestored:
+    from mlops_gitops.apply.blobs import restore
+    from mlops_gitops.workspace import parse_now
+
+    return restore(open_workspace(repo), parse_now(now), source)
+
+
+def store_gc(repo: Path | str = ".", dry_run: bool = False, now: str | None = None) -> Collected:
+    from mlops_gitops.apply.blobs import gc
+    from mlops_gitops.workspace import parse_now
+
+    return gc(open_workspace(repo), parse_now(now), dry_run)

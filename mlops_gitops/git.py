@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,13 +31,19 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run(root: Path, *args: str, stdin: str | None = None, check: bool = True) -> str:
+def run(
+    root: Path,
+    *args: str,
+    stdin: str | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> str:
     done = subprocess.run(
         ["git", "-C", str(root), *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env=_env(),
+        env=_env() | (env or {}),
         check=False,
     )
     if check and done.returncode != 0:
@@ -106,7 +113,16 @@ def changed(root: Path, paths: list[str]) -> list[str]:
     """Paths under `paths` that differ from HEAD, including new and deleted files."""
     if not paths:
         return []
-    out = run(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
+    out = run(
+        root,
+        "--literal-pathspecs",  # a path from a spec is a name, never pathspec magic
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--",
+        *paths,
+    )
     files = []
     entries = out.split("\0")
     skip = False
@@ -163,6 +179,39 @@ def commit(
     return run(root, "rev-parse", "HEAD").strip()
 
 
+def record(root: Path, message: str, author: str | None = None) -> str | None:
+    """A commit on HEAD with HEAD's tree: it only records its message. Made with plumbing, so
+    the index (whatever the user staged) is neither read nor changed. None before a first
+    commit."""
+    parent = head(root)
+    if parent is None:
+        return None
+    env: dict[str, str] = {}
+    if author:
+        name, email = parse_author(author)
+        env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email}
+    if not run(root, "config", "user.email", check=False).strip():
+        name, email = parse_author(author or "mlops-gitops <mlops-gitops@localhost>")
+        env |= {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+        env.setdefault("GIT_AUTHOR_NAME", name)
+        env.setdefault("GIT_AUTHOR_EMAIL", email)
+    tree = run(root, "rev-parse", f"{parent}^{{tree}}").strip()
+    sha = run(
+        root,
+        "commit-tree",
+        "--no-gpg-sign",
+        tree,
+        "-p",
+        parent,
+        "-F",
+        "-",
+        stdin=redact_text(message),
+        env=env,
+    ).strip()
+    run(root, "update-ref", "-m", "mlops-gitops: record", "HEAD", sha, parent)
+    return sha
+
+
 @dataclass(frozen=True)
 class CommitInfo:
     sha: str
@@ -170,6 +219,12 @@ class CommitInfo:
     author: str
     subject: str
     trailers: list[tuple[str, str]] = field(default_factory=list)
+    committer: str = ""
+    parent: str | None = None
+
+    def trailer(self, key: str) -> str | None:
+        """The first value of trailer `key`, None when absent."""
+        return next((value for name, value in self.trailers if name == key), None)
 
 
 def log(
@@ -178,7 +233,11 @@ def log(
     """Commits, newest first, with their Mlops-* trailers."""
     if head(root) is None:
         return []
-    args = ["log", "--format=%H%x1f%aI%x1f%an <%ae>%x1f%B%x1e"]
+    args = [
+        "--literal-pathspecs",
+        "log",
+        "--format=%H%x1f%aI%x1f%an <%ae>%x1f%cn <%ce>%x1f%P%x1f%B%x1e",
+    ]
     if max_count:
         args.append(f"--max-count={max_count}")
     if paths:
@@ -189,11 +248,89 @@ def log(
         record = record.strip("\n")
         if not record:
             continue
-        sha, time, author, body = record.split("\x1f", 3)
+        sha, time, author, committer, parents, body = record.split("\x1f", 5)
         lines = body.splitlines()
         trailers = [(m.group(1), m.group(2)) for line in lines if (m := TRAILER_RE.match(line))]
-        commits.append(CommitInfo(sha, time, author, lines[0] if lines else "", trailers))
+        first = parents.split()[0] if parents.split() else None
+        subject = lines[0] if lines else ""
+        commits.append(CommitInfo(sha, time, author, subject, trailers, committer, first))
     return commits
+
+
+def resolve(root: Path, rev: str) -> str | None:
+    """The commit `rev` names (any revision syntax), None when it names no commit."""
+    if not rev or rev.startswith("-") or "\n" in rev or "\0" in rev or not is_repo(root):
+        return None
+    out = run(
+        root,
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "--end-of-options",
+        f"{rev}^{{commit}}",
+        check=False,
+    )
+    return out.strip() or None
+
+
+def commit_before(root: Path, when: str) -> str | None:
+    """The last commit of HEAD's first-parent line made at or before `when` (ISO time)."""
+    if head(root) is None:
+        return None
+    out = run(root, "rev-list", "-1", "--first-parent", f"--before={when}", "HEAD", check=False)
+    return out.strip() or None
+
+
+def last_change(root: Path, commit: str, path: str) -> str | None:
+    """The newest commit at or before `commit` that changed `path` (relative to `root`)."""
+    out = run(root, "log", "-1", "--format=%H", "--end-of-options", commit, "--", path, check=False)
+    return out.strip() or None
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    kind: str
+    oid: str
+    size: int | None
+    path: str
+
+
+def tree(root: Path, commit: str) -> list[TreeEntry]:
+    """Every entry of `commit`'s tree under `root` (paths relative to it), recursively."""
+    out = run(root, "ls-tree", "-r", "-l", "-z", "--end-of-options", commit)
+    entries = []
+    for item in out.split("\0"):
+        if not item:
+            continue
+        meta, _, path = item.partition("\t")
+        mode, kind, oid, size = meta.split()
+        entries.append(TreeEntry(mode, kind, oid, int(size) if size.isdigit() else None, path))
+    return entries
+
+
+def blobs(root: Path, oids: list[str]) -> Iterator[tuple[str, bytes]]:
+    """The contents of blobs by object id, streamed from one `git cat-file --batch`."""
+    if not oids:
+        return
+    with subprocess.Popen(
+        ["git", "-C", str(root), "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=_env(),
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        for oid in oids:
+            proc.stdin.write(f"{oid}\n".encode())
+            proc.stdin.flush()
+            header = proc.stdout.readline().split()
+            if len(header) != 3 or header[1] != b"blob" or not header[2].isdigit():
+                raise GitError(f"git cat-file: object {oid} is not a readable blob")
+            data = proc.stdout.read(int(header[2]))
+            proc.stdout.read(1)
+            yield oid, data
+        proc.stdin.close()
 
 
 def head_trailers(root: Path) -> list[tuple[str, str]]:
@@ -209,14 +346,14 @@ MAX_BLOB = 1 << 20
 """Files read from history in one batch are small records; a larger one is not read."""
 
 
-def read_files(root: Path, names: list[str]) -> list[bytes | None]:
+def read_files(root: Path, names: list[str], max_bytes: int = MAX_BLOB) -> list[bytes | None]:
     """The contents of `<rev>:<path>` names, in two git processes however many there are;
-    None for a name that is no file there, or one larger than MAX_BLOB."""
+    None for a name that is no file there, or one larger than `max_bytes`."""
     usable = [n for n in names if "\n" not in n and "\r" not in n]
     if not usable:
         return [None] * len(names)
     sizes = _batch(root, "--batch-check", usable)
-    small = [n for n, (_, size) in zip(usable, sizes, strict=True) if size <= MAX_BLOB]
+    small = [n for n, (_, size) in zip(usable, sizes, strict=True) if size <= max_bytes]
     found = dict(zip(small, (data for data, _ in _batch(root, "--batch", small)), strict=True))
     return [found.get(name) for name in names]
 
@@ -249,6 +386,64 @@ def _batch(root: Path, mode: str, names: list[str]) -> list[tuple[bytes | None, 
             data, pos = out[pos : pos + size], pos + size + 1
         results.append((data if header[1] == b"blob" else None, size))
     return results
+
+
+def verify_commit(root: Path, commit: str, allowed_signers: Path) -> tuple[bool, str]:
+    """Whether `commit` carries a good SSH signature by a key of the allowed-signers file;
+    with git's one-line account of it (signer, or why not). Nothing of the repository's or
+    the user's configuration decides which keys count."""
+    done = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(root),
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            f"gpg.ssh.allowedSignersFile={allowed_signers}",
+            "-c",
+            "gpg.ssh.revocationFile=",
+            "-c",
+            "gpg.ssh.program=ssh-keygen",
+            "verify-commit",
+            "--raw",
+            "--end-of-options",
+            commit,
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
+    said = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    good = next((line for line in said if line.startswith("Good ")), None)
+    if done.returncode == 0 and good:
+        return True, good
+    reason = said[-1] if said else "no signature"
+    if "no signature" in reason.lower() or not said:
+        reason = "not signed"
+    return False, reason
+
+
+def list_tree(root: Path, commit: str, folder: str, max_entries: int) -> list[TreeEntry] | None:
+    """Every entry below `folder` in `commit`'s tree, recursively, paths relative to the
+    folder; None when there are more than `max_entries` (a history may hold anything)."""
+    prefix = folder.strip("/") + "/"
+    out = run(root, "--literal-pathspecs", "ls-tree", "-r", "-l", "-z", commit, "--", prefix)
+    entries: list[TreeEntry] = []
+    for record in out.split("\0"):
+        if not record:
+            continue
+        if len(entries) >= max_entries:
+            return None
+        info, _, path = record.partition("\t")
+        parts = info.split()
+        if len(parts) != 4 or not path.startswith(prefix):
+            continue
+        mode, kind, oid, size = parts
+        size_or_none = int(size) if size.isdigit() else None
+        entries.append(TreeEntry(mode, kind, oid, size_or_none, path[len(prefix) :]))
+    return entries
 
 
 def one_line(value: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,10 @@ from mlops_gitops.report_model import MonitoringReport, ReportError, VersionRepo
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import DerivedCache, HashCache
 from mlops_gitops.spec.loader import Repository
+from mlops_gitops.spec.signed import Signature, deployment_key, version_key
+from mlops_gitops.spec.signing import read_signers, verify
+from mlops_gitops.spec.types import is_uri
+from mlops_gitops.state import chain
 from mlops_gitops.state.store import StateStore
 from mlops_gitops.state.view import StateView
 
@@ -42,6 +47,8 @@ _DIGEST_SOURCES = (
 )
 """The code that decides a version's digest: typed spec objects and the digest itself."""
 JOURNAL_FILE = ".mlops/journal.jsonl"
+MAX_PATHSPECS = 1000
+"""More paths than this are not passed to git one by one (argument lists have a limit)."""
 OBSERVED_METRICS = (
     "error_rate",
     "accuracy",
@@ -73,6 +80,10 @@ class Workspace:
     root: Path
     repository: Repository
     manifest: Manifest
+    at_commit: str | None = None
+    """The commit read when the files are a snapshot of one (`--at`), not the work tree."""
+    store_root: Path | None = None
+    """Where the artifact store is found when `root` is such a snapshot: the repository."""
 
     @classmethod
     def open(cls, repository: Repository) -> Workspace:
@@ -95,7 +106,8 @@ class Workspace:
 
     @property
     def artifact_store(self) -> ArtifactStore:
-        return ArtifactStore(self.project.artifact_store, self.root, self.project.security)
+        root = self.store_root or self.root
+        return ArtifactStore(self.project.artifact_store, root, self.project.security)
 
     def tombstones(self) -> frozenset[str]:
         return frozenset(
@@ -129,11 +141,7 @@ class Workspace:
                 gc.enable()
         inspector.finish(found)
         hashes.save()
-        facts: dict[int, ArtifactFact] = {}  # versions naming one file share one fact
-        for item in found.values():
-            if id(item) not in facts:
-                facts[id(item)] = ArtifactFact(**vars(item))
-        return {key: facts[id(item)] for key, item in found.items()}
+        return found
 
     def _model_keys(self) -> list[tuple[m.Model, str]]:
         """Models with the content key of their file (templates have none here)."""
@@ -223,8 +231,61 @@ class Workspace:
                 for version in filter(None, (spec.version, canary)):
                     out.setdefault((spec.model, version), {})[key] = seen
 
+    def signatures(self) -> dict[str, Signature]:
+        """`require_signed_commits`: the commits behind each covered deployment's spec file
+        and the versions it serves, verified (see `spec.signing`)."""
+        rule = self.project.policies.require_signed_commits
+        if rule is None:
+            return {}
+        wanted: dict[str, tuple[str | None, str | None]] = {}
+        for name, deployment in sorted(self.manifest.deployments.items()):
+            spec = deployment.spec
+            if spec.stage not in rule.stages:
+                continue
+            wanted[deployment_key(name)] = (self.manifest.sources.get(f"Deployment/{name}"), None)
+            model_file = self.manifest.sources.get(f"Model/{spec.model}")
+            for version in [spec.version] + ([spec.canary.version] if spec.canary else []):
+                wanted[version_key(spec.model, version)] = (model_file, version)
+        git_root = self.store_root or self.root
+        commit = self.at_commit or git.head(git_root)
+        signers: bytes | str
+        try:
+            signers = read_signers(rule.allowed_signers, self.root)
+        except MlopsError as exc:
+            signers = exc.message
+        files = sorted({path for path, _ in wanted.values() if path})
+        dirty = frozenset() if self.at_commit or commit is None else git.changed(git_root, files)
+        return verify(git_root, commit, signers, wanted, frozenset(dirty))
+
+    def read_paths(self) -> list[str]:
+        """What planning and applying read from the repository: the Project, the spec
+        folders, and the local artifacts and reference data the versions name."""
+        paths = {"mlops.yaml", *(posixpath.normpath(d) for d in self.project.spec_dirs)}
+        for model in self.manifest.models.values():
+            for version in model.spec.versions:
+                for location in (version.artifact, version.reference_data):
+                    if location and not is_uri(location) and _inside(location):
+                        paths.add(posixpath.normpath(location))
+        return sorted(paths)
+
+    def dirty(self) -> list[str]:
+        """Files planning reads that differ from HEAD (staged or not) or are untracked;
+        [] outside git."""
+        if git.head(self.root) is None:
+            return []
+        paths = self.read_paths()
+        wanted = set(paths)
+        if len(paths) > MAX_PATHSPECS:  # ask about their top folders, then keep the read ones
+            paths = sorted({path.split("/", 1)[0] for path in paths})
+        return [
+            name
+            for name in git.changed(self.root, paths)
+            if any(part in wanted for part in _prefixes(name))
+        ]
+
     def plan(self, now: datetime) -> Plan:
         state = self.state_store.load()
+        chain.check(self.root, self.project.state_dir, state)
         return plan(
             PlanInputs(
                 manifest=self.manifest,
@@ -232,8 +293,9 @@ class Workspace:
                 now=now,
                 facts=self.facts(state),
                 observations=self.observations(),
-                base_commit=git.head(self.root),
+                base_commit=self.at_commit or git.head(self.root),
                 tombstones=self.tombstones(),
+                signatures=self.signatures(),
             )
         )
 
@@ -252,6 +314,17 @@ class Workspace:
 
 
 PROM = "prometheus:"
+
+
+def _prefixes(name: str) -> list[str]:
+    """`a/b/c` -> `a`, `a/b`, `a/b/c`: a file is read when it or a folder above it is."""
+    parts = name.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _inside(location: str) -> bool:
+    """A relative path that stays in the repository (files outside it are no part of git)."""
+    return not Path(location).is_absolute() and ".." not in Path(location).parts
 
 
 def observed_numbers(numbers: VersionReport, report: MonitoringReport) -> dict[str, float]:

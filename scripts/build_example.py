@@ -78,6 +78,12 @@ class VersionRecipe:
     hyperparameters: Params
     author: str
     created: str
+    parent: str | None = None  # the version this one derives from
+    tags: tuple[str, ...] = ()
+
+
+DEPENDENCIES = {"scikit-learn": ">=1.4", "skops": ">=0.10"}
+"""Package pins every version of the example lists: what loading its skops file needs."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,7 @@ MODELS: tuple[ModelRecipe, ...] = (
                 hyperparameters={"C": 0.01, "max_iter": 1000},
                 author="alice",
                 created="2026-01-10",
+                tags=("baseline",),
             ),
             VersionRecipe(
                 version="1.1.0",
@@ -162,6 +169,8 @@ MODELS: tuple[ModelRecipe, ...] = (
                 hyperparameters={"C": 1.0, "max_iter": 1000},
                 author="alice",
                 created="2026-02-03",
+                parent="1.0.0",
+                tags=("logistic",),
             ),
             VersionRecipe(
                 version="1.2.0",
@@ -170,6 +179,8 @@ MODELS: tuple[ModelRecipe, ...] = (
                 hyperparameters={"n_estimators": 50, "max_depth": 2, "random_state": 0},
                 author="bob",
                 created="2026-03-02",
+                parent="1.1.0",
+                tags=("boosted-trees", "candidate"),
             ),
         ),
     ),
@@ -190,6 +201,7 @@ MODELS: tuple[ModelRecipe, ...] = (
                 hyperparameters={"alpha": 1.0},
                 author="carol",
                 created="2026-01-15",
+                tags=("baseline",),
             ),
             VersionRecipe(
                 version="2.0.0",
@@ -198,6 +210,8 @@ MODELS: tuple[ModelRecipe, ...] = (
                 hyperparameters={"n_estimators": 30, "max_depth": 4, "random_state": 0},
                 author="carol",
                 created="2026-02-20",
+                parent="1.0.0",
+                tags=("random-forest",),
             ),
         ),
     ),
@@ -345,6 +359,11 @@ def render_version(built: BuiltVersion, data: Dataset, data_sha: str, task: str)
         f"      author: {recipe.author}",
         f"      created: {json.dumps(recipe.created)}",
     ]
+    if recipe.parent:
+        lines.append(f"      parent: {json.dumps(recipe.parent)}")
+    if recipe.tags:
+        lines.append(f"      tags: [{', '.join(recipe.tags)}]")
+    lines.append(f"      dependencies: {flow(DEPENDENCIES)}")
     return lines
 
 

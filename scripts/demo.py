@@ -274,7 +274,32 @@ def main() -> None:
     run(repo, "status")
     run(repo, "history", "--deployment", "cancer-prod")
     run(repo, "report", "history", "cancer-prod", "--metric", "share_drifted")
+
+    banner("14b. Time travel: the status as committed after the first apply (no checkout)")
+    first_apply = git_out(repo, "log", "--reverse", "--format=%H", "--grep=^mlops-gitops: apply")
+    run(repo, "status", "--at", first_apply.split()[0])
+
+    banner("14c. The registry: versions by tag, and where one came from and where it served")
+    run(repo, "models", "--tag", "tabular")
+    run(repo, "lineage", "cancer-detector@1.2.0")
+    run(repo, "history", "--actor", "rule:", "--deployment", "cancer-prod")
+
     progressive(repo)
+    banner("17. Production data plane: the artifact store in S3, a deployment on KServe")
+    from demo_production import production
+
+    production(Path(tmp), ENV, run, git)
+
+    banner("18. Recovering from loss: rm -rf .mlops, then state restore and store restore")
+    run(repo, "store", "verify")
+    shutil.rmtree(repo / ".mlops")
+    run(repo, "apply", expect=(1,))  # lost state is refused, never silently restarted
+    run(repo, "state", "restore")
+    run(repo, "store", "verify", expect=(1,))
+    run(repo, "store", "restore")
+    run(repo, "store", "verify")
+    run(repo, "status", "--detailed-exitcode", expect=(0, 2))
+
     print(f"\nLook around: {repo}/reports/cancer-prod/latest.md, `git log` in {repo}.")
 
     print("\nDemo finished.")

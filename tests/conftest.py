@@ -19,6 +19,7 @@ from tests.support.env import isolate  # noqa: E402
 from tests.support.example import example_in_git  # noqa: E402
 from tests.support.git import init_git  # noqa: E402
 from tests.support.repos import copy_repo, engine_repo_v1  # noqa: E402
+from tests.support.s3 import s3, s3_server  # noqa: E402, F401 - fixtures for every test
 from tests.support.values import NOW  # noqa: E402
 
 SLOW_FIXTURES = {"live", "hook", "deployed", "reconciled", "loop_template", "example_git"}

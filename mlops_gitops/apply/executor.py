@@ -22,7 +22,6 @@ from mlops_gitops.plan.model import Plan, Step
 from mlops_gitops.plan.planner import version_digest
 from mlops_gitops.providers.artifacts import ArtifactStore
 from mlops_gitops.providers.scan import (
-    ScanVerdict,
     remember,
     scan,
     scanned,
@@ -151,26 +150,28 @@ def _register(ctx: Context, step: Step) -> list[str]:
     if spec is None:
         raise StepFailed(f"version {version} is no longer in the spec of {name}")
     stored = ctx.store.put(spec.artifact)
-    fault_point("blob-stored")
-    expected = (step.after or {}).get("sha256")
-    if expected and stored.sha256 != expected:
-        raise StepFailed(
-            f"artifact {redact_url(spec.artifact)} changed since the plan: sha256"
-            f" {stored.sha256[:12]}... is not the planned {expected[:12]}...; plan again"
-        )
-    if spec.sha256 and stored.sha256 != spec.sha256:
-        raise StepFailed(f"sha256 of {redact_url(spec.artifact)} does not match the spec")
-    path = ctx.store.local_path(stored.blob)
-    trusted = trusted_types(spec) if spec.format == "skops" else ()
-    key = verdict_key(stored.sha256, spec.format, trusted)
-    verdict = scanned(key)  # scanned in this process: the store's blob has this content
-    if verdict is None:
-        verdict = (
-            scan(path, spec.format, trusted)
-            if path
-            else _scan_remote(ctx, spec, stored.sha256, trusted)
-        )
-        remember(key, verdict, scanned=True)
+    try:
+        fault_point("blob-stored")
+        expected = (step.after or {}).get("sha256")
+        if expected and stored.sha256 != expected:
+            raise StepFailed(
+                f"artifact {redact_url(spec.artifact)} changed since the plan: sha256"
+                f" {stored.sha256[:12]}... is not the planned {expected[:12]}...; plan again"
+            )
+        if spec.sha256 and stored.sha256 != spec.sha256:
+            raise StepFailed(f"sha256 of {redact_url(spec.artifact)} does not match the spec")
+        trusted = trusted_types(spec) if spec.format == "skops" else ()
+        key = verdict_key(stored.sha256, spec.format, trusted)
+        verdict = scanned(key)  # scanned in this process: the store's blob has this content
+        if verdict is None:
+            # The bytes just stored: the store's file, or a remote store's local spool of them.
+            path = ctx.store.local_path(stored.blob) or stored.spooled
+            assert path is not None
+            verdict = scan(path, spec.format, trusted)
+            remember(key, verdict, scanned=True)
+    finally:
+        if stored.spooled is not None:
+            stored.spooled.unlink(missing_ok=True)
     if verdict.verdict in ("unsafe", "error"):
         raise StepFailed(
             f"security scan ({verdict.scanner}) {verdict.verdict}: {'; '.join(verdict.findings)}"
@@ -201,27 +202,6 @@ def _register(ctx: Context, step: Step) -> list[str]:
     versions = dict(record.versions) | {version: entry}
     ctx.state.write("models", name, record.model_copy(update={"versions": versions}))
     return []
-
-
-def _scan_remote(ctx: Context, spec: Any, sha256: str, trusted: tuple[str, ...]) -> ScanVerdict:
-    """With a remote store, scan a local copy, checked to hold exactly the stored bytes."""
-    import hashlib
-    import tempfile
-
-    from mlops_gitops.providers.artifacts import CHUNK, open_source, suffix
-
-    digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(suffix=suffix(spec.artifact)) as tmp:
-        with open_source(spec.artifact, ctx.repo_root, ctx.store.security) as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-                tmp.write(chunk)
-        tmp.flush()
-        if digest.hexdigest() != sha256:
-            raise StepFailed(
-                f"artifact {redact_url(spec.artifact)} changed while it was being registered"
-            )
-        return scan(Path(tmp.name), spec.format, trusted)
 
 
 def _update_version(ctx: Context, step: Step) -> list[str]:
@@ -267,6 +247,11 @@ def _deployment(ctx: Context, step: Step) -> list[str]:
         entry = model.versions.get(version)
         if entry is None or entry.status != "registered":
             raise StepFailed(f"version {version} of {model_name} is not registered")
+        if not ctx.store.exists(entry.blob):
+            raise StepFailed(
+                f"the artifact of {model_name} {version} ({entry.blob}) is missing from the "
+                "artifact store; run `mlops-gitops store restore` to bring it back"
+            )
     settings = after["settings"]
     meta = {
         "model": model_name,

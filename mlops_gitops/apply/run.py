@@ -34,6 +34,28 @@ class StalePlan(MlopsError):
     pass
 
 
+class DirtyTree(MlopsError):
+    pass
+
+
+MAX_LISTED = 20
+
+
+def check_clean(workspace: Workspace, allow_dirty: bool) -> list[str]:
+    """The files planning reads that are not as committed; refused unless `allow_dirty`.
+    Git is the truth: what is applied must be what the recorded spec commit holds."""
+    dirty = workspace.dirty()
+    if dirty and not allow_dirty:
+        listed = ", ".join(dirty[:MAX_LISTED])
+        more = f" (and {len(dirty) - MAX_LISTED} more)" if len(dirty) > MAX_LISTED else ""
+        raise DirtyTree(
+            f"uncommitted changes in files the specs are read from: {listed}{more}",
+            hint="commit them (apply acts on committed specs only), or run with --allow-dirty, "
+            "which records Mlops-Spec-Dirty: true",
+        )
+    return dirty
+
+
 @dataclass
 class ApplyResult:
     plan: Plan
@@ -109,7 +131,12 @@ def check_fresh(saved: Plan, current: Plan) -> None:
         raise StalePlan("plan is stale: " + "; ".join(problems), hint="run plan again")
 
 
-def commit_message(steps: list[dict[str, Any]], spec_commit: str | None, serial: int | None) -> str:
+def commit_message(
+    steps: list[dict[str, Any]],
+    spec_commit: str | None,
+    serial: int | None,
+    spec_dirty: bool = False,
+) -> str:
     counts = Counter(entry["trailer"].split(" ", 1)[0] for entry in steps)
     summary = ", ".join(f"{n} {PAST.get(action, action)}" for action, n in sorted(counts.items()))
     lines = [f"mlops-gitops: apply ({summary})", ""]
@@ -120,6 +147,8 @@ def commit_message(steps: list[dict[str, Any]], spec_commit: str | None, serial:
         lines.append(f"Mlops-Reason: {git.one_line(entry['reason'])}")
     if spec_commit:
         lines.append(f"Mlops-Spec-Commit: {spec_commit}")
+    if spec_dirty:
+        lines.append("Mlops-Spec-Dirty: true")
     if serial is not None:
         lines.append(f"Mlops-Serial: {serial}")
     return "\n".join(lines) + "\n"
@@ -132,6 +161,7 @@ def apply(
     commit: bool = True,
     lock_timeout: float = 0.0,
     targets: Sequence[str] = (),
+    allow_dirty: bool = False,
 ) -> ApplyResult:
     """`targets` (`Kind/NAME`): run only their steps and what they depend on."""
     root = workspace.root
@@ -140,6 +170,7 @@ def apply(
             "--target cannot be combined with a plan file",
             hint="a plan saved with plan --target -o already holds only its targets' steps",
         )
+    spec_dirty = bool(check_clean(workspace, allow_dirty))
     if commit and not git.is_repo(root):
         raise MlopsError(
             f"{root} is not a git repository", hint="run git init, or apply with --no-commit"
@@ -181,6 +212,8 @@ def apply(
             rendered_dir=workspace.project.rendered_dir,
         )
         outcomes = run_steps(ctx, plan, journal)
+        if spec_dirty:
+            warnings.append("applied uncommitted spec changes (--allow-dirty); recorded as such")
         result = ApplyResult(plan=plan, outcomes=outcomes, resumed=resumed, warnings=warnings)
         done = journal.completed()
         if done:
@@ -189,7 +222,11 @@ def apply(
                 fault_point("before-serial")
                 serial = None if journal.base_serial is None else journal.base_serial + 1
                 meta = store.bump(
-                    store.load(), spec_commit, now.isoformat(timespec="seconds"), serial
+                    store.load(),
+                    spec_commit,
+                    now.isoformat(timespec="seconds"),
+                    serial,
+                    spec_dirty,
                 )
                 journal.record_serial(meta.serial)
             result.serial = journal.meta_serial
@@ -200,7 +237,7 @@ def apply(
                 result.commit = git.commit(
                     root,
                     existing,
-                    commit_message(done, spec_commit, journal.meta_serial),
+                    commit_message(done, spec_commit, journal.meta_serial, spec_dirty),
                     workspace.project.git.author,
                 )
                 fault_point("after-commit")

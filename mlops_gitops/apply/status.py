@@ -1,28 +1,27 @@
-"""Status (desired vs recorded, sync and health) and history (the audit log from git)."""
+"""Status: desired vs recorded, sync and health, per deployment and model version."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+import os
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops_gitops import git
-from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.planner import DEFAULT_STAGE_ORDER, deployment_config, recorded_config
 from mlops_gitops.plan.retirements import deprecations
-from mlops_gitops.providers.scan import trusted_types
-from mlops_gitops.providers.targets import check_loads
+from mlops_gitops.providers.artifacts import BLOB_RE, ArtifactStore
+from mlops_gitops.spec.cache import HashCache, now_ns
 from mlops_gitops.state.records import DeploymentRecord
-from mlops_gitops.state.store import META_FILE
 from mlops_gitops.state.view import StateView
 from mlops_gitops.workspace import Workspace
+
+LOAD_CHECKED = frozenset({"skops", "onnx"})
+"""Formats whose artifacts apply loads before deploying them."""
 
 
 def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
     """`now` (default: the clock) decides which versions retirement plans have deprecated."""
     state = workspace.state_store.load()
+    hashes = HashCache.open(workspace.root)
     deployments = []
     names = sorted(set(workspace.manifest.deployments) | set(state.deployments))
     for name in names:
@@ -30,7 +29,11 @@ def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
         record = state.deployments.get(name)
         if record is not None and record.status != "deployed":
             record = None
-        desired = deployment_config(desired_obj.spec) if desired_obj else None
+        desired = (
+            deployment_config(desired_obj.spec, workspace.manifest.project.spec)
+            if desired_obj
+            else None
+        )
         actual = recorded_config(record) if record else None
         sync = "Synced" if desired == actual else "OutOfSync"
         if desired_obj is not None and desired_obj.spec.suspend:
@@ -38,7 +41,7 @@ def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
         elif record is None:
             health = "Missing"
         else:
-            health = _health(workspace, state, record)
+            health = _health(workspace, state, record, hashes)
         deployments.append(
             {
                 "name": name,
@@ -51,6 +54,7 @@ def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
                 "health": health,
             }
         )
+    hashes.save()
     return {
         "format_version": "1",
         "deployments": deployments,
@@ -58,11 +62,14 @@ def status(workspace: Workspace, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def _health(workspace: Workspace, state: StateView, record: DeploymentRecord) -> str:
+def _health(
+    workspace: Workspace, state: StateView, record: DeploymentRecord, hashes: HashCache
+) -> str:
     """What the tool itself can check, per target, and no more: it never sees a server or a
-    cluster, so a local deployment is `Loadable` when its artifacts are present and load
-    (`Present` when no load check exists for the format), a kserve one `Rendered` when its
-    manifest is in the repository."""
+    cluster. A local deployment is `Loadable` when every blob it serves is in the store with
+    its recorded sha256 and its format was load-checked when applied (the same bytes loaded
+    then), `Present` when the format has no load check or the store is remote; a kserve one
+    is `Rendered` when its manifest is in the repository."""
     if record.settings.get("target") == "kserve":
         manifest = record.serving.get("manifest")
         path = workspace.root / manifest if isinstance(manifest, str) else None
@@ -70,28 +77,45 @@ def _health(workspace: Workspace, state: StateView, record: DeploymentRecord) ->
             return f"Degraded (manifest {manifest or '(none)'} missing)"
         return "Rendered"
     store = workspace.artifact_store
-    if store.remote:
-        return "Recorded (remote artifacts not checked)"
     recorded = state.models.get(record.model)
-    missing, broken, unchecked = [], [], False
+    problems, checked = [], True
     for entry in (record.serving.get("stable"), record.serving.get("canary")):
-        if not entry:
+        if not isinstance(entry, dict) or not isinstance(entry.get("blob"), str):
             continue
-        version = recorded.versions.get(entry["version"]) if recorded else None
-        if version is None or not store.exists(entry["blob"]):
-            missing.append(entry["version"])
+        wrong = _blob_problem(store, entry["blob"], hashes)
+        if wrong:
+            problems.append(f"artifact of {entry.get('version')} {wrong}")
             continue
-        spec = workspace.manifest.version(record.model, version.version)
-        trusted = trusted_types(spec) if spec is not None and version.format == "skops" else ()
-        try:
-            unchecked = check_loads(store, version, trusted) is not None or unchecked
-        except MlopsError:
-            broken.append(entry["version"])
-    if missing:
-        return f"Degraded (artifact of {', '.join(missing)} missing)"
-    if broken:
-        return f"Degraded (artifact of {', '.join(broken)} does not load)"
-    return "Present" if unchecked else "Loadable"
+        version = recorded.versions.get(str(entry.get("version"))) if recorded else None
+        checked = checked and version is not None and version.format in LOAD_CHECKED
+    if problems:
+        return f"Degraded ({'; '.join(problems)})"
+    return "Loadable" if checked and not store.remote else "Present"
+
+
+def _blob_problem(store: ArtifactStore, blob: str, hashes: HashCache) -> str | None:
+    """Missing, corrupt or None (fine). Local blobs are hashed once per change of their file
+    (the hash cache knows the rest); remote ones are only looked up."""
+    if not BLOB_RE.fullmatch(blob):
+        return "unknown"
+    if store.remote:
+        return None if store.exists(blob) else "missing"
+    path = store.local_path(blob)
+    assert path is not None
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return "missing"
+    expected = blob[7:9] + blob[10:]
+    key = str(path)
+    found = hashes.get(key, info)
+    if found is None:
+        started = now_ns()
+        found = store.digest(blob)
+        if found is None:
+            return "corrupt"
+        hashes.put(key, info, found, started)
+    return None if found == expected else "corrupt"
 
 
 def _short(config: dict[str, Any]) -> dict[str, Any]:
@@ -145,147 +169,3 @@ def _versions(workspace: Workspace, state: StateView, now: datetime) -> list[dic
                 }
             )
     return out
-
-
-@dataclass(frozen=True)
-class Event:
-    time: str
-    commit: str
-    author: str
-    action: str
-    kind: str
-    name: str
-    version: str | None
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "time": self.time,
-            "commit": self.commit,
-            "author": self.author,
-            "action": self.action,
-            "object": {"kind": self.kind, "name": self.name, "version": self.version},
-            "reason": self.reason,
-        }
-
-
-def history(
-    workspace: Workspace, model: str | None = None, deployment: str | None = None
-) -> list[Event]:
-    """One event per applied step, newest first, rebuilt from commit trailers.
-
-    Only commits that carry `Mlops-Serial: N` and advance the committed state's serial from
-    N - 1 to N count (see `_advancing`); anyone can type a trailer.
-    """
-    events = []
-    models_of = {name: d.spec.model for name, d in workspace.manifest.deployments.items()}
-    state = workspace.state_store.load()
-    for name, record in state.deployments.items():
-        models_of.setdefault(name, record.model)
-    commits = git.log(workspace.root)
-    applied = _advancing(workspace, commits)
-    for info in commits:
-        if info.sha not in applied:
-            continue  # a trailer typed by hand proves nothing
-        step: tuple[str, str, str, str | None] | None = None
-        pending: list[tuple[tuple[str, str, str, str | None], str]] = []
-        for key, value in info.trailers:
-            if key == "Mlops-Step":
-                if step is not None:
-                    pending.append((step, ""))
-                step = _parse_step(value)
-            elif key == "Mlops-Reason" and step is not None:
-                pending.append((step, value))
-                step = None
-        if step is not None:
-            pending.append((step, ""))
-        # A commit lists its steps in the order they ran; newest first means the last first.
-        for (action, kind, name, version), reason in reversed(pending):
-            if deployment and not (kind == "Deployment" and name == deployment):
-                continue
-            if model and not (
-                (kind == "Model" and name == model)
-                or (kind == "Deployment" and models_of.get(name) == model)
-            ):
-                continue
-            events.append(
-                Event(info.time, info.sha, info.author, action, kind, name, version, reason)
-            )
-    _known(workspace, state, models_of, events, model, deployment)
-    return events
-
-
-def _known(
-    workspace: Workspace,
-    state: StateView,
-    models_of: dict[str, str],
-    events: list[Event],
-    model: str | None,
-    deployment: str | None,
-) -> None:
-    """A filter naming nothing the specs, the state or the log know is a typo, not an
-    empty history."""
-    if deployment and deployment not in models_of and not events:
-        raise MlopsError(
-            f"no deployment {deployment!r} in the specs, the state or the history",
-            hint=_known_names("deployments", models_of),
-        )
-    known_models = set(workspace.manifest.models) | set(state.models) | set(models_of.values())
-    if model and model not in known_models and not events:
-        raise MlopsError(
-            f"no model {model!r} in the specs, the state or the history",
-            hint=_known_names("models", known_models),
-        )
-
-
-def _known_names(what: str, names: Iterable[str]) -> str:
-    listed = sorted(names)
-    return f"known {what}: {', '.join(listed)}" if listed else f"there are no {what} yet"
-
-
-def _advancing(workspace: Workspace, commits: list[git.CommitInfo]) -> set[str]:
-    """The commits with steps whose committed state meta (serial, lineage) moves from the
-    first parent's serial N - 1 (0 without state) to the N their `Mlops-Serial` claims."""
-    claims: dict[str, int] = {}
-    for info in commits:
-        keys = [key for key, _ in info.trailers]
-        serials = [value for key, value in info.trailers if key == "Mlops-Serial"]
-        if "Mlops-Step" in keys and len(serials) == 1 and serials[0].strip().isdigit():
-            claims[info.sha] = int(serials[0])
-    meta = f"{workspace.project.state_dir.strip('/')}/{META_FILE}"
-    names = [name for sha in claims for name in (f"{sha}:{meta}", f"{sha}^:{meta}")]
-    found = iter(git.read_files(workspace.root, names))
-    applied = set()
-    for sha, claimed in claims.items():
-        after, before = _meta(next(found)), _meta(next(found))
-        if after is None or after[1] != claimed or claimed < 1:
-            continue
-        if (before is None and claimed == 1) or (
-            before is not None and before == (after[0], claimed - 1)
-        ):
-            applied.add(sha)
-    return applied
-
-
-def _meta(data: bytes | None) -> tuple[str, int] | None:
-    """(lineage, serial) of a state meta file as committed, None when absent or unreadable."""
-    if data is None:
-        return None
-    try:
-        meta = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(meta, dict):
-        return None
-    lineage, serial = meta.get("lineage"), meta.get("serial")
-    if not isinstance(lineage, str) or type(serial) is not int:
-        return None
-    return lineage, serial
-
-
-def _parse_step(value: str) -> tuple[str, str, str, str | None] | None:
-    parts = value.split()
-    if len(parts) < 2 or "/" not in parts[1]:
-        return None
-    kind, _, name = parts[1].partition("/")
-    return parts[0], kind, name, parts[2] if len(parts) > 2 else None

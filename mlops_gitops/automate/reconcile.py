@@ -55,7 +55,9 @@ class ReconcileResult:
         }
 
 
-def _phases(repo: Path, now: datetime, result: ReconcileResult, lock_timeout: float) -> None:
+def _phases(
+    repo: Path, now: datetime, result: ReconcileResult, lock_timeout: float, allow_dirty: bool
+) -> None:
     from mlops_gitops.apply import run
     from mlops_gitops.automate.canary import run_canaries
     from mlops_gitops.automate.retirement import run_retirements
@@ -63,6 +65,7 @@ def _phases(repo: Path, now: datetime, result: ReconcileResult, lock_timeout: fl
     from mlops_gitops.monitor.run import monitor
 
     workspace = Workspace.load(repo)
+    run.check_clean(workspace, allow_dirty)  # before any phase commits on top of the edits
     result.monitor = monitor(workspace, now)
     result.rules = run_rules(workspace, now)
     if any(o.commit for o in result.rules):
@@ -73,7 +76,7 @@ def _phases(repo: Path, now: datetime, result: ReconcileResult, lock_timeout: fl
     result.canaries = run_canaries(workspace, now)
     if any(o.acted for o in result.canaries):
         workspace = Workspace.load(repo)  # the analysis stepped, promoted or aborted
-    result.apply = run.apply(workspace, now, None, True, lock_timeout)
+    result.apply = run.apply(workspace, now, None, True, lock_timeout, allow_dirty=allow_dirty)
 
 
 def reconcile(
@@ -83,6 +86,7 @@ def reconcile(
     remote: str | None = None,
     branch: str | None = None,
     lock_timeout: float = 0.0,
+    allow_dirty: bool = False,
 ) -> ReconcileResult:
     if not git.is_repo(repo):
         raise MlopsError(f"{repo} is not a git repository; reconcile commits its work")
@@ -91,7 +95,7 @@ def reconcile(
     remote = remote or settings.remote
     branch = branch or settings.branch
     result = ReconcileResult()
-    _phases(repo, now, result, lock_timeout)
+    _phases(repo, now, result, lock_timeout, allow_dirty)
     if not push:
         return result
     for attempt in range(1, PUSH_ATTEMPTS + 1):
@@ -126,7 +130,7 @@ def reconcile(
         else:
             git.run(repo, "reset", "--quiet", "--hard", "FETCH_HEAD")
             result.notes.append("the tool's commits conflicted with the new head; re-running on it")
-            _phases(repo, now, result, lock_timeout)
+            _phases(repo, now, result, lock_timeout, allow_dirty)
     raise MlopsError(
         f"could not push to {remote}/{branch} after {PUSH_ATTEMPTS} attempts",
         hint="another writer keeps moving the branch; the next run will retry",

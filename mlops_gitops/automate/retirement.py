@@ -337,6 +337,7 @@ def _message(name: str, spec: m.RetirementPlanSpec, result: PhaseResult) -> str:
     lines += [f"- {edit.describe()}" for edit in result.edits]
     lines += [f"- {note}" for note in result.notes]
     lines += ["", f"Mlops-Retirement: {name}", f"Mlops-Phase: {result.phase}"]
+    lines.append(f"Mlops-Version: {spec.model} {spec.version}")
     lines += [f"Mlops-Edit: {git.one_line(edit.describe())}" for edit in result.edits]
     return "\n".join(lines) + "\n"
 

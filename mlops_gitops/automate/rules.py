@@ -339,6 +339,7 @@ class RuleRunner:
         lines += [f"- {t.explanation}" for t in outcome.evaluation.triggers if t.fired]
         lines.append("")
         lines.append(f"Mlops-Rule: {name}")
+        lines.append(f"Mlops-Deployment: {dname}")
         if outcome.evaluation.evidence:
             lines.append(f"Mlops-Evidence: {outcome.evaluation.evidence}")
         for trigger in outcome.evaluation.triggers:

@@ -12,7 +12,17 @@ import os
 import sys
 
 from mlops_gitops import __version__, progress
-from mlops_gitops.cli import automation, monitoring, plans, records, serving, setup, specs
+from mlops_gitops.cli import (
+    automation,
+    monitoring,
+    plans,
+    records,
+    recovery,
+    registry,
+    serving,
+    setup,
+    specs,
+)
 from mlops_gitops.cli.base import (
     EXIT_BLOCKED,
     EXIT_CHANGES,
@@ -47,6 +57,8 @@ COMMANDS = (
     plans.add_apply,
     records.add_status,
     records.add_history,
+    registry.add_models,
+    registry.add_lineage,
     automation.add_rollback,
     monitoring.add_monitor,
     monitoring.add_report,
@@ -54,6 +66,8 @@ COMMANDS = (
     automation.add_rule,
     automation.add_train,
     serving.add_serve,
+    recovery.add_state,
+    recovery.add_store,
     records.add_force_unlock,
     specs.add_schema,
     setup.add_completion,

@@ -11,6 +11,7 @@ from mlops_gitops.cli.base import (
     EXIT_OK,
     Commands,
     Output,
+    allow_dirty_option,
     command,
     complete_names,
     format_option,
@@ -40,7 +41,13 @@ def cmd_reconcile(args: argparse.Namespace, out: Output) -> int:
             out.write(render.dry_run_text(preview, out.paint))
         return preview.exit_code
     result = api.reconcile(
-        args.repo, args.now, args.push, args.remote, args.branch, args.lock_timeout
+        args.repo,
+        args.now,
+        args.push,
+        args.remote,
+        args.branch,
+        args.lock_timeout,
+        args.allow_dirty,
     )
     for warning in sorted({w for o in result.monitor for w in o.warnings}):
         if not args.quiet:
@@ -108,6 +115,7 @@ def add_reconcile(commands: Commands) -> None:
     reconcile.add_argument("--remote", help="remote to push to (default: the Project's git.remote)")
     reconcile.add_argument("--branch", help="branch to push to (default: the Project's git.branch)")
     lock_timeout_option(reconcile, "seconds to wait for the lock")
+    allow_dirty_option(reconcile)
     format_option(reconcile)
 
 

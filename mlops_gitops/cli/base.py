@@ -122,12 +122,30 @@ def now_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--now", help=f"{what} (ISO 8601; default: now)")
 
 
+def at_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--at",
+        metavar="REV",
+        help="read specs and state as committed at REV (commit, tag, branch, HEAD~N, or a "
+        "date: the last commit on HEAD by then), from git objects: the work tree is untouched",
+    )
+
+
 def no_commit_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--no-commit", action="store_true", help=help)
 
 
 def lock_timeout_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--lock-timeout", type=float, default=0.0, metavar="S", help=help)
+
+
+def allow_dirty_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="apply uncommitted or untracked spec, artifact and reference files anyway; "
+        "recorded as Mlops-Spec-Dirty: true and spec_dirty in the state",
+    )
 
 
 def find_repo(start: str | None) -> str:

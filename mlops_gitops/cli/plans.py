@@ -10,6 +10,8 @@ from mlops_gitops.cli.base import (
     EXIT_OK,
     Commands,
     Output,
+    allow_dirty_option,
+    at_option,
     command,
     complete_names,
     format_option,
@@ -24,7 +26,11 @@ def cmd_plan(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
     from mlops_gitops.render import plan as render
 
-    plan = api.plan(args.repo, args.now, args.target)
+    if args.at and args.out:
+        from mlops_gitops.errors import MlopsError
+
+        raise MlopsError("--at plans a past commit for reading; -o cannot save it for apply")
+    plan = api.plan(args.repo, args.now, args.at, args.target)
     if args.out:
         from mlops_gitops import fsguard
 
@@ -55,6 +61,7 @@ def cmd_apply(args: argparse.Namespace, out: Output) -> int:
         commit=not args.no_commit,
         lock_timeout=args.lock_timeout,
         targets=args.target,
+        allow_dirty=args.allow_dirty,
     )
     if args.format == "json":
         out.write(render.apply_json(result))
@@ -81,6 +88,7 @@ def add_plan(commands: Commands) -> None:
     now_option(plan, "the time to plan at")
     plan.add_argument("-o", "--out", metavar="PLANFILE", help="save the plan for apply")
     target_option(plan)
+    at_option(plan)
 
 
 def add_apply(commands: Commands) -> None:
@@ -97,6 +105,7 @@ def add_apply(commands: Commands) -> None:
     no_commit_option(apply, "record state but do not commit")
     lock_timeout_option(apply, "seconds to wait for another apply's lock (default 0)")
     target_option(apply)
+    allow_dirty_option(apply)
     format_option(apply)
 
 

@@ -6,9 +6,11 @@ import argparse
 import sys
 
 from mlops_gitops.cli.base import (
+    EXIT_CHANGES,
     EXIT_OK,
     Commands,
     Output,
+    at_option,
     command,
     complete_names,
     format_option,
@@ -19,19 +21,27 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
     from mlops_gitops.render import status as render
 
-    report = api.status(args.repo)
+    report = api.status(args.repo, args.at)
     if args.format == "json":
         out.write(render.status_json(report))
     else:
         out.write(render.status_text(report, out.paint))
+    if args.detailed_exitcode and any(
+        d["sync"] != "Synced" or d["health"].startswith("Degraded") for d in report["deployments"]
+    ):
+        return EXIT_CHANGES
     return EXIT_OK
 
 
 def cmd_history(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
+    from mlops_gitops.apply.history import Filters
     from mlops_gitops.render import status as render
 
-    events = api.history(args.repo, args.model, args.deployment)
+    filters = Filters(
+        args.model, args.deployment, args.actor, args.since, args.until, args.include_reports
+    )
+    events = api.history(args.repo, filters)
     if args.format == "json":
         out.write(render.history_json(events))
     else:
@@ -61,6 +71,12 @@ def add_status(commands: Commands) -> None:
         "Per model version: pending, registered, staging, production or archived.",
     )
     format_option(status)
+    at_option(status)
+    status.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when any deployment is OutOfSync or Degraded, 0 when all are in order",
+    )
 
 
 def add_history(commands: Commands) -> None:
@@ -68,14 +84,28 @@ def add_history(commands: Commands) -> None:
         commands,
         "history",
         cmd_history,
-        help="the audit log of applied steps, read from git",
-        description="One event per applied step, rebuilt from the trailers of the tool's commits.",
+        help="the audit log read from git: every tool commit, with actor and cause",
+        description="One event per applied step and per commit the tool made (rule actions, "
+        "retirement phases, training runs, rollbacks, state restores), rebuilt from the "
+        "trailers of its commits. Each names its actor (the human who authored the spec "
+        "commit that caused it, or rule:<name>, retirement:<name>, pipeline:<name>) and its "
+        "cause (commit and kind).",
     )
     complete_names(
         history.add_argument("--model", help="only this model's versions and deployments"),
         "Model",
     )
     complete_names(history.add_argument("--deployment", help="only this deployment"), "Deployment")
+    history.add_argument(
+        "--actor",
+        help="only events of this actor: a name or email, rule:<name>, or rule: for all rules "
+        "(likewise retirement:, pipeline:)",
+    )
+    history.add_argument("--since", metavar="T", help="only events at or after T (ISO 8601)")
+    history.add_argument("--until", metavar="T", help="only events at or before T (ISO 8601)")
+    history.add_argument(
+        "--include-reports", action="store_true", help="also the monitor's report commits"
+    )
     format_option(history)
 
 

@@ -11,6 +11,7 @@ from mlops_gitops.cli.base import (
     EXIT_OK,
     Commands,
     Output,
+    at_option,
     command,
     format_option,
     group,
@@ -24,7 +25,7 @@ def cmd_validate(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops.render import validate as render
 
     try:
-        result = api.validate(args.repo)
+        result = api.validate_at(args.repo, args.at)
     except MlopsError as exc:
         if args.format != "json":
             raise
@@ -48,7 +49,7 @@ def cmd_compile(args: argparse.Namespace, out: Output) -> int:
     from mlops_gitops import api
 
     with writing(args.output):
-        path = api.write_manifest(args.repo, Path(args.output))
+        path = api.write_manifest(args.repo, Path(args.output), args.at)
     out.line(f"Wrote {path}")
     return EXIT_OK
 
@@ -77,6 +78,7 @@ def add_validate(commands: Commands) -> None:
         ["text", "json", "github"],
         help="text (default), json, or github (workflow annotations)",
     )
+    at_option(validate)
 
 
 def add_compile(commands: Commands) -> None:
@@ -91,6 +93,7 @@ def add_compile(commands: Commands) -> None:
     compile_.add_argument(
         "-o", "--output", default="target", help="output folder (default: target)"
     )
+    at_option(compile_)
 
 
 def add_schema(commands: Commands) -> None:

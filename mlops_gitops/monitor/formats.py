@@ -269,7 +269,15 @@ def parquet(
     without decoding their groups. Repeated strings decode straight into dictionaries."""
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(path)
+    filesystem = None
+    if "://" in path:  # an object in object storage, read through its fsspec filesystem
+        from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+        from mlops_gitops.monitor.objects import filesystem as object_filesystem
+
+        fs, path = object_filesystem(path)
+        filesystem = PyFileSystem(FSSpecHandler(fs))
+    schema = pq.read_schema(path, filesystem=filesystem)
     wanted = [
         f.name
         for f in schema
@@ -290,7 +298,11 @@ def parquet(
     options = ds.ParquetReadOptions(dictionary_columns=set(repeated))
     scan = ds.ParquetFragmentScanOptions(pre_buffer=False)
     fragment = next(
-        iter(ds.dataset(path, format=ds.ParquetFileFormat(options, scan)).get_fragments())
+        iter(
+            ds.dataset(
+                path, format=ds.ParquetFileFormat(options, scan), filesystem=filesystem
+            ).get_fragments()
+        )
     )
     start = 0
     for group in fragment.split_by_row_group():

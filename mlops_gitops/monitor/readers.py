@@ -15,13 +15,11 @@ worker needs, so a partition can be read on another machine (the Dask engine); a
 
 from __future__ import annotations
 
-import csv
 import glob
 import hashlib
-import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,18 +60,31 @@ class Watermark:
     """Bytes consumed (JSONL/CSV) or rows consumed (Parquet)."""
     line: int = 0
     """Lines consumed, so malformed records can be reported by line."""
+    size: int = 0
+    tag: str = ""
+    """Objects in object storage: their size and version tag (ETag or generation) when read."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "path": self.path,
             "identity": self.identity,
             "offset": self.offset,
             "line": self.line,
         }
+        if self.tag:
+            out |= {"size": self.size, "tag": self.tag}
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Watermark:
-        return cls(str(data["path"]), str(data["identity"]), int(data["offset"]), int(data["line"]))
+        return cls(
+            str(data["path"]),
+            str(data["identity"]),
+            int(data["offset"]),
+            int(data["line"]),
+            int(data.get("size", 0)),
+            str(data.get("tag", "")),
+        )
 
 
 @dataclass
@@ -130,7 +141,7 @@ def log_format(path: Path) -> str:
     return suffix if suffix in (".csv", ".parquet") else ".jsonl"
 
 
-def _identity(head: bytes, suffix: str) -> str:
+def text_identity(head: bytes, suffix: str) -> str:
     """First line (two for CSV: the header is shared by every file) identifies a file."""
     lines = head.split(b"\n")
     keep = 2 if suffix == ".csv" else 1
@@ -151,7 +162,12 @@ def _parquet_identity(path: Path, rel: str, legacy: bool = False) -> str:
     """
     import pyarrow.parquet as pq
 
-    meta = pq.ParquetFile(path).metadata
+    return parquet_identity(pq.ParquetFile(path), rel, path.stat().st_size, legacy)
+
+
+def parquet_identity(file: Any, rel: str, size: int, legacy: bool = False) -> str:
+    """`_parquet_identity` of an open `pyarrow.parquet.ParquetFile` (a local file or an object)."""
+    meta = file.metadata
     if meta.num_row_groups == 0:
         return ""
     group = meta.row_group(0)
@@ -169,7 +185,7 @@ def _parquet_identity(path: Path, rel: str, legacy: bool = False) -> str:
             bounds = f"{stats.min_raw!r}:{stats.max_raw!r}" if stats.has_min_max else "-"
         parts.append(f"{bounds}:{stats.null_count}")
     if not described:
-        return f"parquet:{rel}:{path.stat().st_size}"
+        return f"parquet:{rel}:{size}"
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
     return ("parquet:" if legacy else "parquet2:") + digest
 
@@ -192,9 +208,14 @@ class Partition:
     """Lines reported by the run that set the previous watermark: not reported again."""
     new_from: int = 0
     """Offset (bytes or rows) from which records are new since the previous run."""
+    size: int = 0
+    tag: str = ""
+    """An object in object storage (`path` is its URI): its size and version tag."""
+    unchanged: bool = False
+    """An object whose size and tag are those of its watermark: nothing new in it."""
 
     def watermark(self, mark: formats.Mark) -> Watermark:
-        return Watermark(self.rel, self.identity, mark.offset, mark.line)
+        return Watermark(self.rel, self.identity, mark.offset, mark.line, self.size, self.tag)
 
 
 @dataclass
@@ -233,7 +254,9 @@ def plan_reads(
                 head = handle.read(IDENTITY_BYTES)
             size = path.stat().st_size
             identity = (
-                _parquet_identity(path, rel) if suffix == ".parquet" else _identity(head, suffix)
+                _parquet_identity(path, rel)
+                if suffix == ".parquet"
+                else text_identity(head, suffix)
             )
         except ImportError:
             identity = f"parquet:{rel}:{size}"
@@ -264,7 +287,10 @@ def plan_reads(
 
 def has_news(part: Partition) -> bool:
     """Whether the file holds a complete record (or line) past its watermark, without parsing:
-    the row count of a Parquet footer, or a newline after the offset of a text log."""
+    the row count of a Parquet footer, or a newline after the offset of a text log. An object
+    in object storage has news when its size or tag changed (nothing is fetched)."""
+    if part.tag:
+        return not part.unchanged
     if part.suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
@@ -285,9 +311,7 @@ def has_news(part: Partition) -> bool:
 
 def rebuild(part: Partition) -> Partition:
     """The same file read from its start; what lies before the old watermark is not news."""
-    return Partition(
-        part.index, part.path, part.rel, part.suffix, part.identity, 0, 0, part.line, part.offset
-    )
+    return replace(part, offset=0, line=0, seen_line=part.line, new_from=part.offset)
 
 
 def read_partition(
@@ -324,13 +348,31 @@ def read_partition(
                 )
                 yield from _count_new(decoded, part, read)
             return
-        with open(part.path, "rb") as handle:
-            decode = formats.csv_rows if part.suffix == ".csv" else formats.jsonl
+        with _open(part) as handle:
+            decode = DECODERS.get(part.suffix, formats.jsonl)
             for end in ends:
                 decoded = decode(handle, mark, part.rel, read.malformed, not_after, end)
                 yield from _count_new(decoded, part, read)
     finally:
         read.watermark = part.watermark(mark)
+
+
+def _open(part: Partition) -> Any:
+    if part.tag or locations.is_remote(part.path):
+        from mlops_gitops.monitor.objects import open_object
+
+        return open_object(part.path)
+    return open(part.path, "rb")
+
+
+def _events(handle: Any, mark: Any, rel: str, bad: Malformed, na: float, end: int) -> Any:
+    from mlops_gitops.monitor.cloudevents import decode
+
+    return decode(handle, mark, rel, bad, na, end)
+
+
+DECODERS: dict[str, Any] = {".csv": formats.csv_rows, ".cloudevents": _events}
+"""Text decoders by partition kind; JSON lines otherwise."""
 
 
 def _count_new(decoded: formats.Decoded, part: Partition, read: PartitionRead) -> formats.Decoded:
@@ -360,71 +402,3 @@ def read_new(
         result.watermarks.append(read.watermark)
         result.malformed.merge(read.malformed)
         result.new_records += read.new_records
-
-
-def read_labels(
-    location: str | None, repo_root: Path, bad: Malformed | None = None
-) -> dict[str, Any]:
-    """request_id -> label from label files (JSONL, CSV or Parquet with request_id and label).
-
-    Records without both are counted in `bad` (with file and line), never fatal.
-    """
-    bad = bad if bad is not None else Malformed()
-    if not location:
-        return {}
-    labels: dict[str, Any] = {}
-    for path in list_log_files(location, repo_root):
-        rel = _rel(path, repo_root)
-        kind = log_format(path)
-        if kind == ".csv":
-            with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
-                rows = csv.DictReader(handle)
-                try:
-                    for row in rows:
-                        if row.get("request_id") and row.get("label") not in (None, ""):
-                            labels[row["request_id"]] = formats.number(row["label"])
-                        else:
-                            bad.add(rel, rows.line_num, "request_id or label missing")
-                except csv.Error as exc:
-                    bad.add(rel, rows.line_num, f"bad CSV: {exc}")
-            continue
-        if kind == ".parquet":
-            try:
-                import pyarrow.parquet as pq
-
-                table = pq.read_table(path, columns=["request_id", "label"])
-            except ImportError:
-                bad.add(rel, 0, "reading Parquet needs pyarrow: install mlops-gitops[parquet]")
-                continue
-            except Exception as exc:  # not Parquet, or no request_id/label columns
-                bad.add(rel, 0, f"unreadable label file: {exc}")
-                continue
-            pairs = zip(
-                table.column("request_id").to_pylist(),
-                table.column("label").to_pylist(),
-                strict=True,
-            )
-            for number, (rid, label) in enumerate(pairs, 1):
-                if rid is not None and label is not None:
-                    labels[str(rid)] = label
-                else:
-                    bad.add(rel, number, "request_id or label missing")
-            continue
-        with open(path, "rb") as handle:
-            for line, raw in enumerate(handle, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                except ValueError:
-                    bad.add(rel, line, "invalid JSON")
-                    continue
-                if (
-                    isinstance(record, dict)
-                    and record.get("request_id") not in (None, "")
-                    and "label" in record
-                ):
-                    labels[str(record["request_id"])] = record["label"]
-                else:
-                    bad.add(rel, line, "request_id or label missing")
-    return labels

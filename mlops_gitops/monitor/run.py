@@ -21,6 +21,14 @@ from mlops_gitops import fsguard, git, progress
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor import engine, numbers, output, output_drift, quality
 from mlops_gitops.monitor.drift import DriftReport, compute_drift, resolve_method
+from mlops_gitops.monitor.labels import read_labels
+from mlops_gitops.monitor.objects import (
+    RemoteObject,
+    digest_lines,
+    list_objects,
+    window_days,
+)
+from mlops_gitops.monitor.objects import plan_reads as remote_reads
 from mlops_gitops.monitor.prepare import SummaryPlan
 from mlops_gitops.monitor.profile import ReferenceProfile
 from mlops_gitops.monitor.readers import (
@@ -31,7 +39,6 @@ from mlops_gitops.monitor.readers import (
     list_log_files,
     new_result,
     plan_reads,
-    read_labels,
     rebuild,
 )
 from mlops_gitops.monitor.records import FUTURE_SKEW_SECONDS
@@ -40,6 +47,7 @@ from mlops_gitops.monitor.summary import WindowSummary
 from mlops_gitops.monitor.window import Policy
 from mlops_gitops.report_model import MonitoringReport, parse_report
 from mlops_gitops.safeio import dumps, read_json
+from mlops_gitops.spec import locations
 from mlops_gitops.spec import models as m
 from mlops_gitops.workspace import Workspace
 
@@ -119,7 +127,7 @@ class Monitor:
         self.root = workspace.root
         self.state_dir = workspace.project.state_dir
         self.reports_dir = workspace.project.reports_dir
-        self.references = References(self.root, self.state_dir)
+        self.references = References(self.root, self.state_dir, workspace.project.security)
 
     def _state_path(self, name: str) -> Path:
         return self.root / self.state_dir / "monitor" / f"{name}.json"
@@ -165,8 +173,11 @@ class Monitor:
             return MonitorOutcome(name, False, "no monitoring.predictions in the spec")
         model = self.ws.manifest.models[spec.model]
         state = self._load_state(name)
-        files = list_log_files(spec.monitoring.predictions, self.root)
-        if not state and not files:
+        location = spec.monitoring.predictions
+        remote = locations.is_remote(location)
+        objects = self._objects(spec) if remote else []
+        files = [] if remote else list_log_files(location, self.root)
+        if not state and not files and not objects:
             where = spec.monitoring.predictions
             return MonitorOutcome(name, False, f"no prediction logs at {where} yet")
         # Only what changes the numbers: monitoring settings and the versions' references.
@@ -178,10 +189,14 @@ class Monitor:
             sorted((v.version, v.reference_data or "") for v in model.spec.versions),
         ]
         digest = hashlib.sha256(dumps(judged, sort_keys=True).encode()).hexdigest()
-        labels_digest = _files_digest(spec.monitoring.labels, self.root)
+        labels_digest = self._labels_digest(spec.monitoring.labels)
         previous = [Watermark.from_json(w) for w in state.get("watermarks", [])]
         result = new_result()
-        parts = plan_reads(files, self.root, previous, result)
+        if remote:
+            events = spec.monitoring.logger_url is not None
+            parts = remote_reads(objects, previous, result, events)
+        else:
+            parts = plan_reads(files, self.root, previous, result)
         report_rel = f"{self.reports_dir}/{name}/latest.json"
         if (
             not any(has_news(p) for p in parts)
@@ -201,6 +216,25 @@ class Monitor:
                 (digest, labels_digest),
             )
 
+    def _objects(self, spec: m.DeploymentSpec) -> list[RemoteObject]:
+        """The log objects, pruned to the days a duration window overlaps (Hive `date=`)."""
+        assert spec.monitoring.predictions is not None
+        window = spec.monitoring.window
+        days = None
+        if window.duration is not None:
+            now = self.now.timestamp()
+            days = window_days(now - window.duration.total_seconds(), now + FUTURE_SKEW_SECONDS)
+        security = self.ws.project.security
+        return list_objects(spec.monitoring.predictions, security, days)
+
+    def _labels_digest(self, location: str | None) -> str | None:
+        if location is None or not locations.is_remote(location):
+            return _files_digest(location, self.root)
+        digest = hashlib.sha256()
+        for line in digest_lines(list_objects(location, self.ws.project.security)):
+            digest.update(line)
+        return digest.hexdigest()
+
     def _compute(
         self,
         name: str,
@@ -212,7 +246,9 @@ class Monitor:
         digests: tuple[str, str | None],
     ) -> MonitorOutcome:
         bad_labels = Malformed()
-        labels = read_labels(spec.monitoring.labels, self.root, bad_labels)
+        labels = read_labels(
+            spec.monitoring.labels, self.root, bad_labels, self.ws.project.security
+        )
         profiles = self._profiles(model, spec)
         stable = profiles.get(spec.version)
         plan = summary_plan(spec, list(profiles.values()), labels, model.spec.task, stable)

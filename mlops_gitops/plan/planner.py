@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from mlops_gitops.compile.manifest import Manifest
+from mlops_gitops.facts import ArtifactFact as ArtifactFact
 from mlops_gitops.plan.gates import Observations, Observed, evaluate
 from mlops_gitops.plan.model import Action, GateResult, ObjectRef, Plan, Step
 from mlops_gitops.plan.policies import enforce as enforce_policies
@@ -22,6 +23,7 @@ from mlops_gitops.plan.retirements import deprecation_warnings
 from mlops_gitops.plan.stages import Promotable, StageKey, lower_stages, resolve
 from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
+from mlops_gitops.spec.signed import Signature
 from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.view import StateView
 from mlops_gitops.urls import redact_url
@@ -30,21 +32,6 @@ DEFAULT_STAGE_ORDER = ("development", "staging", "canary", "production")
 SETTINGS_FIELDS = ("stage", "target", "resources", "scaling", "health_check")
 _ACTION_RANK = {"register": 0, "update": 1, "deploy": 2, "promote": 3, "rollback": 4}
 _ACTION_RANK |= {"undeploy": 5, "retire": 6}
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactFact:
-    """What the caller found when it looked at a version's artifact."""
-
-    exists: bool
-    sha256: str | None = None
-    size: int | None = None
-    scan_verdict: str | None = None
-    """clean, unsafe, error or not-needed."""
-    scan_findings: tuple[str, ...] = ()
-    scanner: str | None = None
-    error: str | None = None
-    """Why the artifact cannot be used at all (missing, unreadable, not its format)."""
 
 
 @dataclass(frozen=True)
@@ -57,10 +44,15 @@ class PlanInputs:
     base_commit: str | None = None
     tombstones: frozenset[str] = frozenset()
     """Deployments whose file was replaced by a Tombstone: removal is intended."""
+    signatures: Mapping[str, Signature] = field(default_factory=dict)
+    """`require_signed_commits`: verified before planning, by `spec.signing` keys."""
 
 
 _DIGESTS: dict[int, tuple[m.ModelVersion, str]] = {}
 """id -> (version, digest): versions are frozen, so each is hashed once per process."""
+
+
+_NEWER_FIELDS: dict[str, Any] = {"tags": [], "parent": None, "dependencies": {}}
 
 
 def version_digest(version: m.ModelVersion) -> str:
@@ -69,6 +61,9 @@ def version_digest(version: m.ModelVersion) -> str:
     if known is not None and known[0] is version:
         return known[1]
     data = version.model_dump(mode="json")
+    for key, empty in _NEWER_FIELDS.items():
+        if data.get(key) == empty:
+            del data[key]  # versions registered before these fields existed keep their digest
     digest = hashlib.sha256(dumps(data, sort_keys=True).encode()).hexdigest()
     if len(_DIGESTS) >= 200_000:
         _DIGESTS.clear()
@@ -100,16 +95,28 @@ def needs_facts(manifest: Manifest, state: StateView) -> list[tuple[str, str, m.
     return out
 
 
-def deployment_config(spec: m.DeploymentSpec) -> dict[str, Any]:
-    """What a deployment's recorded state must equal once applied."""
+def deployment_config(
+    spec: m.DeploymentSpec, project: m.ProjectSpec | None = None
+) -> dict[str, Any]:
+    """What a deployment's recorded state must equal once applied.
+
+    Settings that only the kserve renderer reads (the payload logger's URL, the pinned KServe
+    version) are present only when they apply, so records written before they existed still
+    compare equal, and changing them re-renders the manifest."""
     data = spec.model_dump(mode="json")
+    settings = {key: data[key] for key in SETTINGS_FIELDS}
+    if spec.monitoring.logger_url is not None:
+        settings["logger_url"] = spec.monitoring.logger_url
+    pinned = project.targets.kserve if project is not None else None
+    if spec.target == "kserve" and pinned is not None:
+        settings["kserve_version"] = pinned.version
     canary = data["canary"]
     return {
         "model": spec.model,
         "version": spec.version,
         # What serves: the steps and analysis only steer reconcile's spec edits.
         "canary": {"version": canary["version"], "traffic": canary["traffic"]} if canary else None,
-        "settings": {key: data[key] for key in SETTINGS_FIELDS},
+        "settings": settings,
     }
 
 
@@ -291,7 +298,7 @@ class _Builder:
             if record is not None and record.status != "deployed":
                 record = None
             if deployment.spec.suspend:
-                desired = deployment_config(deployment.spec)
+                desired = deployment_config(deployment.spec, self.manifest.project.spec)
                 if record is None or recorded_config(record) != desired:
                     self.warnings.append(
                         f"Deployment/{name} is suspended: its changes are not planned"
@@ -308,7 +315,7 @@ class _Builder:
         self, name: str, deployment: m.Deployment, record: DeploymentRecord | None
     ) -> None:
         spec = deployment.spec
-        desired = deployment_config(spec)
+        desired = deployment_config(spec, self.manifest.project.spec)
         current = recorded_config(record) if record else None
         if current == desired:
             return
@@ -358,8 +365,8 @@ class _Builder:
         if current["settings"] != desired["settings"]:
             changed = sorted(
                 k
-                for k in desired["settings"]
-                if current["settings"].get(k) != desired["settings"][k]
+                for k in set(desired["settings"]) | set(current["settings"])
+                if current["settings"].get(k) != desired["settings"].get(k)
             )
             promoted = self._stage_up(current["settings"].get("stage"), spec.stage)
             after = dict(current) | {"settings": desired["settings"]}

@@ -52,6 +52,7 @@ from mlops_gitops.compile.manifest import Manifest
 from mlops_gitops.plan.gates import Observations, evaluate
 from mlops_gitops.plan.model import GateResult, Step
 from mlops_gitops.spec import models as m
+from mlops_gitops.spec.signed import Signature, deployment_key, version_key
 from mlops_gitops.spec.types import format_duration
 from mlops_gitops.state.view import StateView
 
@@ -165,6 +166,8 @@ class Inputs(Protocol):
     def now(self) -> datetime: ...
     @property
     def observations(self) -> Observations: ...
+    @property
+    def signatures(self) -> Mapping[str, Signature]: ...
 
 
 def enforce(steps: Mapping[str, Step], inputs: Inputs) -> dict[str, Step]:
@@ -191,6 +194,7 @@ class _Checker:
         self.state = inputs.state
         self.now = now = _utc(inputs.now)
         self.observations = inputs.observations
+        self.signatures = inputs.signatures
         self.frozen = [window.describe() for window in open_windows(policies.freeze_windows, now)]
         self.min_time = policies.min_time_in_stage or timedelta(0)
         self.position = {sid: index for index, sid in enumerate(steps)}
@@ -203,9 +207,10 @@ class _Checker:
                     self.in_plan.setdefault((entry.model, entry.version, entry.stage), sid)
 
     def check(self, step: Step) -> Step:
-        if step.action == "rollback":
-            return step
         found = _Found([], [], [], [])
+        self._signed(step, found)
+        if step.action == "rollback":
+            return _with(step, found)
         if self.frozen and not is_canary_rollback(step):
             found.blocked += self.frozen
         if step.action == "register":
@@ -215,16 +220,38 @@ class _Checker:
             if entry.stage == PRODUCTION and self.policies.production_gates:
                 self._production_gates(entry, found)
         self._canary_step(step, found)
-        if not (found.blocked or found.warnings or found.gates or found.depends):
-            return step
-        return replace(
-            step,
-            status="blocked" if found.blocked else step.status,
-            blocked_by=(*step.blocked_by, *found.blocked),
-            gates=(*step.gates, *found.gates),
-            depends_on=tuple(dict.fromkeys((*step.depends_on, *found.depends))),
-            warnings=(*step.warnings, *found.warnings),
-        )
+        return _with(step, found)
+
+    # ------------------------------------------------------------ require_signed_commits
+
+    def _signed(self, step: Step, found: _Found) -> None:
+        rule = self.policies.require_signed_commits
+        kinds = ("deploy", "promote", "update", "rollback")
+        if rule is None or step.object.kind != "Deployment" or step.action not in kinds:
+            return
+        stage = ((step.after or {}).get("settings") or {}).get("stage")
+        if stage not in rule.stages:
+            return
+        head = f"policy require_signed_commits ({stage})"
+        if step.action == "rollback" or is_canary_rollback(step):
+            what = "a rollback" if step.action == "rollback" else "a canary traffic reduction"
+            found.warnings.append(f"{head}: not required for {what}")
+            return
+        name = step.object.name
+        keys = [(deployment_key(name), f"the last change to Deployment/{name}'s spec file")]
+        keys += [
+            (version_key(e.model, e.version), f"the commit adding {e.model} {e.version}")
+            for e in self.entries[step.id]
+        ]
+        for key, what in keys:
+            signature = self.signatures.get(key)
+            if signature is None:
+                found.blocked.append(f"{head}: {what} was not verified")
+            elif not signature.verified:
+                commit = f" ({signature.commit[:12]})" if signature.commit else ""
+                found.blocked.append(
+                    f"{head}: {what}{commit} is not signed by an allowed key: {signature.detail}"
+                )
 
     # ------------------------------------------------------------ allowed_formats
 
@@ -363,6 +390,19 @@ class _Checker:
                 f"policy max_canary_step {limit}: canary {new['version']} traffic "
                 f"{start}% -> {new['traffic']}% rises {rise} points{what}"
             )
+
+
+def _with(step: Step, found: _Found) -> Step:
+    if not (found.blocked or found.warnings or found.gates or found.depends):
+        return step
+    return replace(
+        step,
+        status="blocked" if found.blocked else step.status,
+        blocked_by=(*step.blocked_by, *found.blocked),
+        gates=(*step.gates, *found.gates),
+        depends_on=tuple(dict.fromkeys((*step.depends_on, *found.depends))),
+        warnings=(*step.warnings, *found.warnings),
+    )
 
 
 def _utc(value: datetime) -> datetime:

@@ -1,13 +1,16 @@
 """Content-addressed artifact store: `<store>/sha256/ab/cdef...`, local folder or fsspec URI.
 
 Registering streams the file once, hashing and copying together, so large artifacts are
-never read twice. Blobs are never deleted: retiring only archives in state.
+never read twice. Retiring only archives in state; `store gc` alone deletes blobs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,7 @@ CHUNK = 1024 * 1024
 ARTIFACT_TIMEOUT_SECONDS = 600.0
 """The whole download of one http(s) artifact, headers and body, ends within this."""
 INCOMING = ".incoming."
+BLOB_RE = re.compile(r"^sha256/[0-9a-f]{2}/[0-9a-f]{62}$")
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class Stored:
     size: int
     blob: str
     """Relative location in the store: `sha256/ab/cdef...`."""
+    spooled: Path | None = None
+    """A remote store's put: a local temporary copy of the stored bytes (the caller deletes)."""
 
 
 def blob_path(sha256: str) -> str:
@@ -155,15 +161,157 @@ class ArtifactStore:
         return Stored(sha, size, blob_path(sha))
 
     def _put_remote(self, source: str) -> Stored:
-        sha, size = hash_file(source, self.repo_root, self.security)
-        blob = blob_path(sha)
-        fs = self._fs()
-        target = self.uri(blob)
-        if not fs.exists(target):
+        """Read the source once: hash it while spooling it to a local file, then upload that
+        file unless the store holds the blob already. The spool is returned (`Stored.spooled`)
+        so the security scan reads exactly the uploaded bytes; the caller deletes it."""
+        digest = hashlib.sha256()
+        size = 0
+        fd, spool = tempfile.mkstemp(prefix=INCOMING)
+        try:
             with (
+                os.fdopen(fd, "wb") as out,
                 open_source(source, self.repo_root, self.security) as handle,
-                fs.open(target, "wb") as out,
             ):
                 while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
                     out.write(chunk)
-        return Stored(sha, size, blob)
+            sha = digest.hexdigest()
+            blob = blob_path(sha)
+            fs = self._fs()
+            target = self.uri(blob)
+            if not fs.exists(target):
+                fs.put_file(spool, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spool)
+            raise
+        return Stored(sha, size, blob, Path(spool))
+
+    def place(self, blob: str, relative: str) -> str:
+        """Copy a stored blob to `relative` in the store (a runtime's layout); its URI.
+
+        Remote stores copy server-side; the blob was hashed when it was stored, so nothing is
+        read again. The copy is always made: a layout path names a model version, and only
+        the blob it is copied from is trusted."""
+        target = self.uri(_relative(relative))
+        if self.remote:
+            self._fs().copy(self.uri(blob), target)
+            return target
+        # Staged in the store's top folder, where `sweep` finds what an interrupted copy left.
+        source = os.open(self.root / blob, os.O_RDONLY | os.O_NOFOLLOW)
+        with (
+            os.fdopen(source, "rb") as handle,
+            fsguard.staged(self.top, self.root, INCOMING) as temp,
+        ):
+            while chunk := handle.read(CHUNK):
+                temp.handle.write(chunk)
+            temp.keep(self.root / relative)
+        return target
+
+    def write_text(self, relative: str, text: str) -> str:
+        """Write a small file (a runtime's configuration) at `relative` in the store; its URI."""
+        target = self.uri(_relative(relative))
+        if self.remote:
+            with self._fs().open(target, "wb") as out:
+                out.write(text.encode())
+            return target
+        fsguard.write(self.top, self.root / relative, text.encode())
+        return target
+
+    # ---------------------------------------------------------------- upkeep
+
+    def blobs(self) -> list[str]:
+        """Every blob in the store, by name; anything else there (temp files, other folders)
+        is not a blob and is never listed."""
+        if self.remote:
+            import fsspec
+
+            fs, top = fsspec.core.url_to_fs(self.location)
+            prefix = str(top).rstrip("/") + "/"  # as the filesystem names what it finds
+            if not fs.exists(prefix + "sha256"):
+                return []
+            names = (str(p).removeprefix(prefix) for p in fs.find(prefix + "sha256"))
+            return sorted(n for n in names if BLOB_RE.fullmatch(n))
+        found = []
+        for head in fsguard.listdir(self.top, self.root / "sha256"):
+            for tail in fsguard.listdir(self.top, self.root / "sha256" / head):
+                if BLOB_RE.fullmatch(name := f"sha256/{head}/{tail}"):
+                    found.append(name)
+        return found
+
+    @contextlib.contextmanager
+    def open_blob(self, blob: str) -> Iterator[IO[bytes]]:
+        """A blob opened for reading; a symlink or a non-file in its place is an OSError."""
+        if not BLOB_RE.fullmatch(blob):
+            raise MlopsError(f"{blob!r} is not a blob name")
+        if self.remote:
+            with self._fs().open(self.uri(blob), "rb") as handle:
+                yield handle
+            return
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        with locations.open_regular_fd(os.open(self.root / blob, flags)) as handle:
+            yield handle
+
+    def digest(self, blob: str) -> str | None:
+        """The sha256 of a blob's content; None when it is missing or unreadable."""
+        try:
+            with self.open_blob(blob) as handle:
+                return hash_stream(handle)[0]
+        except (OSError, MlopsError):
+            return None
+
+    def remove(self, blob: str) -> bool:
+        if not BLOB_RE.fullmatch(blob):
+            raise MlopsError(f"{blob!r} is not a blob name")
+        if self.remote:
+            fs = self._fs()
+            if not fs.exists(self.uri(blob)):
+                return False
+            fs.rm(self.uri(blob))
+            return True
+        return fsguard.remove(self.top, self.root / blob)
+
+    def put_verified(self, source: IO[bytes], sha256: str) -> bool:
+        """Store `source`'s bytes as the blob of `sha256` if, and only if, they hash to it
+        (replacing a corrupt blob); False, and nothing stored, when they do not."""
+        blob = blob_path(sha256)
+        if self.remote:
+            with tempfile.TemporaryFile() as temp:
+                digest = hashlib.sha256()
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    temp.write(chunk)
+                if digest.hexdigest() != sha256:
+                    return False
+                temp.seek(0)
+                with self._fs().open(self.uri(blob), "wb") as out:
+                    while chunk := temp.read(CHUNK):
+                        out.write(chunk)
+            return True
+        with fsguard.staged(self.top, self.root, INCOMING) as staged:
+            digest = hashlib.sha256()
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                staged.handle.write(chunk)
+            if digest.hexdigest() != sha256:
+                return False
+            staged.keep(self.root / blob, mode=0o444, replace=True)
+        return True
+
+
+def _relative(relative: str) -> str:
+    """A layout path below the store's top: no empty, `.` or `..` parts, not absolute."""
+    parts = relative.split("/")
+    if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise MlopsError(f"{relative!r} is not a path inside the artifact store")
+    return relative
+
+
+def hash_stream(handle: IO[bytes]) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size

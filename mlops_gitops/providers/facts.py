@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.facts import ArtifactFact
 from mlops_gitops.providers import formats
 from mlops_gitops.providers.artifacts import hash_file
 from mlops_gitops.providers.scan import (
@@ -35,19 +36,6 @@ from mlops_gitops.state.records import VersionRecord
 
 Key = tuple[str, str]
 """(model, version)."""
-
-
-@dataclass(frozen=True)
-class ArtifactFact:
-    """What was found about a version's artifact (the planner's fact has the same fields)."""
-
-    exists: bool
-    sha256: str | None = None
-    size: int | None = None
-    scan_verdict: str | None = None
-    scan_findings: tuple[str, ...] = ()
-    scanner: str | None = None
-    error: str | None = None
 
 
 class Inspector:

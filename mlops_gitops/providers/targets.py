@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,18 +12,9 @@ import yaml
 from mlops_gitops import fsguard
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.providers.artifacts import ArtifactStore
+from mlops_gitops.providers.kserve import place, render_inference_service
 from mlops_gitops.providers.scan import load_skops
 from mlops_gitops.state.records import VersionRecord
-
-KSERVE_FORMATS = {
-    "skops": "sklearn",
-    "joblib": "sklearn",
-    "pickle": "sklearn",
-    "onnx": "onnx",
-    "pytorch": "pytorch",
-    "safetensors": "huggingface",
-    "python": "custom",
-}
 
 
 @dataclass
@@ -119,7 +109,8 @@ class LocalTarget:
 
 
 class KServeTarget:
-    """Renders a KServe InferenceService per deployment for Argo CD or Flux to sync."""
+    """Renders a KServe InferenceService per deployment for Argo CD or Flux to sync, after
+    laying out each served version in the artifact store for the runtime that loads it."""
 
     def __init__(self, store: ArtifactStore, repo_root: Path, rendered_dir: str) -> None:
         self.store = store
@@ -142,8 +133,11 @@ class KServeTarget:
         if config is None:
             removed = [path] if fsguard.remove(self.repo_root, path) else []
             return TargetResult(serving={}, removed=removed)
-        serving = serving_config(self.store, config, versions)
-        manifest = render_inference_service(name, config, serving, meta)
+        model = meta.get("model", "")
+        stable = place(self.store, model, versions[config["version"]])
+        canary_cfg = config.get("canary")
+        canary = place(self.store, model, versions[canary_cfg["version"]]) if canary_cfg else None
+        manifest = render_inference_service(name, config, stable, canary, meta)
         text = "# Rendered by mlops-gitops from the specs; do not edit by hand.\n"
         text += yaml.safe_dump(manifest, sort_keys=True, default_flow_style=False)
         fsguard.write(self.repo_root, path, text.encode())
@@ -153,68 +147,12 @@ class KServeTarget:
                 f"{name}: the artifact store is a local folder; set spec.artifact_store to a URI "
                 "(s3://, gs://) the cluster can read"
             )
+        serving = serving_config(self.store, config, versions)
+        serving["stable"]["storage_uri"] = stable.storage_uri
+        if canary is not None:
+            serving["canary"]["storage_uri"] = canary.storage_uri
         return TargetResult(
             serving=serving | {"manifest": f"{self.relative}/{name}.yaml"},
             written=[path],
             warnings=warnings,
         )
-
-
-def _predictor_model(entry: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "modelFormat": {"name": KSERVE_FORMATS.get(entry["format"], entry["format"])},
-        "storageUri": entry["uri"],
-    }
-
-
-def render_inference_service(
-    name: str, config: dict[str, Any], serving: dict[str, Any], meta: dict[str, Any]
-) -> dict[str, Any]:
-    """A v1beta1 InferenceService: the canary rides on `canaryTrafficPercent`.
-
-    KServe keeps the previous revision serving the rest, so the stable version is recorded
-    in an annotation for auditors while the predictor points at the version being rolled out.
-    """
-    settings = config["settings"]
-    resources = settings.get("resources") or {}
-    requests = {
-        k: v for k, v in (("cpu", resources.get("cpu")), ("memory", resources.get("memory"))) if v
-    }
-    if resources.get("gpu"):
-        requests["nvidia.com/gpu"] = str(resources["gpu"])
-    scaling = settings.get("scaling") or {}
-    canary = serving["canary"]
-    current = canary or serving["stable"]
-    model = _predictor_model(current)
-    if requests:
-        model["resources"] = {"requests": requests, "limits": dict(requests)}
-    predictor: dict[str, Any] = {
-        "minReplicas": scaling.get("min_replicas", 1),
-        "maxReplicas": scaling.get("max_replicas", 1),
-        "model": model,
-    }
-    if canary:
-        predictor["canaryTrafficPercent"] = serving["traffic"]["canary"]
-    annotations = {
-        "mlops-gitops/model": meta.get("model", ""),
-        "mlops-gitops/stable-version": serving["stable"]["version"],
-        "mlops-gitops/stable-storage-uri": serving["stable"]["uri"],
-    }
-    if canary:
-        annotations["mlops-gitops/canary-version"] = canary["version"]
-    return {
-        "apiVersion": "serving.kserve.io/v1beta1",
-        "kind": "InferenceService",
-        "metadata": {
-            "name": name,
-            "labels": {"app.kubernetes.io/managed-by": "mlops-gitops", **meta.get("labels", {})},
-            "annotations": annotations,
-        },
-        "spec": {"predictor": predictor},
-    }
-
-
-def kserve_schema() -> dict[str, Any]:
-    """The JSON Schema of the fields we emit, checked in tests."""
-    data: dict[str, Any] = json.loads((Path(__file__).parent / "kserve.schema.json").read_text())
-    return data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops_gitops.apply.status import Event
+from mlops_gitops.apply.history import Event
 from mlops_gitops.render.base import Lines, Paint, document, plain, versioned
 
 
@@ -19,6 +19,9 @@ def _config(config: dict[str, Any] | None) -> str:
 
 def status_text(report: dict[str, Any], paint: Paint = plain) -> str:
     out = Lines(paint)
+    if report.get("at"):
+        out.add(f"As committed at {report['at']}:")
+        out.add()
     rows: list[tuple[str, ...]] = [("DEPLOYMENT", "MODEL", "DESIRED", "ACTUAL", "SYNC", "HEALTH")]
     for item in report["deployments"]:
         rows.append(
@@ -50,10 +53,21 @@ def history_text(events: list[Event], paint: Paint = plain) -> str:
     if not events:
         out.add("No applied steps recorded yet.")
         return out.text()
-    rows = [("TIME", "COMMIT", "ACTION", "OBJECT", "REASON")]
+    rows = [("TIME", "COMMIT", "ACTION", "OBJECT", "ACTOR", "CAUSE", "REASON")]
     for event in events:
         obj = f"{event.kind}/{event.name}" + (f" {event.version}" if event.version else "")
-        rows.append((event.time, event.commit[:10], event.action, obj, event.reason))
+        cause = f"{event.cause.kind} {event.cause.commit[:10]}" if event.cause else "-"
+        rows.append(
+            (
+                event.time,
+                event.commit[:10],
+                event.action,
+                obj,
+                event.actor.describe(),
+                cause,
+                event.reason,
+            )
+        )
     out.table(rows)
     return out.text()
 

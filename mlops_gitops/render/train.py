@@ -13,7 +13,10 @@ def train_text(result: TrainResult, paint: Paint = plain) -> str:
         out.add(f"Training {result.pipeline} failed its thresholds ({shown}):", "red")
         for failure in result.failures:
             out.add(f"  {failure}", "red")
-        out.add("Nothing was committed.")
+        if result.commit:
+            out.add(f"Recorded the failed run in commit {result.commit[:12]}; no version added.")
+        else:
+            out.add("No version was added.")
         return out.text()
     out.add(f"Trained {result.model} {result.version}: {shown}", "green")
     for path in result.files:

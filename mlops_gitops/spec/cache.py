@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_gitops import __version__, fsguard, git
+from mlops_gitops import __version__, fsguard, git, snapshot
 from mlops_gitops.errors import MlopsWarning
 from mlops_gitops.safeio import dumps
 
@@ -81,7 +81,10 @@ def user_cache_home() -> Path | None:
 
 
 def place(root: Path) -> Place | None:
-    """Where the caches of the project in `root` live (see the module docstring)."""
+    """Where the caches of the project in `root` live (see the module docstring); none for a
+    past commit's files (`--at`), read once."""
+    if snapshot.is_snapshot(root):
+        return None
     top = git.common_dir(root)
     if top is None:
         top = user_cache_home()

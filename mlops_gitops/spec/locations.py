@@ -162,7 +162,11 @@ def open_regular(path: Path | str) -> io.BufferedReader:
     """Open a file for reading only if it is a regular file: a FIFO or a device would block
     or never end. A symlink as the last component has been resolved by the caller."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
+    return open_regular_fd(os.open(path, flags), path)
+
+
+def open_regular_fd(fd: int, path: Path | str = "the file") -> io.BufferedReader:
+    """`open_regular` for a descriptor opened by the caller (closed on failure)."""
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise MlopsError(f"{path} is not a regular file; refusing to read it")

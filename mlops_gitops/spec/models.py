@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
+from mlops_gitops.spec.base import Strict
+from mlops_gitops.spec.locations import scheme
 from mlops_gitops.spec.quality import DataQualityTrigger as DataQualityTrigger
 from mlops_gitops.spec.quality import Gates
 from mlops_gitops.spec.quality import OutputDriftTrigger as OutputDriftTrigger
+from mlops_gitops.spec.targets import TargetSettings
 from mlops_gitops.spec.types import (
     MAX_DURATION_DAYS,
     Cron,
@@ -17,9 +21,13 @@ from mlops_gitops.spec.types import (
     Entrypoint,
     HttpUrl,
     Name,
+    PackageName,
+    PackagePin,
+    ParentRef,
     Quantity,
     RepoPath,
     Sha256,
+    Tag,
     ThresholdExpr,
     TypeName,
     Version,
@@ -31,20 +39,12 @@ Stage = Literal["development", "staging", "canary", "production"]
 Format = Literal["skops", "onnx", "joblib", "pickle", "python", "safetensors", "pytorch"]
 DriftMethod = Literal["auto", "ks", "psi", "js", "wasserstein", "chi2"]
 Percent = Annotated[int, Field(ge=0, le=100)]
+LoggerUrl = Annotated[
+    str, StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2048)
+]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 INT32 = 2**31 - 1
 """Upper bound of counts that end up in Kubernetes manifests (int32 there)."""
-
-
-class Strict(BaseModel):
-    """Base of every spec model: immutable, and unknown fields are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Strict:
-        # Immutable: a default instance can be shared, not copied for every object (pydantic
-        # deep-copies defaults such as `Resources()`; this was a third of validation time).
-        return self
 
 
 class Metadata(Strict):
@@ -73,6 +73,24 @@ class FreezeWindow(Strict):
     duration: Duration
 
 
+class SignedCommits(Strict):
+    """Deploy, promote and update steps into `stages` need the commits behind them signed."""
+
+    stages: list[Stage] = Field(min_length=1)
+    allowed_signers: RepoPath = Field(
+        description="Repository path of an SSH allowed-signers file (git's "
+        "gpg.ssh.allowedSignersFile format)."
+    )
+
+    @model_validator(mode="after")
+    def _local(self) -> SignedCommits:
+        if scheme(self.allowed_signers) is not None:
+            raise ValueError(
+                f"allowed_signers {self.allowed_signers!r} must be a path inside the repository"
+            )
+        return self
+
+
 class Policies(Strict):
     """Rules every plan must respect; a violation blocks the step."""
 
@@ -82,6 +100,7 @@ class Policies(Strict):
     max_canary_step: Annotated[int, Field(ge=1, le=100)] | None = None
     allowed_formats: list[Format] | None = None
     freeze_windows: list[FreezeWindow] = Field(default_factory=list)
+    require_signed_commits: SignedCommits | None = None
 
 
 class SecuritySettings(Strict):
@@ -148,6 +167,16 @@ class ProjectMonitoring(Strict):
         return self
 
 
+class StoreSettings(Strict):
+    """Upkeep of the artifact store (`store gc`)."""
+
+    keep_archived: Duration = Field(
+        timedelta(days=90),
+        description="How long `store gc` keeps the blob of an archived version, counted from "
+        "its archive time in state.",
+    )
+
+
 DEFAULT_SPEC_DIRS = ["models", "deployments", "rules", "retirements", "pipelines"]
 
 
@@ -166,7 +195,11 @@ class ProjectSpec(Strict):
     values: dict[str, Any] = Field({}, description="Variables for *.yaml.j2 templates.")
     policies: Policies = Policies()
     security: SecuritySettings = SecuritySettings()
+    targets: TargetSettings = Field(
+        TargetSettings(), description="Per-target settings, e.g. the KServe version to render for."
+    )
     monitoring: ProjectMonitoring = ProjectMonitoring()
+    store: StoreSettings = StoreSettings()
     prune: bool = Field(False, description="Allow removing a deployment file to undeploy it.")
 
 
@@ -209,6 +242,22 @@ class ModelVersion(Strict):
     created: Date | None = None
     description: str | None = None
     lineage: dict[str, Any] = Field({}, description="Where the version came from.")
+    tags: list[Tag] = Field([], description="Labels to find the version by (models --tag).")
+    parent: ParentRef | None = Field(
+        None,
+        description="The version this one derives from: VERSION of the same model or "
+        "MODEL@VERSION of another.",
+    )
+    dependencies: dict[PackageName, PackagePin] = Field(
+        {}, description="Package pins the artifact needs, such as scikit-learn: '==1.5.2'."
+    )
+
+    def parent_ref(self, model: str) -> tuple[str, str] | None:
+        """(model, version) of `parent`."""
+        if self.parent is None:
+            return None
+        name, _, version = self.parent.rpartition("@")
+        return (name or model), version
 
 
 class ModelSpec(Strict):
@@ -424,6 +473,11 @@ class MonitoringSettings(Strict):
         1_000_000,
         description="Up to this many values, KS, Wasserstein, latency percentiles and ROC-AUC "
         "are exact; beyond, they come from KLL sketches (the report says so, with the error).",
+    )
+    logger_url: LoggerUrl | None = Field(
+        None,
+        description="kserve target: where KServe's payload logger sends request and response"
+        " CloudEvents (an http or https URL).",
     )
 
 

@@ -33,6 +33,22 @@ Version = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
 
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 
+Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,62}$")]
+"""A label for searching versions (`models --tag`)."""
+
+PARENT_PATTERN = r"^([a-z0-9][a-z0-9-]{0,62}@)?[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+ParentRef = Annotated[str, StringConstraints(pattern=PARENT_PATTERN)]
+"""`VERSION` of the same model, or `MODEL@VERSION` of another."""
+
+PackageName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
+]
+_CLAUSE = r"(~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+"
+PackagePin = Annotated[
+    str, StringConstraints(pattern=rf"^\s*{_CLAUSE}(\s*,\s*{_CLAUSE})*\s*$", max_length=200)
+]
+"""A version specifier such as `==1.5.2` or `>=1.4,<2`."""
+
 # ---------------------------------------------------------------- times and dates
 
 MIN_YEAR = 1900

@@ -8,6 +8,7 @@ from mlops_gitops.errors import Problem
 from mlops_gitops.spec import locations
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.loader import Loaded, Repository, field_path
+from mlops_gitops.spec.targets import KSERVE_VERSIONS, RUNTIMES, dns_1035_problem
 from mlops_gitops.urls import host_problem, parse_http_url
 
 FieldPath = tuple[str | int, ...]
@@ -44,7 +45,16 @@ def _known(names: list[str]) -> str:
 def cross_check(repo: Repository) -> list[Problem]:
     """Every reference and combined-value problem, in file order."""
     problems: list[Problem] = []
-    checks = (_models, _deployments, _rules, _retirements, _pipelines, _tombstones, _outbound)
+    checks = (
+        _models,
+        _deployments,
+        _kserve,
+        _rules,
+        _retirements,
+        _pipelines,
+        _tombstones,
+        _outbound,
+    )
     for check in checks:
         problems.extend(check(repo))
     problems.extend(_locations(repo))
@@ -67,6 +77,34 @@ def _models(repo: Repository) -> Iterator[Problem]:
                     f" (first as versions[{seen[version.version]}])",
                 )
             seen.setdefault(version.version, index)
+            yield from _parent(repo, item, index, version)
+
+
+MAX_PARENT_CHAIN = 1000
+
+
+def _parent(
+    repo: Repository, item: Loaded, index: int, version: m.ModelVersion
+) -> Iterator[Problem]:
+    """A version is never its own parent and parents never loop. A parent no longer in the
+    specs is allowed: versions are removed once retired, their children stay as they were."""
+    model = item.obj.metadata.name
+    ref = version.parent_ref(model)
+    if ref is None:
+        return
+    path = ("spec", "versions", index, "parent")
+    if ref == (model, version.version):
+        yield _at(item, path, "a version cannot be its own parent")
+        return
+    seen = {(model, version.version)}
+    current: tuple[str, str] | None = ref
+    while current is not None and len(seen) <= MAX_PARENT_CHAIN:
+        if current in seen:
+            yield _at(item, path, f"the parents loop back to {current[0]}@{current[1]}")
+            return
+        seen.add(current)
+        entry = (_versions(repo, current[0]) or {}).get(current[1])
+        current = entry.parent_ref(current[0]) if entry else None
 
 
 def _missing_model(item: Loaded, path: FieldPath, model: str, repo: Repository) -> Problem:
@@ -122,6 +160,77 @@ def _deployments(repo: Repository) -> Iterator[Problem]:
                     f"canary version {spec.canary.version!r} is the stable version;"
                     " a canary must differ from spec.version",
                 )
+
+
+def _kserve(repo: Repository) -> Iterator[Problem]:
+    """What the kserve renderer needs: Kubernetes names, a pinned KServe version, formats a
+    runtime can load, one runtime for stable and canary."""
+    pinned = repo.project is not None and (
+        isinstance(repo.project.obj, m.Project) and repo.project.obj.spec.targets.kserve
+    )
+    for item in repo.of_kind("Deployment"):
+        assert isinstance(item.obj, m.Deployment)
+        spec = item.obj.spec
+        if spec.target != "kserve":
+            if spec.monitoring.logger_url is not None:
+                yield _at(
+                    item,
+                    ("spec", "monitoring", "logger_url"),
+                    "logger_url configures KServe's payload logger; it applies to target kserve"
+                    f" only, and this deployment's target is {spec.target!r}",
+                )
+            continue
+        for path, kind, name in (
+            (("metadata", "name"), "deployment", item.obj.metadata.name),
+            (("spec", "model"), "model", spec.model),
+        ):
+            why = dns_1035_problem(name)
+            if why is not None:
+                yield _at(
+                    item,
+                    path,
+                    f"{kind} name {name!r} cannot be used by target kserve: a Kubernetes"
+                    f" name (DNS-1035 label) {why}",
+                )
+        if not pinned:
+            yield _at(
+                item,
+                ("spec", "target"),
+                "target kserve needs the KServe version in mlops.yaml:"
+                f" spec.targets.kserve.version (one of {', '.join(KSERVE_VERSIONS)})",
+            )
+        yield from _kserve_formats(item, spec, repo)
+
+
+def _kserve_formats(item: Loaded, spec: m.DeploymentSpec, repo: Repository) -> Iterator[Problem]:
+    versions = _versions(repo, spec.model) or {}
+    used: list[tuple[FieldPath, str]] = [(("spec", "version"), spec.version)]
+    if spec.canary is not None:
+        used.append((("spec", "canary", "version"), spec.canary.version))
+    runtimes: set[str] = set()
+    for path, version in used:
+        found = versions.get(version)
+        if found is None:
+            continue
+        runtime = RUNTIMES.get(found.format)
+        if runtime is None:
+            known = ", ".join(f"{fmt} ({r.description})" for fmt, r in RUNTIMES.items())
+            yield _at(
+                item,
+                path,
+                f"version {version!r} of {spec.model!r} has format {found.format!r}, which target"
+                f" kserve cannot render for a runtime that loads it; it renders {known}",
+            )
+            continue
+        runtimes.add(runtime.name)
+    if len(runtimes) > 1:
+        yield _at(
+            item,
+            ("spec", "canary", "version"),
+            "stable and canary would need different KServe runtimes"
+            f" ({', '.join(sorted(runtimes))}); KServe splits traffic between revisions of"
+            " one predictor, so both versions must have formats the same runtime loads",
+        )
 
 
 def _rules(repo: Repository) -> Iterator[Problem]:

@@ -152,6 +152,9 @@ class Meta(Record):
     serial: Count
     spec_commit: CommitId | None = None
     updated_at: Timestamp
+    spec_dirty: bool = False
+    """Applied with `--allow-dirty`: the specs applied were not all committed in spec_commit.
+    Written only when true."""
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

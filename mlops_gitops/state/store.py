@@ -143,7 +143,12 @@ class StateStore:
         return True
 
     def bump(
-        self, view: StateView, spec_commit: str | None, now: str, serial: int | None = None
+        self,
+        view: StateView,
+        spec_commit: str | None,
+        now: str,
+        serial: int | None = None,
+        spec_dirty: bool = False,
     ) -> Meta:
         """Increase the serial once per apply that changed anything; make the lineage once.
 
@@ -155,8 +160,12 @@ class StateStore:
             serial=view.serial + 1 if serial is None else serial,
             spec_commit=spec_commit,
             updated_at=now,
+            spec_dirty=spec_dirty,
         )
-        fsguard.write(self.top, self.root / META_FILE, dumps(meta.model_dump(mode="json")))
+        data = meta.model_dump(mode="json")
+        if not spec_dirty:
+            del data["spec_dirty"]  # clean applies keep the layout they always had
+        fsguard.write(self.top, self.root / META_FILE, dumps(data))
         return meta
 
 

@@ -12,7 +12,6 @@ gets the first free `-retrain.N` suffix (v1 -> v1-retrain.1, then v1-retrain.2).
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import math
 import re
@@ -20,10 +19,9 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from mlops_gitops import fsguard, git, progress
 from mlops_gitops.errors import MlopsError
@@ -33,9 +31,12 @@ from mlops_gitops.providers.scan import scan, trusted_types
 from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor
-from mlops_gitops.train import sources
+from mlops_gitops.train import lineage, sources
 from mlops_gitops.train.combine import check, combine
 from mlops_gitops.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -176,21 +177,16 @@ def _run(
             "training needs scikit-learn and skops: pip install 'mlops-gitops[sklearn]'"
         ) from None
     result = TrainResult(name, spec.model, False)
-    frames, names, lineage_sources = [], [], []
+    frames: list[pd.DataFrame] = []
+    names: list[str] = []
+    lineage_sources: list[dict[str, Any]] = []
+    security = workspace.project.security
     task.stage(f"train {name}: loading data")
     for source in spec.data_sources:
-        frame, where = sources.load(source, root, workspace.project.security)
+        frame, where = sources.load(source, root, security)
         frames.append(frame)
         names.append(where)
-        lineage_sources.append(
-            {
-                "source": where,
-                "sha256": hashlib.sha256(
-                    pd.util.hash_pandas_object(frame, index=False).values.tobytes()
-                ).hexdigest(),
-                "rows": len(frame),
-            }
-        )
+        lineage_sources.append(lineage.data_source(source, frame, where, root, security))
     data = combine(list(zip(frames, names, strict=True)), spec.join)
     target = spec.features.target
     keys = set(spec.join.on) if spec.join else set()  # identifiers, not features
@@ -211,9 +207,14 @@ def _run(
     try:
         fitted = train(Xt_train, y_train, **spec.trainer.hyperparameters)
     except Exception as exc:  # the trainer is user code: its failure is a failed run, not our bug
-        raise MlopsError(
-            f"trainer {spec.trainer.entrypoint} raised {type(exc).__name__}: {exc}"
-        ) from None
+        failure = f"trainer {spec.trainer.entrypoint} raised {type(exc).__name__}: {exc}"
+        recorded = None
+        if commit:
+            recorded = lineage.record_failure(
+                root, name, spec.model, [failure], lineage_sources, workspace.project.git.author
+            )
+        note = f" (failed run recorded in commit {recorded[:12]})" if recorded else ""
+        raise MlopsError(failure + note) from None
     if not callable(getattr(fitted, "predict", None)):
         raise MlopsError(
             f"trainer {spec.trainer.entrypoint} returned {type(fitted).__name__},"
@@ -241,6 +242,15 @@ def _run(
             shown = "not computed" if value is None else f"{float(value):.4f}"
             result.failures.append(f"{metric} {threshold}: {shown}")
     if result.failures:
+        if commit:
+            result.commit = lineage.record_failure(
+                root,
+                name,
+                spec.model,
+                result.failures,
+                lineage_sources,
+                workspace.project.git.author,
+            )
         return result
     version = next_version([v.version for v in model.spec.versions])
     result.version = version
@@ -265,8 +275,17 @@ def _run(
         "reference_data": reference_rel,
         "author": "mlops-gitops",
         "created": now.date().isoformat(),
-        "lineage": {"pipeline": name, "commit": head, "data": lineage_sources},
+        "dependencies": lineage.library_pins(),
+        "lineage": {
+            "pipeline": name,
+            "commit": head,
+            "data": lineage_sources,
+            "trainer": lineage.trainer(spec.trainer.entrypoint, train, root),
+        },
     }
+    data_ref = lineage.training_data(list(spec.data_sources), lineage_sources)
+    if data_ref is not None:
+        entry["training_data"] = data_ref
     # The exact types beyond skops' defaults this model needs, listed in the new version
     # (reviewable in the commit), then the file checked as `plan` will check it.
     needed = sorted(set(skops.io.get_untrusted_types(file=artifact)))

@@ -25,7 +25,7 @@ from mlops_gitops.apply import run
 from mlops_gitops.plan.model import Plan
 from mlops_gitops.render.plan import plan_json
 from mlops_gitops.workspace import Workspace
-from tests.support.repos import SpecRepo, tensor_artifact
+from tests.support.repos import KSERVE_PROJECT, SpecRepo, onnx_artifact
 from tests.support.values import NOW
 
 MODELS = ("m0", "m1", "m2")
@@ -79,14 +79,14 @@ def revisions(draw: st.DrawFn) -> Revision:
 
 def write_revision(repo: SpecRepo, revision: Revision) -> None:
     models, deployments, prune, tombstones = revision
-    repo.write_project(prune=prune)
+    repo.write_project(prune=prune, **KSERVE_PROJECT)
     for folder in ("models", "deployments"):
         for path in (repo.root / folder).glob("*.yaml"):
             path.unlink()
     for name, versions in models.items():
         entries = []
         for v, auc in versions.items():
-            entry = tensor_artifact(repo, name, v)
+            entry = onnx_artifact(repo, name, v)
             entry["metrics"] = {"roc_auc": auc}
             entries.append(entry)
         repo.write_model(name, entries)

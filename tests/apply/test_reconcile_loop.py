@@ -111,6 +111,15 @@ def test_plan_apply_canary_promote_rollback(loop_example: Path) -> None:
     assert meta["serial"] == 4
     assert meta["spec_commit"] == git(loop_example, "rev-parse", "HEAD~1").strip()
 
+    # history: the rollback edit is the committer's (who ran it), and so is the step it caused.
+    history = run_cli("--repo", loop_example, "history", "--format", "json", expect=0).json()
+    step, edit = history["events"][0], history["events"][1]
+    assert (step["action"], edit["action"]) == ("rollback", "rollback-edit")
+    ran_it = {"name": "Test Committer", "email": "committer@example.com"}
+    assert step["actor"] == edit["actor"] == ran_it
+    assert step["cause"] == edit["cause"] == {"commit": edit["commit"], "kind": "rollback"}
+    assert edit["object"] == {"kind": "Deployment", "name": "cancer-prod", "version": "1.1.0"}
+
 
 def test_state_files_are_deterministic_json(loop_applied: Path) -> None:
     for path in sorted((loop_applied / ".mlops/state").rglob("*.json")):
@@ -160,7 +169,7 @@ def test_apply_exits_1_on_a_failed_step_and_still_runs_independent_steps(tmp_pat
     planfile = tmp_path / "plan.json"
     assert run_cli("--repo", root, "plan", "-o", str(planfile), "--now", NOW).code == 0
     (root / "artifacts/beta/1.0.0.safetensors").unlink()  # gone after planning
-    done = run_cli("--repo", root, "apply", str(planfile), "--now", NOW)
+    done = run_cli("--repo", root, "apply", str(planfile), "--now", NOW, "--allow-dirty")
     assert done.code == 1, done.seen
     lines = done.out.splitlines()
     assert any(
@@ -232,7 +241,7 @@ def test_saved_plan_is_stale_after_an_uncommitted_spec_edit(
     planfile = tmp_path / "plan.json"
     assert run_cli("--repo", loop_applied, "plan", "-o", str(planfile), "--now", NOW).code == 0
     edit_file(loop_applied / PROD, "traffic: 20 ", "traffic: 40 ")
-    done = run_cli("--repo", loop_applied, "apply", str(planfile), "--now", NOW)
+    done = run_cli("--repo", loop_applied, "apply", str(planfile), "--now", NOW, "--allow-dirty")
     assert done.code == 1
     assert "plan is stale: the spec files changed since the plan was made" in done.err
 
@@ -256,7 +265,7 @@ def test_apply_commits_only_the_paths_it_changed(loop_example: Path) -> None:
     edit_file(loop_example / "models/diabetes-progression.yaml", "# Linear baseline.", "# Linear.")
     (loop_example / "staged.txt").write_text("staged\n")
     git(loop_example, "add", "staged.txt")
-    assert run_cli("--repo", loop_example, "apply", "--now", NOW).code == 0
+    assert run_cli("--repo", loop_example, "apply", "--now", NOW, "--allow-dirty").code == 0
     files = commit_files(loop_example)
     state = loop_example / ".mlops/state"
     assert files == sorted(p.relative_to(loop_example).as_posix() for p in state.rglob("*.json"))

@@ -39,6 +39,27 @@ def actionlint() -> str:
     return found
 
 
+def zizmor() -> str:
+    beside = Path(sys.executable).parent / "zizmor"
+    found = str(beside) if beside.exists() else shutil.which("zizmor")
+    if found is None:
+        pytest.skip("zizmor is not installed (pip install -e '.[dev]')")
+    return found
+
+
+def run_zizmor(*paths: Path) -> subprocess.CompletedProcess[str]:
+    """zizmor's offline audits (no GitHub API), every finding at any severity."""
+    return subprocess.run(
+        [zizmor(), "--offline", "--no-progress", "--format", "plain", *map(str, paths)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
 def run_actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [actionlint(), "-no-color", "-oneline", *map(str, paths)],
@@ -74,6 +95,92 @@ def test_actionlint_would_catch_a_broken_workflow(tmp_path: Path) -> None:
     done = run_actionlint(broken)
     assert done.returncode != 0
     assert "event_nam" in done.stdout
+
+
+def test_zizmor_finds_nothing_in_the_shipped_workflows() -> None:
+    done = run_zizmor(WORKFLOW, EXAMPLE_WORKFLOW)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout + done.stderr
+
+
+def test_zizmor_would_catch_an_unpinned_action(tmp_path: Path) -> None:
+    """The check above is live: a tag instead of a commit, and event text in a script, fail."""
+    broken = tmp_path / ".github" / "workflows" / "broken.yml"
+    broken.parent.mkdir(parents=True)
+    text = WORKFLOW.read_text()
+    text = re.sub(r"actions/setup-python@[0-9a-f]{40}", "actions/setup-python@v6", text)
+    text = text.replace(
+        "run: mlops-gitops validate --format github",
+        'run: echo "${{ github.event.pull_request.title }}"',
+    )
+    broken.write_text(text)
+    done = run_zizmor(broken)
+    assert done.returncode != 0
+    assert "unpinned-uses" in done.stdout
+    assert "template-injection" in done.stdout
+
+
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
+
+
+def test_every_action_is_pinned_by_commit_with_its_tag_beside() -> None:
+    lines = [
+        line.split("uses:", 1)[1].split("# zizmor")[0].strip()
+        for line in WORKFLOW.read_text().splitlines()
+        if "uses:" in line and not line.lstrip().startswith("#")
+    ]
+    assert len(lines) == 8
+    for used in lines:
+        assert PINNED.match(used), used
+    # One commit per action: checkouts in both jobs are the same release.
+    pins: dict[str, set[str]] = {}
+    for used in lines:
+        action, ref = used.split(" #")[0].split("@")
+        pins.setdefault(action.split("/")[0] + "/" + action.split("/")[1], set()).add(ref)
+    assert all(len(refs) == 1 for refs in pins.values()), pins
+
+
+def test_every_job_has_a_timeout_and_least_privilege() -> None:
+    workflow = load(WORKFLOW)
+    assert workflow["permissions"] == {}
+    for name, job in workflow["jobs"].items():
+        assert 0 < job["timeout-minutes"] <= 60, name
+        assert "write-all" not in str(job["permissions"]), name
+    assert load(GITLAB)[".mlops-gitops"]["timeout"] == "1h"
+
+
+def test_the_store_lives_in_object_storage_and_the_cache_is_keyed_by_state() -> None:
+    workflow = load(WORKFLOW)
+    steps = workflow["jobs"]["reconcile"]["steps"]
+    aws = [s for s in steps if "configure-aws-credentials" in str(s.get("uses", ""))]
+    assert len(aws) == 1
+    assert aws[0]["with"]["role-to-assume"] == "${{ vars.MLOPS_AWS_ROLE_ARN }}"
+    assert "aws-access-key-id" not in aws[0]["with"]  # OIDC, no stored key
+    assert "secrets." not in WORKFLOW.read_text()
+    caches = [s for s in steps if "actions/cache" in str(s.get("uses", ""))]
+    assert [s["uses"].split("@")[0] for s in caches] == [
+        "actions/cache/restore",
+        "actions/cache/save",
+    ]
+    for step in caches:
+        assert step["with"]["key"] == "mlops-artifacts-${{ hashFiles('.mlops/state/**') }}"
+        assert step["if"].endswith("vars.MLOPS_AWS_ROLE_ARN == ''")
+    assert "run_id" not in WORKFLOW.read_text()
+    order = [s.get("name", s.get("uses", "")) for s in steps]
+    assert order.index("Reconcile and push") < order.index(caches[1]["name"])
+    assert caches[1]["if"].startswith("always()")
+
+    reconcile = load(GITLAB)["reconcile"]
+    assert reconcile["cache"]["key"] == {
+        "prefix": "mlops-gitops-artifacts",
+        "files": [".mlops/state/meta.json"],
+    }
+    assert reconcile["id_tokens"]["MLOPS_AWS_ID_TOKEN"]["aud"] == "sts.amazonaws.com"
+    variables = reconcile["variables"]
+    assert variables["AWS_ROLE_ARN"] == "$MLOPS_AWS_ROLE_ARN"
+    assert variables["AWS_WEB_IDENTITY_TOKEN_FILE"].startswith("/tmp/")
+    for text in (WORKFLOW.read_text(), GITLAB.read_text()):
+        assert "mlops-gitops[sklearn,remote]" in text
 
 
 def test_example_repo_carries_the_same_workflow() -> None:
@@ -129,7 +236,7 @@ def test_workflow_runs_what_the_docs_promise() -> None:
     assert "updateComment" in script and "createComment" in script  # one comment, updated
 
     assert reconcile["if"] == "github.event_name != 'pull_request'"
-    assert reconcile["permissions"] == {"contents": "write"}
+    assert reconcile["permissions"] == {"contents": "write", "id-token": "write"}
     assert reconcile["concurrency"] == {
         "group": "mlops-gitops-reconcile",
         "cancel-in-progress": False,

@@ -301,7 +301,7 @@ def test_a_moved_branch_never_costs_uncommitted_changes(reconciled: Path, tmp_pa
     commit_weekly_rule(work)
     mlops = work / "mlops.yaml"
     mlops.write_text(mlops.read_text() + "# a local edit, not committed\n")
-    done = run_process("--repo", work, "reconcile", "--now", T1, "--push")
+    done = run_process("--repo", work, "reconcile", "--now", T1, "--push", "--allow-dirty")
     assert done.code == 1, done.seen
     assert "the working tree has uncommitted changes to tracked files" in done.err
     assert mlops.read_text().endswith("# a local edit, not committed\n")

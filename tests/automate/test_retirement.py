@@ -491,3 +491,93 @@ def test_without_commit_the_edits_are_written_but_not_committed(tmp_path: Path) 
     assert [o.to_json()["commits"] for o in outcomes] == [[]]
     assert head(repo) == before
     assert git(repo, "status", "--porcelain", "-uall").strip() == f"?? {STATE_FILE}"
+
+
+# ---------------------------------------------------------------- history: who did what
+
+
+def history_events(repo: Path, *args: str) -> Any:
+    done = run_cli("--repo", repo, "history", "--format", "json", *args, expect=0)
+    return done.json()["events"]
+
+
+def test_history_names_the_human_and_the_retirement_phase_as_actors(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    repo = make_repo(tmp_path)
+    human = head(repo)
+    assert reconcile(repo, START)[0] == 0
+    code, result = reconcile(repo, "2027-01-30T01:00:00Z")
+    assert code == 0, result
+    events = history_events(repo)
+
+    # The first apply's steps were caused by the human's spec commit.
+    first = [e for e in events if e["action"] == "register"]
+    assert {e["object"]["version"] for e in first} == {"1.0.0", "1.1.0", "1.2.0"}
+    for event in first:
+        assert event["actor"] == {"name": "Test Author", "email": "author@example.com"}
+        assert event["cause"] == {"commit": human, "kind": "spec"}
+
+    # Each phase is an event of its own, and the steps it caused name it as their actor.
+    phases = [e for e in events if e["action"] == "retirement-phase"]
+    assert [e["reason"].split(";")[0] for e in phases] == [
+        "phase traffic_reduction",
+        "phase deprecation_warning",
+    ]
+    robot = {"name": "retirement:retire-clf-1-0"}
+    assert all(e["actor"] == robot for e in phases)
+    assert all(e["object"] == {"kind": "Model", "name": "clf", "version": "1.0.0"} for e in phases)
+    reduction = phases[0]["commit"]
+    assert phases[0]["cause"] == {"commit": reduction, "kind": "retirement"}
+    caused = [
+        e for e in events if e["cause"]["commit"] == reduction and e["action"] != "retirement-phase"
+    ]
+    assert {(e["action"], e["object"]["name"]) for e in caused} >= {
+        ("deploy", "prod"),
+        ("update", "shadow"),
+    }
+    assert all(e["actor"] == robot for e in caused)
+    assert all(e["commit"] != reduction for e in caused)  # applied by a later commit
+
+    # Filters: by actor (exact, or every retirement plan), by deployment, by time.
+    assert history_events(repo, "--actor", "retirement:retire-clf-1-0") == [
+        e for e in events if e["actor"] == robot
+    ]
+    assert history_events(repo, "--actor", "retirement:") == [
+        e for e in events if e["actor"] == robot
+    ]
+    by_human = history_events(repo, "--actor", "AUTHOR@example.com")
+    assert by_human == [e for e in events if e["cause"] == {"commit": human, "kind": "spec"}]
+    assert all(e in by_human for e in first)
+    shadow = history_events(repo, "--deployment", "shadow")
+    assert shadow and all(e["object"]["name"] == "shadow" for e in shadow)
+    assert history_events(repo, "--until", "2000-01-01") == []
+
+
+def test_history_refuses_unknown_names_and_bad_times(tmp_path: Path, env: dict[str, str]) -> None:
+    repo = make_repo(tmp_path)
+    for args, message in (
+        (["--deployment", "nope"], "--deployment 'nope' names nothing"),
+        (["--model", "nope"], "--model 'nope' names nothing"),
+        (["--since", "yesterday"], "--since 'yesterday' is not an ISO 8601"),
+    ):
+        done = run_cli("--repo", repo, "history", *args, expect=1)
+        assert message in done.err
+        assert "No applied steps" not in done.out
+
+
+def test_a_phase_trailer_typed_by_hand_is_the_humans_own(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    repo = make_repo(tmp_path)
+    assert reconcile(repo, START)[0] == 0
+    text = (repo / "deployments/shadow.yaml").read_text().replace("traffic: 40", "traffic: 30")
+    write(repo, "deployments/shadow.yaml", text)
+    git(repo, "commit", "-q", "-am", "Less canary\n\nMlops-Retirement: retire-clf-1-0\n")
+    forged = head(repo)
+    assert reconcile(repo, START)[0] == 0
+    events = history_events(repo)
+    assert not [e for e in events if e["action"] == "retirement-phase"]
+    (update,) = [e for e in events if e["action"] == "update"]
+    assert update["actor"] == {"name": "Test Author", "email": "author@example.com"}
+    assert update["cause"] == {"commit": forged, "kind": "spec"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.support.cli import run_cli
 from tests.support.example import PROD, mixed_edits
-from tests.support.git import commit_all, head, step_trailer, trailers
+from tests.support.git import commit_all, git, head, step_trailer, trailers
 from tests.support.repos import edit_file
 from tests.support.values import NOW
 
@@ -25,14 +25,27 @@ def test_invalid_specs_exit_1_everywhere(loop_example: Path) -> None:
 def test_history_json_has_one_event_per_applied_step(loop_applied: Path) -> None:
     first = trailers(loop_applied)
     edit_file(loop_applied / PROD, "traffic: 20 ", "traffic: 50 ")
-    commit_all(loop_applied, "canary to 50%")
+    human = commit_all(loop_applied, "canary to 50%")
+    git(loop_applied, "commit", "-q", "--allow-empty", "-m", "unrelated later commit")
     assert run_cli("--repo", loop_applied, "apply", "--now", NOW).code == 0
     data = json.loads(run_cli("--repo", loop_applied, "history", "--format", "json").out)
     assert data["format_version"] == "1"
     events = data["events"]
     assert len(events) == len(first) + 1
     newest = events[0]
-    assert set(newest) == {"time", "commit", "author", "action", "object", "reason"}
+    assert set(newest) == {
+        "time",
+        "commit",
+        "author",
+        "action",
+        "object",
+        "reason",
+        "actor",
+        "cause",
+    }
+    # The human who changed the deployment's file, not the tool nor the later commit.
+    assert newest["actor"] == {"name": "Test Author", "email": "author@example.com"}
+    assert newest["cause"] == {"commit": human, "kind": "spec"}
     assert newest["commit"] == head(loop_applied)
     assert newest["author"] == "mlops-gitops <mlops-gitops@localhost>"
     assert newest["time"] == "2026-03-01T12:00:00+00:00"
@@ -61,7 +74,16 @@ def test_history_json_has_one_event_per_applied_step(loop_applied: Path) -> None
     ]
     assert "register Model/diabetes-progression 1.0.0" in first
     table = run_cli("--repo", loop_applied, "history", "--deployment", "cancer-prod")
-    assert table.out.splitlines()[0].split() == ["TIME", "COMMIT", "ACTION", "OBJECT", "REASON"]
+    assert table.out.splitlines()[0].split() == [
+        "TIME",
+        "COMMIT",
+        "ACTION",
+        "OBJECT",
+        "ACTOR",
+        "CAUSE",
+        "REASON",
+    ]
+    assert "Test Author <author@example.com>" in table.out.splitlines()[1]
 
 
 def test_history_is_empty_before_any_apply(loop_example: Path) -> None:

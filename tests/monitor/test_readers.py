@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlops_gitops.monitor import readers
+from mlops_gitops.monitor.labels import read_labels
 from mlops_gitops.monitor.readers import (
     MAX_EXAMPLES,
     ReadResult,
@@ -20,7 +21,6 @@ from mlops_gitops.monitor.readers import (
     list_log_files,
     new_result,
     parse_time,
-    read_labels,
     read_new,
 )
 from tests.monitor.helpers import (

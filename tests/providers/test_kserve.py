@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jsonschema
 import yaml
 
-from mlops_gitops.providers.targets import kserve_schema
+from tests.kserve.crd import assert_valid
 from tests.support.cli import run_cli
 from tests.support.example import STAGING
 from tests.support.git import commit_all, commit_files, init_git
@@ -19,6 +18,8 @@ from tests.support.values import NOW
 
 def test_kserve_target_renders_a_valid_inference_service(loop_applied: Path) -> None:
     edit_file(loop_applied / STAGING, "  target: local", "  target: kserve")
+    with (loop_applied / "mlops.yaml").open("a") as project:
+        project.write("  targets: {kserve: {version: '0.21'}}\n")
     commit_all(loop_applied, "staging on kserve")
     done = run_cli("--repo", loop_applied, "apply", "--now", NOW)
     assert done.code == 0, done.seen
@@ -26,14 +27,17 @@ def test_kserve_target_renders_a_valid_inference_service(loop_applied: Path) -> 
     text = rendered.read_text()
     assert text.startswith("# Rendered by mlops-gitops from the specs; do not edit by hand.\n")
     manifest = yaml.safe_load(text)
-    jsonschema.validate(manifest, kserve_schema())
+    assert_valid(manifest)
     assert manifest["kind"] == "InferenceService"
     assert manifest["metadata"]["name"] == "cancer-staging"
     predictor = manifest["spec"]["predictor"]
     assert predictor["canaryTrafficPercent"] == 50
-    assert predictor["model"]["modelFormat"] == {"name": "sklearn"}
+    assert predictor["model"]["modelFormat"] == {"name": "skops", "version": "1"}
+    assert predictor["model"]["runtime"] == "mlops-gitops-skops"
     state = json.loads((loop_applied / ".mlops/state/deployments/cancer-staging.json").read_text())
-    assert predictor["model"]["storageUri"] == state["serving"]["canary"]["uri"]
+    assert predictor["model"]["storageUri"] == state["serving"]["canary"]["storage_uri"]
+    assert predictor["model"]["storageUri"] == ".mlops/artifacts/kserve/cancer-detector/1.2.0/"
+    assert (loop_applied / ".mlops/artifacts/kserve/cancer-detector/1.2.0/model.skops").is_file()
     assert state["serving"]["manifest"] == "rendered/kserve/cancer-staging.yaml"
     annotations = manifest["metadata"]["annotations"]
     assert annotations["mlops-gitops/stable-version"] == "1.1.0"
@@ -60,7 +64,7 @@ def test_kserve_manifest_follows_promotion_and_undeploy(tmp_path: Path) -> None:
     assert run_cli("--repo", root, "apply", "--now", NOW).code == 0
     path = root / "rendered/kserve/alpha-prod.yaml"
     first = yaml.safe_load(path.read_text())
-    jsonschema.validate(first, kserve_schema())
+    assert_valid(first)
     assert first["spec"]["predictor"]["canaryTrafficPercent"] == 10
     assert first["spec"]["predictor"]["model"]["resources"]["requests"] == {
         "cpu": "1",
@@ -70,7 +74,7 @@ def test_kserve_manifest_follows_promotion_and_undeploy(tmp_path: Path) -> None:
     commit_all(root, "v2")
     assert run_cli("--repo", root, "apply", "--now", NOW).code == 0
     second = yaml.safe_load(path.read_text())
-    jsonschema.validate(second, kserve_schema())
+    assert_valid(second)
     predictor = second["spec"]["predictor"]
     assert "canaryTrafficPercent" not in predictor
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 4)

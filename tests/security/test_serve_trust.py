@@ -9,12 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +21,7 @@ from tritonclient.utils import InferenceServerException
 from mlops_gitops.serve.logs import PredictionLog
 from tests.security.crafted import runstring_skops
 from tests.serve.helpers import CliServer, LiveServer, instances, read_response
-from tests.support.cli import run_cli
+from tests.support.cli import run_cli, run_process
 
 PREDICT = "/v1/models/cancer-prod:predict"
 INFER = "/v2/models/cancer-prod/infer"
@@ -307,34 +304,12 @@ def test_a_bad_token_file_stops_serve(
     token_file = tmp_path / "token"
     if content is not None:
         token_file.write_text(content)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlops_gitops",
-            "--repo",
-            str(repo),
-            "serve",
-            "--port",
-            "0",
-            "--token-file",
-            str(token_file),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 1
-    assert f"error: --token-file {token_file}" in done.stderr and message in done.stderr
-    assert "Serving" not in done.stdout and "Traceback" not in done.stderr
+    done = run_process("--repo", repo, "serve", "--port", "0", "--token-file", token_file, expect=1)
+    assert f"error: --token-file {token_file}" in done.err and message in done.err
+    assert "Serving" not in done.out and "Traceback" not in done.err
 
 
 def test_a_token_with_spaces_in_the_environment_stops_serve(repo: Path) -> None:
-    argv = [sys.executable, "-m", "mlops_gitops", "--repo", str(repo), "serve", "--port", "0"]
-    environment = os.environ | {"MLOPS_GITOPS_SERVE_TOKEN": "two words"}
-    done = subprocess.run(
-        argv, env=environment, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 1
-    assert "error: $MLOPS_GITOPS_SERVE_TOKEN: holds more than one token" in done.stderr
+    token = {"MLOPS_GITOPS_SERVE_TOKEN": "two words"}
+    done = run_process("--repo", repo, "serve", "--port", "0", env=token, expect=1)
+    assert "error: $MLOPS_GITOPS_SERVE_TOKEN: holds more than one token" in done.err

@@ -21,7 +21,7 @@ from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.store import MAX_STATE_BYTES, StateStore
 from tests.support.cli import run_in
 from tests.support.git import commit_all, git, init_git
-from tests.support.repos import SpecRepo, tensor_artifact
+from tests.support.repos import KSERVE_PROJECT, SpecRepo, onnx_artifact
 
 STATE = ".mlops/state"
 DEPLOYMENT = f"{STATE}/deployments/alpha-prod.json"
@@ -33,8 +33,8 @@ META = f"{STATE}/meta.json"
 def applied(tmp_path: Path) -> Path:
     """A repository whose one deployment (rendered for KServe) has been applied; prune on."""
     repo = SpecRepo(tmp_path / "repo")
-    repo.write_project(prune=True)
-    repo.write_model("alpha", [tensor_artifact(repo, "alpha", "1.0.0")])
+    repo.write_project(prune=True, targets=KSERVE_PROJECT["targets"])
+    repo.write_model("alpha", [onnx_artifact(repo, "alpha", "1.0.0")])
     repo.write_deployment(
         "alpha-prod",
         {"model": "alpha", "stage": "production", "target": "kserve", "version": "1.0.0"},

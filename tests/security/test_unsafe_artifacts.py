@@ -109,7 +109,7 @@ def test_artifact_swapped_for_a_malicious_one_after_planning_fails_the_step(
     assert run_cli("--repo", scanned_repo, "plan", "-o", str(planfile), "--now", NOW).code == 0
     good = scanned_repo / "artifacts/good/model.skops"
     joblib.dump(Payload(tmp_path / "pwned"), good)  # same path, now a pickle
-    applied = run_cli("--repo", scanned_repo, "apply", str(planfile), "--now", NOW)
+    applied = run_cli("--repo", scanned_repo, "apply", str(planfile), "--now", NOW, "--allow-dirty")
     assert applied.code == 1, applied.seen
     assert "failed   register Model/good 1.0.0: artifact artifacts/good/model.skops changed" in (
         applied.out

@@ -78,6 +78,8 @@ def test_migrated_state_matches_the_specs_it_was_written_for(repo: Path) -> None
 def test_apply_rewrites_migrated_records_in_the_current_schema(repo: Path) -> None:
     edit_file(repo / "deployments/alpha-prod.yaml", "traffic: 5", "traffic: 10")
     commit_all(repo, "canary to 10%")
+    # The fixture has no store: the blobs come back from the artifacts the specs name.
+    assert run_cli("--repo", repo, "store", "restore").code == 0
     applied = run_cli("--repo", repo, "apply", "--now", NOW)
     assert applied.code == 0, applied.seen
     state = repo / ".mlops/state"

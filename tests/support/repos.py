@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.artifacts import safetensors_bytes
+from tests.support.artifacts import onnx_bytes, safetensors_bytes
 
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLE_REPO = PROJECT / "example-repo"
@@ -57,6 +57,8 @@ class SpecRepo:
     project_spec: dict[str, Any] = field(default_factory=dict)
 
     def write_project(self, name: str = "test", **spec: Any) -> None:
+        """The Project; it pins the KServe version unless `targets` is given."""
+        spec = {"targets": KSERVE_PROJECT["targets"]} | spec
         self.project_spec = spec
         self.write(
             "mlops.yaml",
@@ -112,11 +114,22 @@ def tensor_artifact(repo: SpecRepo, model_name: str, v: str) -> dict[str, Any]:
     return repo.tensor(model_name, v) | {"metrics": {"roc_auc": 0.95}}
 
 
+def onnx_artifact(repo: SpecRepo, model_name: str, v: str) -> dict[str, Any]:
+    """An ONNX artifact (a tiny linear model): no scan needed, loadable by every runtime."""
+    rel = f"artifacts/{model_name}/{v}.onnx"
+    repo.artifact(rel, onnx_bytes(f"{model_name}@{v}"))
+    return {"version": v, "artifact": rel, "format": "onnx", "metrics": {"roc_auc": 0.95}}
+
+
+KSERVE_PROJECT: dict[str, Any] = {"targets": {"kserve": {"version": "0.21"}}}
+"""Project settings every repository with a kserve deployment needs."""
+
+
 def engine_repo_v1(root: Path) -> SpecRepo:
     """Three models, four deployments (one on kserve), canaries and a requires_stage."""
     repo = SpecRepo(root)
-    repo.write_project(prune=True)
-    repo.write_model("alpha", [tensor_artifact(repo, "alpha", v) for v in ("1.0.0", "1.1.0")])
+    repo.write_project(prune=True, **KSERVE_PROJECT)
+    repo.write_model("alpha", [onnx_artifact(repo, "alpha", v) for v in ("1.0.0", "1.1.0")])
     repo.write_model("beta", [tensor_artifact(repo, "beta", "1.0.0")])
     repo.write_model("gamma", [tensor_artifact(repo, "gamma", "1.0.0")])
     repo.write_deployment(
@@ -150,7 +163,7 @@ def engine_repo_v1(root: Path) -> SpecRepo:
 def engine_repo_v2(repo: SpecRepo) -> None:
     """Edits touching every handler: register, promote, canary, settings, retire, undeploy."""
     repo.write_model(
-        "alpha", [tensor_artifact(repo, "alpha", v) for v in ("1.0.0", "1.1.0", "1.2.0")]
+        "alpha", [onnx_artifact(repo, "alpha", v) for v in ("1.0.0", "1.1.0", "1.2.0")]
     )
     repo.write_model("beta", [tensor_artifact(repo, "beta", "1.1.0")])
     repo.remove("models/gamma.yaml")

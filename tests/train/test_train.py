@@ -36,10 +36,8 @@ NEW = "1.3.0"
 
 
 def frame_sha(frame: pd.DataFrame) -> str:
-    """The lineage hash of a source's rows (content, not file bytes)."""
-    return hashlib.sha256(
-        pd.util.hash_pandas_object(frame, index=False).values.tobytes()
-    ).hexdigest()
+    """The lineage hash of rows that come from no file: the sha256 of the CSV they make."""
+    return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
 
 
 def set_source(repo: Path, source: str) -> None:
@@ -97,7 +95,20 @@ def test_cancer_train_commits_a_version_that_validates_plans_and_registers(repo:
     lineage = entry["lineage"]
     assert lineage["pipeline"] == "cancer-train" and lineage["commit"] == before
     csv = pd.read_csv(repo / TRAIN_CSV)
-    assert lineage["data"] == [{"source": TRAIN_CSV, "sha256": frame_sha(csv), "rows": len(csv)}]
+    # One kind of hash: the file's sha256, the very number the hand-written versions pin.
+    pinned = yaml.safe_load(original)["spec"]["versions"][0]["training_data"]
+    assert pinned["uri"] == TRAIN_CSV
+    assert lineage["data"] == [
+        {"source": TRAIN_CSV, "kind": "file", "sha256": pinned["sha256"], "rows": len(csv)}
+    ]
+    assert entry["training_data"] == pinned
+    trainer_file = (repo / "trainers").glob("*.py")
+    hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in trainer_file}
+    assert lineage["trainer"]["sha256"] in hashes
+    assert lineage["trainer"]["entrypoint"].startswith("trainers.")
+    import sklearn
+
+    assert entry["dependencies"]["scikit-learn"] == f"=={sklearn.__version__}"
 
     # The artifact bundles the transformations: it predicts from raw features, and its
     # recorded roc_auc is what it scores on the recorded reference (the test split).
@@ -127,20 +138,41 @@ def test_cancer_train_commits_a_version_that_validates_plans_and_registers(repo:
     assert f"done     register Model/cancer-detector {NEW}" in applied, applied
 
 
-def test_a_threshold_failure_commits_nothing(repo: Path) -> None:
+def test_a_threshold_failure_adds_no_version_and_is_recorded_in_history(repo: Path) -> None:
     text = (repo / PIPELINE).read_text()
     (repo / PIPELINE).write_text(text.replace('roc_auc: ">= 0.9"', 'roc_auc: ">= 0.999"'))
     commit_all(repo, "Demand a near-perfect model")
     before = head(repo)
+    (repo / "notes.txt").write_text("staged, not the tool's to commit\n")
+    git(repo, "add", "notes.txt")
+    original = (repo / MODEL_FILE).read_text()
     out = run_cli("--repo", repo, "train", "cancer-train", expect=1).out
     assert "failed its thresholds" in out and "roc_auc >= 0.999" in out
-    assert "Nothing was committed." in out
-    assert head(repo) == before
-    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
-    result = run_cli("--repo", repo, "train", "cancer-train", "--format", "json", expect=1).json()
+    recorded = head(repo)
+    assert recorded != before and f"Recorded the failed run in commit {recorded[:12]}" in out
+    # A commit of no files: the tree is the parent's, the user's staged file is still staged.
+    assert git(repo, "rev-parse", f"{recorded}^{{tree}}") == git(
+        repo, "rev-parse", f"{before}^{{tree}}"
+    )
+    assert git(repo, "rev-parse", f"{recorded}^").strip() == before
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == "A  notes.txt\n"
+    assert (repo / MODEL_FILE).read_text() == original
+    message = git(repo, "log", "-1", "--format=%B")
+    assert "Mlops-Train-Status: failed" in message and "Mlops-Model: cancer-detector" in message
+    result = run_cli(
+        "--repo", repo, "train", "cancer-train", "--format", "json", "--no-commit", expect=1
+    ).json()
     assert result["ok"] is False and result["version"] is None and result["commit"] is None
     assert result["failures"] == [f"roc_auc >= 0.999: {result['metrics']['roc_auc']:.4f}"]
-    assert head(repo) == before
+    assert head(repo) == recorded
+    events = run_cli(
+        "--repo", repo, "history", "--format", "json", "--actor", "pipeline:cancer-train", expect=0
+    ).json()
+    (failed,) = events["events"]
+    assert failed["action"] == "train-failed" and failed["commit"] == recorded
+    assert failed["object"] == {"kind": "Model", "name": "cancer-detector", "version": None}
+    assert failed["cause"] == {"commit": recorded, "kind": "train"}
+    assert "roc_auc >= 0.999" in failed["reason"]
 
 
 def test_the_trainer_comes_from_the_repository_being_trained(repo: Path, tmp_path: Path) -> None:
@@ -186,9 +218,11 @@ def test_sqlite_source_trains_the_same_rows_and_puts_the_version_on_canary(repo:
     source = new_entry(repo)["lineage"]["data"][0]
     assert source == {
         "source": "sqlite:///data/train/cancer.db",
+        "kind": "database",
         "sha256": frame_sha(csv),  # the same rows as the CSV, read back from SQLite
         "rows": len(csv),
     }
+    assert "training_data" not in new_entry(repo)
     deployment = yaml.safe_load((repo / "deployments/cancer-prod.yaml").read_text())
     assert deployment["spec"]["canary"] == {"version": NEW, "traffic": 10}
     assert run_cli("--repo", repo, "validate", expect=0).out.startswith("Valid")
@@ -284,7 +318,7 @@ def test_http_json_source_trains_and_canaries_in_staging(
     result = run_cli("--repo", repo, "train", "cancer-train", "--format", "json", expect=0).json()
     assert result["ok"] and result["version"] == NEW
     source = new_entry(repo)["lineage"]["data"][0]
-    assert source == {"source": url, "sha256": frame_sha(csv), "rows": len(csv)}
+    assert source == {"source": url, "kind": "http", "sha256": frame_sha(csv), "rows": len(csv)}
     staging = yaml.safe_load((repo / "deployments/cancer-staging.yaml").read_text())
     assert staging["spec"]["canary"] == {"version": NEW, "traffic": 25}
     assert run_cli("--repo", repo, "validate", expect=0).out.startswith("Valid")

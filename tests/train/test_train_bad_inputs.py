@@ -60,5 +60,12 @@ def test_a_trainer_that_raises_is_a_failed_training_exit_1(repo: Path) -> None:
         "def train(X_train, y_train, **hyperparameters):\n    raise ValueError('bad C')\n"
     )
     commit_all(repo, "A trainer that raises")
-    out = train_fails(repo)
+    before = git(repo, "rev-parse", "HEAD")
+    out = run_cli("--repo", repo, "train", "cancer-train", expect=1).seen
+    assert "Traceback" not in out
     assert "trainer trainers.cancer:train raised ValueError: bad C" in out
+    # The failed run is on record (its lineage), and nothing else changed.
+    assert git(repo, "rev-parse", "HEAD~1").strip() == before.strip()
+    message = git(repo, "log", "-1", "--format=%B")
+    assert "Mlops-Train-Status: failed" in message
+    assert git(repo, "diff", "--name-only", "HEAD~1", "HEAD", "--", "models").strip() == ""
