@@ -35,9 +35,10 @@ def cmd_validate(args: argparse.Namespace, out: Output) -> int:
         out.write(render.validation_json(result))
         return EXIT_OK if result.valid else EXIT_ERROR
     if args.format == "github":
-        out.write(render.github_annotations(result.problems))
+        out.write(render.github_annotations(result.problems, result.warnings))
     else:
         out.write(render.problems_text(result.problems, out.paint))
+        sys.stderr.write(render.warnings_text(result.warnings))
     if result.valid:
         out.line(out.paint(render.summary(result), "green"))
     else:

@@ -23,6 +23,8 @@ def train_text(result: TrainResult, paint: Paint = plain) -> str:
         out.add(f"  wrote {path}")
     if result.commit:
         out.add(f"Committed {result.commit[:12]}; plan and apply register it.")
+    for warning in result.warnings:
+        out.add(f"warning: {warning}", "yellow")
     return out.text()
 
 

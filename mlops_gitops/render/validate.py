@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mlops_gitops.errors import Problem
@@ -15,6 +16,16 @@ def problems_text(problems: list[Problem], paint: Paint = plain) -> str:
     for problem in problems:
         head, *context = problem.render_lines()
         out.add(head, "red")
+        for line in context:
+            out.add(line)
+    return out.text()
+
+
+def warnings_text(warnings: list[Problem], paint: Paint = plain) -> str:
+    out = Lines(paint)
+    for warning in warnings:
+        head, *context = warning.render_lines()
+        out.add(f"warning: {head}", "yellow")
         for line in context:
             out.add(line)
     return out.text()
@@ -35,6 +46,7 @@ def validation_json(result: ValidationResult) -> str:
         versioned(
             valid=result.valid,
             errors=[p.to_json() for p in result.problems],
+            warnings=[p.to_json() for p in result.warnings],
             objects=result.counts(),
         )
     )
@@ -45,8 +57,10 @@ def unreadable_json(problem: Problem) -> str:
     return document(versioned(valid=False, errors=[problem.to_json()]))
 
 
-def github_annotations(problems: list[Problem]) -> str:
-    return "".join(github_annotation(p.to_json()) + "\n" for p in problems)
+def github_annotations(problems: list[Problem], warnings: Sequence[Problem] = ()) -> str:
+    lines = [github_annotation(p.to_json()) for p in problems]
+    lines += [github_annotation(p.to_json(), "warning") for p in warnings]
+    return "".join(line + "\n" for line in lines)
 
 
 def github_annotation(problem: dict[str, Any], level: str = "error") -> str:

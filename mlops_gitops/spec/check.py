@@ -6,18 +6,20 @@ the library's top-level `api` module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_gitops.errors import Problem, SpecError
 from mlops_gitops.spec.loader import Repository, load_repository
-from mlops_gitops.spec.validate import cross_check
+from mlops_gitops.spec.validate import cautions, cross_check
 
 
 @dataclass(frozen=True)
 class ValidationResult:
     repository: Repository
     problems: list[Problem]
+    warnings: list[Problem] = field(default_factory=list)
+    """Valid, but will not work as written (see `spec.validate.cautions`)."""
 
     @property
     def valid(self) -> bool:
@@ -40,7 +42,9 @@ def validate(repo: Path | str = ".") -> ValidationResult:
         problems.append(Problem("mlops.yaml holds no valid Project", path="mlops.yaml"))
     problems.extend(cross_check(repository))
     unique = {(p.sort_key(), p.kind, p.name): p for p in problems}
-    return ValidationResult(repository, [unique[k] for k in sorted(unique)])
+    found = [unique[k] for k in sorted(unique)]
+    warned = sorted(cautions(repository), key=Problem.sort_key) if not found else []
+    return ValidationResult(repository, found, warned)
 
 
 def load(repo: Path | str = ".") -> Repository:

@@ -416,3 +416,23 @@ def _outbound(repo: Repository) -> Iterator[Problem]:
             if problem is not None:
                 path = ("spec", "actions", index, "url")
                 yield _at(item, path, f"the URL's host {target.host} is {problem}")
+
+
+def cautions(repo: Repository) -> list[Problem]:
+    """What is valid but will not work as written: a trained canary a policy blocks forever."""
+    from mlops_gitops.spec.trainpolicy import blocked_canary
+
+    project = repo.project.obj if repo.project is not None else None
+    if not isinstance(project, m.Project):
+        return []
+    found: list[Problem] = []
+    for item in repo.of_kind("TrainingPipeline"):
+        assert isinstance(item.obj, m.TrainingPipeline)
+        canary = item.obj.spec.canary
+        deployment = repo.get("Deployment", canary.deployment) if canary else None
+        if canary is None or deployment is None or not isinstance(deployment.obj, m.Deployment):
+            continue
+        for reason in blocked_canary(project.spec.policies, deployment.obj.spec, canary.traffic):
+            message = f"the canary it trains into {canary.deployment!r} stays blocked: {reason}"
+            found.append(_at(item, ("spec", "canary", "deployment"), message))
+    return found

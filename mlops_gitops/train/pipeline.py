@@ -31,6 +31,7 @@ from mlops_gitops.providers.scan import scan, trusted_types
 from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.edit import SpecEditor
+from mlops_gitops.spec.trainpolicy import blocked_canary
 from mlops_gitops.train import lineage, sources
 from mlops_gitops.train.combine import check, combine
 from mlops_gitops.workspace import Workspace
@@ -49,6 +50,7 @@ class TrainResult:
     failures: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     commit: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,7 @@ class TrainResult:
             "failures": self.failures,
             "files": self.files,
             "commit": self.commit,
+            "warnings": self.warnings,
         }
 
 
@@ -307,6 +310,12 @@ def _run(
     result.files.append(model_source)
     if spec.canary is not None:
         result.files.append(_canary(workspace, spec.canary, version))
+        deployment = workspace.manifest.deployments[spec.canary.deployment].spec
+        policies = workspace.project.policies
+        for reason in blocked_canary(policies, deployment, spec.canary.traffic):
+            result.warnings.append(
+                f"the canary in {spec.canary.deployment!r} stays blocked: {reason}"
+            )
     result.ok = True
     if commit and git.is_repo(root):
         message = (
