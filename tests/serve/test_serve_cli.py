@@ -3,6 +3,7 @@ one-line error and exit 1 (not uvicorn's exit 3), and no "Serving ..." line."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -54,3 +55,32 @@ def test_serve_announces_the_address_it_bound(repo: Path) -> None:
         proc.wait(30)
         if proc.stdout:
             proc.stdout.close()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_serve_with_the_documented_exit_130(repo: Path) -> None:
+    """Ctrl-C (SIGINT) ends a long-running command with exit 130 and a one-word note, no
+    traceback. SIGINT is reset to its default in the child: a test runner started in the
+    background would otherwise hand it down ignored."""
+    proc = spawn(
+        "--repo",
+        repo,
+        "serve",
+        "--port",
+        "0",
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith("Serving")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+        said = proc.stderr.read()
+        assert "interrupted" in said and "Traceback" not in said
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
