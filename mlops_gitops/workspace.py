@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import posixpath
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 from mlops_gitops import git
 from mlops_gitops.compile.manifest import Manifest, build
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.gcpause import collector_paused
 from mlops_gitops.net import NetError
 from mlops_gitops.plan import planner
 from mlops_gitops.plan.gates import Observations, Observed
@@ -122,9 +122,7 @@ class Workspace:
         found = {}
         hashes = HashCache.open(self.root)
         inspector = Inspector(self.root, self.project.security, hashes)
-        enabled = gc.isenabled()
-        gc.disable()  # many small acyclic objects: cycle collections only cost time
-        try:
+        with collector_paused():
             digests, recalled = self._recall_digests()
             for model, version, spec in needs_facts(self.manifest, state):
                 record = state.models.get(model)
@@ -134,9 +132,6 @@ class Workspace:
                     (model, version), spec, {e for e in expected if e}, recorded
                 )
             self._keep_digests(digests, recalled)
-        finally:
-            if enabled:
-                gc.enable()
         inspector.finish(found)
         hashes.save()
         return found

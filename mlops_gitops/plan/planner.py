@@ -6,7 +6,6 @@ values prepared by the caller, so the planner can be tested with plain values.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import heapq
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from typing import Any
 
 from mlops_gitops.compile.manifest import Manifest
 from mlops_gitops.facts import ArtifactFact as ArtifactFact
+from mlops_gitops.gcpause import collector_paused
 from mlops_gitops.plan.gates import Observations, Observed, evaluate
 from mlops_gitops.plan.model import Action, GateResult, ObjectRef, Plan, Step
 from mlops_gitops.plan.policies import enforce as enforce_policies
@@ -662,15 +662,9 @@ class _Builder:
 
 
 def plan(inputs: PlanInputs) -> Plan:
-    # Planning makes many short-lived acyclic objects: cycle collections would only rescan
-    # the heap (a fifth of the time of a 30,000-step plan).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # Cycle collections took a fifth of the time of a 30,000-step plan.
+    with collector_paused():
         return _plan(inputs)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _plan(inputs: PlanInputs) -> Plan:
