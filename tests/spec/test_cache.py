@@ -522,7 +522,7 @@ def steps(root: Path) -> list[tuple[str, str]]:
 def test_version_digests_are_reused_and_an_edit_is_seen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops_gitops.plan import planner
+    from mlops_gitops.plan import digests
     from mlops_gitops.workspace import DIGEST_FILE
 
     repo = plan_repo(tmp_path / "repo")
@@ -533,14 +533,13 @@ def test_version_digests_are_reused_and_an_edit_is_seen(
     assert cache_file(repo, DIGEST_FILE).exists()
 
     computed: list[str] = []
-    real = planner.dumps  # type: ignore[attr-defined]
+    real = digests.dumps  # type: ignore[attr-defined]
 
     def counting(data: Any, **kwargs: Any) -> str:
         computed.append("x")
         return real(data, **kwargs)
 
-    monkeypatch.setattr(planner, "dumps", counting)
-    planner._DIGESTS.clear()
+    monkeypatch.setattr(digests, "dumps", counting)
     assert steps(repo) == []
     assert computed == []  # every digest came from the cache
 
@@ -551,7 +550,6 @@ def test_version_digests_are_reused_and_an_edit_is_seen(
     assert computed, "the edited version's digest is computed afresh"
     with monkeypatch.context() as patch:
         patch.setenv(cache_mod.DISABLE_ENV, "1")
-        planner._DIGESTS.clear()
         assert steps(repo) == edited
 
 
@@ -559,7 +557,6 @@ def test_version_digests_of_other_code_are_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mlops_gitops import workspace
-    from mlops_gitops.plan import planner
 
     rule = tmp_path / "digest_rule.py"
     rule.write_text("# version 1\n")
@@ -571,10 +568,8 @@ def test_version_digests_of_other_code_are_not_used(
     [key] = cache.stored
     cache.put(key, [["1.0.0", "0" * 64]])  # what another rule would have said
     cache.save()
-    planner._DIGESTS.clear()
     assert [a for a, _ in steps(repo)] == ["update"]  # the stored answer is believed...
     rule.write_text("# version 2\n")  # ...until the code that decides it changes
-    planner._DIGESTS.clear()
     assert steps(repo) == []
 
 
