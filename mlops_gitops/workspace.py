@@ -26,7 +26,7 @@ from mlops_gitops.providers.facts import Inspector
 from mlops_gitops.report_model import MonitoringReport, ReportError, VersionReport, read_report
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import DerivedCache, HashCache
-from mlops_gitops.spec.loader import Repository
+from mlops_gitops.spec.repository import Repository
 from mlops_gitops.spec.signed import Signature, deployment_key, version_key
 from mlops_gitops.spec.signing import read_signers, verify
 from mlops_gitops.spec.types import is_uri

@@ -18,7 +18,7 @@ from mlops_gitops import api, fsguard
 from mlops_gitops.errors import MlopsError, SpecError
 from mlops_gitops.providers.facts import Inspector
 from mlops_gitops.spec import cache as cache_mod
-from mlops_gitops.spec import loader
+from mlops_gitops.spec import loader, parsehelper
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import HASH_FILE, PARSE_FILE, DerivedCache, HashCache
 from mlops_gitops.workspace import Workspace
@@ -323,15 +323,15 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
     cache_file(repo, "").rename(tmp_path / "first")  # run without the cache written above
 
     spawned = []
-    real = loader._spawn_helper
+    real = parsehelper._spawn_helper
 
-    def spy(jobs: list[loader.Job], values: dict[str, Any], budget: Any) -> Any:
+    def spy(jobs: list[parsehelper.Job], values: dict[str, Any], budget: Any) -> Any:
         spawned.append(len(jobs))
         return real(jobs, values, budget)
 
-    monkeypatch.setattr(loader, "PARALLEL_MIN", 10)
-    monkeypatch.setattr(loader, "_spawn_helper", spy)
-    monkeypatch.setattr(loader, "_can_fork", lambda: True)
+    monkeypatch.setattr(parsehelper, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(parsehelper, "_spawn_helper", spy)
+    monkeypatch.setattr(parsehelper, "_can_fork", lambda: True)
     if not hasattr(os, "fork"):
         pytest.skip("no fork on this platform")
     with monkeypatch.context() as patch:
@@ -347,16 +347,16 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
 def test_a_failing_helper_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = make_repo(tmp_path / "repo", {f"m{i}.yaml": model(f"m{i}") for i in range(20)})
     truth = fresh(repo, monkeypatch)
-    monkeypatch.setattr(loader, "PARALLEL_MIN", 5)
-    monkeypatch.setattr(loader, "_can_fork", lambda: True)
+    monkeypatch.setattr(parsehelper, "PARALLEL_MIN", 5)
+    monkeypatch.setattr(parsehelper, "_can_fork", lambda: True)
 
-    def broken(job: loader.Job, values: dict[str, Any]) -> Any:
+    def broken(job: parsehelper.Job, values: dict[str, Any]) -> Any:
         raise RuntimeError("helper died")
 
-    real = loader._parse_job
-    monkeypatch.setattr(loader, "_parse_job", broken)  # only the helper calls it
+    real = parsehelper._parse_job
+    monkeypatch.setattr(parsehelper, "_parse_job", broken)  # only the helper calls it
     assert summary(repo) == truth
-    monkeypatch.setattr(loader, "_parse_job", real)
+    monkeypatch.setattr(parsehelper, "_parse_job", real)
     assert summary(repo) == truth
 
 
