@@ -26,6 +26,7 @@ from mlops_gitops.providers.facts import Inspector
 from mlops_gitops.report_model import MonitoringReport, ReportError, VersionReport, read_report
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import DerivedCache, HashCache
+from mlops_gitops.spec.kinds import model as model_kind
 from mlops_gitops.spec.repository import Repository
 from mlops_gitops.spec.signed import Signature, deployment_key, version_key
 from mlops_gitops.spec.signing import read_signers, verify
@@ -37,7 +38,9 @@ from mlops_gitops.state.view import StateView
 LOCK_FILE = ".mlops/apply.lock"
 DIGEST_FILE = "version-digests.json"
 _DIGEST_SOURCES = (
-    Path(m.__file__),
+    Path(model_kind.__file__),
+    Path(model_kind.__file__).with_name("common.py"),
+    Path(m.__file__).with_name("base.py"),
     Path(m.__file__).with_name("types.py"),
     Path(plan_digests.__file__),
 )
