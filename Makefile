@@ -34,11 +34,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n auto -m "not slow"
 
+# tools/sizes.py: no module in mlops_gitops over 500 lines, no function over 80.
 lint: $(STAMP)
-	$(BIN)/ruff check mlops_gitops tests benchmarks scripts
-	$(BIN)/ruff format --check mlops_gitops tests benchmarks scripts
+	$(BIN)/ruff check mlops_gitops tests benchmarks scripts tools
+	$(BIN)/ruff format --check mlops_gitops tests benchmarks scripts tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python tools/sizes.py mlops_gitops
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_validate.py

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import posixpath
 from collections.abc import Sequence
@@ -13,24 +12,23 @@ from pathlib import Path
 from mlops_gitops import git, progress
 from mlops_gitops.compile.manifest import Manifest, build
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.facts import ArtifactFact
+from mlops_gitops.gcpause import collector_paused
 from mlops_gitops.net import NetError
-from mlops_gitops.plan import planner
+from mlops_gitops.plan import digests as plan_digests
+from mlops_gitops.plan.digests import VersionDigests
+from mlops_gitops.plan.draft import PlanInputs
 from mlops_gitops.plan.gates import Observations, Observed
 from mlops_gitops.plan.model import Plan
-from mlops_gitops.plan.planner import (
-    ArtifactFact,
-    PlanInputs,
-    needs_facts,
-    plan,
-    remember_digest,
-    version_digest,
-)
+from mlops_gitops.plan.planner import plan
+from mlops_gitops.plan.versions import needs_facts
 from mlops_gitops.providers.artifacts import ArtifactStore
 from mlops_gitops.providers.facts import Inspector
 from mlops_gitops.report_model import MonitoringReport, ReportError, VersionReport, read_report
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import DerivedCache, HashCache
-from mlops_gitops.spec.loader import Repository
+from mlops_gitops.spec.kinds import model as model_kind
+from mlops_gitops.spec.repository import Repository
 from mlops_gitops.spec.signed import Signature, deployment_key, version_key
 from mlops_gitops.spec.signing import read_signers, verify
 from mlops_gitops.spec.types import is_uri
@@ -41,9 +39,11 @@ from mlops_gitops.state.view import StateView
 LOCK_FILE = ".mlops/apply.lock"
 DIGEST_FILE = "version-digests.json"
 _DIGEST_SOURCES = (
-    Path(m.__file__),
+    Path(model_kind.__file__),
+    Path(model_kind.__file__).with_name("common.py"),
+    Path(m.__file__).with_name("base.py"),
     Path(m.__file__).with_name("types.py"),
-    Path(planner.__file__),
+    Path(plan_digests.__file__),
 )
 """The code that decides a version's digest: typed spec objects and the digest itself."""
 JOURNAL_FILE = ".mlops/journal.jsonl"
@@ -114,7 +114,9 @@ class Workspace:
             name for name, obj in self.manifest.tombstones.items() if obj.spec.kind == "Deployment"
         )
 
-    def facts(self, state: StateView) -> dict[tuple[str, str], ArtifactFact]:
+    def facts(
+        self, state: StateView, digests: VersionDigests | None = None
+    ) -> dict[tuple[str, str], ArtifactFact]:
         """Hash, check and scan the artifacts the plan needs to judge; the rest is recorded.
 
         Hashes of unchanged local files come from the hash cache, unless the cached hash
@@ -123,11 +125,10 @@ class Workspace:
         found = {}
         hashes = HashCache.open(self.root)
         inspector = Inspector(self.root, self.project.security, hashes)
-        enabled = gc.isenabled()
-        gc.disable()  # many small acyclic objects: cycle collections only cost time
-        try:
-            digests, recalled = self._recall_digests()
-            needed = list(needs_facts(self.manifest, state))
+        with collector_paused():
+            digests = VersionDigests() if digests is None else digests
+            cache, recalled = self._recall_digests(digests)
+            needed = list(needs_facts(self.manifest, state, digests))
             for model, version, spec in progress.each(needed, "checking artifacts"):
                 record = state.models.get(model)
                 recorded = record.versions.get(version) if record else None
@@ -135,10 +136,7 @@ class Workspace:
                 found[(model, version)] = inspector.inspect(
                     (model, version), spec, {e for e in expected if e}, recorded
                 )
-            self._keep_digests(digests, recalled)
-        finally:
-            if enabled:
-                gc.enable()
+            self._keep_digests(cache, recalled, digests)
         inspector.finish(found)
         hashes.save()
         return found
@@ -153,7 +151,7 @@ class Workspace:
                 out.append((model, key))
         return out
 
-    def _recall_digests(self) -> tuple[DerivedCache, set[str]]:
+    def _recall_digests(self, digests: VersionDigests) -> tuple[DerivedCache, set[str]]:
         """Version digests of model files read before: hashing 20,000 versions costs more
         than the rest of an unchanged plan. Keyed by file content and by the code involved.
         Returns the cache and the keys whose digests it knew."""
@@ -173,16 +171,19 @@ class Workspace:
                 for v, entry in pairs
             ):
                 for version, entry in pairs:
-                    remember_digest(version, entry[1])
+                    digests.remember(model.metadata.name, version.version, entry[1])
                 recalled.add(key)
         return cache, recalled
 
-    def _keep_digests(self, cache: DerivedCache, recalled: set[str]) -> None:
+    def _keep_digests(
+        self, cache: DerivedCache, recalled: set[str], digests: VersionDigests
+    ) -> None:
         if cache.where is None:  # caching is off: computing digests to keep would be waste
             return
         for model, key in self._model_keys():
             if key not in recalled:
-                cache.put(key, [[v.version, version_digest(v)] for v in model.spec.versions])
+                name = model.metadata.name
+                cache.put(key, [[v.version, digests.of(name, v)] for v in model.spec.versions])
         cache.save()
 
     def observations(self) -> Observations:
@@ -286,16 +287,18 @@ class Workspace:
     def plan(self, now: datetime) -> Plan:
         state = self.state_store.load()
         chain.check(self.root, self.project.state_dir, state)
+        digests = VersionDigests()  # shared by the facts and the plan, for this plan only
         return plan(
             PlanInputs(
                 manifest=self.manifest,
                 state=state,
                 now=now,
-                facts=self.facts(state),
+                facts=self.facts(state, digests),
                 observations=self.observations(),
                 base_commit=self.at_commit or git.head(self.root),
                 tombstones=self.tombstones(),
                 signatures=self.signatures(),
+                digests=digests,
             )
         )
 

@@ -18,8 +18,8 @@ from mlops_gitops import progress
 from mlops_gitops.apply.journal import Journal
 from mlops_gitops.compile.manifest import Manifest
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.plan.digests import version_digest
 from mlops_gitops.plan.model import Plan, Step
-from mlops_gitops.plan.planner import version_digest
 from mlops_gitops.providers.artifacts import ArtifactStore
 from mlops_gitops.providers.scan import (
     remember,

@@ -6,7 +6,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops_gitops.plan.planner import DEFAULT_STAGE_ORDER, deployment_config, recorded_config
+from mlops_gitops.plan.draft import DEFAULT_STAGE_ORDER, deployment_config, recorded_config
 from mlops_gitops.plan.retirements import deprecations
 from mlops_gitops.providers.artifacts import BLOB_RE, ArtifactStore
 from mlops_gitops.spec.cache import HashCache, now_ns

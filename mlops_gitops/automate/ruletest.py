@@ -101,29 +101,44 @@ def report_problem(data: Any) -> str | None:
     """The first field the triggers read that has the wrong type, if any."""
     if not isinstance(data, dict):
         return "is not a JSON object"
-    window = data.get("window")
-    if window is not None:
-        if not isinstance(window, dict):
-            return "window is not an object"
-        records = window.get("records")
-        if records is not None and (type(records) is not int or records < 0):
-            return "window.records is not a count"
-    drift = data.get("drift")
-    if drift is not None:
-        if not isinstance(drift, dict):
-            return "drift is not an object"
-        if not _number(drift.get("share_drifted")):
-            return "drift.share_drifted is not a number"
-        features = drift.get("features")
-        if features is not None and not isinstance(features, dict):
-            return "drift.features is not an object"
-        for feature, entry in (features or {}).items():
-            if not isinstance(entry, dict):
-                return f"drift.features.{feature} is not an object"
-            for key in ("statistic", "threshold"):
-                if not _number(entry.get(key)):
-                    return f"drift.features.{feature}.{key} is not a number"
-    versions = data.get("versions")
+    for check, key in ((_window_problem, "window"), (_drift_problem, "drift")):
+        problem = check(data.get(key))
+        if problem:
+            return problem
+    return _versions_problem(data.get("versions"))
+
+
+def _window_problem(window: Any) -> str | None:
+    if window is None:
+        return None
+    if not isinstance(window, dict):
+        return "window is not an object"
+    records = window.get("records")
+    if records is not None and (type(records) is not int or records < 0):
+        return "window.records is not a count"
+    return None
+
+
+def _drift_problem(drift: Any) -> str | None:
+    if drift is None:
+        return None
+    if not isinstance(drift, dict):
+        return "drift is not an object"
+    if not _number(drift.get("share_drifted")):
+        return "drift.share_drifted is not a number"
+    features = drift.get("features")
+    if features is not None and not isinstance(features, dict):
+        return "drift.features is not an object"
+    for feature, entry in (features or {}).items():
+        if not isinstance(entry, dict):
+            return f"drift.features.{feature} is not an object"
+        for key in ("statistic", "threshold"):
+            if not _number(entry.get(key)):
+                return f"drift.features.{feature}.{key} is not a number"
+    return None
+
+
+def _versions_problem(versions: Any) -> str | None:
     if versions is not None and not isinstance(versions, dict):
         return "versions is not an object"
     for version, entry in (versions or {}).items():

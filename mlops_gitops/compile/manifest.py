@@ -8,7 +8,7 @@ from typing import Any
 
 from mlops_gitops.safeio import dumps
 from mlops_gitops.spec import models as m
-from mlops_gitops.spec.loader import Repository
+from mlops_gitops.spec.repository import Repository
 from mlops_gitops.urls import redact_data
 
 MANIFEST_FORMAT_VERSION = "1"

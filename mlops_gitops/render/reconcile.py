@@ -16,6 +16,30 @@ def reconcile_text(
     """`pushed`: whether the run was asked to push (then the push outcome is shown); `dry`:
     a `--dry-run` preview, whose rules would act rather than acted."""
     out = Lines(paint)
+    _monitor(out, result)
+    _rules(out, result, dry)
+    for retirement in result.retirements:
+        style = "red" if retirement.blocked_by else "yellow" if retirement.acted else "dim"
+        out.add(retirement_summary(retirement), style)
+        for line in retirement_details(retirement):
+            out.add(f"  {line}")
+    _canaries(out, result)
+    _apply(out, result)
+    applied = result.apply
+    quiet = not any(o.changed for o in result.monitor) and not any(r.acted for r in result.rules)
+    quiet = quiet and not any(r.acted for r in result.retirements)
+    quiet = quiet and not result.canaries
+    if quiet and (applied is None or not applied.outcomes):
+        out.add("Nothing to do: no new data, no rule fired, recorded state matches the specs.")
+    for note in result.notes:
+        out.add(f"note: {note}")
+    if pushed:
+        attempts = f"pushed after {result.push_attempts} attempt(s)"
+        out.add(attempts if result.pushed else "not pushed")
+    return out.text()
+
+
+def _monitor(out: Lines, result: ReconcileResult) -> None:
     for outcome in result.monitor:
         if outcome.changed:
             share = outcome.report.drift.share_drifted if outcome.report else 0.0
@@ -24,6 +48,9 @@ def reconcile_text(
                 f"monitor {outcome.deployment}: {outcome.new_records} new records, "
                 f"drift share {share:.2f}{committed}"
             )
+
+
+def _rules(out: Lines, result: ReconcileResult, dry: bool) -> None:
     for rule in result.rules:
         for line in rule.log_lines:
             out.add(line)
@@ -36,11 +63,9 @@ def reconcile_text(
         for action in rule.actions:
             detail = action.get("detail") or action.get("error") or ""
             out.add(f"  {action['type']}: {detail}")
-    for retirement in result.retirements:
-        style = "red" if retirement.blocked_by else "yellow" if retirement.acted else "dim"
-        out.add(retirement_summary(retirement), style)
-        for line in retirement_details(retirement):
-            out.add(f"  {line}")
+
+
+def _canaries(out: Lines, result: ReconcileResult) -> None:
     for canary in result.canaries:
         for line in canary.log_lines:
             out.add(line)
@@ -50,6 +75,9 @@ def reconcile_text(
             out.add(f"  {check.name}: {check.status}: {check.detail}")
         if canary.commit:
             out.add(f"  committed {canary.commit[:12]}")
+
+
+def _apply(out: Lines, result: ReconcileResult) -> None:
     applied = result.apply
     if applied is not None and applied.outcomes:
         committed = f", committed {applied.commit[:12]}" if applied.commit else ""
@@ -58,17 +86,6 @@ def reconcile_text(
             if outcome.status != "done":
                 step = outcome.step
                 out.add(f"  {outcome.status} {step.action} {step.object}: {outcome.message}")
-    quiet = not any(o.changed for o in result.monitor) and not any(r.acted for r in result.rules)
-    quiet = quiet and not any(r.acted for r in result.retirements)
-    quiet = quiet and not result.canaries
-    if quiet and (applied is None or not applied.outcomes):
-        out.add("Nothing to do: no new data, no rule fired, recorded state matches the specs.")
-    for note in result.notes:
-        out.add(f"note: {note}")
-    if pushed:
-        attempts = f"pushed after {result.push_attempts} attempt(s)"
-        out.add(attempts if result.pushed else "not pushed")
-    return out.text()
 
 
 def retirement_summary(outcome: RetirementOutcome) -> str:

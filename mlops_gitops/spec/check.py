@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_gitops.errors import Problem, SpecError
-from mlops_gitops.spec.loader import Repository, load_repository
+from mlops_gitops.spec.loader import load_repository
+from mlops_gitops.spec.repository import Repository
 from mlops_gitops.spec.validate import cautions, cross_check
 
 

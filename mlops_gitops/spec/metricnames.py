@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from mlops_gitops.errors import Problem
 from mlops_gitops.spec import models as m
-from mlops_gitops.spec.loader import Loaded, Repository
 from mlops_gitops.spec.quality import GATE_NUMBERS
+from mlops_gitops.spec.repository import Loaded, Repository
 
 PERFORMANCE = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2"})
 """What training evaluates and monitoring computes from labels."""

@@ -7,7 +7,8 @@ from collections.abc import Generator, Iterator
 from mlops_gitops.errors import Problem
 from mlops_gitops.spec import locations
 from mlops_gitops.spec import models as m
-from mlops_gitops.spec.loader import Loaded, Repository, field_path
+from mlops_gitops.spec.problems import field_path
+from mlops_gitops.spec.repository import Loaded, Repository
 from mlops_gitops.spec.targets import KSERVE_VERSIONS, RUNTIMES, dns_1035_problem
 from mlops_gitops.urls import host_problem, parse_http_url
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import uuid
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlops_gitops import fsguard
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.gcpause import collector_paused
 from mlops_gitops.safeio import MAX_JSON_BYTES, dump_bytes, read_json, read_regular
 from mlops_gitops.spec.types import NAME_PATTERN
 from mlops_gitops.state.records import (
@@ -97,21 +97,10 @@ class StateStore:
         return [os.path.join(top, name) for name in names]
 
     def load(self) -> StateView:
-        # Reading makes many acyclic objects; collecting cycles meanwhile only costs time.
-        enabled = gc.isenabled()
-        gc.disable()
-        view = None
-        try:
+        with collector_paused() as pause:
             view = self._load()
+            pause.freeze = len(view.models) + len(view.deployments) >= 1000
             return view
-        finally:
-            if enabled:
-                if view is not None and len(view.models) + len(view.deployments) >= 1000:
-                    # A large state lives as long as the command: spare later collections
-                    # walking it again and again. Frozen objects are still freed by
-                    # reference counting, and records hold no cycles.
-                    gc.freeze()
-                gc.enable()
 
     def _load(self) -> StateView:
         meta_path = self.root / META_FILE

@@ -19,9 +19,10 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mlops_gitops import fsguard, git, progress
 from mlops_gitops.errors import MlopsError
@@ -35,9 +36,6 @@ from mlops_gitops.spec.trainpolicy import blocked_canary
 from mlops_gitops.train import lineage, sources
 from mlops_gitops.train.combine import check, combine
 from mlops_gitops.workspace import Workspace
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 @dataclass
@@ -174,76 +172,18 @@ def _run(
     _check_editable(workspace, spec)
     try:
         import sklearn  # noqa: F401
-        import skops.io
+        import skops.io  # noqa: F401
     except ImportError:
         raise MlopsError(
             "training needs scikit-learn and skops: pip install 'mlops-gitops[sklearn]'"
         ) from None
     result = TrainResult(name, spec.model, False)
-    frames: list[pd.DataFrame] = []
-    names: list[str] = []
-    lineage_sources: list[dict[str, Any]] = []
-    security = workspace.project.security
     task.stage(f"train {name}: loading data")
-    for source in spec.data_sources:
-        frame, where = sources.load(source, root, security)
-        frames.append(frame)
-        names.append(where)
-        lineage_sources.append(lineage.data_source(source, frame, where, root, security))
-    data = combine(list(zip(frames, names, strict=True)), spec.join)
-    target = spec.features.target
-    keys = set(spec.join.on) if spec.join else set()  # identifiers, not features
-    features = spec.features.columns or [c for c in data.columns if c != target and c not in keys]
-    check(data, target, features, spec.data_checks.max_missing_share)
-    X, y = data[features], data[target]
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import Pipeline
-
-    stratify = y if spec.split.stratify else None
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=spec.split.test_size, random_state=spec.split.seed, stratify=stratify
-    )
-    prep = _preprocessor(spec.features, features)
-    Xt_train = prep.fit_transform(X_train, y_train)
-    train = _trainer(spec.trainer.entrypoint, root)
-    task.stage(f"train {name}: fitting {len(X_train)} rows")
-    try:
-        fitted = train(Xt_train, y_train, **spec.trainer.hyperparameters)
-    except Exception as exc:  # the trainer is user code: its failure is a failed run, not our bug
-        failure = f"trainer {spec.trainer.entrypoint} raised {type(exc).__name__}: {exc}"
-        recorded = None
-        if commit:
-            recorded = lineage.record_failure(
-                root, name, spec.model, [failure], lineage_sources, workspace.project.git.author
-            )
-        note = f" (failed run recorded in commit {recorded[:12]})" if recorded else ""
-        raise MlopsError(failure + note) from None
-    if not callable(getattr(fitted, "predict", None)):
-        raise MlopsError(
-            f"trainer {spec.trainer.entrypoint} returned {type(fitted).__name__},"
-            " not a fitted estimator (an object with a predict method)"
-        )
+    data, lineage_sources = _load_data(workspace, spec)
+    task.stage(f"train {name}: fitting")
+    fitted = _fit(workspace, name, spec, data, lineage_sources, commit)
     task.stage(f"train {name}: evaluating")
-    bundle = Pipeline([("prep", prep), ("model", fitted)])
-    predictions = bundle.predict(X_test)
-    if model.spec.task == "classification":
-        scores = None
-        if hasattr(bundle, "predict_proba") and y.nunique() == 2:
-            scores = np.asarray(bundle.predict_proba(X_test))[:, 1]
-        evaluated = metrics.classification(np.asarray(y_test), np.asarray(predictions), scores)
-    else:
-        evaluated = metrics.regression(
-            np.asarray(y_test, dtype=float), np.asarray(predictions, dtype=float)
-        )
-    wanted = spec.evaluation.metrics or [k for k, v in evaluated.items() if isinstance(v, float)]
-    # A metric that is not a number (roc_auc of one class) is left out: specs hold no NaN.
-    finite = {k: float(evaluated[k]) for k in wanted if k in evaluated}
-    result.metrics = {k: round(v, 4) for k, v in finite.items() if math.isfinite(v)}
-    for metric, threshold in sorted(spec.evaluation.thresholds.items()):
-        value = evaluated.get(metric)
-        if value is None or not threshold.check(float(value)):
-            shown = "not computed" if value is None else f"{float(value):.4f}"
-            result.failures.append(f"{metric} {threshold}: {shown}")
+    result.metrics, result.failures = _evaluate(model.spec.task, spec, fitted)
     if result.failures:
         if commit:
             result.commit = lineage.record_failure(
@@ -257,17 +197,156 @@ def _run(
         return result
     version = next_version([v.version for v in model.spec.versions])
     result.version = version
-    artifact_rel = f"artifacts/{spec.model}/{version}/model.skops"
-    reference_rel = f"data/reference/{spec.model}-{version}.csv"
+    head = git.head(root)
+    result.files = _write_version(workspace, name, spec, fitted, version, now, head, result)
+    result.ok = True
+    if commit and git.is_repo(root):
+        message = (
+            f"mlops-gitops: train {name} -> {spec.model} {version}\n\n"
+            + "".join(f"- {k}: {v}\n" for k, v in result.metrics.items())
+            + f"\nMlops-Train: {name}\nMlops-Version: {spec.model} {version}\n"
+            + (f"Mlops-Spec-Commit: {head}\n" if head else "")
+        )
+        result.commit = git.commit(root, result.files, message, workspace.project.git.author)
+    return result
+
+
+def _load_data(
+    workspace: Workspace, spec: m.TrainingPipelineSpec
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The data sources joined or stacked, with the lineage of each, checked before training
+    (target present, missing shares under the limit)."""
+    frames: list[pd.DataFrame] = []
+    names: list[str] = []
+    lineage_sources: list[dict[str, Any]] = []
+    security = workspace.project.security
+    for source in spec.data_sources:
+        frame, where = sources.load(source, workspace.root, security)
+        frames.append(frame)
+        names.append(where)
+        lineage_sources.append(lineage.data_source(source, frame, where, workspace.root, security))
+    data = combine(list(zip(frames, names, strict=True)), spec.join)
+    check(data, spec.features.target, _features(spec, data), spec.data_checks.max_missing_share)
+    return data, lineage_sources
+
+
+def _features(spec: m.TrainingPipelineSpec, data: pd.DataFrame) -> list[str]:
+    """The named feature columns, or every column but the target and the join keys."""
+    keys = set(spec.join.on) if spec.join else set()  # identifiers, not features
+    target = spec.features.target
+    return spec.features.columns or [c for c in data.columns if c != target and c not in keys]
+
+
+@dataclass
+class _Fitted:
+    bundle: Any
+    """The fitted preprocessing and model as one scikit-learn Pipeline."""
+    trainer: Any
+    X_test: pd.DataFrame
+    y_test: pd.Series
+    classes: int
+    lineage: list[dict[str, Any]]
+    """Where the data came from, for the version's lineage."""
+
+
+def _fit(
+    workspace: Workspace,
+    name: str,
+    spec: m.TrainingPipelineSpec,
+    data: pd.DataFrame,
+    lineage_sources: list[dict[str, Any]],
+    commit: bool,
+) -> _Fitted:
+    """Split, fit the preprocessing and the trainer (user code: its failure is recorded)."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import Pipeline
+
+    target = spec.features.target
+    features = _features(spec, data)
+    X, y = data[features], data[target]
+    stratify = y if spec.split.stratify else None
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=spec.split.test_size, random_state=spec.split.seed, stratify=stratify
+    )
+    prep = _preprocessor(spec.features, features)
+    Xt_train = prep.fit_transform(X_train, y_train)
+    train = _trainer(spec.trainer.entrypoint, workspace.root)
+    try:
+        fitted = train(Xt_train, y_train, **spec.trainer.hyperparameters)
+    except Exception as exc:  # the trainer is user code: its failure is a failed run, not our bug
+        failure = f"trainer {spec.trainer.entrypoint} raised {type(exc).__name__}: {exc}"
+        recorded = None
+        if commit:
+            recorded = lineage.record_failure(
+                workspace.root,
+                name,
+                spec.model,
+                [failure],
+                lineage_sources,
+                workspace.project.git.author,
+            )
+        note = f" (failed run recorded in commit {recorded[:12]})" if recorded else ""
+        raise MlopsError(failure + note) from None
+    if not callable(getattr(fitted, "predict", None)):
+        raise MlopsError(
+            f"trainer {spec.trainer.entrypoint} returned {type(fitted).__name__},"
+            " not a fitted estimator (an object with a predict method)"
+        )
+    bundle = Pipeline([("prep", prep), ("model", fitted)])
+    return _Fitted(bundle, train, X_test, y_test, int(y.nunique()), lineage_sources)
+
+
+def _evaluate(
+    task: str, spec: m.TrainingPipelineSpec, fitted: _Fitted
+) -> tuple[dict[str, Any], list[str]]:
+    """The metrics kept in the version (rounded, finite) and the thresholds it misses."""
+    bundle, X_test, y_test = fitted.bundle, fitted.X_test, fitted.y_test
+    predictions = bundle.predict(X_test)
+    if task == "classification":
+        scores = None
+        if hasattr(bundle, "predict_proba") and fitted.classes == 2:
+            scores = np.asarray(bundle.predict_proba(X_test))[:, 1]
+        evaluated = metrics.classification(np.asarray(y_test), np.asarray(predictions), scores)
+    else:
+        evaluated = metrics.regression(
+            np.asarray(y_test, dtype=float), np.asarray(predictions, dtype=float)
+        )
+    wanted = spec.evaluation.metrics or [k for k, v in evaluated.items() if isinstance(v, float)]
+    # A metric that is not a number (roc_auc of one class) is left out: specs hold no NaN.
+    finite = {k: float(evaluated[k]) for k in wanted if k in evaluated}
+    kept = {k: round(v, 4) for k, v in finite.items() if math.isfinite(v)}
+    failures = []
+    for metric, threshold in sorted(spec.evaluation.thresholds.items()):
+        value = evaluated.get(metric)
+        if value is None or not threshold.check(float(value)):
+            shown = "not computed" if value is None else f"{float(value):.4f}"
+            failures.append(f"{metric} {threshold}: {shown}")
+    return kept, failures
+
+
+def _write_version(
+    workspace: Workspace,
+    name: str,
+    spec: m.TrainingPipelineSpec,
+    fitted: _Fitted,
+    version: str,
+    now: datetime,
+    head: str | None,
+    result: TrainResult,
+) -> list[str]:
+    """Write the artifact and reference data, check the artifact as `plan` will, then add
+    the version to the model's spec (and the canary to its deployment). Returns the files."""
     import skops.io
 
+    root = workspace.root
+    artifact_rel = f"artifacts/{spec.model}/{version}/model.skops"
+    reference_rel = f"data/reference/{spec.model}-{version}.csv"
     artifact = root / artifact_rel
-    fsguard.write(root, artifact, skops.io.dumps(bundle))
-    reference = X_test.copy()
-    reference[target] = y_test
+    fsguard.write(root, artifact, skops.io.dumps(fitted.bundle))
+    reference = fitted.X_test.copy()
+    reference[spec.features.target] = fitted.y_test
     fsguard.write(root, root / reference_rel, reference.to_csv(index=False).encode())
-    result.files = [artifact_rel, reference_rel]
-    head = git.head(root)
+    files = [artifact_rel, reference_rel]
     entry = {
         "version": version,
         "artifact": artifact_rel,
@@ -282,11 +361,11 @@ def _run(
         "lineage": {
             "pipeline": name,
             "commit": head,
-            "data": lineage_sources,
-            "trainer": lineage.trainer(spec.trainer.entrypoint, train, root),
+            "data": fitted.lineage,
+            "trainer": lineage.trainer(spec.trainer.entrypoint, fitted.trainer, root),
         },
     }
-    data_ref = lineage.training_data(list(spec.data_sources), lineage_sources)
+    data_ref = lineage.training_data(list(spec.data_sources), fitted.lineage)
     if data_ref is not None:
         entry["training_data"] = data_ref
     # The exact types beyond skops' defaults this model needs, listed in the new version
@@ -296,7 +375,7 @@ def _run(
         entry["trusted_types"] = needed
     checked = scan(artifact, "skops", trusted_types(m.ModelVersion.model_validate(entry)))
     if checked.verdict != "clean":
-        for written in result.files:
+        for written in files:
             (root / written).unlink(missing_ok=True)
         raise MlopsError(
             f"the trained artifact {artifact_rel} does not pass the security scan:"
@@ -307,25 +386,16 @@ def _run(
         raise MlopsError(f"{model_source} is a template; cannot add the version to it")
     text = (root / model_source).read_text(encoding="utf-8")
     fsguard.write(root, root / model_source, append_version(text, model_source, entry).encode())
-    result.files.append(model_source)
+    files.append(model_source)
     if spec.canary is not None:
-        result.files.append(_canary(workspace, spec.canary, version))
+        files.append(_canary(workspace, spec.canary, version))
         deployment = workspace.manifest.deployments[spec.canary.deployment].spec
         policies = workspace.project.policies
         for reason in blocked_canary(policies, deployment, spec.canary.traffic):
             result.warnings.append(
                 f"the canary in {spec.canary.deployment!r} stays blocked: {reason}"
             )
-    result.ok = True
-    if commit and git.is_repo(root):
-        message = (
-            f"mlops-gitops: train {name} -> {spec.model} {version}\n\n"
-            + "".join(f"- {k}: {v}\n" for k, v in result.metrics.items())
-            + f"\nMlops-Train: {name}\nMlops-Version: {spec.model} {version}\n"
-            + (f"Mlops-Spec-Commit: {head}\n" if head else "")
-        )
-        result.commit = git.commit(root, result.files, message, workspace.project.git.author)
-    return result
+    return files
 
 
 def _check_editable(workspace: Workspace, spec: m.TrainingPipelineSpec) -> None:

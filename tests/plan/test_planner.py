@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
 from mlops_gitops.compile.manifest import Manifest
+from mlops_gitops.plan import digests as plan_digests
+from mlops_gitops.plan.digests import VersionDigests
 from mlops_gitops.plan.gates import Observed
 from mlops_gitops.plan.model import Plan, Step
+from mlops_gitops.plan.versions import needs_facts
 from mlops_gitops.spec import models as m
 from mlops_gitops.state.records import Revision
 from mlops_gitops.state.view import StateView
@@ -438,6 +442,31 @@ def test_metadata_update_with_a_changed_artifact_is_blocked_as_immutable() -> No
     assert step.status == "blocked"
     assert "is immutable" in step.blocked_by[0]
     assert "publish the change as a new version" in step.blocked_by[0]
+
+
+def test_each_version_is_hashed_once_per_plan_and_no_plan_reuses_another_s_digests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = manifest([fraud("1.0.0", "1.1.0")])
+    state = synced_state(before)
+    man = manifest([model(M, version("1.0.0", metrics={"roc_auc": 0.97}), version("1.1.0"))])
+    hashed: list[str] = []
+    real = plan_digests.dumps  # type: ignore[attr-defined]
+
+    def counting(data: Any, **kwargs: Any) -> str:
+        hashed.append(data["version"])
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(plan_digests, "dumps", counting)
+    digests = VersionDigests()
+    wanted = needs_facts(man, state, digests)
+    assert [(name, v) for name, v, _ in wanted] == [(M, "1.0.0"), (M, "1.1.0")]
+    plan = make_plan(man, state, digests=digests)
+    assert ids(plan) == ["update:Model/m@1.0.0", "update:Model/m@1.1.0"]
+    assert sorted(hashed) == ["1.0.0", "1.1.0"]  # needs_facts' digests served the plan
+    hashed.clear()
+    assert make_plan(man, state) == plan
+    assert sorted(hashed) == ["1.0.0", "1.1.0"]  # a new plan remembers nothing of the last
 
 
 # ---------------------------------------------------------------- undeploy

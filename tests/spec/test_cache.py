@@ -18,7 +18,7 @@ from mlops_gitops import api, fsguard
 from mlops_gitops.errors import MlopsError, SpecError
 from mlops_gitops.providers.facts import Inspector
 from mlops_gitops.spec import cache as cache_mod
-from mlops_gitops.spec import loader
+from mlops_gitops.spec import loader, parsehelper
 from mlops_gitops.spec import models as m
 from mlops_gitops.spec.cache import HASH_FILE, PARSE_FILE, DerivedCache, HashCache
 from mlops_gitops.workspace import Workspace
@@ -323,15 +323,15 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
     cache_file(repo, "").rename(tmp_path / "first")  # run without the cache written above
 
     spawned = []
-    real = loader._spawn_helper
+    real = parsehelper._spawn_helper
 
-    def spy(jobs: list[loader.Job], values: dict[str, Any], budget: Any) -> Any:
+    def spy(jobs: list[parsehelper.Job], values: dict[str, Any], budget: Any) -> Any:
         spawned.append(len(jobs))
         return real(jobs, values, budget)
 
-    monkeypatch.setattr(loader, "PARALLEL_MIN", 10)
-    monkeypatch.setattr(loader, "_spawn_helper", spy)
-    monkeypatch.setattr(loader, "_can_fork", lambda: True)
+    monkeypatch.setattr(parsehelper, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(parsehelper, "_spawn_helper", spy)
+    monkeypatch.setattr(parsehelper, "_can_fork", lambda: True)
     if not hasattr(os, "fork"):
         pytest.skip("no fork on this platform")
     with monkeypatch.context() as patch:
@@ -347,16 +347,16 @@ def test_a_helper_process_parses_many_files_with_the_same_result(
 def test_a_failing_helper_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = make_repo(tmp_path / "repo", {f"m{i}.yaml": model(f"m{i}") for i in range(20)})
     truth = fresh(repo, monkeypatch)
-    monkeypatch.setattr(loader, "PARALLEL_MIN", 5)
-    monkeypatch.setattr(loader, "_can_fork", lambda: True)
+    monkeypatch.setattr(parsehelper, "PARALLEL_MIN", 5)
+    monkeypatch.setattr(parsehelper, "_can_fork", lambda: True)
 
-    def broken(job: loader.Job, values: dict[str, Any]) -> Any:
+    def broken(job: parsehelper.Job, values: dict[str, Any]) -> Any:
         raise RuntimeError("helper died")
 
-    real = loader._parse_job
-    monkeypatch.setattr(loader, "_parse_job", broken)  # only the helper calls it
+    real = parsehelper._parse_job
+    monkeypatch.setattr(parsehelper, "_parse_job", broken)  # only the helper calls it
     assert summary(repo) == truth
-    monkeypatch.setattr(loader, "_parse_job", real)
+    monkeypatch.setattr(parsehelper, "_parse_job", real)
     assert summary(repo) == truth
 
 
@@ -522,7 +522,7 @@ def steps(root: Path) -> list[tuple[str, str]]:
 def test_version_digests_are_reused_and_an_edit_is_seen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops_gitops.plan import planner
+    from mlops_gitops.plan import digests
     from mlops_gitops.workspace import DIGEST_FILE
 
     repo = plan_repo(tmp_path / "repo")
@@ -533,14 +533,13 @@ def test_version_digests_are_reused_and_an_edit_is_seen(
     assert cache_file(repo, DIGEST_FILE).exists()
 
     computed: list[str] = []
-    real = planner.dumps  # type: ignore[attr-defined]
+    real = digests.dumps  # type: ignore[attr-defined]
 
     def counting(data: Any, **kwargs: Any) -> str:
         computed.append("x")
         return real(data, **kwargs)
 
-    monkeypatch.setattr(planner, "dumps", counting)
-    planner._DIGESTS.clear()
+    monkeypatch.setattr(digests, "dumps", counting)
     assert steps(repo) == []
     assert computed == []  # every digest came from the cache
 
@@ -551,7 +550,6 @@ def test_version_digests_are_reused_and_an_edit_is_seen(
     assert computed, "the edited version's digest is computed afresh"
     with monkeypatch.context() as patch:
         patch.setenv(cache_mod.DISABLE_ENV, "1")
-        planner._DIGESTS.clear()
         assert steps(repo) == edited
 
 
@@ -559,7 +557,6 @@ def test_version_digests_of_other_code_are_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mlops_gitops import workspace
-    from mlops_gitops.plan import planner
 
     rule = tmp_path / "digest_rule.py"
     rule.write_text("# version 1\n")
@@ -571,10 +568,8 @@ def test_version_digests_of_other_code_are_not_used(
     [key] = cache.stored
     cache.put(key, [["1.0.0", "0" * 64]])  # what another rule would have said
     cache.save()
-    planner._DIGESTS.clear()
     assert [a for a, _ in steps(repo)] == ["update"]  # the stored answer is believed...
     rule.write_text("# version 2\n")  # ...until the code that decides it changes
-    planner._DIGESTS.clear()
     assert steps(repo) == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlops_gitops.spec.loader import MAX_FILE_BYTES
+from mlops_gitops.spec.files import MAX_FILE_BYTES
 from tests.support.repos import copy_repo
 
 CORPUS = Path(__file__).resolve().parents[1] / "spec" / "corpus"

@@ -13,14 +13,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from mlops_gitops.compile.manifest import Manifest
+from mlops_gitops.facts import ArtifactFact
+from mlops_gitops.plan.digests import version_digest
+from mlops_gitops.plan.draft import PlanInputs, deployment_config
 from mlops_gitops.plan.model import Plan
-from mlops_gitops.plan.planner import (
-    ArtifactFact,
-    PlanInputs,
-    deployment_config,
-    plan,
-    version_digest,
-)
+from mlops_gitops.plan.planner import plan
 from mlops_gitops.spec import models as m
 from mlops_gitops.state.records import (
     CanaryRecord,

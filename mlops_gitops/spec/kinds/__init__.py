@@ -1,0 +1,1 @@
+"""The spec kinds, one module each; `mlops_gitops.spec.models` gathers them."""
