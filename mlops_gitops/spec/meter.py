@@ -46,6 +46,11 @@ class Meter:
         """id -> (list, tuple or dict, its size): containers are immutable in the sandbox, so
         a size once measured stays true; the reference keeps the id from being reused."""
 
+    def restart(self) -> None:
+        """Count CPU time from now: what the budget bounds is rendering, and the first
+        compile in a process also pays for jinja's own warm-up."""
+        self.start = time.thread_time()
+
     def tick(self) -> None:
         self.ops += 1
         if self.ops % _CHECK_EVERY == 0:

@@ -60,6 +60,7 @@ def render(
         tree = env.mark(env.parse(source, name=filename, filename=filename))
         code = env.compile(tree, name=filename, filename=filename)
         template = env.template_class.from_code(env, code, env.make_globals(None), None)
+        env.meter.restart()
         return _stream(template, env.meter.check_time, values, budget.output_bytes)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno) from None
