@@ -8,7 +8,7 @@ hash to the recorded sha256, wherever they come from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -180,12 +180,7 @@ class Collected:
     dry_run: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "format_version": "1",
-            "dry_run": self.dry_run,
-            "kept": self.kept,
-            "removed": self.removed,
-        }
+        return {"format_version": "1", **asdict(self)}
 
 
 def gc(workspace: Workspace, now: datetime, dry_run: bool = False) -> Collected:

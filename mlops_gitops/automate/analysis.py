@@ -8,7 +8,7 @@ failed -> one more failure, and at `max_failures` the canary is aborted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,7 +28,7 @@ class CheckResult:
     detail: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "detail": self.detail}
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ every rule of the schedule (see `automate/retirement.py`) is tested without a re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -31,7 +31,7 @@ class Edit:
         return f"{self.path}: {self.change}"
 
     def to_json(self) -> dict[str, str]:
-        return {"path": self.path, "change": self.change}
+        return asdict(self)
 
 
 @dataclass(frozen=True)

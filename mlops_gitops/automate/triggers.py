@@ -7,7 +7,7 @@ why it did not. No I/O here, so rules can be tested with plain values.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, assert_never
 
@@ -25,14 +25,7 @@ class TriggerResult:
     version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "fired": self.fired,
-            "value": self.value,
-            "threshold": self.threshold,
-            "version": self.version,
-            "explanation": self.explanation,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Action = Literal["register", "deploy", "promote", "rollback", "retire", "update", "undeploy"]
@@ -29,7 +29,7 @@ class ObjectRef:
         return f"{self.kind}/{self.name}" + (f" {self.version}" if self.version else "")
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "version": self.version}
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

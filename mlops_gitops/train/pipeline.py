@@ -16,7 +16,7 @@ import importlib
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,18 +51,7 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "format_version": "1",
-            "pipeline": self.pipeline,
-            "model": self.model,
-            "ok": self.ok,
-            "version": self.version,
-            "metrics": self.metrics,
-            "failures": self.failures,
-            "files": self.files,
-            "commit": self.commit,
-            "warnings": self.warnings,
-        }
+        return {"format_version": "1", **asdict(self)}
 
 
 def next_version(existing: list[str]) -> str:
