@@ -165,6 +165,42 @@ def apply(
 ) -> ApplyResult:
     """`targets` (`Kind/NAME`): run only their steps and what they depend on."""
     root = workspace.root
+    spec_dirty = _preflight(workspace, plan_file, commit, targets, allow_dirty)
+    with lock.hold(root / LOCK_FILE, "apply", lock_timeout, root) as held:
+        _sweep(workspace)
+        journal, resumed = Journal.open(root, root / JOURNAL_FILE, now.isoformat())
+        current = workspace.plan(now)
+        plan, warnings = _chosen_plan(workspace, current, journal, resumed, plan_file, targets)
+        ctx = Context(
+            repo_root=root,
+            manifest=workspace.manifest,
+            state=workspace.state_store,
+            store=workspace.artifact_store,
+            now=now,
+            spec_commit=current.base_commit,
+            rendered_dir=workspace.project.rendered_dir,
+        )
+        outcomes = run_steps(ctx, plan, journal)
+        if spec_dirty:
+            warnings.append("applied uncommitted spec changes (--allow-dirty); recorded as such")
+        result = ApplyResult(plan=plan, outcomes=outcomes, resumed=resumed, warnings=warnings)
+        if journal.completed():
+            lock.check_held(root / LOCK_FILE, held)
+            _record(workspace, journal, result, current.base_commit, now, commit, spec_dirty)
+        journal.close()
+        return result
+
+
+def _preflight(
+    workspace: Workspace,
+    plan_file: Path | None,
+    commit: bool,
+    targets: Sequence[str],
+    allow_dirty: bool,
+) -> bool:
+    """Everything that can refuse the run before the lock is taken; whether the specs
+    applied are dirty (allowed)."""
+    root = workspace.root
     if targets and plan_file is not None:
         raise MlopsError(
             "--target cannot be combined with a plan file",
@@ -178,71 +214,73 @@ def apply(
     if commit and workspace.project.git.author:
         # Checked before any step runs: failing at commit time would leave state uncommitted.
         git.parse_author(workspace.project.git.author)
-    with lock.hold(root / LOCK_FILE, "apply", lock_timeout, root) as held:
-        _sweep(workspace)
-        journal, resumed = Journal.open(root, root / JOURNAL_FILE, now.isoformat())
-        current = workspace.plan(now)
-        warnings = []
-        if resumed:
-            unknown = journal.settle({s.id for s in current.steps}, current.inputs_sha256)
-            warnings += [
-                f"step {step_id} was interrupted and the specs changed since; "
-                "check `mlops-gitops status`"
-                for step_id in unknown
-            ]
+    return spec_dirty
+
+
+def _chosen_plan(
+    workspace: Workspace,
+    current: Plan,
+    journal: Journal,
+    resumed: bool,
+    plan_file: Path | None,
+    targets: Sequence[str],
+) -> tuple[Plan, list[str]]:
+    """The plan to run: the current one (limited to `targets`), a saved one still fresh, or
+    on resuming the current one; with warnings about interrupted steps."""
+    warnings = []
+    if resumed:
+        unknown = journal.settle({s.id for s in current.steps}, current.inputs_sha256)
+        warnings += [
+            f"step {step_id} was interrupted and the specs changed since; "
+            "check `mlops-gitops status`"
+            for step_id in unknown
+        ]
+    else:
+        journal.inputs_sha256 = current.inputs_sha256
+        journal.base_serial = current.serial
+    plan = workspace.limit(current, targets)
+    if plan_file is not None:
+        plan = load_plan_file(plan_file)
+        if not resumed:
+            check_fresh(plan, current)
         else:
-            journal.inputs_sha256 = current.inputs_sha256
-            journal.base_serial = current.serial
-        plan = workspace.limit(current, targets)
-        if plan_file is not None:
-            plan = load_plan_file(plan_file)
-            if not resumed:
-                check_fresh(plan, current)
-            else:
-                plan = current
-        store = workspace.state_store
-        spec_commit = current.base_commit
-        ctx = Context(
-            repo_root=root,
-            manifest=workspace.manifest,
-            state=store,
-            store=workspace.artifact_store,
-            now=now,
-            spec_commit=spec_commit,
-            rendered_dir=workspace.project.rendered_dir,
+            plan = current
+    return plan, warnings
+
+
+def _record(
+    workspace: Workspace,
+    journal: Journal,
+    result: ApplyResult,
+    spec_commit: str | None,
+    now: datetime,
+    commit: bool,
+    spec_dirty: bool,
+) -> None:
+    """Advance the state's serial once for the completed steps, then commit state and
+    rendered manifests; each point is journaled so a crash between them resumes."""
+    root = workspace.root
+    store = workspace.state_store
+    done = journal.completed()
+    if journal.meta_serial is None:
+        fault_point("before-serial")
+        serial = None if journal.base_serial is None else journal.base_serial + 1
+        meta = store.bump(
+            store.load(), spec_commit, now.isoformat(timespec="seconds"), serial, spec_dirty
         )
-        outcomes = run_steps(ctx, plan, journal)
-        if spec_dirty:
-            warnings.append("applied uncommitted spec changes (--allow-dirty); recorded as such")
-        result = ApplyResult(plan=plan, outcomes=outcomes, resumed=resumed, warnings=warnings)
-        done = journal.completed()
-        if done:
-            lock.check_held(root / LOCK_FILE, held)
-            if journal.meta_serial is None:
-                fault_point("before-serial")
-                serial = None if journal.base_serial is None else journal.base_serial + 1
-                meta = store.bump(
-                    store.load(),
-                    spec_commit,
-                    now.isoformat(timespec="seconds"),
-                    serial,
-                    spec_dirty,
-                )
-                journal.record_serial(meta.serial)
-            result.serial = journal.meta_serial
-            if commit:
-                fault_point("before-commit")
-                paths = [workspace.project.state_dir, f"{workspace.project.rendered_dir}/kserve"]
-                existing = [p for p in paths if (root / p).exists() or _tracked(root, p)]
-                result.commit = git.commit(
-                    root,
-                    existing,
-                    commit_message(done, spec_commit, journal.meta_serial, spec_dirty),
-                    workspace.project.git.author,
-                )
-                fault_point("after-commit")
-        journal.close()
-        return result
+        journal.record_serial(meta.serial)
+    result.serial = journal.meta_serial
+    if commit:
+        fault_point("before-commit")
+        paths = [workspace.project.state_dir, f"{workspace.project.rendered_dir}/kserve"]
+        existing = [p for p in paths if (root / p).exists() or _tracked(root, p)]
+        result.commit = git.commit(
+            root,
+            existing,
+            commit_message(done, spec_commit, journal.meta_serial, spec_dirty),
+            workspace.project.git.author,
+        )
+        fault_point("after-commit")
 
 
 def _sweep(workspace: Workspace) -> None:
