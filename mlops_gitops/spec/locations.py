@@ -36,6 +36,9 @@ ALWAYS_REFUSED_NETWORKS = (
 """Link-local and cloud metadata addresses: no setting opens them."""
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_UNUSUAL = re.compile(r"[:*?\[\\]|^/")
+"""What makes a location more than a plain relative path: a scheme or drive, a glob, a
+backslash, a leading slash."""
 _DRIVE_RE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
@@ -55,6 +58,8 @@ def is_remote(location: str) -> bool:
 
 def problem(location: str, security: SecuritySettings | None) -> str | None:
     """Why the tool must not read `location`, or None when it may."""
+    if ":" not in location:
+        return None  # no scheme and no chained URL: a repository path (the usual case)
     local = bool(security and security.allow_local_uris)
     http = bool(security and security.allow_insecure_http)
     return _problem(location, local, http)
@@ -198,7 +203,9 @@ class Inside:
 
     def __init__(self, root: Path) -> None:
         self.top = os.path.realpath(root)
+        self.prefix = self.top.rstrip(os.sep) + os.sep
         self.root = str(root)
+        self.base = os.path.join(self.root, "")
         self.dirs: dict[str, str] = {self.root: self.top}
         """Directory as spelled -> its real path."""
         self.answers: dict[str, str | None] = {}
@@ -213,6 +220,12 @@ class Inside:
         return answer
 
     def _escapes(self, location: str) -> str | None:
+        if os.sep == "/" and not _UNUSUAL.search(location):
+            parts = location.split("/")
+            if "" not in parts and "." not in parts and ".." not in parts:
+                # A plain relative path (no scheme, glob or backslash): the usual case,
+                # thousands of times in a large repository.
+                return self._outside(self._real(self.base + location))
         if scheme(location) is not None:
             return None
         parts = re.split(r"[\\/]", location)
@@ -222,7 +235,10 @@ class Inside:
         full = os.path.join(self.root, location)
         plain = all(part not in ("", ".", "..") for part in re.split(r"[\\/]", location))
         real = self._real(full) if plain and os.sep == "/" else os.path.realpath(full)
-        if real == self.top or real.startswith(self.top.rstrip(os.sep) + os.sep):
+        return self._outside(real)
+
+    def _outside(self, real: str) -> str | None:
+        if real == self.top or real.startswith(self.prefix):
             return None
         return real
 

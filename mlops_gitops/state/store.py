@@ -85,7 +85,7 @@ class StateStore:
         version = getattr(record, "schema_version", None)
         if version != SCHEMA_VERSION or "schema_version" not in record.model_fields_set:
             return self._read(Path(path), model)  # an older file: `migrate` upgrades it
-        return _named(Path(path), record)
+        return _named(path, record)
 
     def _json_files(self, folder: str) -> list[str]:
         """Like `sorted(glob("*.json"))`, without pathlib's cost per name."""
@@ -158,7 +158,7 @@ class StateStore:
         return meta
 
 
-def _unreadable(path: Path, detail: str) -> MlopsError:
+def _unreadable(path: Path | str, detail: str) -> MlopsError:
     return MlopsError(
         f"recorded state file {path} is unreadable: {detail}",
         hint="restore it from git history (git checkout -- <file>); state is derived "
@@ -166,10 +166,10 @@ def _unreadable(path: Path, detail: str) -> MlopsError:
     )
 
 
-def _named(path: Path, record: R) -> R:
+def _named(path: Path | str, record: R) -> R:
     """A record lives in the file named after it: a forged name is never used as a path."""
     name = getattr(record, "name", None)
-    if name is not None and path.name != f"{name}.json":
+    if name is not None and os.path.basename(path) != f"{name}.json":
         raise _unreadable(
             path,
             f"it records {getattr(record, 'kind', 'an object')} {name!r}, but a state file "
