@@ -35,27 +35,42 @@ class ModelVersion(Strict):
     artifact: RepoPath
     format: Format
     sha256: Sha256 | None = Field(None, description="Verified when given, recorded always.")
-    metrics: dict[str, float] = Field({}, description="Offline evaluation metrics.")
+    metrics: dict[str, float] = Field(
+        default_factory=dict,
+        json_schema_extra={"default": {}},
+        description="Offline evaluation metrics.",
+    )
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     training_data: DataRef | None = None
     reference_data: RepoPath | None = Field(None, description="Baseline for drift.")
     trusted_types: list[TypeName] = Field(
-        [],
+        default_factory=list,
+        json_schema_extra={"default": []},
         description="Exact type names (module.Name) a skops file may load beyond skops'"
         " default trusted types; never a prefix.",
     )
     author: str | None = None
     created: Date | None = None
     description: str | None = None
-    lineage: dict[str, Any] = Field({}, description="Where the version came from.")
-    tags: list[Tag] = Field([], description="Labels to find the version by (models --tag).")
+    lineage: dict[str, Any] = Field(
+        default_factory=dict,
+        json_schema_extra={"default": {}},
+        description="Where the version came from.",
+    )
+    tags: list[Tag] = Field(
+        default_factory=list,
+        json_schema_extra={"default": []},
+        description="Labels to find the version by (models --tag).",
+    )
     parent: ParentRef | None = Field(
         None,
         description="The version this one derives from: VERSION of the same model or "
         "MODEL@VERSION of another.",
     )
     dependencies: dict[PackageName, PackagePin] = Field(
-        {}, description="Package pins the artifact needs, such as scikit-learn: '==1.5.2'."
+        default_factory=dict,
+        json_schema_extra={"default": {}},
+        description="Package pins the artifact needs, such as scikit-learn: '==1.5.2'.",
     )
 
     def parent_ref(self, model: str) -> tuple[str, str] | None:
