@@ -24,6 +24,7 @@ from mlops_gitops.providers.artifacts import hash_file
 from mlops_gitops.providers.scan import (
     ScanJob,
     ScanVerdict,
+    codeless_verdict,
     remember,
     scan_many,
     trusted_types,
@@ -99,6 +100,9 @@ class Inspector:
             return local, None, False
         path, sha, size = local
         job = ScanJob(verdict_key(sha, fmt, trusted), path, fmt, trusted)
+        codeless = codeless_verdict(fmt)
+        if codeless is not None:  # the content check `_local` ran is the whole scan
+            remember(job.key, codeless, scanned=True)
         return ArtifactFact(exists=True, sha256=sha, size=size), job, cached[0]
 
     def _local(

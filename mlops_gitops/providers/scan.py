@@ -107,17 +107,26 @@ def scan(path: Path, fmt: str, trusted: Sequence[str] = ()) -> ScanVerdict:
         if disguised:
             return ScanVerdict("format-check", RULES, "unsafe", (wrong,))
         return ScanVerdict("format-check", RULES, "error", (f"cannot parse: {wrong}",))
+    codeless = codeless_verdict(fmt)
+    if codeless is not None:
+        return codeless
+    if fmt == "skops":
+        return _scan_skops(path, tuple(trusted))
+    if fmt in PICKLE_FORMATS:
+        return _scan_pickle(path, fmt)
+    return ScanVerdict("none", "-", "error", (f"no scanner for format {fmt!r}",))
+
+
+def codeless_verdict(fmt: str) -> ScanVerdict | None:
+    """The verdict of a format that holds no code, for content that passed its format check
+    (`formats.mismatch`); None for the formats that must be scanned."""
     if fmt in NO_CODE_FORMATS:
         return ScanVerdict("none", "-", "not-needed", (f"{fmt} files hold no code",))
     if fmt == "python":
         return ScanVerdict(
             "none", "-", "not-needed", ("python entrypoints are code reviewed in the repository",)
         )
-    if fmt == "skops":
-        return _scan_skops(path, tuple(trusted))
-    if fmt in PICKLE_FORMATS:
-        return _scan_pickle(path, fmt)
-    return ScanVerdict("none", "-", "error", (f"no scanner for format {fmt!r}",))
+    return None
 
 
 # ---------------------------------------------------------------- skops

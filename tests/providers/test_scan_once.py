@@ -24,7 +24,7 @@ from mlops_gitops.workspace import Workspace
 from tests.security.crafted import evil_pickle
 from tests.support.cli import run_in
 from tests.support.git import init_git
-from tests.support.repos import EXAMPLE_REPO, SpecRepo
+from tests.support.repos import EXAMPLE_REPO, SpecRepo, onnx_artifact
 from tests.support.values import NOW
 
 SKOPS = EXAMPLE_REPO / "artifacts/cancer-detector/1.0.0/model.skops"
@@ -155,3 +155,34 @@ def test_a_recorded_verdict_is_reused_for_unchanged_content(
     [fact] = workspace.facts(workspace.state_store.load()).values()
     assert fact.scan_verdict == "clean"
     assert len(audits) == 1
+
+
+def test_formats_without_code_are_judged_by_their_content_check_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold plan of thousands of ONNX or safetensors files opens each once: the content
+    check that reads it for its hash gives the verdict. Pickle bytes named `onnx` are still
+    refused by that check."""
+    repo = SpecRepo(tmp_path / "repo")
+    repo.write_project()
+    versions = [onnx_artifact(repo, "m", f"1.{v}.0") for v in range(3)]
+    versions.append(repo.tensor("m", "2.0.0"))
+    repo.artifact("artifacts/m/evil.onnx", evil_pickle(tmp_path / "pwned"))
+    versions.append({"version": "3.0.0", "artifact": "artifacts/m/evil.onnx", "format": "onnx"})
+    repo.write_model("m", versions)
+    scans = counting(monkeypatch, scan_mod, "scan")
+    monkeypatch.setattr(scan_mod, "PARALLEL_MIN", 10**6)  # any scan would run here, seen
+    workspace = Workspace.open(load(repo.root))
+    facts = workspace.facts(workspace.state_store.load())
+    judged = {version: (f.scanner, f.scan_verdict) for (_, version), f in facts.items()}
+    assert judged == {
+        "1.0.0": ("none", "not-needed"),
+        "1.1.0": ("none", "not-needed"),
+        "1.2.0": ("none", "not-needed"),
+        "2.0.0": ("none", "not-needed"),
+        "3.0.0": (None, None),
+    }
+    assert "is refused" in (facts[("m", "3.0.0")].error or "")
+    assert scans == []
+    key = verdict_key(facts[("m", "1.0.0")].sha256 or "", "onnx")
+    assert scan_mod.scanned(key) is not None  # as good as a scan: apply may register with it
