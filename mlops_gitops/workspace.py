@@ -327,6 +327,8 @@ def _prefixes(name: str) -> list[str]:
 
 def _inside(location: str) -> bool:
     """A relative path that stays in the repository (files outside it are no part of git)."""
+    if os.sep == "/":  # the same answer without two Paths for each of 20,000 artifacts
+        return not location.startswith("/") and ".." not in location.split("/")
     return not Path(location).is_absolute() and ".." not in Path(location).parts
 
 
