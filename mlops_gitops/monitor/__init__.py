@@ -6,3 +6,4 @@ import os
 # that freed them; reading a log decodes each batch once, so that only raised the peak (by 150
 # MB at 1M records). Returning them at once must be set before pyarrow is first loaded.
 os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
+os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")

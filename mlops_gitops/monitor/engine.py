@@ -17,6 +17,7 @@ from mlops_gitops.errors import MlopsError
 from mlops_gitops.monitor.prepare import Rows, SummaryPlan, prepare
 from mlops_gitops.monitor.readers import Partition, PartitionRead, Watermark, read_partition
 from mlops_gitops.monitor.records import Malformed
+from mlops_gitops.monitor.spill import spilling
 from mlops_gitops.monitor.summary import WindowSummary
 from mlops_gitops.monitor.window import Piece, Policy, Window
 
@@ -57,14 +58,16 @@ def reread(part: Partition, piece: Piece, job: Job) -> Rows:
 
 
 def run_local(parts: list[Partition], job: Job) -> tuple[WindowSummary, list[PartitionRead]]:
+    """Here, one partition after another; exact values wait on disk (see :mod:`.spill`)."""
     window = Window(job.plan, job.policy)
     reads = []
-    for part in parts:
-        partial, read = read_window(part, job)
-        window.absorb(partial)
-        reads.append(read)
-    by_index = {p.index: p for p in parts}
-    summary = window.finish(lambda index, piece: reread(by_index[index], piece, job))
+    with spilling():
+        for part in parts:
+            partial, read = read_window(part, job)
+            window.absorb(partial)
+            reads.append(read)
+        by_index = {p.index: p for p in parts}
+        summary = window.finish(lambda index, piece: reread(by_index[index], piece, job))
     return summary, reads
 
 

@@ -38,8 +38,10 @@ BLOCK_BYTES = 16 << 20
 LINE_BY_LINE_BYTES = 256 << 10
 """A failing piece at most this big is parsed line by line."""
 CSV_RECORDS = 50_000
-PARQUET_ROWS = 65_536
+PARQUET_ROWS = 32_768
 """Rows decoded at a time: small pieces keep the decoder's memory small and reused."""
+PARQUET_BUFFER = 1 << 16
+"""Bytes of a column chunk read at a time."""
 
 IntArray = npt.NDArray[np.int64]
 
@@ -156,7 +158,10 @@ def jsonl(
     handle.seek(mark.offset)
     carry = b""
     while True:
-        want = BLOCK_BYTES if end < 0 else min(BLOCK_BYTES, end - mark.offset - len(carry))
+        # A block holds at most BLOCK_BYTES from its first byte (unless one line is longer), so
+        # reading its span again from that byte cuts the same lines into the same batches.
+        want = BLOCK_BYTES - len(carry) if len(carry) < BLOCK_BYTES else BLOCK_BYTES
+        want = want if end < 0 else min(want, end - mark.offset - len(carry))
         chunk = handle.read(want) if want > 0 else b""
         if not chunk:
             return
@@ -277,7 +282,11 @@ def parquet(
 
         fs, path = object_filesystem(path)
         filesystem = PyFileSystem(FSSpecHandler(fs))
-    schema = pq.read_schema(path, filesystem=filesystem)
+    # A reader per row group, its pages streamed (buffer_size) rather than each column chunk
+    # read whole, and small batches: what is held while decoding stays at a few MB per column
+    # (pyarrow.dataset held 100 MB more at 25 features, and costs 50 MB and pandas to import).
+    file = pq.ParquetFile(path, buffer_size=PARQUET_BUFFER, pre_buffer=False, filesystem=filesystem)
+    schema = file.schema_arrow
     wanted = [
         f.name
         for f in schema
@@ -290,27 +299,21 @@ def parquet(
         and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
         and (f.name == "model_version" or f.name.startswith(FEATURE_PREFIX))
     ]
-    import pyarrow.dataset as ds
-
-    # A dataset scanner decodes a batch at a time with nothing read ahead: memory stays at one
-    # batch (ParquetFile.iter_batches kept all it decoded until the file ended; a whole row
-    # group at a time held 100 MB at 25 features). Groups before the watermark are skipped.
-    options = ds.ParquetReadOptions(dictionary_columns=set(repeated))
-    scan = ds.ParquetFragmentScanOptions(pre_buffer=False)
-    fragment = next(
-        iter(
-            ds.dataset(
-                path, format=ds.ParquetFileFormat(options, scan), filesystem=filesystem
-            ).get_fragments()
-        )
+    file = pq.ParquetFile(
+        path,
+        buffer_size=PARQUET_BUFFER,
+        pre_buffer=False,
+        filesystem=filesystem,
+        read_dictionary=repeated,
+        metadata=file.metadata,
     )
     start = 0
-    for group in fragment.split_by_row_group():
-        rows = sum(g.num_rows for g in group.row_groups)
+    for index in range(file.num_row_groups):
+        rows = file.metadata.row_group(index).num_rows
         if start + rows <= mark.offset or (end >= 0 and start >= end):
             start += rows  # wholly read before (or after the span): not decoded at all
             continue
-        pieces = group.to_batches(columns=wanted, batch_size=PARQUET_ROWS, batch_readahead=0)
+        pieces = file.iter_batches(PARQUET_ROWS, row_groups=[index], columns=wanted)
         row = start
         while True:
             try:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mlops_gitops.monitor import spill
 from mlops_gitops.monitor.outputs import Expected
 from mlops_gitops.monitor.prepare import Rows, SummaryPlan
 
@@ -43,31 +44,32 @@ def _kll(k: int) -> Any:
 
 @dataclass
 class Quantiles:
-    """Values while at most ``limit`` of them, else a KLL sketch of them."""
+    """Values while at most ``limit`` of them, else a KLL sketch of them. The values may be
+    spilled to a temporary file (see :mod:`.spill`): parts are arrays or spilled parts."""
 
     count: int = 0
-    values: list[npt.NDArray[Any]] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
     sketch: Any = None
 
     @property
     def exact(self) -> bool:
         return self.sketch is None
 
-    def add(self, values: npt.NDArray[Any], limit: int, k: int) -> None:
+    def add(self, values: Any, limit: int, k: int) -> None:
         if not values.size:
             return
         self.count += int(values.size)
         if self.sketch is None:
-            self.values.append(values)
+            self.values.append(spill.keep(values) if isinstance(values, np.ndarray) else values)
             if self.count > limit:
                 self._to_sketch(k)
         else:
-            self.sketch.update(values.astype(np.float64, copy=False))
+            self.sketch.update(spill.load(values).astype(np.float64, copy=False))
 
     def _to_sketch(self, k: int) -> None:
         sketch = _kll(k)
         for part in self.values:
-            sketch.update(part.astype(np.float64, copy=False))
+            sketch.update(spill.load(part).astype(np.float64, copy=False))
         self.values, self.sketch = [], sketch
 
     def merge(self, other: Quantiles, limit: int, k: int) -> None:
@@ -84,16 +86,17 @@ class Quantiles:
         """All values (exact mode), float64."""
         if not self.values:
             return np.empty(0)
-        if len(self.values) == 1:
-            return self.values[0].astype(np.float64, copy=False)
-        return np.concatenate([v.astype(np.float64, copy=False) for v in self.values])
+        whole = spill.load(self.values[0]) if len(self.values) == 1 else spill.join(self.values)
+        return whole.astype(np.float64, copy=False)
 
     def sorted_array(self) -> FloatArray:
-        """All values in order (exact mode), float64; sorted as float32 when they all are."""
-        if self.values and all(v.dtype == np.float32 for v in self.values):
-            joined = self.values[0] if len(self.values) == 1 else np.concatenate(self.values)
-            return np.sort(joined).astype(np.float64)
-        return np.sort(self.array())
+        """All values in order (exact mode), float64; sorted as float32 when they all are.
+        Sorted in a copy of its own (parts in memory may be shared with another summary)."""
+        if not self.values:
+            return np.empty(0)
+        joined = spill.join(self.values)
+        joined.sort()
+        return joined.astype(np.float64, copy=False)
 
     def sorted_view(self) -> tuple[FloatArray, FloatArray]:
         """Sketch items in order and their weights (sketch mode)."""
@@ -108,6 +111,7 @@ class Quantiles:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
+        state["values"] = [spill.load(v) for v in self.values]  # to another machine: the data
         if self.sketch is not None:
             state["sketch"] = self.sketch.serialize()
         return state

@@ -10,8 +10,9 @@ timestamps. When more than about 1.25 N records are held, the cut-off is compute
 timestamps seen so far (it only rises as more arrive) and what falls below it is dropped. At
 the end, segments wholly above the cut-off contribute their summaries, and a segment that the
 cut-off splits is read again (its span of the file is known) and summarised without the
-records below it. While N is at most ``exact_max_records`` the segments keep their rows
-(numbers, codes, float32 where exact) instead, and are cut directly; nothing is read twice.
+records below it. While N is at most ``exact_max_records`` the segments' summaries keep exact
+values (which the local engine spills to a temporary file, see :mod:`.spill`, so a window's
+values are not all held in memory); beyond it, sketches.
 """
 
 from __future__ import annotations
@@ -56,24 +57,34 @@ class Piece:
 
 @dataclass
 class Segment:
-    """Consecutive records of one partition in a records window: their timestamps and place,
-    and their rows (one batch) or their summary (up to SKETCH_SEGMENT_ROWS records)."""
+    """Consecutive records of one partition in a records window: their timestamps, place and
+    summary (up to SKETCH_SEGMENT_ROWS records)."""
 
     part: int
     pieces: list[Piece]
     row0: int
-    timestamp: npt.NDArray[np.float64]
-    row: npt.NDArray[np.int64] | None
-    """Row numbers of the kept records; None while they are row0, row0 + 1, ..."""
-    rows: Rows | None = None
-    summary: WindowSummary | None = None
+    stamps: list[npt.NDArray[np.float64]]
+    """The timestamps, batch by batch (joined when first needed whole)."""
+    summary: WindowSummary
     keep: BoolArray | None = None
-    """Summary segments: which of the batch's records are still in the window."""
+    """Which of the segment's records are still in the window (None: all)."""
+
+    @property
+    def size(self) -> int:
+        return sum(piece.size for piece in self.pieces)
+
+    @property
+    def timestamp(self) -> npt.NDArray[np.float64]:
+        if len(self.stamps) > 1:
+            self.stamps = [np.concatenate(self.stamps)]
+        return self.stamps[0]
+
+    @property
+    def kept_size(self) -> int:
+        return self.size if self.keep is None else int(np.count_nonzero(self.keep))
 
     def kept(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-        row = self.row
-        if row is None:
-            row = np.arange(self.row0, self.row0 + self.timestamp.size, dtype=np.int64)
+        row = np.arange(self.row0, self.row0 + self.size, dtype=np.int64)
         if self.keep is None:
             return self.timestamp, row
         return self.timestamp[self.keep], row[self.keep]
@@ -98,9 +109,12 @@ class Window:
         return replace(self.plan, exact_max_records=0)
 
     @property
-    def exact_rows(self) -> bool:
+    def _segment_plan(self) -> SummaryPlan:
+        """Segments of a window within the exact limit keep exact values (spilled to disk by
+        the local engine, see :mod:`.spill`); beyond it, sketches."""
         assert self.policy.records is not None
-        return self.policy.records <= self.plan.exact_max_records
+        exact = self.policy.records <= self.plan.exact_max_records
+        return self.plan if exact else self._sketching
 
     def add(self, rows: Rows, span: Span, batch: int) -> None:
         if self.policy.records is None:
@@ -111,26 +125,20 @@ class Window:
             return
         piece = Piece(span, batch, rows.row0, rows.size)
         last = self.segments[-1] if self.segments else None
-        if self.exact_rows:
-            self.segments.append(
-                Segment(rows.part, [piece], rows.row0, rows.timestamp, rows.order, rows=rows)
-            )
-        elif (
+        plan = self._segment_plan
+        if (
             last is not None
-            and last.summary is not None
             and last.keep is None
             and last.part == rows.part
-            and last.row0 + last.timestamp.size == rows.row0
-            and last.timestamp.size + rows.size <= SKETCH_SEGMENT_ROWS
+            and last.row0 + last.size == rows.row0
+            and last.size + rows.size <= SKETCH_SEGMENT_ROWS
         ):
-            last.summary.merge(summarise(rows, self._sketching), self._sketching)
-            last.timestamp = np.concatenate([last.timestamp, rows.timestamp])
+            last.summary.merge(summarise(rows, plan), plan)
+            last.stamps.append(rows.timestamp)
             last.pieces.append(piece)
         else:
-            summary = summarise(rows, self._sketching)
-            self.segments.append(
-                Segment(rows.part, [piece], rows.row0, rows.timestamp, None, summary=summary)
-            )
+            summary = summarise(rows, plan)
+            self.segments.append(Segment(rows.part, [piece], rows.row0, [rows.timestamp], summary))
         self.held += rows.size
         if self.held > HEADROOM * self.policy.records + SLACK_ROWS:
             self._cut(None)
@@ -140,7 +148,7 @@ class Window:
         self.summary.merge(other.summary, self.plan)
         for segment in other.segments:
             self.segments.append(segment)
-            self.held += segment.kept()[0].size
+            self.held += segment.kept_size
         if self.policy.records is not None and self.held > HEADROOM * self.policy.records:
             self._cut(None)
 
@@ -153,16 +161,11 @@ class Window:
         for segment, mask in zip(self.segments, keep, strict=True):
             if mask is not None and not mask.any():
                 continue
-            if segment.rows is not None:
-                if mask is not None and not mask.all():
-                    segment.rows = segment.rows.mask(mask)
-                    segment.timestamp = segment.rows.timestamp
-                    segment.row = segment.rows.row_numbers()
-            elif mask is not None:
+            if mask is not None:
                 segment.keep = _combine(segment.keep, mask)
             kept.append(segment)
         self.segments = kept
-        self.held = sum(s.kept()[0].size for s in kept)
+        self.held = sum(s.kept_size for s in kept)
         if reread is None:
             return
         while self.segments:
@@ -170,10 +173,7 @@ class Window:
             self.summary.merge(self._fold(segment, reread), self.plan)
 
     def _fold(self, segment: Segment, reread: Reread) -> WindowSummary:
-        if segment.rows is not None:
-            return summarise(segment.rows, self.plan)
         if segment.keep is None or segment.keep.all():
-            assert segment.summary is not None
             return segment.summary
         out = WindowSummary()
         offset = 0
@@ -182,7 +182,7 @@ class Window:
             offset += piece.size
             if keep.any():
                 rows = reread(segment.part, piece)
-                out.merge(summarise(rows.mask(keep), self._sketching), self._sketching)
+                out.merge(summarise(rows.mask(keep), self._segment_plan), self._segment_plan)
         return out
 
     def finish(self, reread: Reread) -> WindowSummary:
@@ -202,11 +202,10 @@ def _combine(old: BoolArray | None, new: BoolArray) -> BoolArray:
 
 def _newest(segments: list[Segment], n: int) -> list[BoolArray | None]:
     """Per segment, which of its kept records are among the newest n (None: all of them)."""
-    stamps = [s.kept()[0] for s in segments]
-    total = sum(t.size for t in stamps)
-    if total <= n:
+    total = sum(s.kept_size for s in segments)
+    if total <= n:  # all of them: no timestamp need be looked at
         return [None] * len(segments)
-    everything = np.concatenate(stamps)
+    everything = np.concatenate([s.kept()[0] for s in segments])
     cutoff = float(np.partition(everything, total - n)[total - n])
     above = int(np.count_nonzero(everything > cutoff))
     need = n - above
