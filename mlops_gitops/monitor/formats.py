@@ -17,6 +17,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,9 @@ PARQUET_BUFFER = 1 << 16
 """Bytes of a column chunk read at a time."""
 
 IntArray = npt.NDArray[np.int64]
+Block = bytes | memoryview
+"""Whole lines of a JSON lines file."""
+NEWLINE = 10
 
 
 @dataclass(frozen=True)
@@ -65,37 +69,55 @@ class Mark:
 Decoded = Iterator[tuple[pa.RecordBatch, Span]]
 
 
-def _rows_to_lines(block: bytes, first_line: int, rows: int) -> Callable[[IntArray], IntArray]:
+def _rows_to_lines(block: Block, first_line: int, rows: int) -> Callable[[IntArray], IntArray]:
     """Row number -> line number; blank lines are skipped by the reader and shift the rows."""
 
     def lines(selected: IntArray) -> IntArray:
-        if block.count(b"\n") == rows:
+        text = bytes(block)
+        if text.count(b"\n") == rows:
             return selected + first_line
-        filled = [i for i, line in enumerate(block.split(b"\n")[:-1]) if line.strip()]
+        filled = [i for i, line in enumerate(text.split(b"\n")[:-1]) if line.strip()]
         return np.asarray(filled, dtype=np.int64)[selected] + first_line
 
     return lines
 
 
-def _json_block(
-    block: bytes, first_line: int, rel: str, bad: Malformed, not_after: float
-) -> list[pa.RecordBatch]:
+def _parse(block: Block) -> tuple[pa.Table | None, int]:
+    """Arrow's reading of a block of JSON lines (None when it cannot read it) and the number of
+    lines in it: both without the GIL, on a thread of their own."""
     import pyarrow.json as pj
 
+    lines = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == NEWLINE))
     try:
-        table = pj.read_json(pa.BufferReader(block))
-        batch = normalise(
-            table,
-            rel=rel,
-            bad=bad,
-            lines=_rows_to_lines(block, first_line, table.num_rows),
-            not_after=not_after,
-            nested=True,
-            strict=True,
-        )
-        return [batch] if batch is not None else []
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, NeedsRecordParser):
-        pass
+        return pj.read_json(pa.BufferReader(pa.py_buffer(block))), lines
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None, lines
+
+
+def _json_block(
+    block: Block,
+    first_line: int,
+    rel: str,
+    bad: Malformed,
+    not_after: float,
+    table: pa.Table | None = None,
+) -> list[pa.RecordBatch]:
+    table = table if table is not None else _parse(block)[0]
+    if table is not None:
+        try:
+            batch = normalise(
+                table,
+                rel=rel,
+                bad=bad,
+                lines=_rows_to_lines(block, first_line, table.num_rows),
+                not_after=not_after,
+                nested=True,
+                strict=True,
+            )
+            return [batch] if batch is not None else []
+        except NeedsRecordParser:
+            pass
+    block = bytes(block)  # split below: a block with a line Arrow cannot take
     if len(block) <= LINE_BY_LINE_BYTES:
         return _json_lines(block, first_line, rel, bad, not_after)
     middle = block.rfind(b"\n", 0, len(block) // 2) + 1 or block.find(b"\n") + 1
@@ -148,34 +170,67 @@ def _checked(
     return [batch] if batch is not None else []
 
 
-def jsonl(
-    handle: io.BufferedReader, mark: Mark, rel: str, bad: Malformed, not_after: float, end: int = -1
-) -> Decoded:
-    """Whole lines from the watermark on (up to byte `end` when given), block by block.
-
-    A last line without its newline is a record still being written: left for next time.
-    """
-    handle.seek(mark.offset)
+def _blocks(handle: io.BufferedReader, start: int, end: int) -> Iterator[tuple[Block, int]]:
+    """Blocks of whole lines from byte `start` (up to byte `end` when given), with where each
+    starts. A last line without its newline is a record still being written: left for later.
+    Each block is read into a buffer of its own, without copies (it is parsed on another thread
+    while the next is read)."""
+    handle.seek(start)
     carry = b""
     while True:
         # A block holds at most BLOCK_BYTES from its first byte (unless one line is longer), so
         # reading its span again from that byte cuts the same lines into the same batches.
         want = BLOCK_BYTES - len(carry) if len(carry) < BLOCK_BYTES else BLOCK_BYTES
-        want = want if end < 0 else min(want, end - mark.offset - len(carry))
-        chunk = handle.read(want) if want > 0 else b""
-        if not chunk:
+        want = want if end < 0 else min(want, end - start - len(carry))
+        buffer = bytearray(len(carry) + max(want, 0))
+        buffer[: len(carry)] = carry
+        got = handle.readinto(memoryview(buffer)[len(carry) :]) if want > 0 else 0
+        if not got:
             return
-        data = carry + chunk
-        cut = data.rfind(b"\n") + 1
+        filled = len(carry) + got
+        cut = buffer.rfind(b"\n", 0, filled) + 1
         if cut == 0:
-            carry = data  # one line longer than a block: keep reading
+            carry = bytes(buffer[:filled])  # one line longer than a block: keep reading
             continue
-        block, carry = data[:cut], data[cut:]
-        span = Span(mark.offset, mark.offset + cut, mark.line + 1)
-        mark.offset += cut
-        mark.line += block.count(b"\n")
-        for batch in _json_block(block, span.first_line, rel, bad, not_after):
-            yield batch, span
+        carry = bytes(buffer[cut:filled])
+        yield memoryview(buffer)[:cut], start
+        start += cut
+
+
+def jsonl(
+    handle: io.BufferedReader, mark: Mark, rel: str, bad: Malformed, not_after: float, end: int = -1
+) -> Decoded:
+    """Whole lines from the watermark on (up to byte `end` when given), block by block.
+
+    Arrow parses the next block (on its own threads, without the GIL) while this one is
+    checked and summarised: the parse is most of the time JSON lines take.
+    """
+    with ThreadPoolExecutor(1) as ahead:
+        pending: tuple[Block, int, Future[tuple[pa.Table | None, int]]] | None = None
+        for block, start in _blocks(handle, mark.offset, end):
+            parsed = ahead.submit(_parse, block)
+            if pending is not None:
+                yield from _decoded(*pending, mark, rel, bad, not_after)
+            pending = (block, start, parsed)
+        if pending is not None:
+            yield from _decoded(*pending, mark, rel, bad, not_after)
+
+
+def _decoded(
+    block: Block,
+    start: int,
+    parsed: Future[tuple[pa.Table | None, int]],
+    mark: Mark,
+    rel: str,
+    bad: Malformed,
+    not_after: float,
+) -> Decoded:
+    table, lines = parsed.result()
+    span = Span(start, start + len(block), mark.line + 1)
+    mark.offset = span.end
+    mark.line += lines
+    for batch in _json_block(block, span.first_line, rel, bad, not_after, table):
+        yield batch, span
 
 
 def _csv_record(row: dict[str, str]) -> dict[str, Any]:
