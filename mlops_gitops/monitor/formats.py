@@ -368,7 +368,7 @@ def parquet(
         if start + rows <= mark.offset or (end >= 0 and start >= end):
             start += rows  # wholly read before (or after the span): not decoded at all
             continue
-        pieces = file.iter_batches(PARQUET_ROWS, row_groups=[index], columns=wanted)
+        pieces = _read_ahead(file.iter_batches(PARQUET_ROWS, row_groups=[index], columns=wanted))
         row = start
         while True:
             try:
@@ -396,3 +396,13 @@ def parquet(
                     yield batch, span
             row += piece.num_rows
         start += rows
+
+
+def _read_ahead(pieces: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The same batches, the next one decoded on a worker thread (Arrow does it without the
+    GIL) while the caller checks and summarises this one. An error comes in its turn."""
+    with ThreadPoolExecutor(1) as ahead:
+        future = ahead.submit(next, pieces, None)
+        while (piece := future.result()) is not None:
+            future = ahead.submit(next, pieces, None)
+            yield piece

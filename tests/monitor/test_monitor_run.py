@@ -503,6 +503,28 @@ def test_csv_and_parquet_logs_make_the_same_report(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- malformed records
 
 
+def test_a_damaged_parquet_page_keeps_what_was_read_before_it(repo: MonitorRepo) -> None:
+    """Batches are decoded a step ahead on another thread: the damage still comes in its turn,
+    as one malformed record, after the rows before it."""
+    import pyarrow.parquet as pq
+
+    path = repo.root / LOGS / "p.parquet"
+    path.parent.mkdir(parents=True)
+    flat_frame([record(i) for i in range(300)]).to_parquet(
+        path, index=False, row_group_size=100, compression="none"
+    )
+    column = pq.ParquetFile(path).metadata.row_group(2).column(0)
+    with open(path, "r+b") as handle:  # the third group's first page header, overwritten
+        handle.seek(column.data_page_offset)
+        handle.write(b"\xff" * 32)
+    run(repo.root, commit=False)
+    report = read_report(repo.root, "clf-prod")
+    assert report["window"]["records"] == 200
+    quality = report["data_quality"]
+    assert quality["malformed_records"] == 1
+    assert quality["malformed_examples"][0]["error"].startswith("unreadable Parquet data")
+
+
 def test_malformed_records_are_reported_and_never_fatal(repo: MonitorRepo) -> None:
     root = repo.root
     path = root / LOGS / "p.jsonl"
