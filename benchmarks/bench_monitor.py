@@ -8,9 +8,9 @@ Targets (2-core machine): 1M Parquet records at most 3 s and 400 MB peak RSS; 1M
 at most 6 s and 600 MB; a 10M-record window at most 30 s and 1 GB. Every run starts from the
 recorded state of a fresh clone (no monitor state, no report), with the reference profile
 already stored. `--compare DIR` runs the same data with the package found in DIR (a checkout of
-main, say) and prints the ratio; `--data DIR` keeps the generated logs between invocations
-(writing 1M JSON lines takes minutes). Peak RSS is the child's VmHWM (getrusage's maxrss would
-carry the parent's high-water mark across fork and exec).
+main, say), alternating the runs of both, and prints the ratio; `--data DIR` keeps the generated
+logs between invocations (writing 1M JSON lines takes minutes). Peak RSS is the child's VmHWM
+(getrusage's maxrss would carry the parent's high-water mark across fork and exec).
 """
 
 from __future__ import annotations
@@ -164,14 +164,19 @@ def run_monitor(root: Path, code: Path) -> tuple[float, float, float]:
     return elapsed, int(rss[-1].split()[1]) / 1024 if rss else float("nan"), cpu
 
 
-def measure(root: Path, code: Path, runs: int) -> tuple[float, float, float]:
-    run_monitor(root, code)  # stores the reference profile: later runs measure monitoring
-    results = [run_monitor(root, code) for _ in range(runs)]
-    return (
-        statistics.median(r[0] for r in results),
-        statistics.median(r[1] for r in results),
-        statistics.median(r[2] for r in results),
-    )
+def measure(root: Path, codes: dict[str, Path], runs: int) -> dict[str, tuple[float, ...]]:
+    """Medians per package. Runs alternate between the packages, so a change in the machine's
+    load during the measurement weighs on both alike."""
+    for code in codes.values():
+        run_monitor(root, code)  # stores the reference profile: later runs measure monitoring
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in codes}
+    for _ in range(runs):
+        for name, code in codes.items():
+            results[name].append(run_monitor(root, code))
+    return {
+        name: tuple(statistics.median(r[i] for r in found) for i in range(3))
+        for name, found in results.items()
+    }
 
 
 def main() -> None:
@@ -188,7 +193,7 @@ def main() -> None:
         cases = [(f, args.records) for f in args.formats.split(",")]
         if args.big:
             cases.append(("parquet", args.big))
-        codes = [("this", PROJECT)] + ([("compare", args.compare)] if args.compare else [])
+        codes = {"this": PROJECT} | ({"compare": args.compare} if args.compare else {})
         print(f"median of {args.runs} runs; command: {' '.join(sys.argv)}")
         for log_format, size in cases:
             root = data / f"{log_format}-{size}"
@@ -196,7 +201,7 @@ def main() -> None:
                 start = time.perf_counter()
                 write_repo(root, log_format, size, window=size)
                 print(f"{log_format} {size:,}: wrote in {time.perf_counter() - start:.0f} s")
-            figures = {name: measure(root, code, args.runs) for name, code in codes}
+            figures = measure(root, codes, args.runs)
             line = f"{log_format} {size:,} records, window {size:,}: "
             line += ", ".join(
                 f"{n} {t:.2f} s ({c:.2f} s CPU) {m:.0f} MB" for n, (t, m, c) in figures.items()
