@@ -176,27 +176,7 @@ def compute_drift(
     ``current`` maps feature names to 1-D array-likes (None and NaN are missing) or to
     :data:`Current` pairs (a window summary's feature, its record count); others are ignored.
     """
-    chosen = {name: resolve_method(f, settings) for name, f in profile.features.items()}
-
-    def evaluate(name: str) -> tuple[Result | None, int]:
-        feature, (method, _, notes) = profile.features[name], chosen[name]
-        if name not in current:
-            notes["note"] = "feature absent from the current data; not evaluated"
-            return None, 0
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return _evaluate(feature, method, _current(feature, current[name]), notes)
-
-    # Features are independent, and sorting a window's values (most of the time a report takes)
-    # runs outside the GIL: a few threads share the work.
-    with ThreadPoolExecutor(min(DRIFT_THREADS, os.cpu_count() or 1)) as pool:
-        found = list(pool.map(evaluate, profile.features))
-    pending = [
-        (feature, method, threshold, result, notes, current_count)
-        for (feature, (method, threshold, notes), (result, current_count)) in zip(
-            profile.features.values(), chosen.values(), found, strict=True
-        )
-    ]
-
+    pending = _evaluate_all(profile, current, settings)
     evaluated_p = [
         (i, r.p_value)
         for i, (_, method, _, r, _, _) in enumerate(pending)
@@ -255,6 +235,35 @@ def compute_drift(
         features=features,
         evaluated=n_evaluated,
     )
+
+
+Pending = tuple[FeatureProfile, str, float, Result | None, dict[str, Any], int]
+"""A feature, its method and threshold, its result (None: not evaluated), notes, current count."""
+
+
+def _evaluate_all(
+    profile: ReferenceProfile, current: Mapping[str, Any], settings: DriftSettings
+) -> list[Pending]:
+    chosen = {name: resolve_method(f, settings) for name, f in profile.features.items()}
+
+    def evaluate(name: str) -> tuple[Result | None, int]:
+        feature, (method, _, notes) = profile.features[name], chosen[name]
+        if name not in current:
+            notes["note"] = "feature absent from the current data; not evaluated"
+            return None, 0
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return _evaluate(feature, method, _current(feature, current[name]), notes)
+
+    # Features are independent, and sorting a window's values (most of the time a report takes)
+    # runs outside the GIL: a few threads share the work.
+    with ThreadPoolExecutor(min(DRIFT_THREADS, os.cpu_count() or 1)) as pool:
+        found = list(pool.map(evaluate, profile.features))
+    return [
+        (feature, method, threshold, result, notes, current_count)
+        for (feature, (method, threshold, notes), (result, current_count)) in zip(
+            profile.features.values(), chosen.values(), found, strict=True
+        )
+    ]
 
 
 def resolve_method(
