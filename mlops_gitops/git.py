@@ -109,8 +109,9 @@ def parse_author(author: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def changed(root: Path, paths: list[str]) -> list[str]:
-    """Paths under `paths` that differ from HEAD, including new and deleted files."""
+def changed(root: Path, paths: list[str], untracked: bool = True) -> list[str]:
+    """Paths under `paths` that differ from HEAD, including deleted files, and new ones
+    unless `untracked` is False (listing those walks every folder below `paths`)."""
     if not paths:
         return []
     out = run(
@@ -119,7 +120,7 @@ def changed(root: Path, paths: list[str]) -> list[str]:
         "status",
         "--porcelain=v1",
         "-z",
-        "--untracked-files=all",
+        f"--untracked-files={'all' if untracked else 'no'}",
         "--",
         *paths,
     )
@@ -137,6 +138,14 @@ def changed(root: Path, paths: list[str]) -> list[str]:
             skip = True
         files.append(name)
     return sorted(set(files))
+
+
+def tracked(root: Path, paths: list[str]) -> set[str]:
+    """The files git's index holds under `paths`."""
+    if not paths:
+        return set()
+    out = run(root, "--literal-pathspecs", "ls-files", "-z", "--", *paths)
+    return {name for name in out.split("\0") if name}
 
 
 def commit(

@@ -275,14 +275,26 @@ class Workspace:
         if git.head(self.root) is None:
             return []
         paths = self.read_paths()
+        if len(paths) <= MAX_PATHSPECS:
+            return git.changed(self.root, paths)
+        # Too many to name: ask about their top folders. Untracked files are listed only
+        # below the folders read whole (the spec folders, folder artifacts); a read file
+        # elsewhere is untracked when the index does not hold it. Listing every untracked
+        # file below an artifacts tree of thousands of folders is what this avoids.
         wanted = set(paths)
-        if len(paths) > MAX_PATHSPECS:  # ask about their top folders, then keep the read ones
-            paths = sorted({path.split("/", 1)[0] for path in paths})
-        return [
-            name
-            for name in git.changed(self.root, paths)
-            if any(part in wanted for part in _prefixes(name))
-        ]
+        whole = sorted(p for p in paths if p == "mlops.yaml" or (self.root / p).is_dir())
+        if len(whole) > MAX_PATHSPECS:
+            whole = sorted({path.split("/", 1)[0] for path in whole})
+        tops = sorted({path.split("/", 1)[0] for path in paths})
+        listed = git.changed(self.root, whole) + git.changed(self.root, tops, untracked=False)
+        found = {name for name in listed if any(part in wanted for part in _prefixes(name))}
+        known = git.tracked(self.root, tops)
+        found.update(
+            path
+            for path in paths
+            if path not in known and path not in whole and os.path.lexists(self.root / path)
+        )
+        return sorted(found)
 
     def plan(self, now: datetime) -> Plan:
         state = self.state_store.load()

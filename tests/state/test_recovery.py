@@ -102,6 +102,34 @@ def test_many_read_paths_are_asked_about_by_folder_and_filtered(
     assert "from: artifacts/cancer-detector/1.0.0/model.skops\n" in done.err
 
 
+@pytest.mark.parametrize(
+    "change",
+    ["untracked artifact", "untracked spec file", "deleted reference data"],
+)
+def test_many_read_paths_still_see_untracked_and_deleted_files(
+    applied: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """Past MAX_PATHSPECS untracked files are listed only in the folders read whole; a
+    read file elsewhere counts as untracked when the index does not hold it."""
+    from mlops_gitops import workspace
+
+    monkeypatch.setattr(workspace, "MAX_PATHSPECS", 1)
+    artifact = "artifacts/cancer-detector/1.0.0/model.skops"
+    if change == "untracked artifact":
+        git(applied, "rm", "-q", "--cached", artifact)
+        git(applied, "commit", "-qm", "Forget an artifact in the index")
+        expected = artifact
+    elif change == "untracked spec file":
+        (applied / "models/new.yaml").write_text("# not yet added\n")
+        expected = "models/new.yaml"
+    else:
+        expected = "data/reference/cancer-detector-1.0.0.csv"
+        (applied / expected).unlink()
+    done = run_in(applied, "apply", "--now", LATER)
+    assert done.code == 1, done.seen
+    assert expected in done.err
+
+
 def test_allow_dirty_applies_and_records_it(applied: Path) -> None:
     edit_file(applied / PROD, "traffic: 20 ", "traffic: 40 ")
     planned = run_in(applied, "plan", "--now", LATER)
