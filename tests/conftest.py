@@ -7,6 +7,7 @@ repositories (`example_in_git`, `SpecRepo`, the corpus).
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +23,18 @@ from tests.support.repos import copy_repo, engine_repo_v1  # noqa: E402
 from tests.support.s3 import s3, s3_server  # noqa: E402, F401 - fixtures for every test
 from tests.support.values import NOW  # noqa: E402
 
-SLOW_FIXTURES = {"live", "hook", "deployed", "reconciled", "loop_template", "example_git"}
+SLOW_FIXTURES = {
+    "live",
+    "hook",
+    "deployed",
+    "reconciled",
+    "loop_template",
+    "example_git",
+    "dask_cluster",
+}
 """A test using one of these (directly or through another fixture) is slow: they start a
-server, or work on example-repo's real models, whose scans, loads and training take seconds.
+server or processes, or work on example-repo's real models, whose scans, loads and training
+take seconds.
 Small repositories of safetensors artifacts (`SpecRepo`) are the fast way to the same code."""
 
 
@@ -38,6 +48,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     cli.current_test = item
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _interpreters_are_slow() -> Iterator[None]:
+    """A test starting a Python process, through `run_process` or on its own, is marked slow."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(
+            subprocess.Popen, "__init__", cli.guard_interpreters(subprocess.Popen.__init__)
+        )
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -50,6 +50,7 @@ def test_an_unknown_shell_is_an_error() -> None:
     assert "invalid choice: 'powershell'" in run.err
 
 
+@pytest.mark.slow
 def test_deployment_names_come_from_the_repository_above(tmp_path: Path) -> None:
     repo = copy_repo(EXAMPLE_REPO, tmp_path / "repo")
     inside = repo / "models"
@@ -70,6 +71,7 @@ def test_deployment_names_come_from_the_repository_above(tmp_path: Path) -> None
     ]
 
 
+@pytest.mark.slow
 def test_names_follow_repo_on_the_line(tmp_path: Path) -> None:
     repo = copy_repo(EXAMPLE_REPO, tmp_path / "repo")
     line = f"mlops-gitops --repo {repo} monitor --deployment diab"
@@ -77,6 +79,7 @@ def test_names_follow_repo_on_the_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+@pytest.mark.slow
 def test_bash_completes_through_the_script(tmp_path: Path) -> None:
     repo = copy_repo(EXAMPLE_REPO, tmp_path / "repo")
     script = (

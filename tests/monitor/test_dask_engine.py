@@ -20,7 +20,7 @@ distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
+def dask_cluster() -> Iterator[str]:
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -79,19 +79,19 @@ def both(tmp_path: Path, address: str, monitoring: dict[str, Any]) -> dict[str, 
     return reports
 
 
-def test_dask_equals_local_below_the_exact_limit(tmp_path: Path, scheduler: str) -> None:
-    reports = both(tmp_path, scheduler, {"window": {"records": 2_000}})
+def test_dask_equals_local_below_the_exact_limit(tmp_path: Path, dask_cluster: str) -> None:
+    reports = both(tmp_path, dask_cluster, {"window": {"records": 2_000}})
     assert reports["dask"]["window"]["records"] == 2_000
     close(reports["local"], reports["dask"])
 
 
-def test_dask_equals_local_within_the_sketch_bound(tmp_path: Path, scheduler: str) -> None:
+def test_dask_equals_local_within_the_sketch_bound(tmp_path: Path, dask_cluster: str) -> None:
     settings = {
         "window": {"records": 2_500},
         "exact_max_records": 400,
         "drift": {"features": {"x": {"method": "ks"}}},
     }
-    reports = both(tmp_path, scheduler, settings)
+    reports = both(tmp_path, dask_cluster, settings)
     local, dask = reports["local"], reports["dask"]
     assert local["window"] == dask["window"] and dask["window"]["records"] == 2_500
     for version in ("1.0.0", "1.1.0"):
@@ -107,7 +107,7 @@ def test_dask_equals_local_within_the_sketch_bound(tmp_path: Path, scheduler: st
 def test_an_unreachable_scheduler_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", "2s")
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", "0.5s")
     spec = make(tmp_path, "nowhere", {})
     on_dask(spec, "tcp://127.0.0.1:9")
     append(spec.root / LOGS / "a.jsonl", jsonl(traffic(10, seed=7)))
@@ -117,7 +117,7 @@ def test_an_unreachable_scheduler_is_a_clear_error(
         api.monitor(spec.root, now=NOW, commit=False)
 
 
-def test_dask_counts_data_quality_like_local(tmp_path: Path, scheduler: str) -> None:
+def test_dask_counts_data_quality_like_local(tmp_path: Path, dask_cluster: str) -> None:
     from tests.monitor.test_data_quality import messy
 
     records = messy(2_000)
@@ -125,7 +125,7 @@ def test_dask_counts_data_quality_like_local(tmp_path: Path, scheduler: str) -> 
     for kind in ("local", "dask"):
         spec = make(tmp_path, kind, {"window": {"records": 5_000}})
         if kind == "dask":
-            on_dask(spec, scheduler)
+            on_dask(spec, dask_cluster)
         append(spec.root / LOGS / "a.jsonl", jsonl(records[:900]))
         append(spec.root / LOGS / "b.jsonl", jsonl(records[900:]))
         api.monitor(spec.root, now=NOW, commit=False)

@@ -81,6 +81,7 @@ def measured(
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["gzip", "bz2", "xz", "zlib"])
 def test_a_zeros_bomb_declared_joblib_is_refused_fast_with_little_memory(
     tmp_path: Path, kind: str
@@ -107,6 +108,7 @@ def big_bytes_pickle(size: int) -> bytes:
     return b"".join(out) + packer.flush()
 
 
+@pytest.mark.slow
 def test_a_valid_pickle_too_large_once_decompressed_is_refused_while_reading(
     tmp_path: Path,
 ) -> None:

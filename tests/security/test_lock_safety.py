@@ -67,6 +67,7 @@ def paused(repo: Path) -> Iterator[subprocess.Popen[str]]:
         child.communicate()
 
 
+@pytest.mark.slow
 def test_the_lock_of_a_running_apply_is_not_removed_without_force(
     repo: Path, paused: subprocess.Popen[str]
 ) -> None:
@@ -93,6 +94,7 @@ def test_the_lock_of_a_running_apply_is_not_removed_without_force(
     assert trailers(repo, "Mlops-Serial") == ["1"]
 
 
+@pytest.mark.slow
 def test_forcing_says_what_it_risks_and_the_first_apply_then_commits_nothing(
     repo: Path, paused: subprocess.Popen[str]
 ) -> None:

@@ -198,6 +198,7 @@ def _validate_in_a_process(repo: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_fifo_spec_file_is_an_error_not_a_hang(repo: Path) -> None:
     os.mkfifo(repo / "models" / "x.yaml")
     done = _validate_in_a_process(repo)
@@ -207,6 +208,7 @@ def test_fifo_spec_file_is_an_error_not_a_hang(repo: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_fifo_as_the_project_file_is_an_error(repo: Path) -> None:
     (repo / "mlops.yaml").unlink()
     os.mkfifo(repo / "mlops.yaml")

@@ -21,7 +21,7 @@ from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.store import MAX_STATE_BYTES, StateStore
 from tests.support.cli import run_in
 from tests.support.git import commit_all, git, init_git
-from tests.support.repos import KSERVE_PROJECT, SpecRepo, onnx_artifact
+from tests.support.repos import KSERVE_PROJECT, SpecRepo, copy_repo, onnx_artifact
 
 STATE = ".mlops/state"
 DEPLOYMENT = f"{STATE}/deployments/alpha-prod.json"
@@ -29,10 +29,10 @@ MODEL = f"{STATE}/models/alpha.json"
 META = f"{STATE}/meta.json"
 
 
-@pytest.fixture
-def applied(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def applied_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository whose one deployment (rendered for KServe) has been applied; prune on."""
-    repo = SpecRepo(tmp_path / "repo")
+    repo = SpecRepo(tmp_path_factory.mktemp("applied") / "repo")
     repo.write_project(prune=True, targets=KSERVE_PROJECT["targets"])
     repo.write_model("alpha", [onnx_artifact(repo, "alpha", "1.0.0")])
     repo.write_deployment(
@@ -43,6 +43,12 @@ def applied(tmp_path: Path) -> Path:
     done = run_in(repo.root, "apply")
     assert done.code == 0, done.seen
     return repo.root
+
+
+@pytest.fixture
+def applied(applied_template: Path, tmp_path: Path) -> Path:
+    """This test's copy of `applied_template` at tmp_path/repo, to damage as it likes."""
+    return copy_repo(applied_template, tmp_path / "repo")
 
 
 def _load(repo: Path, rel: str) -> dict[str, Any]:

@@ -142,6 +142,7 @@ def _template(repo: Path, name: str, bomb: str) -> None:
     (repo / "deployments" / f"{name}.yaml.j2").write_text(f"{body}{bomb}\n")
 
 
+@pytest.mark.slow
 def test_validate_reports_every_bomb_at_its_place_with_memory_capped(tmp_path: Path) -> None:
     """The crafted repository holds the two bombs of the report and a multiplication one;
     `validate` runs in a process limited to 1.5 GB of address space and two minutes."""

@@ -11,8 +11,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,6 +70,23 @@ def require_slow(what: str) -> None:
         raise AssertionError(f"{current_test.nodeid} {what}: mark it @pytest.mark.slow")
 
 
+TOOL = Path(sys.executable).with_name("mlops-gitops")
+
+
+def guard_interpreters(popen_init: Callable[..., None]) -> Callable[..., None]:
+    """`subprocess.Popen.__init__` that calls `require_slow` before starting a Python
+    interpreter or the tool's entry point, however the test starts it: a process costs an
+    interpreter start and the tool's imports, the bulk of a slow test."""
+
+    def init(self: subprocess.Popen[Any], args: Any, *rest: Any, **options: Any) -> None:
+        first = args[0] if isinstance(args, (list, tuple)) else args
+        if os.fspath(first) in (sys.executable, os.fspath(TOOL)):
+            require_slow("starts a Python process")
+        popen_init(self, args, *rest, **options)
+
+    return init
+
+
 def _strings(argv: tuple[Arg, ...]) -> list[str]:
     return [os.fspath(arg) for arg in argv]
 
@@ -86,7 +105,6 @@ def run_process(
 ) -> Result:
     """`python -m mlops_gitops argv` in a fresh interpreter (`python -c script argv` with a
     script); `env` is added to this test's environment."""
-    require_slow("starts a process")
     done = subprocess.run(
         [*_command(script), *_strings(argv)],
         cwd=cwd or PROJECT,
@@ -102,7 +120,6 @@ def run_process(
 def spawn(*argv: Arg, script: str | None = None, **options: Any) -> subprocess.Popen[str]:
     """Start `python -m mlops_gitops argv` (or a script) without waiting for it; `options` go
     to Popen (output is piped unless they say otherwise)."""
-    require_slow("starts a process")
     settings: dict[str, Any] = {
         "stdout": subprocess.PIPE,
         "stderr": subprocess.PIPE,
