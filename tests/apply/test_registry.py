@@ -50,6 +50,7 @@ def models(run: RunCli, repo: Path, *args: str) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.slow
 def test_models_lists_and_filters_versions(applied: Path, run: RunCli) -> None:
     every = models(run, applied)
     assert [(v["model"], v["version"]) for v in every] == [
@@ -87,6 +88,7 @@ def test_models_lists_and_filters_versions(applied: Path, run: RunCli) -> None:
     assert run(applied, "models", "--tag", "none-such").out == "No model versions match.\n"
 
 
+@pytest.mark.slow
 def test_lineage_shows_parents_commit_data_and_where_it_served(
     applied: Path, run: RunCli, env: dict[str, str]
 ) -> None:
@@ -119,6 +121,7 @@ def test_lineage_shows_parents_commit_data_and_where_it_served(
     assert "cancer-prod" in text and "production" in text
 
 
+@pytest.mark.slow
 def test_lineage_refuses_what_does_not_exist(applied: Path, run: RunCli) -> None:
     for ref, message in (
         ("cancer-detector@9.9.9", "in neither the specs nor the recorded state"),
@@ -129,6 +132,7 @@ def test_lineage_refuses_what_does_not_exist(applied: Path, run: RunCli) -> None
         assert done.code == 1 and message in done.err, done.seen
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -156,6 +160,7 @@ def test_bad_version_fields_are_reported_in_place(
     assert f"{MODEL_FILE}:" in done.out and message in done.out, done.out
 
 
+@pytest.mark.slow
 def test_a_parent_removed_from_the_specs_is_kept_in_the_lineage(
     tmp_path: Path, env: dict[str, str], run: RunCli
 ) -> None:
@@ -169,6 +174,7 @@ def test_a_parent_removed_from_the_specs_is_kept_in_the_lineage(
     assert report["parents"] == [{"model": "other-model", "version": "0.9.0", "in_spec": False}]
 
 
+@pytest.mark.slow
 def test_a_parent_loop_is_refused(tmp_path: Path, env: dict[str, str], run: RunCli) -> None:
     repo = copy_example(tmp_path / "repo", env)
     path = repo / MODEL_FILE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tests.support.cli import require_slow
 from tests.support.git import init_git
 from tests.support.repos import EXAMPLE_REPO, copy_repo, edit_file
 
@@ -25,7 +26,9 @@ def drop_policies(repo: Path) -> None:
 
 
 def example_in_git(dest: Path, *, policies: bool = True) -> Path:
-    """example-repo (models and data included) in a new git repository, committed."""
+    """example-repo (models and data included) in a new git repository, committed. Its real
+    models make every scan, load and apply take seconds: only slow tests may use it."""
+    require_slow("works on example-repo's real models")
     copy_repo(EXAMPLE_REPO, dest)
     if not policies:
         drop_policies(dest)
