@@ -7,6 +7,7 @@ repositories (`example_in_git`, `SpecRepo`, the corpus).
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +58,15 @@ def _interpreters_are_slow() -> Iterator[None]:
         monkeypatch.setattr(
             subprocess.Popen, "__init__", cli.guard_interpreters(subprocess.Popen.__init__)
         )
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_parser() -> Iterator[None]:
+    """`run_cli` parses with one parser per worker: building it (every command's arguments and
+    their translated help) costs more than many of the commands it runs."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(cli.cli, "build_parser", functools.cache(cli.cli.build_parser))
         yield
 
 
