@@ -16,6 +16,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.support")
 
+from mlops_gitops import cli as tool_cli  # noqa: E402
 from tests.support import cli  # noqa: E402
 from tests.support.env import isolate  # noqa: E402
 from tests.support.example import example_in_git  # noqa: E402
@@ -66,7 +67,7 @@ def _one_parser() -> Iterator[None]:
     """`run_cli` parses with one parser per worker: building it (every command's arguments and
     their translated help) costs more than many of the commands it runs."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(cli.cli, "build_parser", functools.cache(cli.cli.build_parser))
+        monkeypatch.setattr(tool_cli, "build_parser", functools.cache(tool_cli.build_parser))
         yield
 
 
