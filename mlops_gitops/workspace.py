@@ -25,7 +25,7 @@ from mlops_gitops.plan.versions import needs_facts
 from mlops_gitops.providers.artifacts import ArtifactStore
 from mlops_gitops.providers.facts import Inspector
 from mlops_gitops.report_model import MonitoringReport, ReportError, VersionReport, read_report
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.cache import DerivedCache, HashCache
 from mlops_gitops.spec.kinds import model as model_kind
 from mlops_gitops.spec.repository import Repository
@@ -41,8 +41,8 @@ DIGEST_FILE = "version-digests.json"
 _DIGEST_SOURCES = (
     Path(model_kind.__file__),
     Path(model_kind.__file__).with_name("common.py"),
-    Path(m.__file__).with_name("base.py"),
-    Path(m.__file__).with_name("types.py"),
+    Path(spec_models.__file__).with_name("base.py"),
+    Path(spec_models.__file__).with_name("types.py"),
     Path(plan_digests.__file__),
 )
 """The code that decides a version's digest: typed spec objects and the digest itself."""
@@ -97,7 +97,7 @@ class Workspace:
         return cls.open(load(repo))
 
     @property
-    def project(self) -> m.ProjectSpec:
+    def project(self) -> spec_models.ProjectSpec:
         return self.manifest.project.spec
 
     @property
@@ -141,7 +141,7 @@ class Workspace:
         hashes.save()
         return found
 
-    def _model_keys(self) -> list[tuple[m.Model, str]]:
+    def _model_keys(self) -> list[tuple[spec_models.Model, str]]:
         """Models with the content key of their file (templates have none here)."""
         out = []
         for name, model in self.manifest.models.items():

@@ -12,7 +12,7 @@ from typing import Any
 from mlops_gitops import git
 from mlops_gitops.apply.status import status as build_status
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.provenance import Provenance
 from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.workspace import Workspace
@@ -112,7 +112,9 @@ def lineage(workspace: Workspace, ref: str) -> dict[str, Any]:
     }
 
 
-def _parents(workspace: Workspace, model: str, spec: m.ModelVersion | None) -> list[dict[str, Any]]:
+def _parents(
+    workspace: Workspace, model: str, spec: spec_models.ModelVersion | None
+) -> list[dict[str, Any]]:
     chain: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     current = spec.parent_ref(model) if spec else None

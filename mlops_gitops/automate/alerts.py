@@ -11,7 +11,7 @@ from typing import Any
 
 from mlops_gitops import fsguard, net
 from mlops_gitops.safeio import dumps
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.urls import parse_http_url, redact_text
 
 
@@ -27,7 +27,7 @@ class AlertResult:
 
 
 def send(
-    action: m.AlertAction,
+    action: spec_models.AlertAction,
     message: str,
     payload: dict[str, Any],
     repo_root: Path,

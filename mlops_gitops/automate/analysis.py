@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.types import format_duration
 from mlops_gitops.state.progress import AnalysisMark, CanaryProgress, CheckMark
 
@@ -58,7 +58,7 @@ class Decision:
 
 
 def start(
-    name: str, canary: m.Canary, progress: CanaryProgress | None, now: datetime
+    name: str, canary: spec_models.Canary, progress: CanaryProgress | None, now: datetime
 ) -> CanaryProgress:
     """The record to continue from: a new one for a new canary version."""
     if progress is not None and progress.version == canary.version:
@@ -66,7 +66,9 @@ def start(
     return CanaryProgress(deployment=name, version=canary.version, started=now, last_step=now)
 
 
-def waiting(canary: m.Canary, progress: CanaryProgress, samples: int, now: datetime) -> str | None:
+def waiting(
+    canary: spec_models.Canary, progress: CanaryProgress, samples: int, now: datetime
+) -> str | None:
     """Why no analysis counts now, or None when one is due."""
     analysis = canary.analysis
     assert analysis is not None
@@ -133,7 +135,7 @@ def judge_bound(
     return CheckResult(name, "pass", f"{value:.6g} within bounds")
 
 
-def next_traffic(canary: m.Canary, max_step: int | None) -> tuple[int | None, str]:
+def next_traffic(canary: spec_models.Canary, max_step: int | None) -> tuple[int | None, str]:
     """The traffic of the next step (None: promote) and what the policy did to it."""
     steps = canary.steps or []
     upcoming = [s for s in steps if s > canary.traffic]
@@ -148,7 +150,7 @@ def next_traffic(canary: m.Canary, max_step: int | None) -> tuple[int | None, st
 
 def conclude(
     name: str,
-    canary: m.Canary,
+    canary: spec_models.Canary,
     progress: CanaryProgress,
     results: list[CheckResult],
     samples: int,

@@ -19,7 +19,7 @@ from mlops_gitops.monitor.canary import check_name
 from mlops_gitops.plan.policies import open_windows
 from mlops_gitops.providers import prometheus
 from mlops_gitops.safeio import read_json
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.state.progress import (
     CanaryProgress,
@@ -75,7 +75,9 @@ class CanaryRunner:
             )
         return found
 
-    def run(self, name: str, spec: m.DeploymentSpec, canary: m.Canary) -> CanaryOutcome:
+    def run(
+        self, name: str, spec: spec_models.DeploymentSpec, canary: spec_models.Canary
+    ) -> CanaryOutcome:
         stored = self._progress(name)
         progress = analysis.start(name, canary, stored, self.now)
         report, evidence = self._report(name)
@@ -122,8 +124,8 @@ class CanaryRunner:
     def _judge(
         self,
         name: str,
-        spec: m.DeploymentSpec,
-        canary: m.Canary,
+        spec: spec_models.DeploymentSpec,
+        canary: spec_models.Canary,
         report: dict[str, Any] | None,
         progress: CanaryProgress,
     ) -> tuple[list[analysis.CheckResult], dict[str, CheckMark]]:
@@ -133,12 +135,12 @@ class CanaryRunner:
         marks = dict(progress.checks)
         results = []
         for check in canary.analysis.checks:
-            if isinstance(check, m.CompareCheck):
+            if isinstance(check, spec_models.CompareCheck):
                 label = check_name(check)
                 result, marks[label] = analysis.judge_compare(
                     label, entries.get(label), marks.get(label, CheckMark())
                 )
-            elif isinstance(check, m.MetricCheck):
+            elif isinstance(check, spec_models.MetricCheck):
                 label = f"{check.metric} of the canary"
                 value = metric_value(own, check.metric)
                 result = analysis.judge_bound(
@@ -155,7 +157,11 @@ class CanaryRunner:
         return results, marks
 
     def _carry_out(
-        self, name: str, spec: m.DeploymentSpec, canary: m.Canary, outcome: CanaryOutcome
+        self,
+        name: str,
+        spec: spec_models.DeploymentSpec,
+        canary: spec_models.Canary,
+        outcome: CanaryOutcome,
     ) -> None:
         decision = outcome.decision
         rel = self._rel(name)
@@ -174,7 +180,11 @@ class CanaryRunner:
             )
 
     def _edit(
-        self, name: str, spec: m.DeploymentSpec, canary: m.Canary, decision: analysis.Decision
+        self,
+        name: str,
+        spec: spec_models.DeploymentSpec,
+        canary: spec_models.Canary,
+        decision: analysis.Decision,
     ) -> str:
         source = self.ws.manifest.sources[f"Deployment/{name}"]
         if source.endswith(".j2"):
@@ -194,7 +204,7 @@ class CanaryRunner:
         text = f"{outcome.decision.line()} (evidence {outcome.evidence or 'none'})"
         paths = []
         for channel in ("log", "file"):
-            action = m.AlertAction(type="send_alert", channel=channel)
+            action = spec_models.AlertAction(type="send_alert", channel=channel)
             sent = alerts.send(action, text, {"deployment": name}, self.root, self.now)
             outcome.log_lines.extend(sent.lines)
             if sent.path:
@@ -217,7 +227,9 @@ def metric_value(entry: dict[str, Any], metric: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _samples(report: dict[str, Any] | None, spec: m.DeploymentSpec, canary: m.Canary) -> int:
+def _samples(
+    report: dict[str, Any] | None, spec: spec_models.DeploymentSpec, canary: spec_models.Canary
+) -> int:
     """Records of the scarcer of the two versions in the report's window."""
     versions = (report or {}).get("versions") or {}
     counts = []

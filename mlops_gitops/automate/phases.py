@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from mlops_gitops.compile.manifest import Manifest
 from mlops_gitops.safeio import dumps
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.state.progress import CanaryMark, RetirementProgress, TrafficMark
 from mlops_gitops.state.view import StateView
 
@@ -83,7 +83,7 @@ class Decision:
 @dataclass(frozen=True)
 class Inputs:
     plan: str
-    spec: m.RetirementPlanSpec
+    spec: spec_models.RetirementPlanSpec
     manifest: Manifest
     recorded: StateView
     progress: RetirementProgress
@@ -99,12 +99,12 @@ class Serving:
     """A deployment whose spec serves the retiring version."""
 
     name: str
-    spec: m.DeploymentSpec
+    spec: spec_models.DeploymentSpec
     role: Role
     source: str
 
 
-def serving(manifest: Manifest, spec: m.RetirementPlanSpec) -> list[Serving]:
+def serving(manifest: Manifest, spec: spec_models.RetirementPlanSpec) -> list[Serving]:
     out = []
     for name, deployment in sorted(manifest.deployments.items()):
         dspec = deployment.spec
@@ -298,14 +298,14 @@ def retirement(inputs: Inputs) -> Decision:
     return decision
 
 
-def _rules_rolling_back_to(manifest: Manifest, spec: m.RetirementPlanSpec) -> list[str]:
+def _rules_rolling_back_to(manifest: Manifest, spec: spec_models.RetirementPlanSpec) -> list[str]:
     out = []
     for rname, rule in sorted(manifest.rules.items()):
         target = manifest.deployments.get(rule.spec.deployment)
         if target is None or target.spec.model != spec.model:
             continue
         for action in rule.spec.actions:
-            if isinstance(action, m.RollbackAction) and action.to == spec.version:
+            if isinstance(action, spec_models.RollbackAction) and action.to == spec.version:
                 out.append(
                     f"Rule/{rname} ({manifest.sources[f'Rule/{rname}']}) rolls back to "
                     f"{spec.version}: point it at another version first"
@@ -314,7 +314,7 @@ def _rules_rolling_back_to(manifest: Manifest, spec: m.RetirementPlanSpec) -> li
 
 
 def _hold(
-    spec: m.RetirementPlanSpec,
+    spec: spec_models.RetirementPlanSpec,
     served: Serving,
     target: int,
     last: TrafficMark | None,
@@ -348,7 +348,7 @@ def _hold(
     return None
 
 
-def applied(recorded: StateView, name: str, dspec: m.DeploymentSpec) -> bool:
+def applied(recorded: StateView, name: str, dspec: spec_models.DeploymentSpec) -> bool:
     """Whether the recorded state serves what the spec says (the last step was applied)."""
     record = recorded.deployments.get(name)
     if record is None or record.status != "deployed" or record.version != dspec.version:
@@ -357,17 +357,17 @@ def applied(recorded: StateView, name: str, dspec: m.DeploymentSpec) -> bool:
     return (record.canary.model_dump(mode="json") if record.canary else None) == now_canary
 
 
-def _served(canary: m.Canary | None) -> dict[str, Any] | None:
+def _served(canary: spec_models.Canary | None) -> dict[str, Any] | None:
     """What serves of a canary: its steps and analysis only steer reconcile's edits."""
     return {"version": canary.version, "traffic": canary.traffic} if canary else None
 
 
-def _config_text(dspec: m.DeploymentSpec) -> str:
+def _config_text(dspec: spec_models.DeploymentSpec) -> str:
     canary = _served(dspec.canary)
     return dspec.version + (f" + canary {_canary_text(canary)}" if canary else "")
 
 
-def _unregistered(spec: m.RetirementPlanSpec, where: str) -> str:
+def _unregistered(spec: spec_models.RetirementPlanSpec, where: str) -> str:
     return (
         f"the replacement {spec.model} {spec.replacement} is not registered in the recorded "
         f"state, and {where} needs it: apply its registration first"

@@ -56,7 +56,7 @@ from mlops_gitops.automate.phases import (
 )
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.retirements import next_phase, phase_start, started
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.check import validate as validate_repository
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.state.progress import (
@@ -143,7 +143,7 @@ class RetirementRunner:
         return f"{self.ws.project.state_dir}/retirements/{name}.json"
 
     def _progress(
-        self, name: str, spec: m.RetirementPlanSpec
+        self, name: str, spec: spec_models.RetirementPlanSpec
     ) -> tuple[RetirementProgress, str | None]:
         """The recorded progress, and a note when it belonged to another version."""
         fresh = RetirementProgress(plan=name, model=spec.model, version=spec.version)
@@ -179,7 +179,7 @@ class RetirementRunner:
                 outcomes.append(self.run(name, plan))
         return outcomes
 
-    def run(self, name: str, plan: m.RetirementPlan) -> RetirementOutcome:
+    def run(self, name: str, plan: spec_models.RetirementPlan) -> RetirementOutcome:
         spec = plan.spec
         begun = started(spec, self.now)
         active = begun[-1].name if begun else None
@@ -230,7 +230,7 @@ class RetirementRunner:
     def _carry_out(
         self,
         name: str,
-        spec: m.RetirementPlanSpec,
+        spec: spec_models.RetirementPlanSpec,
         progress: RetirementProgress,
         decision: Decision,
     ) -> RetirementProgress:
@@ -328,7 +328,7 @@ def _write(root: Path, rel: str, text: str | None) -> None:
         fsguard.write(root, root / rel, text.encode())
 
 
-def _message(name: str, spec: m.RetirementPlanSpec, result: PhaseResult) -> str:
+def _message(name: str, spec: spec_models.RetirementPlanSpec, result: PhaseResult) -> str:
     lines = [f"mlops-gitops: retirement {name} {result.phase}", ""]
     lines.append(
         f"{spec.model} {spec.version} retires on {spec.retirement_date}, replaced by "

@@ -20,7 +20,7 @@ from mlops_gitops.automate.triggers import Evaluation, evaluate_rule, watched_ve
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.report_model import MonitoringReport, ReportError, parse_report, read_report
 from mlops_gitops.safeio import dumps, loads
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.state.progress import (
     Firing,
@@ -98,14 +98,14 @@ class RuleRunner:
             outcomes.append(self.run(name, rule))
         return outcomes
 
-    def run(self, name: str, rule: m.Rule) -> RuleOutcome:
+    def run(self, name: str, rule: spec_models.Rule) -> RuleOutcome:
         outcome, report = self.judge(name, rule)
         if outcome.evaluation.fired:
             self._fire(name, rule, report, outcome)
         return outcome
 
     def judge(
-        self, name: str, rule: m.Rule, given: tuple[MonitoringReport, str] | None = None
+        self, name: str, rule: spec_models.Rule, given: tuple[MonitoringReport, str] | None = None
     ) -> tuple[RuleOutcome, MonitoringReport | None]:
         """Whether the rule would act now, and why (or why not); changes nothing.
 
@@ -176,7 +176,11 @@ class RuleRunner:
         return outcome, report
 
     def _fire(
-        self, name: str, rule: m.Rule, report: MonitoringReport | None, outcome: RuleOutcome
+        self,
+        name: str,
+        rule: spec_models.Rule,
+        report: MonitoringReport | None,
+        outcome: RuleOutcome,
     ) -> None:
         evaluation = outcome.evaluation
         deployment = self.ws.manifest.deployments[rule.spec.deployment]
@@ -207,7 +211,11 @@ class RuleRunner:
             )
 
     def _live(
-        self, spec: m.RuleSpec, deployment: m.DeploymentSpec, rel: str, sha: str | None
+        self,
+        spec: spec_models.RuleSpec,
+        deployment: spec_models.DeploymentSpec,
+        rel: str,
+        sha: str | None,
     ) -> dict[str, Any]:
         """What some triggers need beyond the report: Prometheus answers, the previous report."""
         from mlops_gitops.providers import prometheus
@@ -215,7 +223,7 @@ class RuleRunner:
         live: dict[str, Any] = {"prometheus": {}}
         canary = deployment.canary.version if deployment.canary else None
         for trigger in spec.triggers:
-            if isinstance(trigger, m.PrometheusTrigger):
+            if isinstance(trigger, spec_models.PrometheusTrigger):
                 query = prometheus.fill(trigger.query, spec.deployment, deployment.version, canary)
                 answer = prometheus.instant(self.ws.project, query)
                 live["prometheus"][trigger.query] = (answer.value, answer.problem)
@@ -232,7 +240,9 @@ class RuleRunner:
         except (MlopsError, ValueError):
             return None  # no readable previous report: nothing to compare with
 
-    def _changed_since(self, deployment: m.Deployment, evidence_sha: str | None) -> str | None:
+    def _changed_since(
+        self, deployment: spec_models.Deployment, evidence_sha: str | None
+    ) -> str | None:
         """A commit after the evidence that touched the deployment's file, if any."""
         if not evidence_sha or not git.is_repo(self.root):
             return None
@@ -244,7 +254,7 @@ class RuleRunner:
         return commits[0] if commits else None
 
     def _no_data_since_change(
-        self, deployment: m.Deployment, rel: str, report: MonitoringReport | None
+        self, deployment: spec_models.Deployment, rel: str, report: MonitoringReport | None
     ) -> str | None:
         """The deployment file's last commit, when the report's window ends no later than the
         report as it stood at that commit: a re-report of old data (e.g. after a new version
@@ -268,8 +278,8 @@ class RuleRunner:
     def _act(
         self,
         name: str,
-        rule: m.Rule,
-        deployment: m.Deployment,
+        rule: spec_models.Rule,
+        deployment: spec_models.Deployment,
         outcome: RuleOutcome,
     ) -> None:
         dname = deployment.metadata.name
@@ -280,9 +290,11 @@ class RuleRunner:
         for action in rule.spec.actions:
             record: dict[str, Any] = {"type": action.type}
             try:
-                if self.dry_run and isinstance(action, m.AlertAction | m.RetrainAction):
+                if self.dry_run and isinstance(
+                    action, spec_models.AlertAction | spec_models.RetrainAction
+                ):
                     record |= _described(action)
-                elif isinstance(action, m.AlertAction):
+                elif isinstance(action, spec_models.AlertAction):
                     result = alerts.send(
                         action,
                         message,
@@ -306,7 +318,7 @@ class RuleRunner:
                     if result.path:
                         record["path"] = result.path
                     outcome.log_lines.extend(result.lines)
-                elif isinstance(action, m.RetrainAction):
+                elif isinstance(action, spec_models.RetrainAction):
                     from mlops_gitops.train.pipeline import run as train
 
                     trained = train(self.ws, action.pipeline, self.now, commit=self.commit)
@@ -332,7 +344,7 @@ class RuleRunner:
         if editor is not None:
             fsguard.write(self.root, self.root / source, editor.text.encode())
 
-    def _message(self, name: str, rule: m.Rule, outcome: RuleOutcome) -> str:
+    def _message(self, name: str, rule: spec_models.Rule, outcome: RuleOutcome) -> str:
         dname = rule.spec.deployment
         done = ", ".join(_describe(a) for a in outcome.actions)
         lines = [f"mlops-gitops: rule {name} on {dname}: {done}"[:200], ""]
@@ -382,9 +394,9 @@ def _describe(action: dict[str, Any]) -> str:
     return text
 
 
-def _described(action: m.AlertAction | m.RetrainAction) -> dict[str, Any]:
+def _described(action: spec_models.AlertAction | spec_models.RetrainAction) -> dict[str, Any]:
     """What an action with effects outside the repository would do, without doing it."""
-    if isinstance(action, m.RetrainAction):
+    if isinstance(action, spec_models.RetrainAction):
         return {"pipeline": action.pipeline, "detail": f"would train pipeline {action.pipeline}"}
     where = f" to {redact_url(str(action.url))}" if action.url else ""
     return {"channel": action.channel, "detail": f"would send a {action.channel} alert{where}"}
@@ -401,16 +413,19 @@ def _why(evaluation: Evaluation, reason: str) -> Evaluation:
     )
 
 
-def _changes_desired_state(spec: m.RuleSpec) -> bool:
+def _changes_desired_state(spec: spec_models.RuleSpec) -> bool:
     return any(
-        isinstance(a, m.RollbackAction | m.TrafficAction | m.ScaleAction) for a in spec.actions
+        isinstance(
+            a, spec_models.RollbackAction | spec_models.TrafficAction | spec_models.ScaleAction
+        )
+        for a in spec.actions
     )
 
 
 def _edit(
-    editor: SpecEditor, action: Any, spec: m.DeploymentSpec, ws: Workspace, name: str
+    editor: SpecEditor, action: Any, spec: spec_models.DeploymentSpec, ws: Workspace, name: str
 ) -> dict[str, Any]:
-    if isinstance(action, m.RollbackAction):
+    if isinstance(action, spec_models.RollbackAction):
         if action.to is None and spec.canary is not None:
             editor.delete_key(("spec", "canary"))
             return {"to": spec.version, "detail": f"canary {spec.canary.version} removed"}
@@ -428,7 +443,7 @@ def _edit(
         if spec.canary is not None:
             editor.delete_key(("spec", "canary"))
         return {"to": target, "detail": f"spec.version {spec.version} -> {target}"}
-    if isinstance(action, m.TrafficAction):
+    if isinstance(action, spec_models.TrafficAction):
         if spec.canary is None:
             raise MlopsError("the deployment has no canary to shift traffic from")
         editor.set_scalar(("spec", "canary", "traffic"), action.canary_traffic)
@@ -436,7 +451,7 @@ def _edit(
             "canary_traffic": action.canary_traffic,
             "detail": f"canary traffic {spec.canary.traffic}% -> {action.canary_traffic}%",
         }
-    if isinstance(action, m.ScaleAction):
+    if isinstance(action, spec_models.ScaleAction):
         text = editor.text
         try:
             editor.set_scalar(("spec", "scaling", "min_replicas"), action.min_replicas)

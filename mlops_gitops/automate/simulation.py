@@ -16,7 +16,7 @@ import numpy as np
 from mlops_gitops.automate import analysis
 from mlops_gitops.monitor import canary as report_checks
 from mlops_gitops.monitor import sequential
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.state.progress import CheckMark
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -50,12 +50,12 @@ def simulate(
 ) -> Outcome:
     """`runs` canaries with an accuracy non-inferiority check, `per_arm` records each at the end."""
     rng = np.random.default_rng(seed)
-    check = m.CompareCheck(compare="accuracy", test="non_inferiority", margin=margin)
-    canary = m.Canary(
+    check = spec_models.CompareCheck(compare="accuracy", test="non_inferiority", margin=margin)
+    canary = spec_models.Canary(
         version="2",
         traffic=10,
         steps=[10, 25, 50, 100],
-        analysis=m.CanaryAnalysis(
+        analysis=spec_models.CanaryAnalysis(
             interval=timedelta(hours=1), max_failures=max_failures, alpha=alpha, checks=[check]
         ),
     )
@@ -70,8 +70,8 @@ def simulate(
 
 
 def _one(
-    canary: m.Canary,
-    check: m.CompareCheck,
+    canary: spec_models.Canary,
+    check: spec_models.CompareCheck,
     stable: np.ndarray,
     new: np.ndarray,
     looks: int,

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, assert_never
 
 from mlops_gitops.report_model import MonitoringReport, VersionReport
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Evaluation:
         }
 
 
-def watched_version(report: MonitoringReport, spec: m.DeploymentSpec) -> str | None:
+def watched_version(report: MonitoringReport, spec: spec_models.DeploymentSpec) -> str | None:
     """The canary when there is one (it is what a rule protects against), else stable."""
     if spec.canary is not None and spec.canary.version in report.versions:
         return spec.canary.version
@@ -68,17 +68,17 @@ class Seen:
 
     report: MonitoringReport
     source: str
-    spec: m.DeploymentSpec
+    spec: spec_models.DeploymentSpec
     offline: Mapping[str, float]
     previous: MonitoringReport | None = None
     """The report before this one (`error_rate_increase` with `compare_to: previous_window`)."""
 
 
 def evaluate_trigger(
-    trigger: m.Trigger,
+    trigger: spec_models.Trigger,
     report: MonitoringReport | None,
     source: str,
-    spec: m.DeploymentSpec,
+    spec: spec_models.DeploymentSpec,
     offline: Mapping[str, float],
     now: datetime,
     last_schedule_run: datetime | None,
@@ -87,28 +87,35 @@ def evaluate_trigger(
     """`live`: what the runner fetched for this rule: "prometheus" (query -> value or
     problem) and "previous_report" (the report before this one, a MonitoringReport)."""
     live = live or {}
-    if isinstance(trigger, m.PrometheusTrigger):
+    if isinstance(trigger, spec_models.PrometheusTrigger):
         return prometheus_trigger(trigger, live.get("prometheus") or {})
-    if isinstance(trigger, m.ScheduleTrigger):
+    if isinstance(trigger, spec_models.ScheduleTrigger):
         return _schedule(trigger, now, last_schedule_run)
     if report is None:
         return TriggerResult(trigger.type, False, "no monitoring report yet")
     seen = Seen(report, source, spec, offline, live.get("previous_report"))
     match trigger:
-        case m.DataDriftTrigger():
+        case spec_models.DataDriftTrigger():
             return _data_drift(trigger, seen)
-        case m.ErrorRateTrigger() | m.LatencyTrigger() | m.PerformanceTrigger():
+        case (
+            spec_models.ErrorRateTrigger()
+            | spec_models.LatencyTrigger()
+            | spec_models.PerformanceTrigger()
+        ):
             return _on_version(trigger, seen)
-        case m.DataQualityTrigger():
+        case spec_models.DataQualityTrigger():
             return _data_quality(trigger, seen)
-        case m.OutputDriftTrigger():
+        case spec_models.OutputDriftTrigger():
             return _output_drift(trigger, seen)
         case _:
             assert_never(trigger)
 
 
 def _on_version(
-    trigger: m.ErrorRateTrigger | m.LatencyTrigger | m.PerformanceTrigger, seen: Seen
+    trigger: spec_models.ErrorRateTrigger
+    | spec_models.LatencyTrigger
+    | spec_models.PerformanceTrigger,
+    seen: Seen,
 ) -> TriggerResult:
     """Triggers on one version's numbers: the canary's when there is one."""
     version = watched_version(seen.report, seen.spec)
@@ -118,20 +125,20 @@ def _on_version(
         )
     entry = seen.report.versions[version]
     match trigger:
-        case m.ErrorRateTrigger() if trigger.compare_to is not None:
+        case spec_models.ErrorRateTrigger() if trigger.compare_to is not None:
             return error_rate_change(trigger, seen, version)
-        case m.ErrorRateTrigger():
+        case spec_models.ErrorRateTrigger():
             return _error_rate(trigger, version, entry, seen.source)
-        case m.LatencyTrigger():
+        case spec_models.LatencyTrigger():
             return _latency(trigger, version, entry, seen.source)
-        case m.PerformanceTrigger():
+        case spec_models.PerformanceTrigger():
             return _performance(trigger, version, entry, seen)
         case _:
             assert_never(trigger)
 
 
 def _schedule(
-    trigger: m.ScheduleTrigger, now: datetime, last_run: datetime | None
+    trigger: spec_models.ScheduleTrigger, now: datetime, last_run: datetime | None
 ) -> TriggerResult:
     due = last_cron_match(trigger.cron, now)
     if last_run is None or due > last_run:
@@ -143,7 +150,7 @@ def _schedule(
     )
 
 
-def _data_drift(trigger: m.DataDriftTrigger, seen: Seen) -> TriggerResult:
+def _data_drift(trigger: spec_models.DataDriftTrigger, seen: Seen) -> TriggerResult:
     drift, source = seen.report.drift, seen.source
     if trigger.feature is None:
         share = drift.share_drifted
@@ -181,7 +188,7 @@ def _data_drift(trigger: m.DataDriftTrigger, seen: Seen) -> TriggerResult:
     )
 
 
-def _data_quality(trigger: m.DataQualityTrigger, seen: Seen) -> TriggerResult:
+def _data_quality(trigger: spec_models.DataQualityTrigger, seen: Seen) -> TriggerResult:
     """Fires on the first limit exceeded; quiet, listing every number, when none is."""
     found = seen.report.data_quality.numbers()
     shown = []
@@ -204,7 +211,7 @@ def _data_quality(trigger: m.DataQualityTrigger, seen: Seen) -> TriggerResult:
     return TriggerResult("data_quality", False, f"data quality: {', '.join(shown)} ({seen.source})")
 
 
-def _output_drift(trigger: m.OutputDriftTrigger, seen: Seen) -> TriggerResult:
+def _output_drift(trigger: spec_models.OutputDriftTrigger, seen: Seen) -> TriggerResult:
     what = trigger.type.replace("_", " ")
     outputs = seen.report.outputs
     test = None if outputs is None else getattr(outputs, trigger.type)
@@ -234,7 +241,7 @@ def _output_drift(trigger: m.OutputDriftTrigger, seen: Seen) -> TriggerResult:
 
 
 def _error_rate(
-    trigger: m.ErrorRateTrigger, version: str, entry: VersionReport, source: str
+    trigger: spec_models.ErrorRateTrigger, version: str, entry: VersionReport, source: str
 ) -> TriggerResult:
     assert trigger.above is not None
     value = entry.error_rate or 0.0
@@ -251,7 +258,7 @@ def _error_rate(
 
 
 def _latency(
-    trigger: m.LatencyTrigger, version: str, entry: VersionReport, source: str
+    trigger: spec_models.LatencyTrigger, version: str, entry: VersionReport, source: str
 ) -> TriggerResult:
     latency = entry.latency_ms.quantiles()
     limits = (("p99", trigger.p99_ms_above), ("p95", trigger.p95_ms_above))
@@ -279,7 +286,7 @@ def _latency(
 
 
 def _performance(
-    trigger: m.PerformanceTrigger, version: str, entry: VersionReport, seen: Seen
+    trigger: spec_models.PerformanceTrigger, version: str, entry: VersionReport, seen: Seen
 ) -> TriggerResult:
     measured = entry.performance.metrics().get(trigger.metric)
     if measured is None:
@@ -293,14 +300,14 @@ def _performance(
 
 
 def performance(
-    trigger: m.PerformanceTrigger,
+    trigger: spec_models.PerformanceTrigger,
     measured: float,
     offline: Mapping[str, float],
     version: str,
     source: str,
 ) -> TriggerResult:
     """Worse than a bound: below it for accuracy-like metrics, above it for errors (mae)."""
-    lower = trigger.metric in m.LOWER_IS_BETTER
+    lower = trigger.metric in spec_models.LOWER_IS_BETTER
     if trigger.relative_drop is None:
         limit = trigger.above if lower else trigger.below
         assert limit is not None
@@ -328,7 +335,9 @@ def performance(
     )
 
 
-def error_rate_change(trigger: m.ErrorRateTrigger, seen: Seen, version: str) -> TriggerResult:
+def error_rate_change(
+    trigger: spec_models.ErrorRateTrigger, seen: Seen, version: str
+) -> TriggerResult:
     """The watched version's error rate against stable's, or against the previous window."""
     assert trigger.increase_above is not None
     now_rate = seen.report.versions[version].error_rate or 0.0
@@ -358,7 +367,7 @@ def error_rate_change(trigger: m.ErrorRateTrigger, seen: Seen, version: str) -> 
 
 
 def prometheus_trigger(
-    trigger: m.PrometheusTrigger, answers: Mapping[str, tuple[float | None, str | None]]
+    trigger: spec_models.PrometheusTrigger, answers: Mapping[str, tuple[float | None, str | None]]
 ) -> TriggerResult:
     value, problem = answers.get(trigger.query, (None, "not queried"))
     if value is None:
@@ -378,8 +387,8 @@ def prometheus_trigger(
 
 def evaluate_rule(
     name: str,
-    rule: m.RuleSpec,
-    deployment: m.DeploymentSpec,
+    rule: spec_models.RuleSpec,
+    deployment: spec_models.DeploymentSpec,
     report: MonitoringReport | None,
     source: str,
     offline: dict[str, float],
@@ -422,7 +431,7 @@ def evaluate_rule(
     return Evaluation(name, rule.deployment, True, "; ".join(r.explanation for r in fired), results)
 
 
-def _why_not(rule: m.RuleSpec, results: list[TriggerResult]) -> str:
+def _why_not(rule: spec_models.RuleSpec, results: list[TriggerResult]) -> str:
     if rule.conditions.match == "all":
         missing = [r.explanation for r in results if not r.fired]
         return "not all triggers fired: " + "; ".join(missing)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops_gitops.safeio import dumps
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.repository import Repository
 from mlops_gitops.urls import redact_data
 
@@ -26,18 +26,18 @@ SECTIONS = {
 class Manifest:
     """Desired state as typed objects, plus the hash of the files it came from."""
 
-    project: m.Project
-    models: dict[str, m.Model]
-    deployments: dict[str, m.Deployment]
-    rules: dict[str, m.Rule]
-    retirements: dict[str, m.RetirementPlan]
-    pipelines: dict[str, m.TrainingPipeline]
-    tombstones: dict[str, m.Tombstone]
+    project: spec_models.Project
+    models: dict[str, spec_models.Model]
+    deployments: dict[str, spec_models.Deployment]
+    rules: dict[str, spec_models.Rule]
+    retirements: dict[str, spec_models.RetirementPlan]
+    pipelines: dict[str, spec_models.TrainingPipeline]
+    tombstones: dict[str, spec_models.Tombstone]
     sources: dict[str, str]
     """`Kind/name` -> the file it was read from."""
     inputs_sha256: str
 
-    def version(self, model: str, version: str) -> m.ModelVersion | None:
+    def version(self, model: str, version: str) -> spec_models.ModelVersion | None:
         found = self.models.get(model)
         if found is None:
             return None
@@ -58,13 +58,13 @@ class Manifest:
             name: self._deployment_json(obj) for name, obj in sorted(self.deployments.items())
         }
         for section in ("rules", "retirements", "pipelines", "tombstones"):
-            objects: dict[str, m.SpecObject] = getattr(self, section)
+            objects: dict[str, spec_models.SpecObject] = getattr(self, section)
             out[section] = {
                 name: obj.model_dump(mode="json") for name, obj in sorted(objects.items())
             }
         return out
 
-    def _deployment_json(self, obj: m.Deployment) -> dict[str, Any]:
+    def _deployment_json(self, obj: spec_models.Deployment) -> dict[str, Any]:
         data = obj.model_dump(mode="json")
         spec = obj.spec
         data["resolved"] = {
@@ -96,7 +96,7 @@ class Manifest:
         return dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _model_json(obj: m.Model) -> dict[str, Any]:
+def _model_json(obj: spec_models.Model) -> dict[str, Any]:
     data = obj.model_dump(mode="json")
     data["spec"]["versions"] = {v["version"]: v for v in data["spec"]["versions"]}
     return data
@@ -112,7 +112,7 @@ def inputs_hash(inputs: dict[str, str]) -> str:
 
 def build(repo: Repository) -> Manifest:
     """Compile a repository that validated cleanly."""
-    assert repo.project is not None and isinstance(repo.project.obj, m.Project)
+    assert repo.project is not None and isinstance(repo.project.obj, spec_models.Project)
     sections: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS.values()}
     sources = {"Project/" + repo.project.obj.metadata.name: repo.project.source.path}
     for (kind, name), loaded in sorted(repo.objects.items()):

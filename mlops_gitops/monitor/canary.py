@@ -19,7 +19,7 @@ import numpy as np
 
 from mlops_gitops.monitor import sequential
 from mlops_gitops.monitor.summary import Quantiles, VersionSummary, WindowSummary
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 
 METHOD = (
     "mixture sequential probability ratio test (normal mixture, always-valid p-values and "
@@ -27,13 +27,15 @@ METHOD = (
 )
 
 
-def check_name(check: m.CompareCheck) -> str:
+def check_name(check: spec_models.CompareCheck) -> str:
     if check.max_ratio is not None:
         return f"{check.compare} ratio <= {check.max_ratio:g}"
     return f"{check.compare} {check.test} margin {check.margin:g}"
 
 
-def checks(summary: WindowSummary, versions: dict[str, Any], spec: m.DeploymentSpec) -> list[Any]:
+def checks(
+    summary: WindowSummary, versions: dict[str, Any], spec: spec_models.DeploymentSpec
+) -> list[Any]:
     canary = spec.canary
     if canary is None or canary.analysis is None:
         return []
@@ -42,7 +44,7 @@ def checks(summary: WindowSummary, versions: dict[str, Any], spec: m.DeploymentS
     alpha = canary.analysis.alpha
     out: list[Any] = []
     for check in canary.analysis.checks:
-        if not isinstance(check, m.CompareCheck):
+        if not isinstance(check, spec_models.CompareCheck):
             continue
         entry: dict[str, Any] = {"name": check_name(check), "compare": check.compare}
         if stable_s is None or canary_s is None:
@@ -55,7 +57,9 @@ def checks(summary: WindowSummary, versions: dict[str, Any], spec: m.DeploymentS
     return out
 
 
-def _ratio(check: m.CompareCheck, stable: dict[str, Any], canary: dict[str, Any]) -> dict[str, Any]:
+def _ratio(
+    check: spec_models.CompareCheck, stable: dict[str, Any], canary: dict[str, Any]
+) -> dict[str, Any]:
     key = check.compare.removeprefix("latency_").removesuffix("_ms")
     s, c = stable["latency_ms"].get(key), canary["latency_ms"].get(key)
     if s is None or c is None or s <= 0:
@@ -73,7 +77,7 @@ def _ratio(check: m.CompareCheck, stable: dict[str, Any], canary: dict[str, Any]
 
 
 def _estimate(
-    check: m.CompareCheck, stable: VersionSummary, canary: VersionSummary
+    check: spec_models.CompareCheck, stable: VersionSummary, canary: VersionSummary
 ) -> sequential.Estimate | str:
     if check.compare == "accuracy":
         correct_c, n_c = _correct(canary)
@@ -112,7 +116,7 @@ def _correct(summary: VersionSummary) -> tuple[int, int]:
 
 
 def _sequential(
-    check: m.CompareCheck, stable: VersionSummary, canary: VersionSummary, alpha: float
+    check: spec_models.CompareCheck, stable: VersionSummary, canary: VersionSummary, alpha: float
 ) -> dict[str, Any]:
     found = _estimate(check, stable, canary)
     if isinstance(found, str):
@@ -120,7 +124,9 @@ def _sequential(
     return entry(check, found, alpha)
 
 
-def entry(check: m.CompareCheck, found: sequential.Estimate, alpha: float) -> dict[str, Any]:
+def entry(
+    check: spec_models.CompareCheck, found: sequential.Estimate, alpha: float
+) -> dict[str, Any]:
     """The report entry of one look: estimate, confidence sequence, effect size, p-values."""
     margin = check.margin
     if check.test == "non_inferiority":
@@ -143,7 +149,7 @@ def entry(check: m.CompareCheck, found: sequential.Estimate, alpha: float) -> di
     }
 
 
-def _effect_size(check: m.CompareCheck, found: sequential.Estimate) -> dict[str, Any]:
+def _effect_size(check: spec_models.CompareCheck, found: sequential.Estimate) -> dict[str, Any]:
     if found.kind == "difference of proportions":
         # Cohen's h: the difference on the arcsine scale, comparable across base rates.
         h = 2 * math.asin(math.sqrt(found.canary)) - 2 * math.asin(math.sqrt(found.stable))

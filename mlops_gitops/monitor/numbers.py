@@ -18,7 +18,7 @@ from mlops_gitops.monitor.summary import (
     VersionSummary,
     WindowSummary,
 )
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 
 SLOTS = 24
 
@@ -67,7 +67,7 @@ def performance(perf: Performance, task: str) -> dict[str, Any]:
     return metrics.from_counts(perf.confusion, auc)
 
 
-def versions(summary: WindowSummary, task: str, spec: m.DeploymentSpec) -> dict[str, Any]:
+def versions(summary: WindowSummary, task: str, spec: spec_models.DeploymentSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for version in sorted(summary.versions):
         vs = summary.versions[version]

@@ -16,7 +16,7 @@ from mlops_gitops.monitor.records import Malformed
 from mlops_gitops.monitor.summary import VersionSummary, WindowSummary
 from mlops_gitops.report_model import REPORT_FORMAT_VERSION, MonitoringReport
 from mlops_gitops.safeio import dump_bytes
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.types import format_duration
 
 NO_REFERENCE: dict[str, Any] = {
@@ -45,7 +45,7 @@ def clean(value: Any) -> Any:
     return value
 
 
-def comparison(versions: dict[str, Any], spec: m.DeploymentSpec) -> dict[str, Any]:
+def comparison(versions: dict[str, Any], spec: spec_models.DeploymentSpec) -> dict[str, Any]:
     if spec.canary is None:
         return {"available": False, "reason": "no canary in the deployment"}
     stable, canary = versions.get(spec.version), versions.get(spec.canary.version)
@@ -69,7 +69,7 @@ def comparison(versions: dict[str, Any], spec: m.DeploymentSpec) -> dict[str, An
 
 
 def _canary_checks(
-    summary: WindowSummary, versions: dict[str, Any], spec: m.DeploymentSpec
+    summary: WindowSummary, versions: dict[str, Any], spec: spec_models.DeploymentSpec
 ) -> dict[str, Any]:
     from mlops_gitops.monitor.canary import checks
 
@@ -79,7 +79,7 @@ def _canary_checks(
 
 def report(
     name: str,
-    spec: m.DeploymentSpec,
+    spec: spec_models.DeploymentSpec,
     generated_at: str,
     summary: WindowSummary,
     versions: dict[str, Any],

@@ -11,13 +11,13 @@ from mlops_gitops.monitor import numbers, outputs
 from mlops_gitops.monitor.drift import compute_drift
 from mlops_gitops.monitor.profile import ReferenceProfile
 from mlops_gitops.monitor.summary import Quantiles, VersionSummary
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 
 TESTS = {"prediction_drift": "@prediction", "score_drift": "@score", "target_drift": "@target"}
 
 
 def _test(
-    profile: ReferenceProfile, name: str, total: VersionSummary, settings: m.DriftSettings
+    profile: ReferenceProfile, name: str, total: VersionSummary, settings: spec_models.DriftSettings
 ) -> dict[str, Any]:
     reference = profile.outputs.get(name)
     column = name[1:]
@@ -46,7 +46,7 @@ def _scores(total: VersionSummary) -> tuple[Any, Any]:
 
 
 def section(
-    total: VersionSummary, stable: ReferenceProfile | None, settings: m.DriftSettings
+    total: VersionSummary, stable: ReferenceProfile | None, settings: spec_models.DriftSettings
 ) -> dict[str, Any]:
     if stable is None:
         missing = {"available": False, "reason": "no reference data for the stable version"}

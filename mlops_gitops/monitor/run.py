@@ -48,7 +48,7 @@ from mlops_gitops.monitor.window import Policy
 from mlops_gitops.report_model import MonitoringReport, parse_report
 from mlops_gitops.safeio import dumps, read_json
 from mlops_gitops.spec import locations
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.workspace import Workspace
 
 STATE_SCHEMA_VERSION = 1
@@ -80,7 +80,7 @@ class MonitorOutcome:
 
 
 def summary_plan(
-    spec: m.DeploymentSpec,
+    spec: spec_models.DeploymentSpec,
     profiles: list[ReferenceProfile],
     labels: dict[str, Any],
     task: str,
@@ -142,7 +142,9 @@ class Monitor:
             return {}  # the window is rebuilt from the logs: a lost watermark costs a re-read
         return data if isinstance(data, dict) else {}
 
-    def _profiles(self, model: m.Model, spec: m.DeploymentSpec) -> dict[str, ReferenceProfile]:
+    def _profiles(
+        self, model: spec_models.Model, spec: spec_models.DeploymentSpec
+    ) -> dict[str, ReferenceProfile]:
         """Profiles by version. A broken reference of a version the deployment does not serve
         only costs that version its drift numbers."""
         serving = {spec.version, spec.canary.version if spec.canary else spec.version}
@@ -167,7 +169,7 @@ class Monitor:
             return engine.run_dask(address, parts, job)
         return engine.run_local(parts, job)
 
-    def run(self, name: str, deployment: m.Deployment, commit: bool) -> MonitorOutcome:
+    def run(self, name: str, deployment: spec_models.Deployment, commit: bool) -> MonitorOutcome:
         spec = deployment.spec
         if not spec.monitoring.predictions:
             return MonitorOutcome(name, False, "no monitoring.predictions in the spec")
@@ -216,7 +218,7 @@ class Monitor:
                 (digest, labels_digest),
             )
 
-    def _objects(self, spec: m.DeploymentSpec) -> list[RemoteObject]:
+    def _objects(self, spec: spec_models.DeploymentSpec) -> list[RemoteObject]:
         """The log objects, pruned to the days a duration window overlaps (Hive `date=`)."""
         assert spec.monitoring.predictions is not None
         window = spec.monitoring.window
@@ -238,8 +240,8 @@ class Monitor:
     def _compute(
         self,
         name: str,
-        spec: m.DeploymentSpec,
-        model: m.Model,
+        spec: spec_models.DeploymentSpec,
+        model: spec_models.Model,
         parts: list[Partition],
         result: Any,
         commit: bool,
@@ -321,7 +323,7 @@ def _drifts(
     versions: dict[str, Any],
     profiles: dict[str, ReferenceProfile],
     stable: ReferenceProfile | None,
-    settings: m.DriftSettings,
+    settings: spec_models.DriftSettings,
 ) -> DriftReport | None:
     """The window's drift against the stable reference; each version's against its own
     (written into `versions`)."""

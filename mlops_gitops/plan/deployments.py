@@ -9,7 +9,7 @@ from mlops_gitops.plan.draft import Draft, deployment_config, recorded_config
 from mlops_gitops.plan.gates import Observed, evaluate
 from mlops_gitops.plan.model import Action, GateResult, ObjectRef, Step
 from mlops_gitops.plan.stages import Promotable, StageKey, lower_stages, resolve
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.state.records import DeploymentRecord
 
 
@@ -17,7 +17,7 @@ def plan_deployments(draft: Draft) -> None:
     # Stage needs between deployments are settled once every step exists (plan/stages.py).
     # Policies still read the order steps were made in: lower stages first, a deployment
     # moving up ranked by the stage it leaves (its version steps run there first).
-    def rank(item: tuple[str, m.Deployment]) -> tuple[int, str]:
+    def rank(item: tuple[str, spec_models.Deployment]) -> tuple[int, str]:
         order = draft.stage_order
         stages: list[str] = [item[1].spec.stage]
         record = draft.state.deployments.get(item[0])
@@ -57,7 +57,7 @@ class _DeploymentSteps:
         self.stage_order = draft.stage_order
 
     def deployment(
-        self, name: str, deployment: m.Deployment, record: DeploymentRecord | None
+        self, name: str, deployment: spec_models.Deployment, record: DeploymentRecord | None
     ) -> None:
         spec = deployment.spec
         desired = deployment_config(spec, self.manifest.project.spec)
@@ -82,7 +82,7 @@ class _DeploymentSteps:
     def _stable(
         self,
         name: str,
-        spec: m.DeploymentSpec,
+        spec: spec_models.DeploymentSpec,
         record: DeploymentRecord | None,
         current: dict[str, Any] | None,
         desired: dict[str, Any],
@@ -118,7 +118,7 @@ class _DeploymentSteps:
     def _settings(
         self,
         name: str,
-        spec: m.DeploymentSpec,
+        spec: spec_models.DeploymentSpec,
         current: dict[str, Any],
         desired: dict[str, Any],
         source: str,
@@ -157,7 +157,7 @@ class _DeploymentSteps:
         return before in order and after in order and order.index(after) > order.index(before)
 
     def _stable_action(
-        self, spec: m.DeploymentSpec, record: DeploymentRecord | None, stage: str
+        self, spec: spec_models.DeploymentSpec, record: DeploymentRecord | None, stage: str
     ) -> tuple[Action, str]:
         """The action that makes `spec.version` stable (in `stage`, then raised to
         `spec.stage` by the stage step if they differ) and why."""
@@ -200,7 +200,7 @@ class _DeploymentSteps:
     def _canary_step(
         self,
         name: str,
-        spec: m.DeploymentSpec,
+        spec: spec_models.DeploymentSpec,
         current: dict[str, Any],
         after: dict[str, Any],
         source: str,
@@ -244,7 +244,7 @@ class _DeploymentSteps:
     def _version_step(
         self,
         name: str,
-        spec: m.DeploymentSpec,
+        spec: spec_models.DeploymentSpec,
         action: Action,
         version: str,
         role: str,
@@ -282,7 +282,7 @@ class _DeploymentSteps:
         )
         return step
 
-    def _gates(self, spec: m.DeploymentSpec, version: str) -> list[GateResult]:
+    def _gates(self, spec: spec_models.DeploymentSpec, version: str) -> list[GateResult]:
         entry = self.manifest.version(spec.model, version)
         offline = dict(entry.metrics) if entry else {}
         observed: Mapping[str, Observed] = self.draft.inputs.observations.get(
@@ -297,7 +297,7 @@ class _DeploymentSteps:
             offline_source=source,
         )
 
-    def _stage_need(self, spec: m.DeploymentSpec, version: str) -> StageKey | None:
+    def _stage_need(self, spec: spec_models.DeploymentSpec, version: str) -> StageKey | None:
         """The requires_stage the recorded history does not meet yet."""
         needed = spec.promotion.requires_stage
         if needed is None or needed == spec.stage:

@@ -6,12 +6,12 @@ import hashlib
 from typing import Any
 
 from mlops_gitops.safeio import dumps
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 
 _NEWER_FIELDS: dict[str, Any] = {"tags": [], "parent": None, "dependencies": {}}
 
 
-def version_digest(version: m.ModelVersion) -> str:
+def version_digest(version: spec_models.ModelVersion) -> str:
     """Hash of a version entry, so metadata edits to a registered version are noticed."""
     data = version.model_dump(mode="json")
     for key, empty in _NEWER_FIELDS.items():
@@ -31,7 +31,7 @@ class VersionDigests:
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], str] = {}
 
-    def of(self, model: str, version: m.ModelVersion) -> str:
+    def of(self, model: str, version: spec_models.ModelVersion) -> str:
         key = (model, version.version)
         digest = self._known.get(key)
         if digest is None:

@@ -13,7 +13,7 @@ from mlops_gitops.plan.digests import VersionDigests
 from mlops_gitops.plan.gates import Observations
 from mlops_gitops.plan.model import Step
 from mlops_gitops.plan.stages import Promotable, StageKey
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.signed import Signature
 from mlops_gitops.state.records import DeploymentRecord
 from mlops_gitops.state.view import StateView
@@ -39,7 +39,7 @@ class PlanInputs:
 
 
 def deployment_config(
-    spec: m.DeploymentSpec, project: m.ProjectSpec | None = None
+    spec: spec_models.DeploymentSpec, project: spec_models.ProjectSpec | None = None
 ) -> dict[str, Any]:
     """What a deployment's recorded state must equal once applied.
 

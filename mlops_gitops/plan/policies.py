@@ -51,7 +51,7 @@ from typing import Any, Protocol
 from mlops_gitops.compile.manifest import Manifest
 from mlops_gitops.plan.gates import Observations, evaluate
 from mlops_gitops.plan.model import GateResult, Step
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.signed import Signature, deployment_key, version_key
 from mlops_gitops.spec.types import format_duration
 from mlops_gitops.state.view import StateView
@@ -83,7 +83,7 @@ class OpenWindow:
         )
 
 
-def open_windows(windows: Iterable[m.FreezeWindow], now: datetime) -> list[OpenWindow]:
+def open_windows(windows: Iterable[spec_models.FreezeWindow], now: datetime) -> list[OpenWindow]:
     """The windows open at `now`: the latest cron match at or before now, plus the duration."""
     windows = list(windows)
     if not windows:
@@ -173,7 +173,7 @@ class Inputs(Protocol):
 def enforce(steps: Mapping[str, Step], inputs: Inputs) -> dict[str, Step]:
     """The steps with every policy violation recorded; the same steps when no policy is set."""
     policies = inputs.manifest.project.spec.policies
-    if policies == m.Policies():
+    if policies == spec_models.Policies():
         return dict(steps)
     checker = _Checker(policies, inputs, steps)
     return {sid: checker.check(step) for sid, step in steps.items()}
@@ -188,7 +188,9 @@ class _Found:
 
 
 class _Checker:
-    def __init__(self, policies: m.Policies, inputs: Inputs, steps: Mapping[str, Step]) -> None:
+    def __init__(
+        self, policies: spec_models.Policies, inputs: Inputs, steps: Mapping[str, Step]
+    ) -> None:
         self.policies = policies
         self.manifest = manifest = inputs.manifest
         self.state = inputs.state

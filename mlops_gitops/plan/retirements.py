@@ -14,10 +14,10 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from mlops_gitops.compile.manifest import Manifest
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 
 
-def phase_start(spec: m.RetirementPlanSpec, phase: m.Phase) -> datetime:
+def phase_start(spec: spec_models.RetirementPlanSpec, phase: spec_models.Phase) -> datetime:
     day = spec.retirement_date - timedelta(days=phase.days_before)
     return datetime.combine(day, time(), tzinfo=UTC)
 
@@ -26,17 +26,17 @@ def _aware(now: datetime) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
-def started(spec: m.RetirementPlanSpec, now: datetime) -> list[m.Phase]:
+def started(spec: spec_models.RetirementPlanSpec, now: datetime) -> list[spec_models.Phase]:
     """The phases that have started by `now`, in order; the last one is the active phase."""
     return [p for p in spec.phases if phase_start(spec, p) <= _aware(now)]
 
 
-def active_phase(spec: m.RetirementPlanSpec, now: datetime) -> m.Phase | None:
+def active_phase(spec: spec_models.RetirementPlanSpec, now: datetime) -> spec_models.Phase | None:
     begun = started(spec, now)
     return begun[-1] if begun else None
 
 
-def next_phase(spec: m.RetirementPlanSpec, now: datetime) -> m.Phase | None:
+def next_phase(spec: spec_models.RetirementPlanSpec, now: datetime) -> spec_models.Phase | None:
     later = [p for p in spec.phases if phase_start(spec, p) > _aware(now)]
     return later[0] if later else None
 

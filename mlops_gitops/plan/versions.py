@@ -9,7 +9,7 @@ from mlops_gitops.facts import ArtifactFact
 from mlops_gitops.plan.digests import VersionDigests
 from mlops_gitops.plan.draft import Draft
 from mlops_gitops.plan.model import ObjectRef, Step
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.state.records import VersionRecord
 from mlops_gitops.state.view import StateView
 from mlops_gitops.urls import redact_url
@@ -17,7 +17,7 @@ from mlops_gitops.urls import redact_url
 
 def needs_facts(
     manifest: Manifest, state: StateView, digests: VersionDigests
-) -> list[tuple[str, str, m.ModelVersion]]:
+) -> list[tuple[str, str, spec_models.ModelVersion]]:
     """Versions whose artifact the caller must inspect before planning."""
     out = []
     for name, model in sorted(manifest.models.items()):
@@ -55,7 +55,7 @@ def plan_versions(draft: Draft) -> None:
 def _register(
     draft: Draft,
     name: str,
-    version: m.ModelVersion,
+    version: spec_models.ModelVersion,
     fact: ArtifactFact | None,
     source: str,
     archived: VersionRecord | None,
@@ -88,7 +88,7 @@ def _register(
 
 
 def artifact_problems(
-    version: m.ModelVersion, fact: ArtifactFact | None, recorded_sha: str | None
+    version: spec_models.ModelVersion, fact: ArtifactFact | None, recorded_sha: str | None
 ) -> list[str]:
     if fact is None:
         return [f"artifact {redact_url(version.artifact)} was not inspected"]
@@ -120,7 +120,7 @@ def artifact_problems(
 def _update_version(
     draft: Draft,
     name: str,
-    version: m.ModelVersion,
+    version: spec_models.ModelVersion,
     before: dict[str, Any],
     fact: ArtifactFact | None,
 ) -> None:

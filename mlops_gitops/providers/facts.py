@@ -31,7 +31,7 @@ from mlops_gitops.providers.scan import (
     verdict_key,
 )
 from mlops_gitops.spec import locations
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.cache import HashCache, now_ns
 from mlops_gitops.state.records import VersionRecord
 
@@ -40,7 +40,9 @@ Key = tuple[str, str]
 
 
 class Inspector:
-    def __init__(self, root: Path, security: m.SecuritySettings, hashes: HashCache) -> None:
+    def __init__(
+        self, root: Path, security: spec_models.SecuritySettings, hashes: HashCache
+    ) -> None:
         self.root = root
         self.security = security
         self.hashes = hashes
@@ -58,7 +60,7 @@ class Inspector:
     def inspect(
         self,
         key: Key,
-        spec: m.ModelVersion,
+        spec: spec_models.ModelVersion,
         expected: set[str],
         recorded: VersionRecord | None = None,
     ) -> ArtifactFact:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mlops_gitops import net
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.safeio import loads
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.urls import redact_url
 
 TIMEOUT_SECONDS = 10.0
@@ -37,7 +37,7 @@ def fill(query: str, deployment: str, stable: str, canary: str | None) -> str:
     return out.replace("$canary", canary or "")
 
 
-def instant(project: m.ProjectSpec, query: str) -> Answer:
+def instant(project: spec_models.ProjectSpec, query: str) -> Answer:
     """The value of an instant query that returns one number (a scalar or one series)."""
     base = project.monitoring.prometheus_url
     if base is None:

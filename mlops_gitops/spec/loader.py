@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from mlops_gitops.errors import MlopsError, Problem
 from mlops_gitops.gcpause import collector_paused
 from mlops_gitops.safeio import file_kind
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.cache import ParseCache, content_key, values_key
 from mlops_gitops.spec.files import PROJECT_FILE, prefetch, read_text, relative, spec_files
 from mlops_gitops.spec.parsehelper import parse_ahead
@@ -76,7 +76,7 @@ def _load_into(repo: Repository, project_path: Path, cache: ParseCache) -> None:
     project_source = _parse_file(repo, project_path, {}, cache)
     project = _typed(repo, project_source) if project_source else None
     if project is not None:
-        if isinstance(project.obj, m.Project):
+        if isinstance(project.obj, spec_models.Project):
             repo.project = project
         else:
             repo.problems.append(
@@ -87,8 +87,8 @@ def _load_into(repo: Repository, project_path: Path, cache: ParseCache) -> None:
                     column=1,
                 )
             )
-    spec = repo.project.obj.spec if repo.project else m.ProjectSpec()
-    assert isinstance(spec, m.ProjectSpec)
+    spec = repo.project.obj.spec if repo.project else spec_models.ProjectSpec()
+    assert isinstance(spec, spec_models.ProjectSpec)
     values = spec.values if repo.project else _raw_values(project_source)
     budget = Budget(spec.security.template_cpu_seconds, spec.security.template_output_bytes)
     if project_source is not None:
@@ -103,7 +103,7 @@ def _load_into(repo: Repository, project_path: Path, cache: ParseCache) -> None:
         loaded = _load_file(repo, path, rel, values, cache, content, template_key, budget)
         if loaded is None:
             continue
-        if isinstance(loaded.obj, m.Project):
+        if isinstance(loaded.obj, spec_models.Project):
             problem(repo, loaded.source, ("kind",), "only mlops.yaml may hold the Project")
             continue
         key = (loaded.obj.kind, loaded.obj.metadata.name)
@@ -208,10 +208,14 @@ def _typed(repo: Repository, source: Source) -> Loaded | None:
     meta = data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     name = name if isinstance(name, str) else ""
-    if not isinstance(kind, str) or kind not in m.KINDS:
-        known = ", ".join(m.KINDS)
+    if not isinstance(kind, str) or kind not in spec_models.KINDS:
+        known = ", ".join(spec_models.KINDS)
         message = f"unknown kind {kind!r}; expected one of {known}"
-        close = difflib.get_close_matches(kind, list(m.KINDS), n=1) if isinstance(kind, str) else []
+        close = (
+            difflib.get_close_matches(kind, list(spec_models.KINDS), n=1)
+            if isinstance(kind, str)
+            else []
+        )
         if close:
             message += f" (did you mean {close[0]!r}?)"
         if kind is None:
@@ -220,12 +224,12 @@ def _typed(repo: Repository, source: Source) -> Loaded | None:
         if name:
             mark_name_broken(repo, None, name)
         return None
-    if data.get("apiVersion") != m.API_VERSION:
+    if data.get("apiVersion") != spec_models.API_VERSION:
         problem(
             repo,
             source,
             ("apiVersion",),
-            f"apiVersion must be {m.API_VERSION!r}, got {data.get('apiVersion')!r}",
+            f"apiVersion must be {spec_models.API_VERSION!r}, got {data.get('apiVersion')!r}",
             kind=kind,
             name=name,
         )
@@ -233,7 +237,7 @@ def _typed(repo: Repository, source: Source) -> Loaded | None:
             mark_name_broken(repo, kind, name)
         return None
     try:
-        obj = m.KINDS[kind].model_validate(data)
+        obj = spec_models.KINDS[kind].model_validate(data)
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             repo.problems.append(from_pydantic(source, error, kind, name))

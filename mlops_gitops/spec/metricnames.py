@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Callable, Iterable, Iterator
 
 from mlops_gitops.errors import Problem
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.quality import GATE_NUMBERS
 from mlops_gitops.spec.repository import Loaded, Repository
 
@@ -36,29 +36,29 @@ def problems(repo: Repository) -> Iterator[Problem]:
         *(_declared(repo, name) for kind, name in repo.objects if kind == "Model")
     )
     for item in repo.of_kind("Project"):
-        assert isinstance(item.obj, m.Project)
+        assert isinstance(item.obj, spec_models.Project)
         for metric in _named(item.obj.spec.policies.production_gates):
             path: tuple[str | int, ...] = ("spec", "policies", "production_gates", metric)
             yield from _check(item, path, metric, "gate", PERFORMANCE | SERVICE | everyone, _at)
     for item in repo.of_kind("Deployment"):
-        assert isinstance(item.obj, m.Deployment)
+        assert isinstance(item.obj, spec_models.Deployment)
         known = PERFORMANCE | SERVICE | _declared(repo, item.obj.spec.model)
         for metric in _named(item.obj.spec.promotion.gates):
             path = ("spec", "promotion", "gates", metric)
             yield from _check(item, path, metric, "gate", known, _at)
         analysis = item.obj.spec.canary.analysis if item.obj.spec.canary else None
         for index, check in enumerate(analysis.checks if analysis else ()):
-            if isinstance(check, m.MetricCheck):
+            if isinstance(check, spec_models.MetricCheck):
                 path = ("spec", "canary", "analysis", "checks", index, "metric")
                 yield from _check(item, path, check.metric, "check", CANARY, _at)
     for item in repo.of_kind("Rule"):
-        assert isinstance(item.obj, m.Rule)
+        assert isinstance(item.obj, spec_models.Rule)
         for index, trigger in enumerate(item.obj.spec.triggers):
-            if isinstance(trigger, m.PerformanceTrigger):
+            if isinstance(trigger, spec_models.PerformanceTrigger):
                 path = ("spec", "triggers", index, "metric")
                 yield from _check(item, path, trigger.metric, "trigger", PERFORMANCE, _at)
     for item in repo.of_kind("TrainingPipeline"):
-        assert isinstance(item.obj, m.TrainingPipeline)
+        assert isinstance(item.obj, spec_models.TrainingPipeline)
         evaluation = item.obj.spec.evaluation
         for index, metric in enumerate(evaluation.metrics):
             path = ("spec", "evaluation", "metrics", index)
@@ -70,7 +70,7 @@ def problems(repo: Repository) -> Iterator[Problem]:
 
 def _declared(repo: Repository, model: str) -> set[str]:
     loaded = repo.get("Model", model)
-    if loaded is None or not isinstance(loaded.obj, m.Model):
+    if loaded is None or not isinstance(loaded.obj, spec_models.Model):
         return set()
     return {name for version in loaded.obj.spec.versions for name in version.metrics}
 

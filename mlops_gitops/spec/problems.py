@@ -9,7 +9,7 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from mlops_gitops.errors import Problem
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.repository import Repository, Source
 from mlops_gitops.spec.types import NAME_PATTERN, SHA256_PATTERN, VERSION_PATTERN
 
@@ -73,7 +73,7 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[tuple[str | int, 
 
 def _fields_at(kind: str, loc: tuple[str | int, ...]) -> set[str]:
     """Field names allowed where an unknown key was found, following the error location."""
-    candidates: list[type[BaseModel]] = [m.KINDS[kind]]
+    candidates: list[type[BaseModel]] = [spec_models.KINDS[kind]]
     for part in loc:
         if isinstance(part, int):
             continue

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_gitops.errors import Problem
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.yamlsource import Document
 
 Prefetched = tuple[bytes, str]
@@ -35,7 +35,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Loaded:
-    obj: m.SpecObject
+    obj: spec_models.SpecObject
     source: Source
 
 
@@ -86,5 +86,7 @@ def mark_broken(repo: Repository, text: str) -> None:
 
 def mark_name_broken(repo: Repository, kind: Any, name: str) -> None:
     """Without a known kind, we cannot tell which kind was meant: every kind is spared."""
-    kinds = [kind] if isinstance(kind, str) and kind in m.KINDS else list(m.KINDS)
+    kinds = (
+        [kind] if isinstance(kind, str) and kind in spec_models.KINDS else list(spec_models.KINDS)
+    )
     repo.broken.update((k, name) for k in kinds)

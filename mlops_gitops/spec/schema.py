@@ -7,23 +7,23 @@ from typing import Any
 
 from mlops_gitops import fsguard
 from mlops_gitops.safeio import dumps
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_BASE = "https://mlops-gitops.dev/schemas/v1/"
 
 
 def schema_for(kind: str) -> dict[str, Any]:
-    model = m.KINDS[kind]
+    model = spec_models.KINDS[kind]
     body = model.model_json_schema(mode="validation")
-    return {"$schema": SCHEMA_DIALECT, "$id": SCHEMA_BASE + m.SCHEMA_FILES[kind], **body}
+    return {"$schema": SCHEMA_DIALECT, "$id": SCHEMA_BASE + spec_models.SCHEMA_FILES[kind], **body}
 
 
 def render_schemas() -> dict[str, str]:
     """File name -> JSON text, deterministic so a stale checked-in copy is detectable."""
     return {
-        m.SCHEMA_FILES[kind]: dumps(schema_for(kind), indent=2, ensure_ascii=False) + "\n"
-        for kind in m.KINDS
+        spec_models.SCHEMA_FILES[kind]: dumps(schema_for(kind), indent=2, ensure_ascii=False) + "\n"
+        for kind in spec_models.KINDS
     }
 
 

@@ -6,7 +6,7 @@ from collections.abc import Generator, Iterator
 
 from mlops_gitops.errors import Problem
 from mlops_gitops.spec import locations
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.problems import field_path
 from mlops_gitops.spec.repository import Loaded, Repository
 from mlops_gitops.spec.targets import KSERVE_VERSIONS, RUNTIMES, dns_1035_problem
@@ -28,9 +28,9 @@ def _at(item: Loaded, path: FieldPath, message: str) -> Problem:
     )
 
 
-def _versions(repo: Repository, model: str) -> dict[str, m.ModelVersion] | None:
+def _versions(repo: Repository, model: str) -> dict[str, spec_models.ModelVersion] | None:
     loaded = repo.get("Model", model)
-    if loaded is None or not isinstance(loaded.obj, m.Model):
+    if loaded is None or not isinstance(loaded.obj, spec_models.Model):
         return None
     return {v.version: v for v in loaded.obj.spec.versions}
 
@@ -67,7 +67,7 @@ def cross_check(repo: Repository) -> list[Problem]:
 
 def _models(repo: Repository) -> Iterator[Problem]:
     for item in repo.of_kind("Model"):
-        assert isinstance(item.obj, m.Model)
+        assert isinstance(item.obj, spec_models.Model)
         seen: dict[str, int] = {}
         for index, version in enumerate(item.obj.spec.versions):
             if version.version in seen:
@@ -85,7 +85,7 @@ MAX_PARENT_CHAIN = 1000
 
 
 def _parent(
-    repo: Repository, item: Loaded, index: int, version: m.ModelVersion
+    repo: Repository, item: Loaded, index: int, version: spec_models.ModelVersion
 ) -> Iterator[Problem]:
     """A version is never its own parent and parents never loop. A parent no longer in the
     specs is allowed: versions are removed once retired, their children stay as they were."""
@@ -126,7 +126,7 @@ def _missing_version(
 
 def _model_version(
     item: Loaded, model: str, version: str, repo: Repository
-) -> Generator[Problem, None, dict[str, m.ModelVersion] | None]:
+) -> Generator[Problem, None, dict[str, spec_models.ModelVersion] | None]:
     """Check spec.model and spec.version; the model's versions, or None when it is missing."""
     versions = _versions(repo, model)
     if versions is None:
@@ -140,7 +140,7 @@ def _model_version(
 
 def _deployments(repo: Repository) -> Iterator[Problem]:
     for item in repo.of_kind("Deployment"):
-        assert isinstance(item.obj, m.Deployment)
+        assert isinstance(item.obj, spec_models.Deployment)
         spec = item.obj.spec
         versions = yield from _model_version(item, spec.model, spec.version, repo)
         if versions is None:
@@ -167,10 +167,10 @@ def _kserve(repo: Repository) -> Iterator[Problem]:
     """What the kserve renderer needs: Kubernetes names, a pinned KServe version, formats a
     runtime can load, one runtime for stable and canary."""
     pinned = repo.project is not None and (
-        isinstance(repo.project.obj, m.Project) and repo.project.obj.spec.targets.kserve
+        isinstance(repo.project.obj, spec_models.Project) and repo.project.obj.spec.targets.kserve
     )
     for item in repo.of_kind("Deployment"):
-        assert isinstance(item.obj, m.Deployment)
+        assert isinstance(item.obj, spec_models.Deployment)
         spec = item.obj.spec
         if spec.target != "kserve":
             if spec.monitoring.logger_url is not None:
@@ -203,7 +203,9 @@ def _kserve(repo: Repository) -> Iterator[Problem]:
         yield from _kserve_formats(item, spec, repo)
 
 
-def _kserve_formats(item: Loaded, spec: m.DeploymentSpec, repo: Repository) -> Iterator[Problem]:
+def _kserve_formats(
+    item: Loaded, spec: spec_models.DeploymentSpec, repo: Repository
+) -> Iterator[Problem]:
     versions = _versions(repo, spec.model) or {}
     used: list[tuple[FieldPath, str]] = [(("spec", "version"), spec.version)]
     if spec.canary is not None:
@@ -236,7 +238,7 @@ def _kserve_formats(item: Loaded, spec: m.DeploymentSpec, repo: Repository) -> I
 
 def _rules(repo: Repository) -> Iterator[Problem]:
     for item in repo.of_kind("Rule"):
-        assert isinstance(item.obj, m.Rule)
+        assert isinstance(item.obj, spec_models.Rule)
         spec = item.obj.spec
         deployment = repo.get("Deployment", spec.deployment)
         if deployment is None and ("Deployment", spec.deployment) not in repo.broken:
@@ -248,7 +250,7 @@ def _rules(repo: Repository) -> Iterator[Problem]:
                 f" known deployments: {_known(names)}",
             )
         for index, action in enumerate(spec.actions):
-            if isinstance(action, m.RetrainAction) and not _exists(
+            if isinstance(action, spec_models.RetrainAction) and not _exists(
                 repo, "TrainingPipeline", action.pipeline
             ):
                 names = sorted(name for kind, name in repo.objects if kind == "TrainingPipeline")
@@ -259,10 +261,10 @@ def _rules(repo: Repository) -> Iterator[Problem]:
                     f" known pipelines: {_known(names)}",
                 )
             if (
-                isinstance(action, m.RollbackAction)
+                isinstance(action, spec_models.RollbackAction)
                 and action.to is not None
                 and deployment is not None
-                and isinstance(deployment.obj, m.Deployment)
+                and isinstance(deployment.obj, spec_models.Deployment)
             ):
                 versions = _versions(repo, deployment.obj.spec.model)
                 if versions is not None and action.to not in versions:
@@ -278,7 +280,7 @@ def _rules(repo: Repository) -> Iterator[Problem]:
 def _retirements(repo: Repository) -> Iterator[Problem]:
     planned: dict[tuple[str, str], str] = {}
     for item in repo.of_kind("RetirementPlan"):
-        assert isinstance(item.obj, m.RetirementPlan)
+        assert isinstance(item.obj, spec_models.RetirementPlan)
         spec = item.obj.spec
         versions = yield from _model_version(item, spec.model, spec.version, repo)
         if versions is None:
@@ -305,7 +307,7 @@ def _retirements(repo: Repository) -> Iterator[Problem]:
 
 def _pipelines(repo: Repository) -> Iterator[Problem]:
     for item in repo.of_kind("TrainingPipeline"):
-        assert isinstance(item.obj, m.TrainingPipeline)
+        assert isinstance(item.obj, spec_models.TrainingPipeline)
         spec = item.obj.spec
         if not _exists(repo, "Model", spec.model):
             yield _missing_model(item, ("spec", "model"), spec.model, repo)
@@ -319,7 +321,7 @@ def _pipelines(repo: Repository) -> Iterator[Problem]:
                 )
             elif (
                 deployment is not None
-                and isinstance(deployment.obj, m.Deployment)
+                and isinstance(deployment.obj, spec_models.Deployment)
                 and deployment.obj.spec.model != spec.model
             ):
                 yield _at(
@@ -332,7 +334,7 @@ def _pipelines(repo: Repository) -> Iterator[Problem]:
 
 def _tombstones(repo: Repository) -> Iterator[Problem]:
     for item in repo.of_kind("Tombstone"):
-        assert isinstance(item.obj, m.Tombstone)
+        assert isinstance(item.obj, spec_models.Tombstone)
         live = repo.get(item.obj.spec.kind, item.obj.metadata.name)
         if live is not None:
             yield _at(
@@ -346,7 +348,7 @@ def _tombstones(repo: Repository) -> Iterator[Problem]:
 def _located(repo: Repository) -> Iterator[tuple[Loaded, FieldPath, str]]:
     """Every artifact, data and log location in the specs, with its field."""
     for item in repo.of_kind("Model"):
-        assert isinstance(item.obj, m.Model)
+        assert isinstance(item.obj, spec_models.Model)
         for index, version in enumerate(item.obj.spec.versions):
             at: FieldPath = ("spec", "versions", index)
             yield item, (*at, "artifact"), version.artifact
@@ -355,25 +357,25 @@ def _located(repo: Repository) -> Iterator[tuple[Loaded, FieldPath, str]]:
             if version.reference_data is not None:
                 yield item, (*at, "reference_data"), version.reference_data
     for item in repo.of_kind("Deployment"):
-        assert isinstance(item.obj, m.Deployment)
+        assert isinstance(item.obj, spec_models.Deployment)
         monitoring = item.obj.spec.monitoring
         for key in ("predictions", "labels"):
             value = getattr(monitoring, key)
             if value is not None:
                 yield item, ("spec", "monitoring", key), value
     for item in repo.of_kind("TrainingPipeline"):
-        assert isinstance(item.obj, m.TrainingPipeline)
+        assert isinstance(item.obj, spec_models.TrainingPipeline)
         for index, source in enumerate(item.obj.spec.data_sources):
-            if isinstance(source, m.FileSource):
+            if isinstance(source, spec_models.FileSource):
                 yield item, ("spec", "data_sources", index, "path"), source.path
-            elif isinstance(source, m.HttpSource):
+            elif isinstance(source, spec_models.HttpSource):
                 yield item, ("spec", "data_sources", index, "url"), source.url
 
 
 def _locations(repo: Repository) -> Iterator[Problem]:
     """Schemes the Project allows, and repository paths whose symlinks stay inside it."""
     project = repo.project.obj if repo.project is not None else None
-    security = project.spec.security if isinstance(project, m.Project) else None
+    security = project.spec.security if isinstance(project, spec_models.Project) else None
     inside = locations.Inside(repo.root)
     for item, path, value in _located(repo):
         problem = locations.problem(value, security)
@@ -403,11 +405,13 @@ def _outbound(repo: Repository) -> Iterator[Problem]:
     without `security.allow_private_webhooks`). Names are checked again after lookup, at call
     time. What the tool reads over HTTP (artifacts, data sources) follows `_locations`."""
     project = repo.project.obj if repo.project is not None else None
-    allow = isinstance(project, m.Project) and project.spec.security.allow_private_webhooks
+    allow = (
+        isinstance(project, spec_models.Project) and project.spec.security.allow_private_webhooks
+    )
     for item in repo.of_kind("Rule"):
-        assert isinstance(item.obj, m.Rule)
+        assert isinstance(item.obj, spec_models.Rule)
         for index, action in enumerate(item.obj.spec.actions):
-            if not isinstance(action, m.AlertAction) or not action.url:
+            if not isinstance(action, spec_models.AlertAction) or not action.url:
                 continue
             try:
                 target = parse_http_url(action.url)
@@ -424,14 +428,18 @@ def cautions(repo: Repository) -> list[Problem]:
     from mlops_gitops.spec.trainpolicy import blocked_canary
 
     project = repo.project.obj if repo.project is not None else None
-    if not isinstance(project, m.Project):
+    if not isinstance(project, spec_models.Project):
         return []
     found: list[Problem] = []
     for item in repo.of_kind("TrainingPipeline"):
-        assert isinstance(item.obj, m.TrainingPipeline)
+        assert isinstance(item.obj, spec_models.TrainingPipeline)
         canary = item.obj.spec.canary
         deployment = repo.get("Deployment", canary.deployment) if canary else None
-        if canary is None or deployment is None or not isinstance(deployment.obj, m.Deployment):
+        if (
+            canary is None
+            or deployment is None
+            or not isinstance(deployment.obj, spec_models.Deployment)
+        ):
             continue
         for reason in blocked_canary(project.spec.policies, deployment.obj.spec, canary.traffic):
             message = f"the canary it trains into {canary.deployment!r} stays blocked: {reason}"

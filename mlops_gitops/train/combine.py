@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 
 SHOWN = 10
 """Column names listed in one message before `...`."""
@@ -22,7 +22,9 @@ def _names(columns: Sequence[object]) -> str:
     return ", ".join(shown) + (", ..." if len(columns) > SHOWN else "")
 
 
-def combine(frames: Sequence[tuple[pd.DataFrame, str]], join: m.Join | None) -> pd.DataFrame:
+def combine(
+    frames: Sequence[tuple[pd.DataFrame, str]], join: spec_models.Join | None
+) -> pd.DataFrame:
     """One table from the sources: joined on `join.on`, else their rows stacked."""
     if join is None:
         return _stack(frames)

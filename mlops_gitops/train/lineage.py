@@ -18,27 +18,27 @@ import pandas as pd
 
 from mlops_gitops import git
 from mlops_gitops.providers.artifacts import hash_file
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 
 LIBRARIES = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
 """The packages a trained artifact is loaded with, pinned in the version's dependencies."""
 
 
 def data_source(
-    source: Any, frame: pd.DataFrame, where: str, root: Path, security: m.SecuritySettings
+    source: Any, frame: pd.DataFrame, where: str, root: Path, security: spec_models.SecuritySettings
 ) -> dict[str, Any]:
-    if isinstance(source, m.FileSource):
+    if isinstance(source, spec_models.FileSource):
         sha256, _ = hash_file(source.path, root, security)
         kind = "file"
     else:
         sha256 = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
-        kind = "database" if isinstance(source, m.DatabaseSource) else "http"
+        kind = "database" if isinstance(source, spec_models.DatabaseSource) else "http"
     return {"source": where, "kind": kind, "sha256": sha256, "rows": len(frame)}
 
 
 def training_data(sources: list[Any], data: list[dict[str, Any]]) -> dict[str, Any] | None:
     """`training_data` of the new version when one file is the whole training set."""
-    if len(sources) == 1 and isinstance(sources[0], m.FileSource):
+    if len(sources) == 1 and isinstance(sources[0], spec_models.FileSource):
         return {"uri": sources[0].path, "sha256": data[0]["sha256"]}
     return None
 

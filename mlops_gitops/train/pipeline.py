@@ -30,7 +30,7 @@ from mlops_gitops.monitor import metrics
 from mlops_gitops.providers.artifacts import hash_file
 from mlops_gitops.providers.scan import scan, trusted_types
 from mlops_gitops.safeio import dumps
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.spec.trainpolicy import blocked_canary
 from mlops_gitops.train import lineage, sources
@@ -72,7 +72,7 @@ def next_version(existing: list[str]) -> str:
     return f"{base}-retrain.{n}"
 
 
-def _preprocessor(spec: m.Features, columns: list[str]) -> Any:
+def _preprocessor(spec: spec_models.Features, columns: list[str]) -> Any:
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_selection import SelectKBest, VarianceThreshold
     from sklearn.pipeline import Pipeline
@@ -88,11 +88,11 @@ def _preprocessor(spec: m.Features, columns: list[str]) -> Any:
     used: set[str] = set()
     selection = []
     for t in spec.transformations:
-        if isinstance(t, m.ScalingTransform):
+        if isinstance(t, spec_models.ScalingTransform):
             scaler = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
             transformers.append((f"scale{len(transformers)}", scaler[t.method](), t.columns))
             used.update(t.columns)
-        elif isinstance(t, m.EncodingTransform):
+        elif isinstance(t, spec_models.EncodingTransform):
             encoder = (
                 OneHotEncoder(handle_unknown="ignore", sparse_output=False)
                 if t.method == "onehot"
@@ -100,7 +100,7 @@ def _preprocessor(spec: m.Features, columns: list[str]) -> Any:
             )
             transformers.append((f"encode{len(transformers)}", encoder, t.columns))
             used.update(t.columns)
-        elif isinstance(t, m.FeatureSelectionTransform):
+        elif isinstance(t, spec_models.FeatureSelectionTransform):
             if t.method == "variance":
                 selection.append(("select", VarianceThreshold(threshold=t.threshold or 0.0)))
             else:
@@ -201,7 +201,7 @@ def _run(
 
 
 def _load_data(
-    workspace: Workspace, spec: m.TrainingPipelineSpec
+    workspace: Workspace, spec: spec_models.TrainingPipelineSpec
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The data sources joined or stacked, with the lineage of each, checked before training
     (target present, missing shares under the limit)."""
@@ -219,7 +219,7 @@ def _load_data(
     return data, lineage_sources
 
 
-def _features(spec: m.TrainingPipelineSpec, data: pd.DataFrame) -> list[str]:
+def _features(spec: spec_models.TrainingPipelineSpec, data: pd.DataFrame) -> list[str]:
     """The named feature columns, or every column but the target and the join keys."""
     keys = set(spec.join.on) if spec.join else set()  # identifiers, not features
     target = spec.features.target
@@ -241,7 +241,7 @@ class _Fitted:
 def _fit(
     workspace: Workspace,
     name: str,
-    spec: m.TrainingPipelineSpec,
+    spec: spec_models.TrainingPipelineSpec,
     data: pd.DataFrame,
     lineage_sources: list[dict[str, Any]],
     commit: bool,
@@ -286,7 +286,7 @@ def _fit(
 
 
 def _evaluate(
-    task: str, spec: m.TrainingPipelineSpec, fitted: _Fitted
+    task: str, spec: spec_models.TrainingPipelineSpec, fitted: _Fitted
 ) -> tuple[dict[str, Any], list[str]]:
     """The metrics kept in the version (rounded, finite) and the thresholds it misses."""
     bundle, X_test, y_test = fitted.bundle, fitted.X_test, fitted.y_test
@@ -316,7 +316,7 @@ def _evaluate(
 def _write_version(
     workspace: Workspace,
     name: str,
-    spec: m.TrainingPipelineSpec,
+    spec: spec_models.TrainingPipelineSpec,
     fitted: _Fitted,
     version: str,
     now: datetime,
@@ -362,7 +362,7 @@ def _write_version(
     needed = sorted(set(skops.io.get_untrusted_types(file=artifact)))
     if needed:
         entry["trusted_types"] = needed
-    checked = scan(artifact, "skops", trusted_types(m.ModelVersion.model_validate(entry)))
+    checked = scan(artifact, "skops", trusted_types(spec_models.ModelVersion.model_validate(entry)))
     if checked.verdict != "clean":
         for written in files:
             (root / written).unlink(missing_ok=True)
@@ -387,7 +387,7 @@ def _write_version(
     return files
 
 
-def _check_editable(workspace: Workspace, spec: m.TrainingPipelineSpec) -> None:
+def _check_editable(workspace: Workspace, spec: spec_models.TrainingPipelineSpec) -> None:
     """Refuse before writing anything when the files to edit are templates."""
     model_source = workspace.manifest.sources[f"Model/{spec.model}"]
     if model_source.endswith(".j2"):
@@ -409,7 +409,7 @@ def append_version(text: str, path: str, entry: dict[str, Any]) -> str:
     return editor.text
 
 
-def _canary(workspace: Workspace, target: m.CanaryTarget, version: str) -> str:
+def _canary(workspace: Workspace, target: spec_models.CanaryTarget, version: str) -> str:
     source = workspace.manifest.sources.get(f"Deployment/{target.deployment}")
     if source is None or source.endswith(".j2"):
         raise MlopsError(f"deployment {target.deployment!r} cannot be edited")

@@ -12,7 +12,7 @@ import pandas as pd
 from mlops_gitops import net
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.spec import locations
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.urls import redact_url
 
 MAX_HTTP_BODY = 256 * 1024 * 1024
@@ -20,11 +20,11 @@ MAX_HTTP_BODY = 256 * 1024 * 1024
 
 
 def load(
-    source: Any, repo_root: Path, security: m.SecuritySettings | None = None
+    source: Any, repo_root: Path, security: spec_models.SecuritySettings | None = None
 ) -> tuple[pd.DataFrame, str]:
     """The rows of one source and a short description for lineage; locations are checked
     again against the Project's `security` (the strictest rules when None)."""
-    if isinstance(source, m.FileSource):
+    if isinstance(source, spec_models.FileSource):
         if locations.is_remote(source.path):
             raise MlopsError(f"data source {source.path}: train reads local files only")
         path = locations.local_path(source.path, repo_root, security)
@@ -38,9 +38,9 @@ def load(
                 f"data source {redact_url(source.path)} cannot be read: {exc}"
             ) from None
         return frame, redact_url(source.path)
-    if isinstance(source, m.DatabaseSource):
+    if isinstance(source, spec_models.DatabaseSource):
         return _database(source, repo_root), redact_url(source.url)
-    if isinstance(source, m.HttpSource):
+    if isinstance(source, spec_models.HttpSource):
         if locations.scheme(source.url) not in ("http", "https"):
             raise MlopsError(f"http source {redact_url(source.url)}: not an http(s) URL")
         locations.check(source.url, security)
@@ -49,7 +49,7 @@ def load(
     raise MlopsError(f"unknown data source {source!r}")
 
 
-def _database(source: m.DatabaseSource, repo_root: Path) -> pd.DataFrame:
+def _database(source: spec_models.DatabaseSource, repo_root: Path) -> pd.DataFrame:
     url = source.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = f"sqlite:///{repo_root / url.removeprefix('sqlite:///')}"
@@ -87,7 +87,7 @@ def _database(source: m.DatabaseSource, repo_root: Path) -> pd.DataFrame:
         engine.dispose()
 
 
-def _http(source: m.HttpSource, allow_private: bool) -> pd.DataFrame:
+def _http(source: spec_models.HttpSource, allow_private: bool) -> pd.DataFrame:
     try:
         response = net.request(
             "GET",

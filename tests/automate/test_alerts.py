@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mlops_gitops.automate import alerts
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from tests.automate.helpers import (
     REPORT,
     RULE_FILE,
@@ -42,11 +42,11 @@ def hook() -> Iterator[Hook]:
     server.close()
 
 
-def webhook(url: str, **options: Any) -> m.AlertAction:
-    return m.AlertAction(type="send_alert", channel="webhook", url=url, **options)
+def webhook(url: str, **options: Any) -> spec_models.AlertAction:
+    return spec_models.AlertAction(type="send_alert", channel="webhook", url=url, **options)
 
 
-def send(action: m.AlertAction, tmp_path: Path) -> tuple[alerts.AlertResult, float]:
+def send(action: spec_models.AlertAction, tmp_path: Path) -> tuple[alerts.AlertResult, float]:
     start = time.monotonic()
     result = alerts.send(
         action, "drift on cancer-prod", {"rule": "r"}, tmp_path, NOW, allow_private=True
@@ -180,7 +180,7 @@ def test_log_channel_without_github_actions_prints_no_annotation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    action = m.AlertAction(type="send_alert", channel="log")
+    action = spec_models.AlertAction(type="send_alert", channel="log")
     result = alerts.send(action, "drift", {}, tmp_path, NOW)
     assert result.lines == ("ALERT: drift",)
 
@@ -190,7 +190,7 @@ def test_github_annotation_escapes_its_data(
 ) -> None:
     """A workflow command's data escapes %, CR and LF, or GitHub reads something else."""
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    action = m.AlertAction(
+    action = spec_models.AlertAction(
         type="send_alert", channel="log", message="canary at 20%25 now\nsecond line\r"
     )
     result = alerts.send(action, "ignored", {}, tmp_path, NOW)
@@ -201,7 +201,7 @@ def test_github_annotation_escapes_its_data(
 
 
 def test_file_channel_appends_to_the_days_file(tmp_path: Path) -> None:
-    action = m.AlertAction(type="send_alert", channel="file")
+    action = spec_models.AlertAction(type="send_alert", channel="file")
     first = alerts.send(action, "one", {}, tmp_path, NOW)
     alerts.send(action, "two", {}, tmp_path, NOW.replace(hour=13))
     assert first.path == "alerts/2026-11-27.md"

@@ -9,15 +9,15 @@ import pytest
 
 from mlops_gitops.automate import analysis
 from mlops_gitops.automate.analysis import CheckResult
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.state.progress import CanaryProgress, CheckMark
 
 T0 = datetime(2026, 11, 27, 9, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
-def canary(traffic: int = 10, max_failures: int = 2, version: str = "1.3.0") -> m.Canary:
-    return m.Canary.model_validate(
+def canary(traffic: int = 10, max_failures: int = 2, version: str = "1.3.0") -> spec_models.Canary:
+    return spec_models.Canary.model_validate(
         {
             "version": version,
             "traffic": traffic,
@@ -32,7 +32,7 @@ def canary(traffic: int = 10, max_failures: int = 2, version: str = "1.3.0") -> 
     )
 
 
-def fresh(c: m.Canary) -> CanaryProgress:
+def fresh(c: spec_models.Canary) -> CanaryProgress:
     return analysis.start("d", c, None, T0)
 
 
@@ -41,7 +41,7 @@ FAIL = [CheckResult("accuracy", "fail", "shown worse")]
 
 
 def conclude(
-    c: m.Canary,
+    c: spec_models.Canary,
     progress: CanaryProgress,
     results: list[CheckResult],
     frozen: list[str] | None = None,
@@ -161,29 +161,34 @@ def test_threshold_checks(value: float | None, status: str) -> None:
 
 def test_steps_must_rise_and_need_an_analysis() -> None:
     with pytest.raises(ValueError, match="steps must rise"):
-        m.Canary.model_validate({"version": "1", "traffic": 10, "steps": [25, 10]})
+        spec_models.Canary.model_validate({"version": "1", "traffic": 10, "steps": [25, 10]})
     with pytest.raises(ValueError, match="need an analysis"):
-        m.Canary.model_validate({"version": "1", "traffic": 10, "steps": [10, 100]})
+        spec_models.Canary.model_validate({"version": "1", "traffic": 10, "steps": [10, 100]})
 
 
 def test_performance_degradation_for_lower_is_better_metrics() -> None:
     from mlops_gitops.automate.triggers import performance
 
-    rise = m.PerformanceTrigger(type="performance_degradation", metric="mae", relative_drop=0.1)
+    rise = spec_models.PerformanceTrigger(
+        type="performance_degradation", metric="mae", relative_drop=0.1
+    )
     assert performance(rise, 56.0, {"mae": 50.0}, "2", "r").fired  # 12% worse
     assert not performance(rise, 54.0, {"mae": 50.0}, "2", "r").fired
-    bound = m.PerformanceTrigger(type="performance_degradation", metric="rmse", above=60)
+    bound = spec_models.PerformanceTrigger(type="performance_degradation", metric="rmse", above=60)
     assert performance(bound, 61.0, {}, "2", "r").fired
     with pytest.raises(ValueError, match="lower-is-better: set above"):
-        m.PerformanceTrigger(type="performance_degradation", metric="mae", below=40)
+        spec_models.PerformanceTrigger(type="performance_degradation", metric="mae", below=40)
 
 
 def test_error_rate_increase_against_stable_and_the_previous_window() -> None:
     from mlops_gitops.automate.triggers import Seen, error_rate_change
     from mlops_gitops.report_model import parse_report
 
-    spec = m.DeploymentSpec(
-        model="x", stage="production", version="1", canary=m.Canary(version="2", traffic=10)
+    spec = spec_models.DeploymentSpec(
+        model="x",
+        stage="production",
+        version="1",
+        canary=spec_models.Canary(version="2", traffic=10),
     )
 
     def report(versions: dict[str, float]) -> Any:
@@ -191,12 +196,12 @@ def test_error_rate_increase_against_stable_and_the_previous_window() -> None:
         return parse_report({"deployment": "d", "versions": entries}, "r")
 
     now = report({"1": 0.010, "2": 0.035})
-    vs_stable = m.ErrorRateTrigger(
+    vs_stable = spec_models.ErrorRateTrigger(
         type="error_rate_increase", compare_to="stable", increase_above=0.02
     )
     found = error_rate_change(vs_stable, Seen(now, "r", spec, {}), "2")
     assert found.fired and "+2.50 points" in found.explanation
-    vs_before = m.ErrorRateTrigger(
+    vs_before = spec_models.ErrorRateTrigger(
         type="error_rate_increase", compare_to="previous_window", increase_above=0.02
     )
     previous = report({"2": 0.030})

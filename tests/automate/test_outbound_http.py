@@ -20,7 +20,7 @@ import pytest
 from mlops_gitops import net
 from mlops_gitops.automate import alerts
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.train import sources
 from tests.automate.helpers import (
     RULE_FILE,
@@ -40,7 +40,7 @@ MARGIN = 0.6
 """How far past its deadline a call may end (scheduling on a busy runner)."""
 
 
-LOOPBACK_READS = m.SecuritySettings(allow_insecure_http=True, allow_local_uris=True)
+LOOPBACK_READS = spec_models.SecuritySettings(allow_insecure_http=True, allow_local_uris=True)
 """What reading from a plain-http server on 127.0.0.1 needs (these tests' servers)."""
 
 
@@ -58,8 +58,8 @@ def page_rule(repo: Path, url: str, extra: str = "") -> str:
     return path
 
 
-def webhook(url: str, **options: object) -> m.AlertAction:
-    return m.AlertAction.model_validate(
+def webhook(url: str, **options: object) -> spec_models.AlertAction:
+    return spec_models.AlertAction.model_validate(
         {"type": "send_alert", "channel": "webhook", "url": url, **options}
     )
 
@@ -68,7 +68,7 @@ def post(url: str, allow_private: bool, tmp_path: Path, **options: object) -> al
     """alerts.send as a rule calls it. The action is built without validation: the checks
     at call time must hold on their own, whatever reached them."""
     fields: dict[str, Any] = {"type": "send_alert", "channel": "webhook", "url": url, **options}
-    action = m.AlertAction.model_construct(**fields)
+    action = spec_models.AlertAction.model_construct(**fields)
     now = datetime(2026, 11, 27, 12, tzinfo=UTC)
     return alerts.send(action, "drift", {}, tmp_path, now, allow_private=allow_private)
 
@@ -106,7 +106,9 @@ def test_a_slow_header_webhook_cannot_hold_reconcile(repo: Path) -> None:
 @pytest.mark.parametrize("behaviour", [slow_headers(), slow_body()], ids=["headers", "body"])
 def test_a_trickling_http_source_is_cut_at_its_deadline(behaviour: object) -> None:
     with Server(behaviour) as server:  # type: ignore[arg-type]
-        source = m.HttpSource(type="http", url=f"{server.url}/rows.json", timeout_seconds=1)
+        source = spec_models.HttpSource(
+            type="http", url=f"{server.url}/rows.json", timeout_seconds=1
+        )
         start = time.monotonic()
         with pytest.raises(MlopsError, match=r"timed out after 1 s"):
             sources.load(source, Path("."), LOOPBACK_READS)
@@ -146,7 +148,7 @@ def test_a_webhook_redirect_to_an_internal_port_is_reported_not_followed(repo: P
 def test_an_http_source_redirect_is_an_error(tmp_path: Path) -> None:
     with Server(answer(body=b"[]")) as internal, Server(redirect("")) as front:
         front.behaviour = redirect(f"{internal.url}/secret.json", status=307)
-        source = m.HttpSource(type="http", url=f"{front.url}/rows.json")
+        source = spec_models.HttpSource(type="http", url=f"{front.url}/rows.json")
         with pytest.raises(MlopsError, match="redirects are not followed"):
             sources.load(source, tmp_path, LOOPBACK_READS)
         assert internal.connections == []
@@ -227,9 +229,9 @@ def test_loopback_is_refused_at_call_time_without_the_opt_in(url: str, tmp_path:
         target = url.format(port=server.port)
         with pytest.raises(net.Refused, match="loopback or private"):
             net.request("GET", target, timeout=2, allow_private=False)
-        source = m.HttpSource(type="http", url=target)
+        source = spec_models.HttpSource(type="http", url=target)
         with pytest.raises(MlopsError, match="allow_local_uris"):
-            sources.load(source, tmp_path, m.SecuritySettings(allow_insecure_http=True))
+            sources.load(source, tmp_path, spec_models.SecuritySettings(allow_insecure_http=True))
         assert not post(target, False, tmp_path).delivered
         assert server.connections == []
 
@@ -243,7 +245,7 @@ def test_a_name_is_resolved_and_every_address_checked(tmp_path: Path) -> None:
         pytest.skip(f"{name} resolves to {found}, not to a private address")
     with Server(answer()) as server:
         url = f"http://{name}:{server.port}/hook"
-        assert m.AlertAction.model_validate(
+        assert spec_models.AlertAction.model_validate(
             {"type": "send_alert", "channel": "webhook", "url": url}
         )
         refused = post(url, False, tmp_path)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from mlops_gitops.automate.phases import Inputs, SpecOp, decide
 from mlops_gitops.compile.manifest import Manifest
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.state.progress import (
     CanaryMark,
     PhaseMark,
@@ -24,15 +24,15 @@ from tests.support.values import deployment, manifest, model, synced_state
 NOW = datetime(2027, 2, 10, 9, 0, tzinfo=UTC)  # in traffic_reduction of a 2027-03-01 plan
 
 
-def _plan(**spec: object) -> m.RetirementPlan:
+def _plan(**spec: object) -> spec_models.RetirementPlan:
     data = {"model": "clf", "version": "1.0.0", "retirement_date": "2027-03-01"} | spec
     data.setdefault("replacement", "1.2.0")
-    return m.RetirementPlan.model_validate(
+    return spec_models.RetirementPlan.model_validate(
         {"apiVersion": API, "kind": "RetirementPlan", "metadata": {"name": "r"}, "spec": data}
     )
 
 
-def _world(*deployments: m.Deployment) -> Manifest:
+def _world(*deployments: spec_models.Deployment) -> Manifest:
     man = manifest([model("clf", "1.0.0", "1.1.0", "1.2.0")], deployments)
     plan = _plan()
     return replace(

@@ -14,7 +14,7 @@ from typing import Any
 from mlops_gitops import api
 from mlops_gitops.apply.status import status
 from mlops_gitops.automate.retirement import run_retirements
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from tests.support.artifacts import safetensors_bytes
 from tests.support.cli import run_cli
 from tests.support.git import git, head, init_git
@@ -168,7 +168,7 @@ def comments(text: str) -> list[str]:
     return [line.split("#", 1)[1] for line in text.splitlines() if "#" in line]
 
 
-def deployment(repo: Path, name: str) -> m.DeploymentSpec:
+def deployment(repo: Path, name: str) -> spec_models.DeploymentSpec:
     return api.open_workspace(repo).manifest.deployments[name].spec
 
 
@@ -222,8 +222,8 @@ def test_a_plan_walks_through_all_four_phases_each_once(tmp_path: Path) -> None:
         {"path": "deployments/prod.yaml", "change": "canary 1.2.0 added at 40% (1.0.0 stable)"},
         {"path": "deployments/shadow.yaml", "change": "canary 1.0.0 traffic 40% -> 0%"},
     ]
-    assert deployment(repo, "prod").canary == m.Canary(version="1.2.0", traffic=40)
-    assert deployment(repo, "shadow").canary == m.Canary(version="1.0.0", traffic=0)
+    assert deployment(repo, "prod").canary == spec_models.Canary(version="1.2.0", traffic=40)
+    assert deployment(repo, "shadow").canary == spec_models.Canary(version="1.0.0", traffic=0)
     assert recorded(repo, "prod")["canary"] == {"version": "1.2.0", "traffic": 40}
     assert result["apply"]["commit"] is not None
     prod_text = (repo / "deployments/prod.yaml").read_text()
@@ -237,7 +237,9 @@ def test_a_plan_walks_through_all_four_phases_each_once(tmp_path: Path) -> None:
     for day, traffic in (("2027-01-31", 80), ("2027-02-01", 100)):
         code, result = reconcile(repo, f"{day}T00:30:00Z")
         assert code == 0, result
-        assert deployment(repo, "prod").canary == m.Canary(version="1.2.0", traffic=traffic)
+        assert deployment(repo, "prod").canary == spec_models.Canary(
+            version="1.2.0", traffic=traffic
+        )
         assert recorded(repo, "prod")["canary"] == {"version": "1.2.0", "traffic": traffic}
     before = head(repo)
     code, result = reconcile(repo, "2027-02-02T00:30:00Z")
@@ -356,7 +358,7 @@ def test_a_changed_canary_is_not_overridden(tmp_path: Path) -> None:
     assert code == 0
     notes = retirement(result)["phases"][0]["notes"]
     assert any("Deployment/prod: the canary changed since the tool set it" in n for n in notes)
-    assert deployment(repo, "prod").canary == m.Canary(version="1.2.0", traffic=10)
+    assert deployment(repo, "prod").canary == spec_models.Canary(version="1.2.0", traffic=10)
 
 
 def test_a_step_waits_until_the_previous_one_is_applied(tmp_path: Path) -> None:
@@ -369,7 +371,7 @@ def test_a_step_waits_until_the_previous_one_is_applied(tmp_path: Path) -> None:
     (outcome,) = run_retirements(api.open_workspace(repo), datetime(2027, 1, 31, 1, tzinfo=UTC))
     assert outcome.phases[0].status == "waiting"
     assert any("Deployment/prod: waiting until the spec" in n for n in outcome.phases[0].notes)
-    assert deployment(repo, "prod").canary == m.Canary(version="1.2.0", traffic=40)
+    assert deployment(repo, "prod").canary == spec_models.Canary(version="1.2.0", traffic=40)
 
 
 # ---------------------------------------------------------------- blocked

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlops_gitops import fsguard
 from mlops_gitops.automate.rules import _edit
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.edit import SpecEditor
 from mlops_gitops.workspace import Workspace
 from tests.support.cli import run_in
@@ -107,7 +107,7 @@ def test_scale_action_says_what_it_changed(tmp_path: Path) -> None:
     workspace = Workspace.load(repo.root)
     spec = workspace.manifest.deployments["beta-prod"].spec
     editor = SpecEditor((repo.root / "deployments/beta-prod.yaml").read_text(), "beta-prod.yaml")
-    action = m.ScaleAction(type="scale_deployment", min_replicas=2, max_replicas=5)
+    action = spec_models.ScaleAction(type="scale_deployment", min_replicas=2, max_replicas=5)
     record = _edit(editor, action, spec, workspace, "beta-prod")
     assert record["detail"] == "replicas 1-1 -> 2-5"
 

@@ -22,7 +22,7 @@ import pytest
 
 from mlops_gitops.providers.scan import load_skops, trusted_types
 from mlops_gitops.safeio import dumps
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.check import load as load_specs
 from tests.kserve.crd import PROJECT
 
@@ -39,7 +39,11 @@ pytestmark = pytest.mark.slow
 def audited_types(model: str, version: str) -> list[str]:
     """The trusted types the example's spec lists for the version (what the scan audited)."""
     for (kind, _), item in load_specs(EXAMPLE).objects.items():
-        if kind == "Model" and isinstance(item.obj, m.Model) and item.obj.metadata.name == model:
+        if (
+            kind == "Model"
+            and isinstance(item.obj, spec_models.Model)
+            and item.obj.metadata.name == model
+        ):
             for entry in item.obj.spec.versions:
                 if entry.version == version:
                     return list(trusted_types(entry))

@@ -13,7 +13,7 @@ from mlops_gitops.plan.digests import VersionDigests
 from mlops_gitops.plan.gates import Observed
 from mlops_gitops.plan.model import Plan, Step
 from mlops_gitops.plan.versions import needs_facts
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.state.records import Revision
 from mlops_gitops.state.view import StateView
 from tests.support.values import (
@@ -37,7 +37,7 @@ from tests.support.values import (
 M = "m"
 
 
-def fraud(*versions: str, **metrics: float) -> m.Model:
+def fraud(*versions: str, **metrics: float) -> spec_models.Model:
     """Model `m` whose versions have roc_auc 0.95 unless overridden as v_1_1_0=0.8."""
     entries = []
     for v in versions:
@@ -472,7 +472,7 @@ def test_each_version_is_hashed_once_per_plan_and_no_plan_reuses_another_s_diges
 # ---------------------------------------------------------------- undeploy
 
 
-def _removed_deployment_state() -> tuple[list[m.Model], StateView]:
+def _removed_deployment_state() -> tuple[list[spec_models.Model], StateView]:
     models = [fraud("1.0.0")]
     before = manifest(models, [deployment("old", M, "1.0.0")])
     return models, synced_state(before)

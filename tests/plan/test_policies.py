@@ -16,7 +16,7 @@ from mlops_gitops.compile.manifest import Manifest
 from mlops_gitops.plan.gates import Observed
 from mlops_gitops.plan.model import Plan, Step
 from mlops_gitops.plan.policies import open_windows
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.state.view import StateView
 from tests.support import values
 from tests.support.values import deployment, manifest, model, state_of
@@ -26,7 +26,7 @@ FRIDAY_18 = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)
 WEEKEND_FREEZE = {"freeze_windows": [{"cron": "0 18 * * 5", "duration": "60h"}]}
 
 
-def project(**policies: Any) -> m.Project:
+def project(**policies: Any) -> spec_models.Project:
     return values.project(policies=policies, prune=True)
 
 
@@ -38,7 +38,7 @@ def recorded(
     man: Manifest,
     *,
     stages: Mapping[str, Mapping[str, datetime]] | None = None,
-    deployments: Iterable[tuple[m.Deployment, Iterable[str]]] = (),
+    deployments: Iterable[tuple[spec_models.Deployment, Iterable[str]]] = (),
 ) -> StateView:
     """Every version of the manifest registered; `stages`: "model@version" -> stage -> since;
     `deployments`: (spec as applied, earlier stable versions)."""
@@ -85,7 +85,7 @@ def staged_then_prod(since: datetime | None, *, canary: bool = False) -> tuple[M
     return man_with(man, deployment("prod", "fraud", "1.1.0") if not canary else prod), state
 
 
-def man_with(man: Manifest, *deployments: m.Deployment) -> Manifest:
+def man_with(man: Manifest, *deployments: spec_models.Deployment) -> Manifest:
     return manifest(man.models.values(), deployments, proj=man.project)
 
 
@@ -396,7 +396,7 @@ def test_during_a_freeze_only_rollbacks_run() -> None:
 
 
 def test_open_windows_counts_a_match_exactly_at_now_and_overlapping_windows() -> None:
-    windows = m.Policies.model_validate(
+    windows = spec_models.Policies.model_validate(
         {
             "freeze_windows": [
                 {"cron": "0 * * * *", "duration": "30m"},

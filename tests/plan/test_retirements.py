@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from mlops_gitops.plan.retirements import active_phase, next_phase
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 
 
 def test_phases_start_at_midnight_utc_of_their_day() -> None:
-    spec = m.RetirementPlanSpec(
+    spec = spec_models.RetirementPlanSpec(
         model="clf", version="1.0.0", retirement_date=date(2027, 3, 1), replacement="1.2.0"
     )
 

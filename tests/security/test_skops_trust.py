@@ -19,7 +19,7 @@ from mlops_gitops.providers.scan import load_skops, scan, trusted_types
 from mlops_gitops.providers.targets import check_loads
 from mlops_gitops.serve.models import Artifact
 from mlops_gitops.serve.models import load as serve_load
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.check import load as load_specs
 from mlops_gitops.state.records import VersionRecord
 from tests.security.crafted import runstring_skops
@@ -66,10 +66,10 @@ def test_a_module_prefix_is_not_a_valid_trusted_type() -> None:
     """`trusted_types` holds exact dotted names: `numpy.`, `numpy.*` or `numpy` are refused."""
     for name in ("numpy.", "numpy.*", "numpy", "sklearn..tree"):
         with pytest.raises(ValueError, match="trusted_types"):
-            m.ModelVersion.model_validate(
+            spec_models.ModelVersion.model_validate(
                 {"version": "1", "artifact": "a.skops", "format": "skops", "trusted_types": [name]}
             )
-    version = m.ModelVersion.model_validate(
+    version = spec_models.ModelVersion.model_validate(
         {
             "version": "1",
             "artifact": "a.skops",
@@ -150,7 +150,7 @@ def test_every_example_model_scans_clean_with_its_own_trusted_types() -> None:
     versions = [
         version
         for (kind, _), item in repository.objects.items()
-        if kind == "Model" and isinstance(item.obj, m.Model)
+        if kind == "Model" and isinstance(item.obj, spec_models.Model)
         for version in item.obj.spec.versions
     ]
     assert len(versions) == 5

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from mlops_gitops.providers import prometheus
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.workspace import Workspace
 from tests.serve.helpers import (
     LiveServer,
@@ -126,10 +126,14 @@ def test_an_instant_query_reads_serves_counters(scraped: tuple[Path, Prometheus]
 def test_a_loopback_prometheus_needs_the_opt_in(scraped: tuple[Path, Prometheus]) -> None:
     repo, _ = scraped
     project = Workspace.load(repo).project
-    closed = project.model_copy(update={"security": m.SecuritySettings(allow_insecure_http=True)})
+    closed = project.model_copy(
+        update={"security": spec_models.SecuritySettings(allow_insecure_http=True)}
+    )
     answer = prometheus.instant(closed, "1")
     assert answer.value is None and "allow_private_metrics" in (answer.problem or "")
-    plain = project.model_copy(update={"security": m.SecuritySettings(allow_private_metrics=True)})
+    plain = project.model_copy(
+        update={"security": spec_models.SecuritySettings(allow_private_metrics=True)}
+    )
     answer = prometheus.instant(plain, "1")
     assert "allow_insecure_http" in (answer.problem or "")
 

@@ -19,7 +19,7 @@ from mlops_gitops.errors import MlopsError, SpecError
 from mlops_gitops.providers.facts import Inspector
 from mlops_gitops.spec import cache as cache_mod
 from mlops_gitops.spec import loader, parsehelper
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.cache import HASH_FILE, PARSE_FILE, DerivedCache, HashCache
 from mlops_gitops.workspace import Workspace
 from tests.support.artifacts import onnx_bytes
@@ -498,8 +498,8 @@ def test_symlinks_leaving_the_repository_are_refused_as_before(link: str, tmp_pa
     assert "leads outside the repository through a symlink" in problem.message
     with pytest.raises(MlopsError, match="leads outside the repository"):
         local_artifact_path("artifacts/m.onnx", repo)  # ... and opening it too
-    inspector = Inspector(repo, m.SecuritySettings(), HashCache(None))
-    version = m.ModelVersion(version="1.0.0", artifact="artifacts/m.onnx", format="onnx")
+    inspector = Inspector(repo, spec_models.SecuritySettings(), HashCache(None))
+    version = spec_models.ModelVersion(version="1.0.0", artifact="artifacts/m.onnx", format="onnx")
     fact = inspector.inspect(("m", "1.0.0"), version, set())
     assert fact.error is not None and "leads outside the repository" in fact.error
     # a symlink that stays inside is followed

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.spec.schema import SCHEMA_DIALECT, render_schemas
 from mlops_gitops.spec.templates import render
 from tests.support.repos import EXAMPLE_REPO, SCHEMAS
@@ -44,7 +44,7 @@ def _data(path: Path) -> dict[str, Any]:
 
 
 def _validator(kind: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMAS / m.SCHEMA_FILES[kind]).read_text(encoding="utf-8"))
+    schema = json.loads((SCHEMAS / spec_models.SCHEMA_FILES[kind]).read_text(encoding="utf-8"))
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
@@ -66,8 +66,8 @@ def test_schema_is_a_valid_draft_2020_12_schema_with_id_and_docs(name: str) -> N
 
 
 def test_every_kind_has_a_schema_file() -> None:
-    assert set(m.SCHEMA_FILES) == set(m.KINDS)
-    assert set(render_schemas()) == set(m.SCHEMA_FILES.values())
+    assert set(spec_models.SCHEMA_FILES) == set(spec_models.KINDS)
+    assert set(render_schemas()) == set(spec_models.SCHEMA_FILES.values())
 
 
 def test_the_example_repo_has_files_of_most_kinds() -> None:
@@ -81,7 +81,7 @@ def test_example_file_points_at_the_schema_of_its_kind(path: Path) -> None:
     assert first.startswith(MARKER), f"{path.name} must start with {MARKER}..."
     target = (path.parent / first.removeprefix(MARKER).strip()).resolve()
     assert target.is_file(), f"{target} does not exist"
-    assert target == (SCHEMAS / m.SCHEMA_FILES[_data(path)["kind"]]).resolve()
+    assert target == (SCHEMAS / spec_models.SCHEMA_FILES[_data(path)["kind"]]).resolve()
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=IDS)

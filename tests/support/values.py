@@ -18,7 +18,7 @@ from mlops_gitops.plan.digests import version_digest
 from mlops_gitops.plan.draft import PlanInputs, deployment_config
 from mlops_gitops.plan.model import Plan
 from mlops_gitops.plan.planner import plan
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.state.records import (
     CanaryRecord,
     DeploymentRecord,
@@ -35,8 +35,8 @@ NOW = "2026-03-01T12:00:00+00:00"
 LINEAGE = "00000000-0000-4000-8000-000000000000"
 
 
-def project(**spec: Any) -> m.Project:
-    return m.Project.model_validate(
+def project(**spec: Any) -> spec_models.Project:
+    return spec_models.Project.model_validate(
         {"apiVersion": API, "kind": "Project", "metadata": {"name": "test"}, "spec": spec}
     )
 
@@ -51,13 +51,13 @@ def model(
     task: str = "classification",
     fmt: str = "safetensors",
     metrics: Mapping[str, float] | None = None,
-) -> m.Model:
+) -> spec_models.Model:
     """A model; versions given by number get `fmt` and `metrics`."""
     extra = {} if metrics is None else {"metrics": dict(metrics)}
     entries = [version(v, fmt, **extra) if isinstance(v, str) else v for v in versions]
     for entry in entries:
         entry.setdefault("artifact", f"artifacts/{name}/{entry['version']}/model.bin")
-    return m.Model.model_validate(
+    return spec_models.Model.model_validate(
         {
             "apiVersion": API,
             "kind": "Model",
@@ -77,7 +77,7 @@ def deployment(
     gates: Mapping[str, str] | None = None,
     requires_stage: str | None = None,
     **spec: Any,
-) -> m.Deployment:
+) -> spec_models.Deployment:
     data: dict[str, Any] = {"model": model_name, "stage": stage, "version": stable} | spec
     if canary is not None:
         data["canary"] = {"version": canary[0], "traffic": canary[1]}
@@ -88,13 +88,13 @@ def deployment(
         promotion["requires_stage"] = requires_stage
     if promotion:
         data["promotion"] = promotion
-    return m.Deployment.model_validate(
+    return spec_models.Deployment.model_validate(
         {"apiVersion": API, "kind": "Deployment", "metadata": {"name": name}, "spec": data}
     )
 
 
-def tombstone(name: str) -> m.Tombstone:
-    return m.Tombstone.model_validate(
+def tombstone(name: str) -> spec_models.Tombstone:
+    return spec_models.Tombstone.model_validate(
         {
             "apiVersion": API,
             "kind": "Tombstone",
@@ -105,11 +105,11 @@ def tombstone(name: str) -> m.Tombstone:
 
 
 def manifest(
-    models: Iterable[m.Model] = (),
-    deployments: Iterable[m.Deployment] = (),
+    models: Iterable[spec_models.Model] = (),
+    deployments: Iterable[spec_models.Deployment] = (),
     *,
-    proj: m.Project | None = None,
-    tombstones: Iterable[m.Tombstone] = (),
+    proj: spec_models.Project | None = None,
+    tombstones: Iterable[spec_models.Tombstone] = (),
 ) -> Manifest:
     models = list(models)
     deployments = list(deployments)
@@ -190,7 +190,7 @@ def version_record(
 
 
 def deployment_record(
-    dep: m.Deployment,
+    dep: spec_models.Deployment,
     *,
     history: Sequence[str] = (),
     status: Literal["deployed", "undeployed"] = "deployed",
@@ -218,7 +218,7 @@ def deployment_record(
 def state_of(
     man: Manifest,
     *,
-    deployments: Iterable[tuple[m.Deployment, Sequence[str]]] | None = None,
+    deployments: Iterable[tuple[spec_models.Deployment, Sequence[str]]] | None = None,
     stages: Mapping[str, Mapping[str, str]] | None = None,
     serial: int = 1,
     lineage: str = LINEAGE,

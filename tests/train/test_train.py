@@ -21,7 +21,7 @@ from mlops_gitops.errors import MlopsError
 from mlops_gitops.serve.batch import infer_groups
 from mlops_gitops.serve.models import Artifact
 from mlops_gitops.serve.models import load as serve_load
-from mlops_gitops.spec import models as m
+from mlops_gitops.spec import models as spec_models
 from mlops_gitops.train import sources
 from mlops_gitops.train.pipeline import append_version, next_version
 from tests.support.cli import run_cli
@@ -237,24 +237,26 @@ def test_sqlite_source_without_sqlalchemy(
         csv.to_sql("cancer", db, index=False)
     db.close()
     monkeypatch.setitem(__import__("sys").modules, "sqlalchemy", None)
-    source = m.DatabaseSource(
+    source = spec_models.DatabaseSource(
         type="database", url="sqlite:///rows.db", query="SELECT * FROM cancer"
     )
     frame, where = sources.load(source, repo)
     pd.testing.assert_frame_equal(frame, csv)
     assert where == "sqlite:///rows.db"
-    bad = m.DatabaseSource(type="database", url="sqlite:///rows.db", query="SELECT * FROM nope")
+    bad = spec_models.DatabaseSource(
+        type="database", url="sqlite:///rows.db", query="SELECT * FROM nope"
+    )
     with pytest.raises(MlopsError, match="no such table"):
         sources.load(bad, repo)
 
 
 def test_database_source_errors_are_reported_without_credentials(repo: Path) -> None:
-    missing = m.DatabaseSource(type="database", url="sqlite:///nope.db", query="SELECT 1")
+    missing = spec_models.DatabaseSource(type="database", url="sqlite:///nope.db", query="SELECT 1")
     with pytest.raises(MlopsError, match="no such file"):
         sources.load(missing, repo)
     assert not (repo / "nope.db").exists(), "a missing SQLite file must not be created"
     for url in ("postgresql://alice:s3cret@127.0.0.1:1/db", "nosuch://alice:s3cret@host/db"):
-        source = m.DatabaseSource(type="database", url=url, query="SELECT 1")
+        source = spec_models.DatabaseSource(type="database", url=url, query="SELECT 1")
         with pytest.raises(MlopsError) as caught:
             sources.load(source, repo)
         assert "s3cret" not in str(caught.value)
@@ -337,8 +339,8 @@ def test_http_source_errors_are_clear(
     json_server: JsonServer, status: int, payload: bytes, records_path: str | None, message: str
 ) -> None:
     json_server.status, json_server.payload = status, payload
-    source = m.HttpSource(type="http", url=json_server.url, records_path=records_path)
-    loopback = m.SecuritySettings(allow_insecure_http=True, allow_local_uris=True)
+    source = spec_models.HttpSource(type="http", url=json_server.url, records_path=records_path)
+    loopback = spec_models.SecuritySettings(allow_insecure_http=True, allow_local_uris=True)
     with pytest.raises(MlopsError, match=message):
         sources.load(source, Path("."), loopback)
 
