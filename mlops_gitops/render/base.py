@@ -81,12 +81,14 @@ def document(payload: dict[str, Any]) -> str:
     """A JSON output document: sorted keys, two-space indent, no NaN, newline-terminated;
     every URL in it without its credentials (userinfo, query values)."""
     try:
-        # No string holds "://" (JSON escapes none of those characters): nothing to redact,
-        # and a status of thousands of objects spares the walk over every string.
-        plain = "://" not in dumps(payload)
+        text = dumps(payload, indent=2, sort_keys=True)
     except (TypeError, ValueError):
-        plain = False  # the full way below reports it as before
-    return dumps(payload if plain else redact_data(payload), indent=2, sort_keys=True) + "\n"
+        text = "://"  # the full way below reports it as before
+    # No string holds "://" (JSON escapes none of those characters): nothing to redact, and a
+    # status of thousands of objects spares the walk over every string and a second encoding.
+    if "://" not in text:
+        return text + "\n"
+    return dumps(redact_data(payload), indent=2, sort_keys=True) + "\n"
 
 
 def versioned(**fields: Any) -> dict[str, Any]:
