@@ -69,21 +69,38 @@ def test_unknown_rule_is_an_error(repo: Path) -> None:
     assert RULE in err
 
 
+def _crafted(part: tuple[str, ...], value: object) -> bytes:
+    """A full report with the field at `part` set to `value`."""
+    data = report()
+    *parents, last = part
+    here = data
+    for key in parents:
+        here = here[key]
+    here[last] = value
+    return json.dumps(data).encode()
+
+
 CRAFTED = {
     "not-json": (b"{'drift': ", "report {path}: "),
-    "a-list": (b"[1, 2]", "is not a JSON object"),
-    "drift-a-string": (b'{"drift": "high"}', "drift is not an object"),
-    "share-a-string": (b'{"drift": {"share_drifted": "0.9"}}', "drift.share_drifted is not a"),
-    "versions-a-list": (b'{"versions": [1]}', "versions is not an object"),
+    "a-list": (b"[1, 2]", "(top level): Input should be a valid dictionary"),
+    "drift-a-string": (_crafted(("drift",), "high"), "drift: Input should be a valid dictionary"),
+    "share-a-string": (
+        _crafted(("drift", "share_drifted"), "0.9"),
+        "drift.share_drifted: Input should be a valid number",
+    ),
+    "versions-a-list": (_crafted(("versions",), [1]), "versions: Input should be a valid dict"),
     "error-rate-bool": (
-        b'{"versions": {"1.2.0": {"error_rate": true}}}',
-        "versions.1.2.0.error_rate is not a number",
+        _crafted(("versions", "1.2.0", "error_rate"), True),
+        "versions.1.2.0.error_rate: Input should be a valid number",
     ),
-    "accuracy-text": (
-        b'{"versions": {"1.2.0": {"performance": {"accuracy": "low"}}}}',
-        "versions.1.2.0.performance.accuracy is not a number",
+    "latency-text": (
+        _crafted(("versions", "1.2.0", "latency_ms", "p95"), "slow"),
+        "versions.1.2.0.latency_ms.p95: Input should be a valid number",
     ),
-    "records-negative": (b'{"window": {"records": -5}}', "window.records is not a count"),
+    "records-negative": (
+        _crafted(("window", "records"), -5),
+        "window.records: Input should be greater than or equal to 0",
+    ),
     "nested": (b"[" * 5000 + b"]" * 5000, "nested deeper than"),
     "nan": (b'{"drift": {"share_drifted": NaN}}', "non-finite"),
     "not-utf8": (b'{"a": "\xff"}', "is not UTF-8"),
@@ -121,11 +138,9 @@ def test_a_huge_symlinked_or_special_report_is_refused(repo: Path, tmp_path: Pat
 
 
 def test_a_crafted_committed_report_is_refused_too(repo: Path) -> None:
-    write_report(repo, {"drift": {"features": {"x": {"statistic": "big"}}}})
+    write_report(repo, report(features={"x": {"statistic": "big", "threshold": 0.1}}))
     done = rule_test(repo)
     assert done.code == 1
-    assert (
-        "report reports/cancer-prod/latest.json: drift.features.x.statistic is not a number"
-        in done.err
-    )
+    assert "reports/cancer-prod/latest.json: not a monitoring report:" in done.err
+    assert "drift.features.x.statistic: Input should be a valid number" in done.err
     assert (repo / RULE_FILE).is_file()
