@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,7 +73,15 @@ def _health(
     is `Rendered` when its manifest is in the repository."""
     if record.settings.get("target") == "kserve":
         manifest = record.serving.get("manifest")
-        path = workspace.root / manifest if isinstance(manifest, str) else None
+        folder = f"{workspace.project.rendered_dir.strip('/')}/kserve/"
+        # The state file is repository content: only a plain path into the rendered folder
+        # is looked at, never one that climbs out of it.
+        inside = (
+            isinstance(manifest, str)
+            and posixpath.normpath(manifest).startswith(folder)
+            and ".." not in manifest.split("/")
+        )
+        path = workspace.root / manifest if inside and isinstance(manifest, str) else None
         if path is None or path.is_symlink() or not path.is_file():
             return f"Degraded (manifest {manifest or '(none)'} missing)"
         return "Rendered"

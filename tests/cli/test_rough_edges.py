@@ -44,6 +44,17 @@ def test_status_health_says_what_each_target_checked(tmp_path: Path) -> None:
     )
 
 
+def test_status_looks_only_inside_the_rendered_folder_for_a_manifest(tmp_path: Path) -> None:
+    """A state file naming a manifest outside rendered/kserve (a crafted pull request) is not
+    taken as rendered, whatever file it names."""
+    repo = _applied_engine_repo(tmp_path)
+    record_file = repo / ".mlops/state/deployments/alpha-prod.json"
+    record = json.loads(record_file.read_text())
+    record["serving"]["manifest"] = "rendered/kserve/../../mlops.yaml"
+    record_file.write_text(json.dumps(record))
+    assert _health(repo)["alpha-prod"].startswith("Degraded (manifest")
+
+
 def test_status_health_of_a_local_skops_model_whose_bytes_changed(loop_applied: Path) -> None:
     repo = loop_applied
     assert _health(repo)["diabetes-prod"] == "Loadable"
