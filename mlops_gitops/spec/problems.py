@@ -23,17 +23,26 @@ def problem(
     kind: str = "",
     name: str = "",
 ) -> None:
-    line, column = source.locate(path)
-    repo.problems.append(
-        Problem(
-            message,
-            path=source.path,
-            line=line,
-            column=column,
-            kind=kind,
-            name=name,
-            field=field_path(path),
-        )
+    repo.problems.append(_at(source, path, message, source.locate(path), kind, name))
+
+
+def _at(
+    source: Source,
+    path: tuple[str | int, ...],
+    message: str,
+    place: tuple[int | None, int | None],
+    kind: str,
+    name: str,
+) -> Problem:
+    line, column = place
+    return Problem(
+        message,
+        path=source.path,
+        line=line,
+        column=column,
+        kind=kind,
+        name=name,
+        field=field_path(path),
     )
 
 
@@ -143,18 +152,11 @@ def from_pydantic(source: Source, error: Any, kind: str, name: str) -> Problem:
         message = f"unknown type {error.get('ctx', {}).get('tag')!r}; expected one of {expected}"
     elif kind_of == "union_tag_not_found":
         message = "missing 'type' to say which kind of entry this is"
-    line, column = source.locate(path) if complete or path else (None, None)
-    if not complete:
-        line, column = source.locate(path[:-1])
-    return Problem(
-        message,
-        path=source.path,
-        line=line,
-        column=column,
-        kind=kind,
-        name=name,
-        field=field_path(path),
-    )
+    if complete:
+        place = source.locate(path) if path else (None, None)
+    else:
+        place = source.locate(path[:-1])
+    return _at(source, path, message, place, kind, name)
 
 
 def _yaml_type(value: Any) -> str:
