@@ -162,10 +162,10 @@ def test_apply_exits_3_when_blocked_steps_remain(loop_applied: Path) -> None:
     assert run_cli("--repo", loop_applied, "apply", "--now", NOW).code == 3
 
 
-def test_apply_exits_1_on_a_failed_step_and_still_runs_independent_steps(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    engine_repo_v1(root)
-    init_git(root)
+def test_apply_exits_1_on_a_failed_step_and_still_runs_independent_steps(
+    engine_git: Path, tmp_path: Path
+) -> None:
+    root = engine_git
     planfile = tmp_path / "plan.json"
     assert run_cli("--repo", root, "plan", "-o", str(planfile), "--now", NOW).code == 0
     (root / "artifacts/beta/1.0.0.safetensors").unlink()  # gone after planning

@@ -20,8 +20,7 @@ import pytest
 from mlops_gitops.state import lock
 from mlops_gitops.workspace import JOURNAL_FILE, LOCK_FILE
 from tests.support.cli import run_in
-from tests.support.git import git, init_git, trailers
-from tests.support.repos import engine_repo_v1
+from tests.support.git import git, trailers
 from tests.support.values import NOW
 
 PAUSED_APPLY = """
@@ -42,11 +41,8 @@ sys.exit(cli.main(["--no-color", "--repo", sys.argv[1], "apply", "--now", sys.ar
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    engine_repo_v1(root)
-    init_git(root)
-    return root
+def repo(engine_git: Path) -> Path:
+    return engine_git
 
 
 @pytest.fixture
