@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import statistics
@@ -29,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _env import child_env
 
 NUMERIC = [f"n{i}" for i in range(20)]
 CATEGORICAL = [f"c{i}" for i in range(5)]
-ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "NO_COLOR": "1"}
+ENV = child_env()
 PROJECT = Path(__file__).resolve().parents[1]
 
 

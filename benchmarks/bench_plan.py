@@ -16,7 +16,6 @@ MLOPS_GITOPS_NO_CACHE=1, as a fresh CI checkout would be.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import statistics
@@ -25,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _env import child_env
 
 CLI = [sys.executable, "-m", "mlops_gitops"]
 PROJECT = """apiVersion: mlops-gitops/v1
@@ -54,7 +55,7 @@ spec:
   promotion:
     gates: {{roc_auc: ">= 0.90"}}
 """
-ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "NO_COLOR": "1"}
+ENV = child_env()
 
 
 def onnx_bytes(name: str) -> bytes:

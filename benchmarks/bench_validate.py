@@ -10,7 +10,6 @@ cache that the first of them writes (shown apart): outside git, in $XDG_CACHE_HO
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import statistics
 import subprocess
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _env import child_env
 from _synth import write_repo
 
 CLI = [sys.executable, "-m", "mlops_gitops"]
@@ -66,16 +66,16 @@ def main() -> None:
             f"repository: {count} spec files ({per * 2} models x 4 versions, {per * 2} "
             f"deployments{' (templates)' if args.templates else ''}, {per} rules)"
         )
-        no_cache = {**os.environ, "MLOPS_GITOPS_NO_CACHE": "1"}
+        no_cache = child_env(MLOPS_GITOPS_NO_CACHE="1")
         validate = [*CLI, "--repo", tmp, "validate"]
         compile_ = [*CLI, "--repo", tmp, "compile", "-o", str(root / "target")]
         for label, cmd, env, runs in (
-            ("--help", [*CLI, "--help"], None, args.runs),
+            ("--help", [*CLI, "--help"], child_env(), args.runs),
             ("validate, no cache", validate, no_cache, args.runs),
             ("compile, no cache", compile_, no_cache, args.runs),
-            ("validate, first", validate, None, 1),
-            ("validate, cached", validate, None, args.runs),
-            ("compile, cached", compile_, None, args.runs),
+            ("validate, first", validate, child_env(), 1),
+            ("validate, cached", validate, child_env(), args.runs),
+            ("compile, cached", compile_, child_env(), args.runs),
         ):
             times, cpu = timed(cmd, runs, env)
             print(
