@@ -125,6 +125,10 @@ def check_value(value: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
             raise ValueError(f"nested deeper than {max_depth} levels")
         for child in children:
             kind = type(child)
+            if kind is float:
+                if child - child != 0.0:  # inf - inf and nan - nan are nan; checked in place
+                    raise ValueError(f"holds the number {child}; non-finite numbers are refused")
+                continue
             if kind is str or kind is int or kind is bool or child is None:
                 continue  # most values: nothing to check, nothing to push (10,000 state files)
             stack.append((child, depth + 1))
