@@ -109,6 +109,8 @@ CATEGORICAL_ONLY = frozenset({"chi2"})
 FALLBACK = {"ks": "chi2", "wasserstein": "js", "chi2": "ks"}
 AUTO_LARGE_REFERENCE = 1_000  # auto: more reference values than this -> distance methods
 DRIFT_THREADS = 4
+SCIPY_METHODS = frozenset({"ks", "chi2"})
+"""Methods whose p-values come from scipy.stats."""
 """At most this many features compared at once: each holds a sorted copy of its values."""
 
 FloatArray = npt.NDArray[np.float64]
@@ -255,7 +257,10 @@ def _evaluate_all(
             return _evaluate(feature, method, _current(feature, current[name]), notes)
 
     # Features are independent, and sorting a window's values (most of the time a report takes)
-    # runs outside the GIL: a few threads share the work.
+    # runs outside the GIL: a few threads share the work. scipy.stats is imported first, here:
+    # threads importing it side by side can deadlock on its circular imports.
+    if any(method in SCIPY_METHODS for method, _, _ in chosen.values()):
+        import scipy.stats  # noqa: F401
     with ThreadPoolExecutor(min(DRIFT_THREADS, os.cpu_count() or 1)) as pool:
         found = list(pool.map(evaluate, profile.features))
     return [
