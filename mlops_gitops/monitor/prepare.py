@@ -202,9 +202,15 @@ def categories(column: pa.Array) -> tuple[npt.NDArray[np.signedinteger[Any]], li
     return codes, names
 
 
-def _present(column: pa.Array) -> BoolArray | None:
+def _present(column: pa.Array, values: FloatArray | None = None) -> BoolArray | None:
+    """`values`: the column's numbers when already taken out (NaN where missing)."""
     if pa.types.is_floating(column.type):
+        if values is not None:
+            gaps = np.isnan(values)
+            return ~gaps if gaps.any() else None
         missing = pc.is_nan(column).fill_null(True)
+    elif column.null_count == 0:
+        return None
     else:
         missing = column.is_null()
     if not pc.any(missing).as_py():
@@ -292,6 +298,7 @@ def prepare(batch: pa.RecordBatch, plan: SummaryPlan, part: int, row0: int) -> R
         if feature.startswith("@"):  # reserved for the model's outputs: never a feature
             continue
         column = _column(batch, name)
+        values = None
         if feature in plan.numeric:
             values, invalid = numbers(column)
             rows.numeric[feature] = values
@@ -299,7 +306,7 @@ def prepare(batch: pa.RecordBatch, plan: SummaryPlan, part: int, row0: int) -> R
                 rows.invalid[feature] = invalid
         if feature in plan.categorical:
             rows.categorical[feature] = categories(column)
-        rows.present[feature] = _present(column)
+        rows.present[feature] = _present(column, values)
     _outputs(rows, batch, plan, label)
     return rows
 

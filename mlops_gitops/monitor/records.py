@@ -215,8 +215,9 @@ def _json_huge(table: pa.Table, features: pa.StructArray | None) -> bool:
         columns += [features.field(i) for i in range(features.type.num_fields)]
     for column in columns:
         if pa.types.is_floating(column.type) and len(column):
-            top = pc.max(pc.abs(column)).as_py()
-            if top is not None and top > HUGE:
+            span = pc.min_max(column)  # one pass, no array of absolute values
+            low, high = span["min"].as_py(), span["max"].as_py()
+            if high is not None and max(high, -low) > HUGE:
                 return True
     return False
 
@@ -246,10 +247,13 @@ def normalise(
     if rows == 0:
         return None
     columns = {name: _combined(table.column(name)) for name in table.column_names}
-    reason = np.full(rows, "", dtype=object)
+    reasons = [""]  # the first reason a row fails, by number: 0 is none
+    reason = np.zeros(rows, dtype=np.uint16)
 
     def fail(mask: BoolArray, why: str) -> None:
-        reason[mask & (reason == "")] = why
+        if why not in reasons:
+            reasons.append(why)
+        reason[mask & (reason == 0)] = reasons.index(why)
 
     features = columns.get("features") if nested else None
     if nested and features is not None and not pa.types.is_struct(features.type):
@@ -273,11 +277,11 @@ def normalise(
     out = _service_columns(columns, rows, strict, fail)
     with np.errstate(invalid="ignore"):
         fail(stamps > not_after, "timestamp later than --now plus the allowed clock skew")
-    bad_rows = np.flatnonzero(reason != "")
+    bad_rows = np.flatnonzero(reason)
     if bad_rows.size:
         for row, line in zip(bad_rows.tolist(), lines(bad_rows).tolist(), strict=True):
-            bad.add(rel, int(line), str(reason[row]))
-    keep = reason == ""
+            bad.add(rel, int(line), reasons[reason[row]])
+    keep = reason == 0
     if not keep.any():
         return None
     out["timestamp"] = pa.array(stamps)
