@@ -87,7 +87,7 @@ def _rows_to_lines(block: Block, first_line: int, rows: int) -> Callable[[IntArr
 def _parse(block: Block) -> tuple[pa.Table | None, int]:
     """Arrow's reading of a block of JSON lines (None when it cannot read it) and the number of
     lines in it: both without the GIL, on a thread of their own."""
-    import pyarrow.json as pj
+    import pyarrow.json as pj  # imported by `jsonl` before any thread starts
 
     lines = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == NEWLINE))
     try:
@@ -216,6 +216,8 @@ def jsonl(
     One thread per block rather than Arrow's threads within a block keeps each block's table
     in one piece (nothing to combine) and the cores busy with parsing instead of handing over.
     """
+    import pyarrow.json  # noqa: F401 (here, not first on several threads at once)
+
     ahead = max(2, min(os.cpu_count() or 1, 8))
     with ThreadPoolExecutor(ahead) as pool:
         pending: deque[tuple[Block, int, Future[tuple[pa.Table | None, int]]]] = deque()
