@@ -98,7 +98,9 @@ def head(root: Path) -> str | None:
     """The commit checked out, or None outside git or before the first commit."""
     if not is_repo(root):
         return None
-    out = run(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip()
+    # HEAD names a commit whenever it resolves; peeling it (HEAD^{commit}) would cost git
+    # 20-30 ms of reading packs in a large repository, and planning asks several times.
+    out = run(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip()
     return out or None
 
 
@@ -361,14 +363,21 @@ def read_files(root: Path, names: list[str], max_bytes: int = MAX_BLOB) -> list[
     usable = [n for n in names if "\n" not in n and "\r" not in n]
     if not usable:
         return [None] * len(names)
-    sizes = _batch(root, "--batch-check", usable)
-    small = [n for n, (_, size) in zip(usable, sizes, strict=True) if size <= max_bytes]
-    found = dict(zip(small, (data for data, _ in _batch(root, "--batch", small)), strict=True))
-    return [found.get(name) for name in names]
+    checked = _batch(root, "--batch-check", usable)
+    # The second process asks for the blobs by id: resolving `<rev>:<path>` again would read
+    # each commit again, and an apply's commit can be large.
+    wanted = {
+        n: oid
+        for n, (oid, _, size) in zip(usable, checked, strict=True)
+        if oid and size <= max_bytes
+    }
+    ids = sorted(set(wanted.values()))
+    blobs = {oid: data for oid, (_, data, _) in zip(ids, _batch(root, "--batch", ids), strict=True)}
+    return [blobs.get(wanted.get(name, "")) for name in names]
 
 
-def _batch(root: Path, mode: str, names: list[str]) -> list[tuple[bytes | None, int]]:
-    """(blob contents or None, size) per name from `git cat-file <mode>`."""
+def _batch(root: Path, mode: str, names: list[str]) -> list[tuple[str, bytes | None, int]]:
+    """(object id, blob contents or None, size) per name from `git cat-file <mode>`."""
     if not names:
         return []
     done = subprocess.run(
@@ -379,21 +388,22 @@ def _batch(root: Path, mode: str, names: list[str]) -> list[tuple[bytes | None, 
         check=False,
     )
     out, pos = done.stdout, 0
-    results: list[tuple[bytes | None, int]] = []
+    results: list[tuple[str, bytes | None, int]] = []
     for _ in names:
         end = out.find(b"\n", pos)
         if end < 0:
-            results.append((None, MAX_BLOB + 1))
+            results.append(("", None, MAX_BLOB + 1))
             continue
         header, pos = out[pos:end].split(), end + 1
         if len(header) != 3 or not header[2].isdigit():
-            results.append((None, MAX_BLOB + 1))  # "<name> missing", "ambiguous"
+            results.append(("", None, MAX_BLOB + 1))  # "<name> missing", "ambiguous"
             continue
         size = int(header[2])
         data = None
         if mode == "--batch":
             data, pos = out[pos : pos + size], pos + size + 1
-        results.append((data if header[1] == b"blob" else None, size))
+        blob = header[1] == b"blob"
+        results.append((header[0].decode("ascii", "replace"), data if blob else None, size))
     return results
 
 
