@@ -131,6 +131,12 @@ def check_fresh(saved: Plan, current: Plan) -> None:
         raise StalePlan("plan is stale: " + "; ".join(problems), hint="run plan again")
 
 
+LISTED_STEPS = 100
+"""Steps listed for people in an apply's commit message; the trailers name every step (the
+audit record `history` reads). Listing all 30,000 steps of a large first apply doubled a
+message of megabytes that git reads whenever it opens the commit."""
+
+
 def commit_message(
     steps: list[dict[str, Any]],
     spec_commit: str | None,
@@ -140,7 +146,10 @@ def commit_message(
     counts = Counter(entry["trailer"].split(" ", 1)[0] for entry in steps)
     summary = ", ".join(f"{n} {PAST.get(action, action)}" for action, n in sorted(counts.items()))
     lines = [f"mlops-gitops: apply ({summary})", ""]
-    lines += [f"- {entry['trailer']}: {git.one_line(entry['reason'])}" for entry in steps]
+    listed = steps[:LISTED_STEPS]
+    lines += [f"- {entry['trailer']}: {git.one_line(entry['reason'])}" for entry in listed]
+    if len(steps) > len(listed):
+        lines.append(f"- and {len(steps) - len(listed)} more (every step is a trailer below)")
     lines.append("")
     for entry in steps:
         lines.append(f"Mlops-Step: {git.one_line(entry['trailer'])}")

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
+from mlops_gitops.apply.run import LISTED_STEPS
 from tests.support.cli import run_cli
 from tests.support.example import PROD, mixed_edits, promote_canary
 from tests.support.git import commit_all, commit_files, git, head, init_git, step_trailer, trailers
-from tests.support.repos import edit_file, engine_repo_v1
+from tests.support.repos import SpecRepo, edit_file, engine_repo_v1
 from tests.support.values import NOW
 
 
@@ -365,3 +366,23 @@ def test_deployment_moved_to_another_model_starts_a_new_history(tmp_path: Path) 
         ]
     )
     assert run_cli("--repo", root, "plan", "--detailed-exitcode", "--now", NOW).code == 0
+
+
+def test_a_large_apply_lists_some_steps_for_people_and_every_step_as_a_trailer(
+    tmp_path: Path,
+) -> None:
+    repo = SpecRepo(tmp_path / "repo")
+    repo.write_project()
+    entry = repo.tensor("wide", "shared")
+    versions = [entry | {"version": f"1.{i}.0"} for i in range(LISTED_STEPS + 20)]
+    repo.write_model("wide", versions)
+    init_git(repo.root)
+    assert run_cli("--repo", repo.root, "apply", "--now", NOW).code == 0
+    body = git(repo.root, "log", "-1", "--format=%B")
+    listed = [line for line in body.splitlines() if line.startswith("- register")]
+    assert len(listed) == LISTED_STEPS
+    assert "- and 20 more (every step is a trailer below)" in body
+    assert len(trailers(repo.root)) == LISTED_STEPS + 20
+    done = run_cli("--repo", repo.root, "history", "--model", "wide", "--format", "json")
+    registered = [e for e in json.loads(done.out)["events"] if e["action"] == "register"]
+    assert len(registered) == LISTED_STEPS + 20
