@@ -10,8 +10,9 @@ read with size budgets and validated before it is believed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -25,6 +26,8 @@ from mlops_gitops.state.view import StateView
 
 BATCH = 32
 """Candidate commits whose state meta is read per git process."""
+PAGE = 64
+"""Commits read per git process while looking for the last apply."""
 MAX_CANDIDATES = 4096
 """Tool commits looked at before giving up: a history claims this many forged serials only
 on purpose."""
@@ -61,7 +64,7 @@ def parse_meta(data: bytes | None) -> Meta | None:
         return None
 
 
-def _claims(commits: list[git.CommitInfo]) -> Iterator[tuple[str, int]]:
+def _claims(commits: Iterable[git.CommitInfo]) -> Iterator[tuple[str, int]]:
     """(commit, serial) of commits that say they applied steps: one `Mlops-Serial: N`."""
     for info in commits:
         serials = [value.strip() for key, value in info.trailers if key == "Mlops-Serial"]
@@ -69,14 +72,24 @@ def _claims(commits: list[git.CommitInfo]) -> Iterator[tuple[str, int]]:
             yield info.sha, int(serials[0])
 
 
+def _history(root: Path, path: str) -> Iterator[git.CommitInfo]:
+    """Commits that touched `path`, newest first, read a page at a time: the newest apply
+    is almost always the answer, and a long history of apply messages is megabytes."""
+    skip = 0
+    while page := git.log(root, [path], max_count=PAGE, skip=skip):
+        yield from page
+        if len(page) < PAGE:
+            return
+        skip += len(page)
+
+
 def last_recorded(root: Path, state_dir: str) -> Recorded | None:
     """The newest commit in HEAD's history whose state meta advanced the serial from its
     first parent's N - 1 (0 without state) to the N its `Mlops-Serial` trailer claims; a
     trailer typed by hand proves nothing. None when no commit did (a first apply)."""
     meta = meta_path(state_dir)
-    claims = list(_claims(git.log(root, [meta])))[:MAX_CANDIDATES]
-    for start in range(0, len(claims), BATCH):
-        chunk = claims[start : start + BATCH]
+    claims = islice(_claims(_history(root, meta)), MAX_CANDIDATES)
+    while chunk := list(islice(claims, BATCH)):
         names = [name for sha, _ in chunk for name in (f"{sha}:{meta}", f"{sha}^:{meta}")]
         found = iter(git.read_files(root, names, MAX_STATE_BYTES))
         for sha, claimed in chunk:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_gitops.state import chain
 from tests.support.cli import run_in
 from tests.support.git import commit_all, git, init_git
 from tests.support.repos import edit_file, engine_repo_v1, state_files
@@ -258,6 +259,25 @@ def test_a_hand_typed_serial_trailer_is_not_a_record(applied: Path) -> None:
     git(applied, "add", "NOTES.md")
     git(applied, "commit", "-q", "-m", "notes\n\nMlops-Step: x\nMlops-Serial: 9")
     assert run_in(applied, "plan", "--now", LATER).code == 0
+
+
+def test_the_last_apply_is_found_behind_pages_of_commits_that_only_claim_one(
+    applied: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """History is read a page at a time; claims that prove nothing fill the first pages."""
+    monkeypatch.setattr(chain, "PAGE", 2)
+    real = head(applied)
+    path = applied / ".mlops/state/meta.json"
+    for indent in range(5):  # the same record, other bytes: it touches the file, no more
+        path.write_text(json.dumps(meta(applied), indent=indent + 1) + "\n")
+        git(
+            applied, "commit", "-q", "-am", f"reformat\n\nMlops-Step: x\nMlops-Serial: {indent + 7}"
+        )
+    assert run_in(applied, "plan", "--now", LATER).code == 0
+    shutil.rmtree(applied / ".mlops/state")
+    done = run_in(applied, "plan", "--now", LATER)
+    assert done.code == 1
+    assert f"serial 1 in commit {real[:12]}" in done.err
 
 
 # ---------------------------------------------------------------- the artifact store
