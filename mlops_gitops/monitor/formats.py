@@ -38,6 +38,8 @@ from mlops_gitops.monitor.records import (
 
 BLOCK_BYTES = 16 << 20
 """JSON lines decoded per block."""
+PARSE_THREADS = 4
+"""JSON blocks parsed at once at most: each holds its bytes and its table (about 55 MB)."""
 LINE_BY_LINE_BYTES = 256 << 10
 """A failing piece at most this big is parsed line by line."""
 CSV_RECORDS = 50_000
@@ -218,7 +220,7 @@ def jsonl(
     """
     import pyarrow.json  # noqa: F401 (here, not first on several threads at once)
 
-    ahead = max(2, min(os.cpu_count() or 1, 8))
+    ahead = max(2, min(os.cpu_count() or 1, PARSE_THREADS))
     with ThreadPoolExecutor(ahead) as pool:
         pending: deque[tuple[Block, int, Future[tuple[pa.Table | None, int]]]] = deque()
         for block, start in _blocks(handle, mark.offset, end):
