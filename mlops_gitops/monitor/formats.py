@@ -40,6 +40,10 @@ BLOCK_BYTES = 16 << 20
 """JSON lines decoded per block."""
 PARSE_THREADS = 4
 """JSON blocks parsed at once at most: each holds its bytes and its table (about 55 MB)."""
+MAX_LINE_BYTES = 16 << 20
+"""A JSON line still without its newline past this many bytes (and a block) is reported and
+skipped, never held whole: a prediction record is kilobytes."""
+LINE_SKIP_CHUNK = 1 << 20
 LINE_BY_LINE_BYTES = 256 << 10
 """A failing piece at most this big is parsed line by line."""
 CSV_RECORDS = 50_000
@@ -177,11 +181,34 @@ def _checked(
     return [batch] if batch is not None else []
 
 
-def _blocks(handle: io.BufferedReader, start: int, end: int) -> Iterator[tuple[Block, int]]:
+@dataclass(frozen=True)
+class Oversized:
+    """A line longer than MAX_LINE_BYTES, newline included: skipped unread."""
+
+    size: int
+
+
+def _skip_line(handle: io.BufferedReader, position: int, end: int) -> int | None:
+    """Reads on to the end of the current line; the byte after its newline, or None when the
+    line has no newline yet (before `end`, when given). The handle is left past that byte."""
+    while True:
+        want = LINE_SKIP_CHUNK if end < 0 else min(LINE_SKIP_CHUNK, end - position)
+        chunk = handle.read(want) if want > 0 else b""
+        if not chunk:
+            return None
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+        position += len(chunk)
+
+
+def _blocks(
+    handle: io.BufferedReader, start: int, end: int
+) -> Iterator[tuple[Block | Oversized, int]]:
     """Blocks of whole lines from byte `start` (up to byte `end` when given), with where each
     starts. A last line without its newline is a record still being written: left for later.
     Each block is read into a buffer of its own, without copies (it is parsed on another thread
-    while the next is read)."""
+    while the next is read). A line longer than MAX_LINE_BYTES comes as `Oversized`."""
     handle.seek(start)
     carry = b""
     while True:
@@ -198,14 +225,21 @@ def _blocks(handle: io.BufferedReader, start: int, end: int) -> Iterator[tuple[B
         cut = buffer.rfind(b"\n", 0, filled) + 1
         if cut == 0:
             carry = bytes(buffer[:filled])  # one line longer than a block: keep reading
+            if len(carry) > MAX_LINE_BYTES:
+                after = _skip_line(handle, start + len(carry), end)
+                if after is None:
+                    return
+                yield Oversized(after - start), start
+                start, carry = after, b""
+                handle.seek(start)
             continue
         carry = bytes(buffer[cut:filled])
         yield memoryview(buffer)[:cut], start
         start += cut
 
 
-Parsed = tuple[Block, int, pa.Table | None, int]
-"""A block, the byte it starts at, Arrow's reading of it and its number of lines."""
+Pending = tuple[Block | Oversized, int, Future[tuple[pa.Table | None, int]] | None]
+"""A block, the byte it starts at, and its parse under way (Arrow's reading, its lines)."""
 
 
 def jsonl(
@@ -222,19 +256,24 @@ def jsonl(
 
     ahead = max(2, min(os.cpu_count() or 1, PARSE_THREADS))
     with ThreadPoolExecutor(ahead) as pool:
-        pending: deque[tuple[Block, int, Future[tuple[pa.Table | None, int]]]] = deque()
+        pending: deque[Pending] = deque()
         for block, start in _blocks(handle, mark.offset, end):
-            pending.append((block, start, pool.submit(_parse, block)))
+            parse = None if isinstance(block, Oversized) else pool.submit(_parse, block)
+            pending.append((block, start, parse))
             if len(pending) > ahead:
-                block, start, parsed = pending.popleft()
-                yield from _decoded((block, start, *parsed.result()), mark, rel, bad, not_after)
+                yield from _decoded(pending.popleft(), mark, rel, bad, not_after)
         while pending:
-            block, start, parsed = pending.popleft()
-            yield from _decoded((block, start, *parsed.result()), mark, rel, bad, not_after)
+            yield from _decoded(pending.popleft(), mark, rel, bad, not_after)
 
 
-def _decoded(parsed: Parsed, mark: Mark, rel: str, bad: Malformed, not_after: float) -> Decoded:
-    block, start, table, lines = parsed
+def _decoded(item: Pending, mark: Mark, rel: str, bad: Malformed, not_after: float) -> Decoded:
+    block, start, parse = item
+    if isinstance(block, Oversized):
+        mark.offset, mark.line = start + block.size, mark.line + 1
+        bad.add(rel, mark.line, f"longer than {MAX_LINE_BYTES:,} bytes: not read")
+        return
+    assert parse is not None  # every block but an oversized line is parsed
+    table, lines = parse.result()
     span = Span(start, start + len(block), mark.line + 1)
     mark.offset = span.end
     mark.line += lines
@@ -274,9 +313,9 @@ def csv_rows(
     handle: io.BufferedReader, mark: Mark, rel: str, bad: Malformed, not_after: float, end: int = -1
 ) -> Decoded:
     handle.seek(0)
-    header_line = handle.readline()
+    header_line = handle.readline(MAX_LINE_BYTES)
     if not header_line.endswith(b"\n"):
-        return
+        return  # being written, or too long to be a header: nothing is read
     header = next(csv.reader([header_line.decode("utf-8-sig", "replace")]))
     if mark.offset == 0:
         mark.offset, mark.line = len(header_line), 1
@@ -284,8 +323,18 @@ def csv_rows(
     records: list[dict[str, Any]] = []
     lines: list[int] = []
     span_start, span_line = mark.offset, mark.line + 1
-    for raw in handle:
-        if not raw.endswith(b"\n") or (end >= 0 and mark.offset >= end):
+    while raw := handle.readline(MAX_LINE_BYTES):
+        if end >= 0 and mark.offset >= end:
+            break
+        if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            after = _skip_line(handle, mark.offset + len(raw), end)
+            if after is None:
+                break
+            mark.offset, mark.line = after, mark.line + 1
+            bad.add(rel, mark.line, f"longer than {MAX_LINE_BYTES:,} bytes: not read")
+            handle.seek(after)
+            continue
+        if not raw.endswith(b"\n"):
             break  # a record still being written: read it next time
         mark.offset += len(raw)
         mark.line += 1

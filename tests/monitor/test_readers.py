@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlops_gitops.monitor import readers
+from mlops_gitops.monitor import formats, readers
 from mlops_gitops.monitor.labels import read_labels
 from mlops_gitops.monitor.readers import (
     MAX_EXAMPLES,
@@ -515,3 +515,42 @@ def test_parquet_watermarks_of_earlier_versions_still_match(tmp_path: Path) -> N
     assert frame.empty and result.events == []
     (mark,) = result.watermarks
     assert mark.identity.startswith("parquet2:") and mark.offset == 3
+
+
+def test_a_line_too_long_to_be_a_record_is_reported_and_skipped_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 256)
+    monkeypatch.setattr(formats, "MAX_LINE_BYTES", 1024)
+    monkeypatch.setattr(formats, "LINE_SKIP_CHUNK", 100)
+    path = tmp_path / "logs" / "a.jsonl"
+    huge = good(50, request_id="r" * 5000)
+    append(path, good(0) + good(1) + huge[:3000])  # the long line is still being written
+    frame, result = read(tmp_path)
+    assert ids(frame) == ["r0", "r1"] and result.malformed.count == 0
+    (mark,) = result.watermarks
+    assert (mark.offset, mark.line) == (len(good(0) + good(1)), 2)
+    append(path, huge[3000:] + good(2))
+    frame, result = read(tmp_path, previous=[mark])
+    assert ids(frame) == ["r2"]
+    assert result.malformed.count == 1
+    assert result.malformed.examples[0]["line"] == 3
+    assert "longer than 1,024 bytes: not read" in result.malformed.examples[0]["error"]
+    (mark,) = result.watermarks
+    assert (mark.offset, mark.line) == (path.stat().st_size, 4)
+
+
+def test_a_csv_row_too_long_to_be_a_record_is_reported_and_skipped_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(formats, "MAX_LINE_BYTES", 1024)
+    monkeypatch.setattr(formats, "LINE_SKIP_CHUNK", 100)
+    path = tmp_path / "logs" / "p.csv"
+    write_csv(path, [record(0), record(1, request_id="r" * 5000), record(2)], ["x", "colour"])
+    frame, result = read(tmp_path)
+    assert ids(frame) == ["r0", "r2"]
+    assert result.malformed.count == 1
+    assert result.malformed.examples[0]["line"] == 3  # the header is line 1
+    assert "longer than 1,024 bytes: not read" in result.malformed.examples[0]["error"]
+    (mark,) = result.watermarks
+    assert mark.offset == path.stat().st_size
