@@ -282,7 +282,8 @@ class Workspace:
         # elsewhere is untracked when the index does not hold it. Listing every untracked
         # file below an artifacts tree of thousands of folders is what this avoids.
         wanted = set(paths)
-        whole = sorted(p for p in paths if p == "mlops.yaml" or (self.root / p).is_dir())
+        top = str(self.root)  # os.path over 20,000 artifact paths: no Path object for each
+        whole = sorted(p for p in paths if p == "mlops.yaml" or os.path.isdir(f"{top}/{p}"))
         if len(whole) > MAX_PATHSPECS:
             whole = sorted({path.split("/", 1)[0] for path in whole})
         tops = sorted({path.split("/", 1)[0] for path in paths})
@@ -292,7 +293,7 @@ class Workspace:
         found.update(
             path
             for path in paths
-            if path not in known and path not in whole and os.path.lexists(self.root / path)
+            if path not in known and path not in whole and os.path.lexists(f"{top}/{path}")
         )
         return sorted(found)
 
