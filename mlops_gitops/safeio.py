@@ -81,15 +81,26 @@ def read_regular(path: Path | str, max_bytes: int) -> bytes:
             raise ValueError(f"is {file_kind(info.st_mode)}, not a regular file")
         if info.st_size > max_bytes:
             raise TooLarge(info.st_size, max_bytes)
-        chunks = []
-        size = 0
-        while chunk := os.read(fd, max_bytes + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > max_bytes:  # grew while being read
-                raise TooLarge(size, max_bytes)
+        return read_all(fd, info.st_size, max_bytes)
     finally:
         os.close(fd)
+
+
+def read_all(fd: int, expected: int, max_bytes: int) -> bytes:
+    """Reads to the end, asking first for one byte more than `expected` (the size fstat gave):
+    one read for a file that did not change, and no buffer of `max_bytes` for a small one.
+    TooLarge for a file that grew past `max_bytes` while being read."""
+    chunks = []
+    size = 0
+    want = expected + 1
+    while chunk := os.read(fd, min(want, max_bytes + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            raise TooLarge(size, max_bytes)
+        if len(chunk) < want:  # a short read of a regular file is its end
+            break
+        want = 1 << 20  # it grew since fstat: read on
     return b"".join(chunks)
 
 

@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from mlops_gitops.errors import Problem
-from mlops_gitops.safeio import TooLarge, read_regular
+from mlops_gitops.safeio import TooLarge, read_all, read_regular
 from mlops_gitops.spec.repository import Prefetched, Repository, mark_broken
 
 PROJECT_FILE = "mlops.yaml"
@@ -104,18 +104,11 @@ def prefetch(path: str) -> Prefetched | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
             return None
-        chunks = []
-        size = 0
-        while chunk := os.read(fd, MAX_FILE_BYTES + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_FILE_BYTES:
-                return None
-    except OSError:
+        data = read_all(fd, info.st_size, MAX_FILE_BYTES)
+    except (OSError, TooLarge):
         return None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
     return data, hashlib.sha256(data).hexdigest()
 
 

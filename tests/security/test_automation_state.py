@@ -12,6 +12,7 @@ predictions) is logged with NaN as null.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 from mlops_gitops.automate.retirement import RetirementRunner
 from mlops_gitops.automate.rules import RuleRunner
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.safeio import dumps, finite, loads
+from mlops_gitops.safeio import TooLarge, dumps, finite, loads, read_all
 from mlops_gitops.serve.logs import PredictionLog
 from mlops_gitops.workspace import Workspace
 from tests.support.corpus import CORPUS_BASE
@@ -108,3 +109,25 @@ def test_predictions_that_are_not_numbers_are_logged_as_null(tmp_path: Path) -> 
         "features": {"a": 1.5},
     }
     assert finite([1.0, -float("inf")]) == [1.0, None]
+
+
+def test_a_file_that_grows_while_read_is_read_to_its_end_within_the_budget(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(b"x" * 100)
+    with open(path, "rb") as handle:
+        fd = handle.fileno()
+        expected = os.fstat(fd).st_size
+        assert read_all(fd, expected, 1_000) == b"x" * 100
+    with open(path, "rb") as handle:
+        expected = os.fstat(handle.fileno()).st_size
+        with open(path, "ab") as more:  # written to after its size was taken
+            more.write(b"y" * 50)
+        assert read_all(handle.fileno(), expected, 1_000) == b"x" * 100 + b"y" * 50
+    with open(path, "rb") as handle:
+        expected = os.fstat(handle.fileno()).st_size
+        with open(path, "ab") as more:
+            more.write(b"z" * 2_000)
+        with pytest.raises(TooLarge):
+            read_all(handle.fileno(), expected, 1_000)
