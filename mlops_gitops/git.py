@@ -270,6 +270,31 @@ def log(
     return commits
 
 
+def trailer_log(
+    root: Path, path: str, key: str, max_count: int, skip: int = 0
+) -> list[tuple[str, list[str]]]:
+    """(commit, the values of trailer `key` in its trailer block) for commits touching `path`,
+    newest first: git parses the messages, only the values are read."""
+    if head(root) is None:
+        return []
+    out = run(
+        root,
+        "--literal-pathspecs",
+        "log",
+        f"--format=%H%x1f%(trailers:key={key},valueonly,separator=%x1f)%x1e",
+        f"--max-count={max_count}",
+        f"--skip={skip}",
+        "--",
+        path,
+    )
+    found = []
+    for record in out.split("\x1e"):
+        sha, _, values = record.strip("\n").partition("\x1f")
+        if sha:
+            found.append((sha, values.split("\x1f") if values else []))
+    return found
+
+
 def resolve(root: Path, rev: str) -> str | None:
     """The commit `rev` names (any revision syntax), None when it names no commit."""
     if not rev or rev.startswith("-") or "\n" in rev or "\0" in rev or not is_repo(root):

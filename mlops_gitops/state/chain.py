@@ -64,19 +64,20 @@ def parse_meta(data: bytes | None) -> Meta | None:
         return None
 
 
-def _claims(commits: Iterable[git.CommitInfo]) -> Iterator[tuple[str, int]]:
+def _claims(commits: Iterable[tuple[str, list[str]]]) -> Iterator[tuple[str, int]]:
     """(commit, serial) of commits that say they applied steps: one `Mlops-Serial: N`."""
-    for info in commits:
-        serials = [value.strip() for key, value in info.trailers if key == "Mlops-Serial"]
+    for sha, values in commits:
+        serials = [value.strip() for value in values]
         if len(serials) == 1 and serials[0].isdigit() and len(serials[0]) < 19:
-            yield info.sha, int(serials[0])
+            yield sha, int(serials[0])
 
 
-def _history(root: Path, path: str) -> Iterator[git.CommitInfo]:
-    """Commits that touched `path`, newest first, read a page at a time: the newest apply
-    is almost always the answer, and a long history of apply messages is megabytes."""
+def _history(root: Path, path: str) -> Iterator[tuple[str, list[str]]]:
+    """(commit, its `Mlops-Serial` values) of the commits that touched `path`, newest first,
+    a page at a time: the newest apply is almost always the answer. Only the trailer travels:
+    an apply's message can be megabytes."""
     skip = 0
-    while page := git.log(root, [path], max_count=PAGE, skip=skip):
+    while page := git.trailer_log(root, path, "Mlops-Serial", PAGE, skip):
         yield from page
         if len(page) < PAGE:
             return
