@@ -239,7 +239,7 @@ class CommitInfo:
 
 
 def log(
-    root: Path, paths: list[str] | None = None, max_count: int | None = None, skip: int = 0
+    root: Path, paths: list[str] | None = None, max_count: int | None = None
 ) -> list[CommitInfo]:
     """Commits, newest first, with their Mlops-* trailers."""
     if head(root) is None:
@@ -251,8 +251,6 @@ def log(
     ]
     if max_count:
         args.append(f"--max-count={max_count}")
-    if skip:
-        args.append(f"--skip={skip}")
     if paths:
         args += ["--", *paths]
     out = run(root, *args)
