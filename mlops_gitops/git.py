@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.urls import redact_text
@@ -31,6 +34,12 @@ def _env() -> dict[str, str]:
     return env
 
 
+MAX_OUTPUT = 256 << 20
+"""Characters read from one git command: a repository can hold a commit message of any size."""
+MAX_ERROR = 64 << 10
+"""Bytes of git's stderr shown in an error."""
+
+
 def run(
     root: Path,
     *args: str,
@@ -38,18 +47,55 @@ def run(
     check: bool = True,
     env: dict[str, str] | None = None,
 ) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(root), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=_env() | (env or {}),
-        check=False,
-    )
-    if check and done.returncode != 0:
-        command = " ".join(args[:2])
-        raise GitError(f"git {command} failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout
+    """git's output as text (newlines as `subprocess.run(text=True)` gives them), at most
+    MAX_OUTPUT characters; GitError past that, or on failure when `check`."""
+    command = _command(args)
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(
+            ["git", "-C", str(root), *args],
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env=_env() | (env or {}),
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        if stdin is not None:  # fed beside the reading: neither side waits on a full pipe
+            threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
+        out = proc.stdout.read(MAX_OUTPUT + 1)
+        if len(out) > MAX_OUTPUT:
+            proc.kill()
+            raise GitError(f"git {command} printed more than {MAX_OUTPUT:,} characters")
+        code = proc.wait()
+        errors.seek(0)
+        err = errors.read(MAX_ERROR).decode("utf-8", "replace")
+    if check and code != 0:
+        raise GitError(f"git {command} failed: {err.strip() or out.strip()}")
+    return out
+
+
+def _command(args: tuple[str, ...]) -> str:
+    """The git command run (`log`), past global options and `-c name=value` pairs."""
+    value_of_c = False
+    for arg in args:
+        if value_of_c or arg == "-c":
+            value_of_c = not value_of_c
+            continue
+        if not arg.startswith("-"):
+            return arg
+    return "command"
+
+
+def _feed(pipe: IO[str] | None, text: str) -> None:
+    if pipe is None:
+        return
+    try:
+        with pipe:
+            pipe.write(text)
+    except (BrokenPipeError, ValueError):
+        pass  # git stopped reading: its exit status says why
 
 
 def common_dir(root: Path) -> Path | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from mlops_gitops import git as git_module
 from mlops_gitops.apply.run import LISTED_STEPS
 from tests.support.cli import run_cli
 from tests.support.example import PROD, mixed_edits, promote_canary
@@ -386,3 +387,17 @@ def test_a_large_apply_lists_some_steps_for_people_and_every_step_as_a_trailer(
     done = run_cli("--repo", repo.root, "history", "--model", "wide", "--format", "json")
     registered = [e for e in json.loads(done.out)["events"] if e["action"] == "register"]
     assert len(registered) == LISTED_STEPS + 20
+
+
+def test_git_output_past_its_budget_is_an_error_not_a_read_without_end(
+    loop_applied: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repository can hold a commit message of any size; the tool reads a bounded amount."""
+    (loop_applied / "NOTES.md").write_text("notes\n")
+    git(loop_applied, "add", "NOTES.md")
+    git(loop_applied, "commit", "-q", "-m", "notes\n\n" + "x" * 5_000)
+    monkeypatch.setattr(git_module, "MAX_OUTPUT", 4_000)
+    done = run_cli("--repo", loop_applied, "history")
+    assert done.code == 1
+    assert "git log printed more than 4,000 characters" in done.err
+    assert "Traceback" not in done.err
