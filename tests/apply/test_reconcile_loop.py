@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from mlops_gitops import git as git_module
 from mlops_gitops.apply.run import LISTED_STEPS
+from mlops_gitops.git import process as git_process
 from tests.support.cli import run_cli
 from tests.support.example import PROD, mixed_edits, promote_canary
 from tests.support.git import commit_all, commit_files, git, head, init_git, step_trailer, trailers
@@ -396,7 +396,7 @@ def test_git_output_past_its_budget_is_an_error_not_a_read_without_end(
     (loop_applied / "NOTES.md").write_text("notes\n")
     git(loop_applied, "add", "NOTES.md")
     git(loop_applied, "commit", "-q", "-m", "notes\n\n" + "x" * 5_000)
-    monkeypatch.setattr(git_module, "MAX_OUTPUT", 4_000)
+    monkeypatch.setattr(git_process, "MAX_OUTPUT", 4_000)
     done = run_cli("--repo", loop_applied, "history")
     assert done.code == 1
     assert "git log printed more than 4,000 characters" in done.err
