@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_gitops.git.process import _env, head, is_repo, run
+from mlops_gitops.git.process import git_environment, head, is_repo, run
 
 TRAILER_RE = re.compile(r"^(Mlops-[A-Za-z-]+):\s?(.*)$")
 
@@ -141,7 +141,7 @@ def verify_commit(root: Path, commit: str, allowed_signers: Path) -> tuple[bool,
         ],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=git_environment(),
         check=False,
     )
     said = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]

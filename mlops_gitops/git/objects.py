@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops_gitops.git.process import GitError, _env, run
+from mlops_gitops.git.process import GitError, git_environment, run
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def blobs(root: Path, oids: list[str]) -> Iterator[tuple[str, bytes]]:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=_env(),
+        env=git_environment(),
     ) as proc:
         assert proc.stdin is not None and proc.stdout is not None
         for oid in oids:
@@ -91,7 +91,7 @@ def _batch(root: Path, mode: str, names: list[str]) -> list[tuple[str, bytes | N
         ["git", "-C", str(root), "cat-file", mode],
         input="".join(f"{name}\n" for name in names).encode(),
         capture_output=True,
-        env=_env(),
+        env=git_environment(),
         check=False,
     )
     out, pos = done.stdout, 0

@@ -20,7 +20,8 @@ class GitError(MlopsError):
     pass
 
 
-def _env() -> dict[str, str]:
+def git_environment() -> dict[str, str]:
+    """What every git process of the tool runs with: never a prompt, no optional locks."""
     env = dict(os.environ)
     env["GIT_TERMINAL_PROMPT"] = "0"
     env.setdefault("GIT_OPTIONAL_LOCKS", "0")
@@ -51,7 +52,7 @@ def run(
             stdout=subprocess.PIPE,
             stderr=errors,
             text=True,
-            env=_env() | (env or {}),
+            env=git_environment() | (env or {}),
         ) as proc,
     ):
         assert proc.stdout is not None
@@ -127,7 +128,7 @@ def is_repo(root: Path) -> bool:
         ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=git_environment(),
         check=False,
     )
     return done.returncode == 0 and done.stdout.strip() == "true"
