@@ -46,11 +46,16 @@ def set_sources(repo: Path, extra: str) -> None:
     (repo / PIPELINE).write_text(text[:start] + sources + extra + text[end:])
 
 
+def train_split(repo: Path, extra: str, message: str, drop_right: int = 0) -> tuple[int, str]:
+    """Train from cancer.csv split in two tables, the pipeline's sources plus `extra`."""
+    split_by_customer(repo, drop_right)
+    set_sources(repo, extra)
+    commit_all(repo, message)
+    return train(repo)
+
+
 def test_joined_sources_train_and_record_both_in_the_lineage(repo: Path) -> None:
-    split_by_customer(repo)
-    set_sources(repo, "  join: {on: [customer_id], how: inner}\n")
-    commit_all(repo, "Join two tables")
-    code, out = train(repo)
+    code, out = train_split(repo, "  join: {on: [customer_id], how: inner}\n", "Join two tables")
     assert code == 0, out
     result = json.loads(out)
     assert result["ok"] is True
@@ -63,10 +68,7 @@ def test_joined_sources_train_and_record_both_in_the_lineage(repo: Path) -> None
 
 
 def test_stacking_sources_with_different_columns_names_them(repo: Path) -> None:
-    split_by_customer(repo)
-    set_sources(repo, "")
-    commit_all(repo, "Forgot the join")
-    code, out = train(repo)
+    code, out = train_split(repo, "", "Forgot the join")
     assert code == 1
     assert "the data sources do not have the same columns" in out
     assert "data/train/right.csv has 'mean_compactness'" in out
@@ -75,10 +77,8 @@ def test_stacking_sources_with_different_columns_names_them(repo: Path) -> None:
 
 
 def test_a_left_join_that_leaves_columns_empty_fails_the_data_check(repo: Path) -> None:
-    split_by_customer(repo, drop_right=400)  # 400 of 569 rows have no right side
-    set_sources(repo, "  join: {on: [customer_id], how: left}\n")
-    commit_all(repo, "Left join, sparse right side")
-    code, out = train(repo)
+    left = "  join: {on: [customer_id], how: left}\n"
+    code, out = train_split(repo, left, "A sparse right side", drop_right=400)  # 400 of 569
     assert code == 1
     assert "the data check failed (569 rows" in out
     assert "column 'mean_smoothness': 70.3% of the values are missing" in out
@@ -112,10 +112,7 @@ def test_rows_without_a_target_are_reported(repo: Path) -> None:
     ],
 )
 def test_join_key_mistakes(repo: Path, extra: str, says: str) -> None:
-    split_by_customer(repo)
-    set_sources(repo, extra)
-    commit_all(repo, "A wrong key")
-    code, out = train(repo)
+    code, out = train_split(repo, extra, "A wrong key")
     assert code == 1 and says in out
 
 
