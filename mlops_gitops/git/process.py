@@ -42,16 +42,18 @@ def run(
     env: dict[str, str] | None = None,
 ) -> str:
     """git's output as text (newlines as `subprocess.run(text=True)` gives them), at most
-    MAX_OUTPUT characters; GitError past that, or on failure when `check`."""
+    MAX_OUTPUT characters; GitError past that, or on failure when `check`. Bytes that are not
+    UTF-8 (a commit message can hold any) read as U+FFFD rather than failing the command."""
     command = _command(args)
     with (
-        tempfile.TemporaryFile() as errors,
+        tempfile.TemporaryFile() as said,
         subprocess.Popen(
             ["git", "-C", str(root), *args],
             stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
+            stderr=said,
+            encoding="utf-8",
+            errors="replace",
             env=git_environment() | (env or {}),
         ) as proc,
     ):
@@ -63,8 +65,8 @@ def run(
             proc.kill()
             raise GitError(f"git {command} printed more than {MAX_OUTPUT:,} characters")
         code = proc.wait()
-        errors.seek(0)
-        err = errors.read(MAX_ERROR).decode("utf-8", "replace")
+        said.seek(0)
+        err = said.read(MAX_ERROR).decode("utf-8", "replace")
     if check and code != 0:
         raise GitError(f"git {command} failed: {err.strip() or out.strip()}")
     return out

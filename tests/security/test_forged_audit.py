@@ -83,3 +83,27 @@ def test_a_trailer_only_forgery_before_any_apply_is_not_listed(tmp_path: Path) -
     assert events(repo) == []
     done = run_in(repo, "history")
     assert "No applied steps recorded yet." in done.out
+
+
+def test_a_commit_message_that_is_not_utf8_is_read_not_a_crash(tmp_path: Path) -> None:
+    """git keeps a message's bytes as given (`hash-object --literally`): plan's lost-state
+    check and history read them with replacement characters."""
+    repo = tmp_path / "repo"
+    engine_repo_v1(repo)
+    init_git(repo)
+    assert run_in(repo, "apply", "--now", NOW).code == 0
+    meta = repo / ".mlops/state/meta.json"
+    meta.write_text(json.dumps(json.loads(meta.read_text()), indent=3))  # touches the meta
+    git(repo, "add", "-A")
+    tree = git(repo, "write-tree").strip()
+    parent = git(repo, "rev-parse", "HEAD").strip()
+    raw = repo / ".git" / "RAW_COMMIT"
+    raw.write_bytes(
+        f"tree {tree}\nparent {parent}\nauthor x <x@y> 1796280352 +0000\n"
+        "committer x <x@y> 1796280352 +0000\n\n".encode()
+        + b"bytes \xff\xfe\n\nMlops-Step: rollback Deployment/beta-prod \xff\nMlops-Serial: \xfe\n"
+    )
+    forged = git(repo, "hash-object", "-t", "commit", "-w", "--literally", str(raw)).strip()
+    git(repo, "update-ref", "HEAD", forged)
+    assert run_in(repo, "plan", "--now", NOW).code in (0, 2)
+    assert [e["commit"] for e in events(repo)].count(forged) == 0
