@@ -58,13 +58,21 @@ def run(
         ) as proc,
     ):
         assert proc.stdout is not None
+        feeder = None
         if stdin is not None:  # fed beside the reading: neither side waits on a full pipe
-            threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
-        out = proc.stdout.read(MAX_OUTPUT + 1)
-        if len(out) > MAX_OUTPUT:
-            proc.kill()
-            raise GitError(f"git {command} printed more than {MAX_OUTPUT:,} characters")
-        code = proc.wait()
+            feeder = threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True)
+            feeder.start()
+        try:
+            out = proc.stdout.read(MAX_OUTPUT + 1)
+            if len(out) > MAX_OUTPUT:
+                proc.kill()
+                raise GitError(f"git {command} printed more than {MAX_OUTPUT:,} characters")
+            code = proc.wait()
+        finally:
+            if feeder is not None:  # done with stdin before Popen closes it under the thread
+                if proc.poll() is None:
+                    proc.kill()
+                feeder.join()
         said.seek(0)
         err = said.read(MAX_ERROR).decode("utf-8", "replace")
     if check and code != 0:
@@ -90,7 +98,7 @@ def _feed(pipe: IO[str] | None, text: str) -> None:
     try:
         with pipe:
             pipe.write(text)
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):
         pass  # git stopped reading: its exit status says why
 
 
