@@ -58,19 +58,21 @@ def log(
 
 
 def trailer_log(
-    root: Path, path: str, key: str, max_count: int, skip: int = 0
+    root: Path, commit: str, path: str, key: str, max_count: int
 ) -> list[tuple[str, list[str]]]:
-    """(commit, the values of trailer `key` in its trailer block) for commits touching `path`,
-    newest first: git parses the messages, only the values are read."""
-    if head(root) is None:
-        return []
+    """(commit, the values of trailer `key` in its closing trailer block) for the commits in
+    `commit`'s history touching `path`, newest first, at most `max_count`: git parses the
+    messages, only the values travel (a message can be megabytes)."""
+    if not re.fullmatch(r"Mlops-[A-Za-z-]+", key):
+        raise ValueError(f"not a trailer key: {key!r}")  # it goes into git's format string
     out = run(
         root,
         "--literal-pathspecs",
         "log",
         f"--format=%H%x1f%(trailers:key={key},valueonly,separator=%x1f)%x1e",
         f"--max-count={max_count}",
-        f"--skip={skip}",
+        "--end-of-options",
+        commit,
         "--",
         path,
     )

@@ -26,8 +26,8 @@ from mlops_gitops.state.view import StateView
 
 BATCH = 32
 """Candidate commits whose state meta is read per git process."""
-PAGE = 64
-"""Commits read per git process while looking for the last apply."""
+MAX_SCANNED = 16384
+"""Commits touching the state meta looked at, claims or not."""
 MAX_CANDIDATES = 4096
 """Tool commits looked at before giving up: a history claims this many forged serials only
 on purpose."""
@@ -72,24 +72,17 @@ def _claims(commits: Iterable[tuple[str, list[str]]]) -> Iterator[tuple[str, int
             yield sha, int(serials[0])
 
 
-def _history(root: Path, path: str) -> Iterator[tuple[str, list[str]]]:
-    """(commit, its `Mlops-Serial` values) of the commits that touched `path`, newest first,
-    a page at a time: the newest apply is almost always the answer. Only the trailer travels:
-    an apply's message can be megabytes."""
-    skip = 0
-    while page := git.trailer_log(root, path, "Mlops-Serial", PAGE, skip):
-        yield from page
-        if len(page) < PAGE:
-            return
-        skip += len(page)
-
-
 def last_recorded(root: Path, state_dir: str) -> Recorded | None:
     """The newest commit in HEAD's history whose state meta advanced the serial from its
     first parent's N - 1 (0 without state) to the N its `Mlops-Serial` trailer claims; a
     trailer typed by hand proves nothing. None when no commit did (a first apply)."""
     meta = meta_path(state_dir)
-    claims = islice(_claims(_history(root, meta)), MAX_CANDIDATES)
+    commit = git.head(root)
+    if commit is None:
+        return None
+    # Only the trailer values travel, so a long history costs little; it is still bounded.
+    serials = git.trailer_log(root, commit, meta, "Mlops-Serial", MAX_SCANNED)
+    claims = islice(_claims(serials), MAX_CANDIDATES)
     while chunk := list(islice(claims, BATCH)):
         names = [name for sha, _ in chunk for name in (f"{sha}:{meta}", f"{sha}^:{meta}")]
         found = iter(git.read_files(root, names, MAX_STATE_BYTES))

@@ -261,11 +261,11 @@ def test_a_hand_typed_serial_trailer_is_not_a_record(applied: Path) -> None:
     assert run_in(applied, "plan", "--now", LATER).code == 0
 
 
-def test_the_last_apply_is_found_behind_pages_of_commits_that_only_claim_one(
+def test_the_last_apply_is_found_behind_batches_of_commits_that_only_claim_one(
     applied: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """History is read a page at a time; claims that prove nothing fill the first pages."""
-    monkeypatch.setattr(chain, "PAGE", 2)
+    """Claims are checked a batch at a time; ones that prove nothing fill the first batches."""
+    monkeypatch.setattr(chain, "BATCH", 2)
     real = head(applied)
     path = applied / ".mlops/state/meta.json"
     for indent in range(5):  # the same record, other bytes: it touches the file, no more
