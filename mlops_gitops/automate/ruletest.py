@@ -12,14 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mlops_gitops import report_model
 from mlops_gitops.automate.rules import RuleOutcome, RuleRunner
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.report_model import MonitoringReport, parse_report
 from mlops_gitops.safeio import read_json
 from mlops_gitops.workspace import Workspace
-
-MAX_REPORT_BYTES = 8 * 1024 * 1024
-MAX_REPORT_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -46,13 +44,18 @@ def try_rule(workspace: Workspace, name: str, now: datetime, report: Path | None
     if rule is None:
         known = ", ".join(sorted(workspace.manifest.rules)) or "none"
         raise MlopsError(f"rule {name!r} is not defined in the specs", hint=f"known rules: {known}")
-    if report is None:  # the committed report is repository content: checked the same way
+    if report is None:  # the committed report, read as reconcile reads it: refused the same
         latest = Path(workspace.project.reports_dir) / rule.spec.deployment / "latest.json"
-        if (workspace.root / latest).is_file():
-            read_report(workspace.root / latest, str(latest))
+        report_model.read_report(workspace.root / latest, str(latest))
         given = None
     else:
-        given = (read_report(report, str(report)), str(report))
+        found = read_report(report, str(report))
+        if found.deployment != rule.spec.deployment:
+            raise MlopsError(
+                f"report {report} is of deployment {found.deployment!r}; rule {name!r} watches "
+                f"{rule.spec.deployment!r}"
+            )
+        given = (found, str(report))
     outcome, _ = RuleRunner(workspace, now, commit=False, dry_run=True).judge(name, rule, given)
     return RuleTest(outcome, [_action(a) for a in rule.spec.actions])
 
@@ -65,7 +68,7 @@ def _action(action: Any) -> str:
 def read_report(path: Path, shown: str) -> MonitoringReport:
     """A monitoring report, checked before it is judged; `shown`: its name in messages."""
     try:
-        data = read_json(path, MAX_REPORT_BYTES, MAX_REPORT_DEPTH)
+        data = read_json(path)  # the budgets reconcile reads committed reports with
     except OSError as exc:
         raise MlopsError(f"cannot read report {shown}: {exc.strerror or exc}") from None
     except ValueError as exc:

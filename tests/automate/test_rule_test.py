@@ -62,6 +62,14 @@ def test_a_given_report_is_judged_instead_of_the_latest(repo: Path, tmp_path: Pa
     assert f"judged against {given}" in loud.out
 
 
+def test_a_report_of_another_deployment_is_refused(repo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(report(share=0.9) | {"deployment": "diabetes-prod"}))
+    done = rule_test(repo, "--report", str(other))
+    assert done.code == 1
+    assert "is of deployment 'diabetes-prod'; rule 'cancer-prod-drift' watches" in done.err
+
+
 def test_unknown_rule_is_an_error(repo: Path) -> None:
     done = run_cli("--repo", repo, "rule", "test", "cancer-prod-drfit")
     err = done.err
