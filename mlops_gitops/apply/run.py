@@ -15,7 +15,7 @@ from mlops_gitops.apply.journal import Journal
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.plan.model import Plan
 from mlops_gitops.plan.policies import POLICY
-from mlops_gitops.safeio import loads
+from mlops_gitops.safeio import read_json
 from mlops_gitops.state import lock
 from mlops_gitops.workspace import JOURNAL_FILE, LOCK_FILE, Workspace
 
@@ -98,9 +98,17 @@ class ApplyResult:
         }
 
 
+MAX_PLAN_BYTES = 256 << 20
+"""A saved plan of 30,000 steps is about 15 MB."""
+
+
 def load_plan_file(path: Path) -> Plan:
     try:
-        data = loads(path.read_text())
+        data = read_json(path, MAX_PLAN_BYTES)  # a regular file, within the JSON budgets
+        if not isinstance(data, dict):
+            raise ValueError(f"holds a JSON {type(data).__name__}, not a plan")
+        if not isinstance(data.get("targets", []), list):
+            raise ValueError("targets is not a list")
         if data.get("format_version") != "1":
             raise ValueError(f"unsupported plan format_version {data.get('format_version')!r}")
         return Plan.from_json(data)
@@ -282,7 +290,7 @@ def _record(
     if commit:
         fault_point("before-commit")
         paths = [workspace.project.state_dir, f"{workspace.project.rendered_dir}/kserve"]
-        existing = [p for p in paths if (root / p).exists() or _tracked(root, p)]
+        existing = [p for p in paths if (root / p).exists() or git.tracked(root, [p])]
         result.commit = git.commit(
             root,
             existing,
@@ -300,7 +308,3 @@ def _sweep(workspace: Workspace) -> None:
         fsguard.sweep_temp_files(root, folder)
     fsguard.sweep_temp_files(root, root / workspace.project.rendered_dir / "kserve")
     workspace.artifact_store.sweep()
-
-
-def _tracked(root: Path, path: str) -> bool:
-    return bool(git.run(root, "ls-files", "--", path, check=False).strip())

@@ -249,7 +249,14 @@ def test_saved_plan_is_stale_after_an_uncommitted_spec_edit(
 
 
 @pytest.mark.parametrize(
-    "content", ["not json", '{"format_version": "9", "steps": []}', '{"format_version": "1"}']
+    "content",
+    [
+        "not json",
+        '{"format_version": "9", "steps": []}',
+        '{"format_version": "1"}',
+        "[1]",
+        '{"format_version": "1", "steps": [], "targets": "Deployment/x"}',
+    ],
 )
 def test_unreadable_plan_file_is_refused(loop_applied: Path, tmp_path: Path, content: str) -> None:
     planfile = tmp_path / "plan.json"
@@ -257,6 +264,7 @@ def test_unreadable_plan_file_is_refused(loop_applied: Path, tmp_path: Path, con
     done = run_cli("--repo", loop_applied, "apply", str(planfile), "--now", NOW)
     assert done.code == 1
     assert f"cannot read plan file {planfile}" in done.err
+    assert "internal error" not in done.err
 
 
 # ---------------------------------------------------------------- commits
