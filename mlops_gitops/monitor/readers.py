@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -361,7 +362,9 @@ def _open(part: Partition) -> Any:
     if part.tag or locations.is_remote(part.path):
         from mlops_gitops.monitor.objects import open_object
 
-        return open_object(part.path)
+        # Buffered like a local file: the CSV reader asks for lines of a bounded length,
+        # which fsspec's own readline does not offer.
+        return io.BufferedReader(open_object(part.path), 1 << 20)
     return open(part.path, "rb")
 
 

@@ -22,6 +22,7 @@ from tests.monitor.helpers import (
     jsonl,
     read_report,
     record,
+    write_csv,
 )
 from tests.support.artifacts import onnx_bytes
 from tests.support.repos import dump_yaml
@@ -148,6 +149,11 @@ def test_appended_rewritten_and_new_objects_are_each_handled(
     assert read_report(repo.root, "clf-prod")["window"]["records"] == 70
     tags = {w["path"]: w["tag"] for w in state(repo.root)["watermarks"]}
     assert len(tags) == 2 and all(tags.values())
+
+    csv_file = tmp_path / "part-2.csv"  # CSV is read line by line, each of bounded length
+    write_csv(csv_file, records(300, 10), ["x", "colour"])
+    s3.put(f"logs/{DAY}/part-2.csv", csv_file.read_bytes())
+    assert run(repo.root).new_records == 10
 
 
 def test_date_partitions_outside_a_duration_window_are_never_opened(
