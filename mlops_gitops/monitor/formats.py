@@ -56,6 +56,9 @@ IntArray = npt.NDArray[np.int64]
 Block = bytes | memoryview
 """Whole lines of a JSON lines file."""
 NEWLINE = 10
+ARROW_MAX_DEPTH = 4096
+"""Nesting Arrow's JSON reader is given; it overflows its stack near 20,000 levels."""
+OPEN_LIST, CLOSE_LIST, OPEN_OBJECT, CLOSE_OBJECT = b"[]{}"
 
 
 @dataclass(frozen=True)
@@ -90,12 +93,30 @@ def _rows_to_lines(block: Block, first_line: int, rows: int) -> Callable[[IntArr
     return lines
 
 
+def _too_deep(data: npt.NDArray[np.uint8], ends: IntArray) -> bool:
+    """Whether a line nests lists or objects deeper than ARROW_MAX_DEPTH (brackets inside
+    strings count too: at worst the block is read line by line). A line no longer than that
+    cannot, so the usual block costs one subtraction."""
+    starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else np.zeros(0, np.int64)
+    for line in np.flatnonzero(ends - starts > ARROW_MAX_DEPTH):
+        part = data[starts[line] : ends[line]]
+        step = ((part == OPEN_LIST) | (part == OPEN_OBJECT)).astype(np.int32)
+        step -= (part == CLOSE_LIST) | (part == CLOSE_OBJECT)
+        if np.cumsum(step).max() > ARROW_MAX_DEPTH:
+            return True
+    return False
+
+
 def _parse(block: Block) -> tuple[pa.Table | None, int]:
     """Arrow's reading of a block of JSON lines (None when it cannot read it) and the number of
     lines in it: both without the GIL, on a thread of their own."""
     import pyarrow.json as pj  # imported by `jsonl` before any thread starts
 
-    lines = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == NEWLINE))
+    data = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(data == NEWLINE)
+    lines = len(ends)
+    if _too_deep(data, ends):
+        return None, lines  # Arrow's reader overflows its stack on deep nesting: line by line
     try:
         # The whole block as one piece, on this thread: blocks are parsed side by side.
         whole = pj.ReadOptions(use_threads=False, block_size=max(len(block), 1 << 20))
@@ -153,6 +174,9 @@ def _json_lines(
             record = json.loads(raw.strip())
         except ValueError as exc:
             bad.add(rel, number, f"invalid JSON: {str(exc).split(':')[0]}")
+            continue
+        except RecursionError:
+            bad.add(rel, number, "nested too deeply to read")
             continue
         clean, why = check_record(record)
         if clean is None:

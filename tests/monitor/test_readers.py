@@ -554,3 +554,20 @@ def test_a_csv_row_too_long_to_be_a_record_is_reported_and_skipped_unread(
     assert "longer than 1,024 bytes: not read" in result.malformed.examples[0]["error"]
     (mark,) = result.watermarks
     assert mark.offset == path.stat().st_size
+
+
+@pytest.mark.parametrize(
+    "nesting", [b"[" * 20_000 + b"]" * 20_000, b'{"a":' * 5_000 + b"1" + b"}" * 5_000]
+)
+def test_a_line_nested_thousands_deep_is_malformed_not_a_crash(
+    tmp_path: Path, nesting: bytes
+) -> None:
+    """Arrow's JSON reader overflows its stack at 20,000 levels and Python's at about 1,000:
+    such a line goes to the line parser, which names it."""
+    path = tmp_path / "logs" / "a.jsonl"
+    append(path, good(0) + b'{"x": ' + nesting + b"}\n" + good(1))
+    frame, result = read(tmp_path)
+    assert ids(frame) == ["r0", "r1"]
+    assert result.malformed.count == 1 and result.malformed.examples[0]["line"] == 2
+    (mark,) = result.watermarks
+    assert mark.offset == path.stat().st_size
