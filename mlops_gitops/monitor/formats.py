@@ -239,6 +239,8 @@ def _blocks(
         # A block holds at most BLOCK_BYTES from its first byte (unless one line is longer), so
         # reading its span again from that byte cuts the same lines into the same batches.
         want = BLOCK_BYTES - len(carry) if len(carry) < BLOCK_BYTES else BLOCK_BYTES
+        # A line's first MAX_LINE_BYTES + 1 bytes decide whether it is too long: no more.
+        want = min(want, MAX_LINE_BYTES + 1 - len(carry))
         want = want if end < 0 else min(want, end - start - len(carry))
         buffer = bytearray(len(carry) + max(want, 0))
         buffer[: len(carry)] = carry

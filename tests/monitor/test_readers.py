@@ -530,14 +530,15 @@ def test_a_line_too_long_to_be_a_record_is_reported_and_skipped_unread(
     assert ids(frame) == ["r0", "r1"] and result.malformed.count == 0
     (mark,) = result.watermarks
     assert (mark.offset, mark.line) == (len(good(0) + good(1)), 2)
-    append(path, huge[3000:] + good(2))
+    just_over = good(60, request_id="s" * 840)  # 1,030 bytes
+    append(path, huge[3000:] + good(2) + just_over)
     frame, result = read(tmp_path, previous=[mark])
     assert ids(frame) == ["r2"]
-    assert result.malformed.count == 1
-    assert result.malformed.examples[0]["line"] == 3
+    assert result.malformed.count == 2  # the line starting mid-block counts from its start
+    assert [e["line"] for e in result.malformed.examples] == [3, 5]
     assert "longer than 1,024 bytes: not read" in result.malformed.examples[0]["error"]
     (mark,) = result.watermarks
-    assert (mark.offset, mark.line) == (path.stat().st_size, 4)
+    assert (mark.offset, mark.line) == (path.stat().st_size, 5)
 
 
 def test_a_csv_row_too_long_to_be_a_record_is_reported_and_skipped_unread(
