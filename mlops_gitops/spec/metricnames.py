@@ -18,12 +18,13 @@ from mlops_gitops.spec.repository import Loaded, Repository
 PERFORMANCE = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2"})
 """What training evaluates and monitoring computes from labels."""
 SERVICE = frozenset(
-    {"error_rate", "drift_share", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}
+    {"error_rate", "drift_share", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "labelled"}
 )
-"""What monitoring reports without labels."""
+"""What monitoring reports without labels; `labelled` (how many records had labels) too, so a
+gate can ask for enough of them."""
 QUALITY = frozenset(GATE_NUMBERS.values())
 """The numbers a gate's `data_quality:` limits stand for; always known."""
-CANARY = (PERFORMANCE | SERVICE | {"records"}) - {"drift_share"}
+CANARY = (PERFORMANCE | SERVICE | {"records"}) - {"drift_share", "labelled"}
 """What a canary analysis `metric` check reads of the canary's own records in the report."""
 PROMETHEUS = "prometheus:"
 """A gate keyed `prometheus:<query>` asks Prometheus; its query is not a metric name."""

@@ -155,6 +155,7 @@ def test_prometheus_and_data_quality_gates_pass_and_misspelled_canary_checks_fai
     gates: dict[str, object] = {
         "prometheus:sum(up)": ">= 1",
         "roc_auc": ">= 0.9",
+        "labelled": ">= 100",  # how many labelled records: the report has it
         "data_quality": {"max_invalid_share": 0.01},
     }
     spec = {"model": "alpha", "stage": "staging", "version": "1.0.0", "canary": canary}

@@ -29,7 +29,7 @@ class DataDriftTrigger(Strict):
         return self
 
 
-LOWER_IS_BETTER = ("mae", "rmse", "mse", "log_loss", "brier")
+LOWER_IS_BETTER = ("mae", "rmse")
 """Metrics where a rise is the degradation."""
 
 
