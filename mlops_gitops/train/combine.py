@@ -40,13 +40,32 @@ def combine(
             )
         duplicated = frame[frame.duplicated(join.on, keep=False)]
         if len(duplicated):
-            key = ", ".join(f"{k}={duplicated.iloc[0][k]!r}" for k in join.on)
+            key = ", ".join(f"{k}={duplicated.iloc[0][k]!r:.80}" for k in join.on)
             raise MlopsError(
                 f"data source {where} has {len(duplicated)} rows sharing a join key "
                 f"(e.g. {key}); a joined source needs one row per key",
             )
-        data = data.merge(frame, how=join.how, on=join.on, sort=False)
+        _same_key_types(data, frame, where, join.on)
+        try:
+            data = data.merge(frame, how=join.how, on=join.on, sort=False)
+        except (ValueError, TypeError) as exc:  # keys of kinds pandas cannot compare
+            raise MlopsError(
+                f"data source {where}: cannot join on {_names(join.on)}: {str(exc)[:200]}"
+            ) from None
     return data
+
+
+def _same_key_types(data: pd.DataFrame, frame: pd.DataFrame, where: str, on: Sequence[str]) -> None:
+    """pandas refuses to join a number key on a text one; say which column and source."""
+    for key in on:
+        left, right = data[key].dtype, frame[key].dtype
+        numbers = pd.api.types.is_numeric_dtype(left), pd.api.types.is_numeric_dtype(right)
+        if numbers[0] != numbers[1]:
+            kinds = ["numbers" if n else "text" for n in numbers]
+            raise MlopsError(
+                f"data source {where}: join column {key!r} holds {kinds[1]}, the sources "
+                f"before it hold {kinds[0]}; a join needs the same kind of key on both sides"
+            )
 
 
 def _keys(frame: pd.DataFrame, where: str, on: Sequence[str]) -> None:

@@ -116,6 +116,18 @@ def test_join_key_mistakes(repo: Path, extra: str, says: str) -> None:
     assert code == 1 and says in out
 
 
+def test_join_keys_of_different_kinds_are_an_error_naming_the_column(repo: Path) -> None:
+    split_by_customer(repo)
+    right = pd.read_csv(repo / "data/train/right.csv")
+    right["customer_id"] = "C" + right["customer_id"].astype(str)
+    right.to_csv(repo / "data/train/right.csv", index=False)
+    set_sources(repo, "  join: {on: [customer_id], how: inner}\n")
+    commit_all(repo, "Text keys on the right")
+    code, out = train(repo)
+    assert code == 1
+    assert "data source data/train/right.csv: join column 'customer_id' holds text" in out
+
+
 def test_a_joined_source_with_repeated_keys_is_refused(repo: Path) -> None:
     split_by_customer(repo)
     right = pd.read_csv(repo / "data/train/right.csv")
