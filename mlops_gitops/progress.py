@@ -94,6 +94,15 @@ def each(items: Sequence[T], label: str) -> Iterator[T]:
             counted.advance()
 
 
+def clear() -> None:
+    """Take the progress line away, if one is drawn, so that a message starts a line of its
+    own; the task draws itself again at its next step."""
+    current = _current.get()
+    if current is not None and current.stream is not None and current.drawn:
+        current.close()
+        current.drawn = 0.0
+
+
 def advance(count: int = 1) -> None:
     """Count work done for the innermost task, if any (e.g. records read)."""
     current = _current.get()

@@ -179,6 +179,7 @@ def warnings_shown(err: Output, quiet: bool = False) -> Iterator[None]:
     with `quiet`."""
     import warnings
 
+    from mlops_gitops import progress
     from mlops_gitops.errors import MlopsWarning
 
     shown: set[str] = set()
@@ -193,6 +194,7 @@ def warnings_shown(err: Output, quiet: bool = False) -> Iterator[None]:
                 pass
             elif str(message) not in shown:
                 shown.add(str(message))
+                progress.clear()  # not after the progress line's text
                 err.line(err.paint(f"warning: {message}", "yellow"))
 
         warnings.showwarning = show

@@ -38,7 +38,8 @@ def cmd_validate(args: argparse.Namespace, out: Output) -> int:
         out.write(render.github_annotations(result.problems, result.warnings))
     else:
         out.write(render.problems_text(result.problems, out.paint))
-        sys.stderr.write(render.warnings_text(result.warnings))
+        if not args.quiet:  # --quiet: no warning lines, as for every command
+            sys.stderr.write(render.warnings_text(result.warnings))
     if result.valid:
         out.line(out.paint(render.summary(result), "green"))
     else:

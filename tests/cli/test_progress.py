@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pty
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
+from mlops_gitops import progress
+from mlops_gitops.cli.base import Output, warnings_shown
+from mlops_gitops.errors import MlopsWarning
 from tests.automate.helpers import write_traffic
 from tests.support.cli import require_slow
 from tests.support.values import NOW
@@ -115,3 +120,17 @@ def test_quiet_after_the_command_silences_warnings(example: Path) -> None:
     assert "warning:" in loud
     code, _, quiet = run_piped(repo, *args, "--quiet")
     assert code == 0 and "warning:" not in quiet
+
+
+def test_a_warning_during_a_task_starts_its_own_line() -> None:
+    """The progress line is cleared first, not written after (tested on a plain stream)."""
+    stream = io.StringIO()
+    with (
+        warnings_shown(Output(stream, color=False)),
+        progress.shown_on(stream),
+        progress.task("steps", 2) as steps,
+    ):
+        warnings.warn("careful", MlopsWarning, stacklevel=1)
+        steps.advance()
+    lines = stream.getvalue().split("\n")
+    assert lines[0].endswith("\r\033[2Kwarning: careful")  # cleared, then the warning

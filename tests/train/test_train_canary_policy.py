@@ -37,6 +37,8 @@ def test_validate_warns_about_a_production_canary_the_policies_hold_back(repo: P
     assert all(isinstance(w["line"], int) for w in data["warnings"])
     github = run_cli("--repo", repo, "validate", "--format", "github", expect=0).out
     assert github.count("::warning file=pipelines/cancer-train.yaml") == 2
+    quiet = run_cli("--repo", repo, "validate", "--quiet", expect=0)
+    assert quiet.out.startswith("Valid") and "warning" not in quiet.err
 
 
 def test_a_canary_the_policies_let_through_gets_no_warning(repo: Path) -> None:
