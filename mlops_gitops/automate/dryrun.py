@@ -114,16 +114,28 @@ def _forget_commits(phases: ReconcileResult) -> None:
 
 
 def _copy_work_tree(source: Path, dest: Path) -> None:
-    """Every file of the work tree but `.git`, symlinks as symlinks (never followed)."""
+    """Every file of the work tree but `.git`, symlinks as symlinks (never followed); FIFOs,
+    sockets and devices are left out at any depth (copying one would block or fail)."""
     for entry in os.scandir(source):
         if entry.name == ".git":
             continue
         target = dest / entry.name
         mode = entry.stat(follow_symlinks=False).st_mode
         if stat.S_ISDIR(mode):
-            shutil.copytree(entry.path, target, symlinks=True, dirs_exist_ok=True)
+            shutil.copytree(
+                entry.path, target, symlinks=True, dirs_exist_ok=True, ignore=_special_files
+            )
         elif stat.S_ISLNK(mode) or stat.S_ISREG(mode):
             shutil.copy2(entry.path, target, follow_symlinks=False)
+
+
+def _special_files(folder: str, names: list[str]) -> set[str]:
+    kept = (stat.S_ISDIR, stat.S_ISREG, stat.S_ISLNK)
+    return {
+        name
+        for name in names
+        if not any(kind(os.lstat(os.path.join(folder, name)).st_mode) for kind in kept)
+    }
 
 
 def _commits(copy: Path, base: str | None) -> list[PreviewCommit]:

@@ -85,6 +85,14 @@ def test_dry_run_with_nothing_new(repo: Path) -> None:
     assert snapshot(repo) == before
 
 
+def test_dry_run_leaves_out_a_fifo_deep_in_the_work_tree(repo: Path) -> None:
+    os.mkfifo(repo / "data" / "pipe")  # copying it would block or fail the copy
+    before = snapshot(repo)
+    text = reconcile_text(repo, T1, "--dry-run")
+    assert "reconcile would make no commit before apply's." in text
+    assert snapshot(repo) == before
+
+
 def test_dry_run_refuses_push(repo: Path) -> None:
     before = snapshot(repo)
     reconcile_text(repo, T1, "--dry-run", "--push", expect=1)
