@@ -68,50 +68,36 @@ def read_files(root: Path, names: list[str], max_bytes: int = MAX_BLOB) -> list[
     """The contents of `<rev>:<path>` names, in two git processes however many there are;
     None for a name that is no file there, or one larger than `max_bytes`."""
     usable = [n for n in names if "\n" not in n and "\r" not in n]
-    if not usable:
-        return [None] * len(names)
-    checked = _batch(root, "--batch-check", usable)
-    # The second process asks for the blobs by id: resolving `<rev>:<path>` again would read
-    # each commit again, and an apply's commit can be large.
+    # The blobs are then read by id: resolving `<rev>:<path>` again would read each commit
+    # again, and an apply's commit can be large.
     wanted = {
-        n: oid
-        for n, (oid, _, size) in zip(usable, checked, strict=True)
-        if oid and size <= max_bytes
+        name: oid
+        for name, (oid, kind, size) in zip(usable, _checked(root, usable), strict=True)
+        if kind == "blob" and size <= max_bytes
     }
-    ids = sorted(set(wanted.values()))
-    blobs = {oid: data for oid, (_, data, _) in zip(ids, _batch(root, "--batch", ids), strict=True)}
-    return [blobs.get(wanted.get(name, "")) for name in names]
+    found = dict(blobs(root, sorted(set(wanted.values()))))
+    return [found.get(wanted.get(name, "")) for name in names]
 
 
-def _batch(root: Path, mode: str, names: list[str]) -> list[tuple[str, bytes | None, int]]:
-    """(object id, blob contents or None, size) per name from `git cat-file <mode>`."""
+def _checked(root: Path, names: list[str]) -> list[tuple[str, str, int]]:
+    """(object id, type, size) per name from `git cat-file --batch-check`; ("", "", -1) for a
+    name that names nothing (missing, ambiguous)."""
     if not names:
         return []
     done = subprocess.run(
-        ["git", "-C", str(root), "cat-file", mode],
+        ["git", "-C", str(root), "cat-file", "--batch-check"],
         input="".join(f"{name}\n" for name in names).encode(),
         capture_output=True,
         env=git_environment(),
         check=False,
     )
-    out, pos = done.stdout, 0
-    results: list[tuple[str, bytes | None, int]] = []
-    for _ in names:
-        end = out.find(b"\n", pos)
-        if end < 0:
-            results.append(("", None, MAX_BLOB + 1))
-            continue
-        header, pos = out[pos:end].split(), end + 1
-        if len(header) != 3 or not header[2].isdigit():
-            results.append(("", None, MAX_BLOB + 1))  # "<name> missing", "ambiguous"
-            continue
-        size = int(header[2])
-        data = None
-        if mode == "--batch":
-            data, pos = out[pos : pos + size], pos + size + 1
-        blob = header[1] == b"blob"
-        results.append((header[0].decode("ascii", "replace"), data if blob else None, size))
-    return results
+    lines = done.stdout.decode("utf-8", "replace").split("\n")
+    results = []
+    for line in lines[: len(names)]:
+        header = line.split()  # "<oid> <type> <size>", or "<name> missing"
+        ok = len(header) == 3 and header[2].isdigit()
+        results.append((header[0], header[1], int(header[2])) if ok else ("", "", -1))
+    return results + [("", "", -1)] * (len(names) - len(results))
 
 
 def list_tree(root: Path, commit: str, folder: str, max_entries: int) -> list[TreeEntry] | None:
