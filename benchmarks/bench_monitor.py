@@ -28,12 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _env import child_env
+from _env import PROJECT, child_env
 
 NUMERIC = [f"n{i}" for i in range(20)]
 CATEGORICAL = [f"c{i}" for i in range(5)]
 ENV = child_env()
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 def features(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:

@@ -1,4 +1,6 @@
-"""Running git: every command goes through `run`, within its output budget."""
+"""Running git: commands go through `run`, within its output budget. The exceptions read what
+is bounded already: `objects` streams blobs whose sizes it checked first, `verify_commit` reads
+git's one-line verdict on a signature."""
 
 from __future__ import annotations
 

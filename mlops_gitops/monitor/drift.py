@@ -109,9 +109,9 @@ CATEGORICAL_ONLY = frozenset({"chi2"})
 FALLBACK = {"ks": "chi2", "wasserstein": "js", "chi2": "ks"}
 AUTO_LARGE_REFERENCE = 1_000  # auto: more reference values than this -> distance methods
 DRIFT_THREADS = 4
+"""At most this many features compared at once: each holds a sorted copy of its values."""
 SCIPY_METHODS = frozenset({"ks", "chi2"})
 """Methods whose p-values come from scipy.stats."""
-"""At most this many features compared at once: each holds a sorted copy of its values."""
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
