@@ -62,7 +62,7 @@ class Spilled:
 
 @dataclass(eq=False)
 class SpillFile:
-    file: io.BufferedRandom = field(default_factory=lambda: _temporary())
+    file: io.BufferedRandom
     size: int = 0
     live: int = 0
     parts: weakref.WeakSet[Spilled] = field(default_factory=weakref.WeakSet)
@@ -72,9 +72,9 @@ class SpillFile:
         """The values written out; None when they cannot be (a full disk): kept in memory."""
         data = np.ascontiguousarray(values)
         with self.lock:
-            if self.size > 2 * self.live + COMPACT_BYTES:
-                self._compact()
             try:
+                if self.size > 2 * self.live + COMPACT_BYTES:
+                    self._compact()
                 self.file.seek(self.size)
                 self.file.write(data.data.cast("B"))
                 self.file.flush()  # a full disk shows here, not at a later read
@@ -98,13 +98,23 @@ class SpillFile:
             raise MlopsError("values spilled to a temporary file could not be read back")
 
     def _compact(self) -> None:
-        """Copy the live parts to a fresh file (the lock is held)."""
+        """Copy the live parts to a fresh file (the lock is held). The parts move only once
+        the copy is complete: a full disk (OSError) on the way leaves the old file in use."""
         fresh = _temporary()
+        moved: list[tuple[Spilled, int]] = []
         size = 0
-        for part in sorted(self.parts, key=lambda p: p.offset):
-            self.file.seek(part.offset)
-            fresh.write(self.file.read(part.nbytes))
-            part.offset, size = size, size + part.nbytes
+        try:
+            for part in sorted(self.parts, key=lambda p: p.offset):
+                self.file.seek(part.offset)
+                fresh.write(self.file.read(part.nbytes))
+                moved.append((part, size))
+                size += part.nbytes
+            fresh.flush()
+        except BaseException:
+            fresh.close()
+            raise
+        for part, offset in moved:
+            part.offset = offset
         self.file.close()
         self.file, self.size = fresh, size
 
@@ -140,7 +150,11 @@ def join(parts: list[Any]) -> npt.NDArray[Any]:
 def spilling() -> Iterator[None]:
     """Spill exact values while the block runs (one reader at a time: the local engine)."""
     global _active
-    previous, _active = _active, SpillFile()
+    try:
+        spill = SpillFile(_temporary())
+    except OSError:  # no temporary file to be had: the values stay in memory
+        spill = None
+    previous, _active = _active, spill
     try:
         yield
     finally:

@@ -3,9 +3,12 @@ file kept within twice the live values, and a run's memory no longer holding the
 
 from __future__ import annotations
 
+import errno
 import gc
+import io
 import os
 import pickle
+import tempfile
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -51,7 +54,7 @@ def test_outside_spilling_values_stay_in_memory() -> None:
 
 def test_dropped_parts_are_compacted_away(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spill, "COMPACT_BYTES", 1 << 20)
-    file = spill.SpillFile()
+    file = spill.SpillFile(spill._temporary())
     rng = np.random.default_rng(4)
     kept: list[tuple[spill.Spilled, np.ndarray[Any, Any]]] = []
     for i in range(200):  # 200 x 64 KB written, one part in ten kept
@@ -66,6 +69,59 @@ def test_dropped_parts_are_compacted_away(monkeypatch: pytest.MonkeyPatch) -> No
     assert file.live == len(kept) * 65_536
     for part, values in kept:
         assert np.array_equal(part.load(), values)
+
+
+class FillingFile(io.BufferedRandom):
+    """A temporary file on a disk with `room` bytes left."""
+
+    room = 0
+
+    def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        if size > FillingFile.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        FillingFile.room -= size
+        return super().write(data)
+
+
+def filling() -> io.BufferedRandom:
+    handle, path = tempfile.mkstemp()
+    os.unlink(path)
+    return FillingFile(io.FileIO(handle, "w+b"))
+
+
+def test_a_full_disk_while_compacting_keeps_every_part_readable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(spill, "COMPACT_BYTES", 1 << 40)  # none while the parts are written
+    file = spill.SpillFile(spill._temporary())
+    rng = np.random.default_rng(6)
+    kept = []
+    for i in range(40):  # 40 x 64 KB, one part in four kept: past the compaction threshold
+        values = rng.normal(size=8_192)
+        part = file.put(values)
+        assert part is not None
+        if i % 4 == 0:
+            kept.append((part, values))
+        del part
+        gc.collect(0)
+    FillingFile.room = 3 * 65_536  # the fresh file fills up in the middle of the copy
+    monkeypatch.setattr(spill, "_temporary", filling)
+    monkeypatch.setattr(spill, "COMPACT_BYTES", 0)  # the next put compacts first
+    assert file.put(rng.normal(size=8_192)) is None  # kept in memory by its caller
+    for part, values in kept:
+        assert np.array_equal(part.load(), values)
+
+
+def test_no_temporary_file_means_values_stay_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused() -> io.BufferedRandom:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spill, "_temporary", refused)
+    with spill.spilling():
+        quantiles = Quantiles()
+        quantiles.add(np.arange(100_000.0), LIMIT, K)
+    assert isinstance(quantiles.values[0], np.ndarray)
 
 
 def _parquet_repo(root: Path, rows: int) -> MonitorRepo:
