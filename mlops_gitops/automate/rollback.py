@@ -21,15 +21,15 @@ class SpecChange:
     summary: str
 
 
-def previous_stable(workspace: Workspace, deployment: str, now: datetime | None = None) -> str:
+def previous_stable(workspace: Workspace, deployment: str) -> str:
     """The last version the deployment served before its current one that may still serve:
-    still in the Model spec, not archived, and not past its retirement plan's date."""
+    still in the Model spec, not archived, and not past its retirement plan's date today."""
     state = workspace.state_store.load()
     record = state.deployments.get(deployment)
     if record is None:
         raise MlopsError(f"deployment {deployment!r} has no recorded history; apply it first")
     recorded = state.models.get(record.model)
-    retired = _retired(workspace, record.model, now or datetime.now(UTC))
+    retired = _retired(workspace, record.model, datetime.now(UTC))
     skipped: list[str] = []
     for revision in reversed(record.history):
         version = revision.version
